@@ -1,0 +1,157 @@
+//! Sender identity: From display name, Subject and From domain against the
+//! protected brands.
+
+use super::{Engine, Facts};
+use crate::brand::{registrable, BrandSet};
+use crate::verdict::{rules, Finding};
+use mail_parser::Message;
+
+/// Brand named as a whole word somewhere in a host name's labels below the
+/// public suffix (`openai-help.net`, `openai.com.evil.io`, `secure.chat-gpt.io`),
+/// when the host is not the brand's. A simple first form of the lookalike check.
+fn brand_in_host(brands: &BrandSet, host: &str) -> Option<(usize, String)> {
+    let suffix = psl::suffix_str(host).unwrap_or("");
+    let below = host.strip_suffix(suffix).unwrap_or(host).trim_end_matches('.');
+    let hit = brands.named_in(below)?;
+    Some((hit.brand, format!("{host}: names {} (brand token in a foreign domain)", brands.brands[hit.brand].name)))
+}
+
+pub fn check(engine: &Engine, msg: &Message, out: &mut Vec<Finding>, facts: &mut Facts) {
+    let brands = &engine.brands;
+    let subject = msg.subject().unwrap_or("").to_string();
+    facts.subject = Some(subject.clone());
+    // Malformed From headers ("Brand team ,_<x@evil>") parse as several
+    // entries: the address is the first entry that has one, the display name
+    // is every name in the header.
+    let entries: Vec<_> = msg.from().map(|a| a.iter().collect()).unwrap_or_default();
+    let name = entries.iter().filter_map(|a| a.name()).map(str::trim).filter(|n| !n.is_empty()).collect::<Vec<_>>().join(" ");
+    let Some(address) = entries.iter().filter_map(|a| a.address()).map(|a| a.trim().to_ascii_lowercase()).find(|a| a.contains('@')) else {
+        out.push(Finding::new(rules::NO_FROM_ADDRESS, format!("no From address (display name {name:?})")));
+        return;
+    };
+    let Some(host) = address.rsplit_once('@').map(|(_, d)| d.trim_end_matches('.').to_string()).filter(|d| !d.is_empty()) else {
+        out.push(Finding::new(rules::NO_FROM_ADDRESS, format!("From {address:?} has no domain")));
+        return;
+    };
+    let domain = registrable(&host).unwrap_or_else(|| host.clone());
+    facts.from_domain = Some(host.clone());
+    let owner = brands.owner_of(&host);
+
+    if let Some(hit) = brands.named_in(&name) {
+        let b = &brands.brands[hit.brand];
+        facts.brand.get_or_insert(b.name.clone());
+        if owner != Some(hit.brand) {
+            out.push(Finding::new(
+                rules::BRAND_NAME_FOREIGN_DOMAIN,
+                format!("{name:?} <{address}>: names {}, domain {domain}", b.name),
+            ));
+        }
+    }
+    if let Some(hit) = brands.named_in(&subject) {
+        let b = &brands.brands[hit.brand];
+        facts.brand.get_or_insert(b.name.clone());
+        if owner != Some(hit.brand) {
+            let shown: String = subject.chars().take(80).collect();
+            out.push(Finding::new(
+                rules::BRAND_SUBJECT_FOREIGN_DOMAIN,
+                format!("Subject {shown:?}: names {}, From domain {domain}", b.name),
+            ));
+        }
+    }
+    if owner.is_none() {
+        if let Some((b, evidence)) = brand_in_host(brands, &host) {
+            facts.brand.get_or_insert(brands.brands[b].name.clone());
+            out.push(Finding::new(rules::LOOKALIKE_FROM_DOMAIN, evidence));
+        }
+    }
+    // "support@openai.com" <x@evil.example>: an address in the display name
+    // that is not the real one.
+    for word in name.split(|c: char| c.is_whitespace() || matches!(c, '<' | '>' | '(' | ')' | '"' | '\'' | ',')) {
+        if let Some((_, d)) = word.rsplit_once('@') {
+            let d = d.trim_end_matches('.').to_ascii_lowercase();
+            if d.contains('.') && registrable(&d).is_some_and(|r| r != domain) {
+                out.push(Finding::new(
+                    rules::DISPLAY_NAME_ADDRESS_MISMATCH,
+                    format!("display name shows {word}, real address <{address}>"),
+                ));
+                break;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::analysis::{analyze, Engine, Envelope, MessageInput};
+    use crate::config::Config;
+    use crate::verdict::Action;
+
+    fn run(headers: &str) -> (Action, Vec<&'static str>) {
+        let engine = Engine::new(Config::default());
+        let raw = format!("{headers}\r\n\r\nHello.\r\n");
+        let env = Envelope::default();
+        let (v, _) = analyze(&engine, &MessageInput { envelope: &env, raw: raw.as_bytes(), truncated: false });
+        (v.action, v.rule_ids())
+    }
+
+    #[test]
+    fn display_name_claims_brand_from_foreign_domain() {
+        let (a, r) = run("From: \"OpenAI Billing\" <billing@example.net>\r\nSubject: Your invoice");
+        assert_eq!((a, r), (Action::Tag, vec!["BRAND_NAME_FOREIGN_DOMAIN"]));
+    }
+
+    #[test]
+    fn display_name_and_subject_claim_brand() {
+        let (a, r) = run("From: \"OpenAI Security\" <security@mail-notify.example>\r\nSubject: OpenAI: unusual sign-in");
+        assert_eq!((a, r), (Action::Quarantine, vec!["BRAND_NAME_FOREIGN_DOMAIN", "BRAND_SUBJECT_FOREIGN_DOMAIN"]));
+    }
+
+    #[test]
+    fn combosquat_sender_domain_with_brand_name_is_rejected() {
+        let (a, r) = run("From: \"OpenAI Security\" <security@openai-help.net>\r\nSubject: OpenAI API key revoked");
+        assert_eq!(a, Action::Reject);
+        assert_eq!(r, vec!["BRAND_NAME_FOREIGN_DOMAIN", "BRAND_SUBJECT_FOREIGN_DOMAIN", "LOOKALIKE_FROM_DOMAIN"]);
+    }
+
+    #[test]
+    fn brand_as_subdomain_of_foreign_domain() {
+        let (_, r) = run("From: Support <help@openai.com.secure-login.io>\r\nSubject: hi");
+        assert_eq!(r, vec!["LOOKALIKE_FROM_DOMAIN"]);
+    }
+
+    #[test]
+    fn real_brand_domain_is_not_a_finding() {
+        let (a, r) = run("From: \"OpenAI\" <noreply@tm.openai.com>\r\nSubject: Your OpenAI API usage");
+        assert_eq!((a, r), (Action::Accept, vec![]));
+    }
+
+    #[test]
+    fn homoglyph_display_name_is_caught() {
+        let (a, _) = run("From: =?utf-8?b?0J5wZW5BSQ==?= <x@example.net>\r\nSubject: notice");
+        assert_eq!(a, Action::Tag);
+    }
+
+    #[test]
+    fn openairinterface_mailing_list_is_clean() {
+        let (a, r) = run("From: \"Jane via USRP-users\" <usrp-users@lists.ettus.com>\r\nSubject: [USRP-users] OpenAirInterface with X310");
+        assert_eq!((a, r), (Action::Accept, vec![]));
+    }
+
+    #[test]
+    fn address_in_display_name_differs_from_real_one() {
+        let (_, r) = run("From: \"support@paypal.com\" <x@evil.example>\r\nSubject: hi");
+        assert_eq!(r, vec!["DISPLAY_NAME_ADDRESS_MISMATCH"]);
+    }
+
+    #[test]
+    fn malformed_from_with_stray_comma_still_yields_name_and_address() {
+        let (a, r) = run("From: OpenAI account team ,_<no-reply@access-accsecurity.com>\r\nSubject: hi");
+        assert_eq!((a, r), (Action::Tag, vec!["BRAND_NAME_FOREIGN_DOMAIN"]));
+    }
+
+    #[test]
+    fn missing_from_is_reported_not_dropped() {
+        let (a, r) = run("Subject: no from here");
+        assert_eq!((a, r), (Action::Accept, vec!["NO_FROM_ADDRESS"]));
+    }
+}

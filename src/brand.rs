@@ -1,0 +1,277 @@
+//! Brand profiles: the names a brand goes by and the domains it really uses.
+//!
+//! Name matching is tolerant of case, spacing, separators, leetspeak and
+//! Unicode homoglyphs ("OpenAI", "Open AI", "Open-AI", "OpenAl", "0penAI",
+//! "O p e n A I", "ОpenAI" with a Cyrillic О), but only at word boundaries:
+//! "OpenAirInterface" does not name OpenAI.
+
+use crate::config::BrandConfig;
+use unicode_normalization::UnicodeNormalization;
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Brand {
+    /// Display name, e.g. "OpenAI".
+    pub name: String,
+    /// Other names, e.g. "ChatGPT".
+    pub aliases: Vec<String>,
+    /// Registrable domains the brand owns (subdomains included).
+    pub domains: Vec<String>,
+    /// Domains legitimately used on the brand's behalf (ESPs, click trackers): never findings.
+    pub legitimate_domains: Vec<String>,
+}
+
+/// The built-in OpenAI profile. Why each domain is here:
+/// - `openai.com`: corporate site, `platform.openai.com`, `help.openai.com`, and the
+///   sender domain of account, billing and security mail (`noreply@tm.openai.com`,
+///   `noreply@email.openai.com`).
+/// - `chatgpt.com`: the ChatGPT product (since 2024) and its notification mail.
+/// - `oaistatic.com`: OpenAI's static-asset CDN, linked from ChatGPT pages and mail.
+/// - `oaiusercontent.com`: user-content host for ChatGPT files and images.
+/// - `sora.com`: the Sora product site.
+pub fn builtin_brands() -> Vec<Brand> {
+    vec![Brand {
+        name: "OpenAI".into(),
+        aliases: vec!["ChatGPT".into()],
+        domains: vec![
+            "openai.com".into(),
+            "chatgpt.com".into(),
+            "oaistatic.com".into(),
+            "oaiusercontent.com".into(),
+            "sora.com".into(),
+        ],
+        legitimate_domains: Vec::new(),
+    }]
+}
+
+fn is_hostname(d: &str) -> bool {
+    !d.is_empty()
+        && d.len() <= 253
+        && d.split('.').all(|l| {
+            !l.is_empty() && l.len() <= 63 && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        })
+}
+
+/// Lowercases and converts a Unicode domain to its ASCII (punycode) form.
+pub fn normalize_domain(d: &str) -> Option<String> {
+    let d = d.trim().trim_end_matches('.').to_lowercase();
+    let ascii = idna::domain_to_ascii(&d).ok()?;
+    is_hostname(&ascii).then_some(ascii)
+}
+
+impl Brand {
+    pub fn from_config(b: &BrandConfig) -> Result<Brand, String> {
+        if b.name.trim().is_empty() {
+            return Err("name: must not be empty".into());
+        }
+        if fold_key(&b.name).is_empty() {
+            return Err(format!("name: {:?} has no letters or digits", b.name));
+        }
+        let norm = |key: &str, list: &[String]| -> Result<Vec<String>, String> {
+            list.iter()
+                .map(|d| normalize_domain(d).ok_or_else(|| format!("{key}: {d:?} is not a domain name")))
+                .collect()
+        };
+        if b.domains.is_empty() {
+            return Err(format!("domains: brand {:?} needs at least one domain it owns", b.name));
+        }
+        Ok(Brand {
+            name: b.name.trim().to_string(),
+            aliases: b.aliases.clone(),
+            domains: norm("domains", &b.domains)?,
+            legitimate_domains: norm("legitimate_domains", &b.legitimate_domains)?,
+        })
+    }
+
+    /// True when `domain` is one of the brand's domains, a subdomain of one, or listed as legitimate.
+    pub fn owns(&self, domain: &str) -> bool {
+        let d = domain.trim_end_matches('.').to_ascii_lowercase();
+        self.domains.iter().chain(&self.legitimate_domains).any(|own| {
+            d == *own || (d.len() > own.len() && d.ends_with(own.as_str()) && d.as_bytes()[d.len() - own.len() - 1] == b'.')
+        })
+    }
+
+    /// The names this brand goes by: name, aliases, and the first label of each owned domain.
+    pub fn names(&self) -> Vec<String> {
+        let mut v = vec![self.name.clone()];
+        v.extend(self.aliases.iter().cloned());
+        for d in &self.domains {
+            if let Some(label) = registrable(d).and_then(|r| r.split('.').next().map(str::to_string)) {
+                v.push(label);
+            }
+        }
+        v
+    }
+}
+
+/// The registrable domain (public suffix + one label) of a host, per the Public Suffix List.
+pub fn registrable(host: &str) -> Option<String> {
+    let h = host.trim().trim_end_matches('.').to_ascii_lowercase();
+    psl::domain_str(&h).map(str::to_string)
+}
+
+/// Folds one character for brand-name comparison: confusable skeleton (UTS #39),
+/// then the digits and symbols used as letters. `i`, `l`, `1`, `|` all fold to
+/// `l` so that "OpenAl" and "opena1" name OpenAI.
+fn fold_char(c: char, out: &mut String) {
+    let lower: String = c.to_lowercase().collect();
+    for s in unicode_security::confusable_detection::skeleton(&lower) {
+        for l in s.to_lowercase() {
+            out.push(match l {
+                'i' | '1' | '|' | '!' | 'ı' => 'l',
+                '0' => 'o',
+                '3' => 'e',
+                '4' | '@' => 'a',
+                '5' | '$' => 's',
+                '7' => 't',
+                other => other,
+            });
+        }
+    }
+}
+
+fn is_invisible(c: char) -> bool {
+    matches!(c, '\u{00AD}' | '\u{200B}'..='\u{200F}' | '\u{2060}'..='\u{2064}' | '\u{FEFF}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+/// Splits text into folded word tokens. Letter-like symbols (`@`, `$`, `|`, `!`)
+/// count as letters inside a word.
+pub fn fold_tokens(text: &str) -> Vec<String> {
+    let mut tokens = Vec::new();
+    let mut cur = String::new();
+    for c in text.nfkc().filter(|c| !is_invisible(*c)) {
+        if c.is_alphanumeric() || (matches!(c, '@' | '$' | '|' | '!') && !cur.is_empty()) {
+            fold_char(c, &mut cur);
+        } else if !cur.is_empty() {
+            tokens.push(std::mem::take(&mut cur));
+        }
+    }
+    if !cur.is_empty() {
+        tokens.push(cur);
+    }
+    tokens
+}
+
+/// A name folded to one comparison key ("Open AI" → "openal").
+pub fn fold_key(name: &str) -> String {
+    fold_tokens(name).concat()
+}
+
+/// All brands, with their folded names, for fast lookups.
+#[derive(Debug, Clone)]
+pub struct BrandSet {
+    pub brands: Vec<Brand>,
+    /// (folded key, brand index, the name as configured)
+    keys: Vec<(String, usize, String)>,
+}
+
+/// A brand named in a piece of text.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NameHit {
+    pub brand: usize,
+    /// The configured name or alias that matched.
+    pub name: String,
+}
+
+impl BrandSet {
+    pub fn new(brands: Vec<Brand>) -> BrandSet {
+        let mut keys = Vec::new();
+        for (i, b) in brands.iter().enumerate() {
+            for n in b.names() {
+                let k = fold_key(&n);
+                // very short keys ("ai") would match ordinary words
+                if k.chars().count() >= 3 && !keys.iter().any(|(x, j, _)| *x == k && *j == i) {
+                    keys.push((k, i, n));
+                }
+            }
+        }
+        BrandSet { brands, keys }
+    }
+
+    /// The first brand named in `text`: a run of whole words whose folded
+    /// concatenation equals a brand name.
+    pub fn named_in(&self, text: &str) -> Option<NameHit> {
+        let tokens = fold_tokens(text);
+        for start in 0..tokens.len() {
+            let mut acc = String::new();
+            for tok in &tokens[start..] {
+                acc.push_str(tok);
+                if let Some((_, b, n)) = self.keys.iter().find(|(k, _, _)| *k == acc) {
+                    return Some(NameHit { brand: *b, name: n.clone() });
+                }
+                if !self.keys.iter().any(|(k, _, _)| k.starts_with(acc.as_str())) {
+                    break;
+                }
+            }
+        }
+        None
+    }
+
+    /// The brand that owns `domain` (its domains or legitimate domains).
+    pub fn owner_of(&self, domain: &str) -> Option<usize> {
+        self.brands.iter().position(|b| b.owns(domain))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn set() -> BrandSet {
+        BrandSet::new(builtin_brands())
+    }
+
+    #[test]
+    fn names_the_brand_despite_spacing_case_and_leet() {
+        let s = set();
+        for t in [
+            "OpenAI",
+            "openai security",
+            "Open AI Team",
+            "Open-AI Billing",
+            "OpenAl Support",
+            "0penAI",
+            "opena1",
+            "O p e n A I",
+            "\u{041e}penAI", // Cyrillic capital O
+            "Open\u{200B}AI",
+            "ＯｐｅｎＡＩ", // fullwidth
+            "Your ChatGPT subscription",
+            "Chat GPT Plus",
+            "OpenAI's API",
+        ] {
+            assert!(s.named_in(t).is_some(), "{t:?} should name OpenAI");
+        }
+    }
+
+    #[test]
+    fn word_boundaries_prevent_false_matches() {
+        let s = set();
+        for t in [
+            "OpenAirInterface",
+            "[USRP-users] OpenAirInterface with B210",
+            "Opening hours",
+            "open air concert",
+            "Chatgptx",
+            "reopenai",
+            "",
+        ] {
+            assert!(s.named_in(t).is_none(), "{t:?} should not name OpenAI");
+        }
+    }
+
+    #[test]
+    fn ownership_covers_subdomains_only() {
+        let b = &builtin_brands()[0];
+        assert!(b.owns("openai.com"));
+        assert!(b.owns("tm.openai.com"));
+        assert!(b.owns("OpenAI.com."));
+        assert!(!b.owns("notopenai.com"));
+        assert!(!b.owns("openai.com.evil.io"));
+    }
+
+    #[test]
+    fn registrable_uses_the_public_suffix_list() {
+        assert_eq!(registrable("mail.openai-help.co.uk").as_deref(), Some("openai-help.co.uk"));
+        assert_eq!(registrable("openai.com.evil.io").as_deref(), Some("evil.io"));
+    }
+}

@@ -1,0 +1,162 @@
+//! The offline `check` and `scan` commands: the same analysis as the daemon,
+//! over .eml files.
+
+use crate::analysis::{analyze_guarded, Engine, Envelope, MessageInput};
+use crate::verdict::{fmt_score, Action, Verdict};
+use rayon::prelude::*;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// One result, as printed by `check --json` and each line of `scan --json`.
+#[derive(Debug, Serialize)]
+pub struct FileResult<'a> {
+    pub file: String,
+    #[serde(flatten)]
+    pub verdict: &'a Verdict,
+}
+
+/// Reads one message and analyses it like the daemon would.
+pub fn check_file(engine: &Engine, path: &Path, envelope: &Envelope) -> Result<Verdict, String> {
+    let raw = std::fs::read(path).map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
+    let cap = engine.config.milter.max_body_bytes;
+    let (raw, truncated) = cap_body(&raw, cap);
+    let input = MessageInput { envelope, raw: &raw, truncated };
+    Ok(analyze_guarded(engine, &input).0)
+}
+
+/// Applies the milter's body cap to a whole message, as the daemon would see it.
+fn cap_body(raw: &[u8], cap: usize) -> (Vec<u8>, bool) {
+    let header_end = find_header_end(raw).unwrap_or(raw.len());
+    let body_len = raw.len() - header_end;
+    if body_len <= cap {
+        (raw.to_vec(), false)
+    } else {
+        (raw[..header_end + cap].to_vec(), true)
+    }
+}
+
+fn find_header_end(raw: &[u8]) -> Option<usize> {
+    let crlf = raw.windows(4).position(|w| w == b"\r\n\r\n").map(|p| p + 4);
+    let lf = raw.windows(2).position(|w| w == b"\n\n").map(|p| p + 2);
+    match (crlf, lf) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// Human-readable explanation of a verdict.
+pub fn explain(file: &str, v: &Verdict) -> String {
+    let mut s = format!("{file}\n  action: {}", v.header_value());
+    s.push_str(&format!("\n  score:  {}", fmt_score(v.score)));
+    if let Some(b) = &v.brand {
+        s.push_str(&format!("\n  brand:  {b}"));
+    }
+    if v.rules.is_empty() {
+        s.push_str("\n  rules:  none");
+    }
+    for r in &v.rules {
+        s.push_str(&format!("\n  {:<32} {:>+6.1}  {}", r.id, r.score, r.evidence));
+    }
+    s
+}
+
+/// Every file under `paths`: files as given, directories walked for `*.eml`.
+pub fn collect_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
+    let mut out = Vec::new();
+    for p in paths {
+        let meta = std::fs::metadata(p).map_err(|e| format!("{}: {e}", p.display()))?;
+        if meta.is_dir() {
+            walk(p, &mut out).map_err(|e| format!("{}: {e}", p.display()))?;
+        } else {
+            out.push(p.clone());
+        }
+    }
+    Ok(out)
+}
+
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    let mut entries: Vec<_> = std::fs::read_dir(dir)?.collect::<Result<_, _>>()?;
+    entries.sort_by_key(|e| e.file_name());
+    for e in entries {
+        let p = e.path();
+        if e.file_type()?.is_dir() {
+            walk(&p, out)?;
+        } else if p.extension().is_some_and(|x| x.eq_ignore_ascii_case("eml")) {
+            out.push(p);
+        }
+    }
+    Ok(())
+}
+
+/// `impostor scan`: analyses every file in parallel, prints one result per
+/// message in input order and a summary. Returns the number of unreadable files.
+pub fn scan(engine: &Engine, files: &[PathBuf], json: bool) -> usize {
+    let env = Envelope::default();
+    let results: Vec<(String, Result<Verdict, String>)> =
+        files.par_iter().map(|p| (p.display().to_string(), check_file(engine, p, &env))).collect();
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let mut per_action: BTreeMap<&'static str, usize> = Action::ALL.iter().map(|a| (a.as_str(), 0)).collect();
+    let mut per_rule: BTreeMap<&'static str, usize> = BTreeMap::new();
+    let mut errors = 0;
+    for (file, r) in &results {
+        match r {
+            Ok(v) => {
+                *per_action.entry(v.action.as_str()).or_default() += 1;
+                let mut seen: Vec<&str> = Vec::new();
+                for f in &v.rules {
+                    if !seen.contains(&f.id) {
+                        seen.push(f.id);
+                        *per_rule.entry(f.id).or_default() += 1;
+                    }
+                }
+                let line = if json {
+                    serde_json::to_string(&FileResult { file: file.clone(), verdict: v }).unwrap_or_default()
+                } else {
+                    let rules = v.rules.iter().map(|r| r.id).collect::<Vec<_>>().join(",");
+                    format!("{:<10} {:>6} {file} {rules}", v.action.as_str(), fmt_score(v.score))
+                };
+                let _ = writeln!(out, "{line}");
+            }
+            Err(e) => {
+                errors += 1;
+                eprintln!("impostor: {e}");
+            }
+        }
+    }
+    let _ = out.flush();
+    let mut summary = format!("scanned {} messages ({} unreadable)", results.len() - errors, errors);
+    for (a, n) in &per_action {
+        summary.push_str(&format!("\n  {a:<12} {n}"));
+    }
+    if !per_rule.is_empty() {
+        summary.push_str("\n  rules (messages):");
+        for (r, n) in &per_rule {
+            summary.push_str(&format!("\n    {r:<32} {n}"));
+        }
+    }
+    if json {
+        eprintln!("{summary}");
+    } else {
+        let _ = writeln!(std::io::stdout(), "{summary}");
+    }
+    errors
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn body_cap_keeps_headers_and_marks_truncation() {
+        let raw = b"Subject: x\r\n\r\n0123456789";
+        let (r, t) = cap_body(raw, 4);
+        assert!(t);
+        assert_eq!(r, b"Subject: x\r\n\r\n0123");
+        let (r, t) = cap_body(raw, 100);
+        assert!(!t);
+        assert_eq!(r.len(), raw.len());
+    }
+}

@@ -1,0 +1,498 @@
+//! Configuration: TOML (via the `config` crate) → serde structs with
+//! `deny_unknown_fields` → validated, immutable [`Config`].
+//!
+//! Every key has a default, so an empty file (or a file that only adds
+//! `[[brand]]` tables) is a valid configuration. Errors name the file, the key
+//! and the value.
+
+use crate::brand::{builtin_brands, Brand};
+use crate::verdict::{rules, Action};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// Where `serve`, `check` and `scan` look when no `-c` is given.
+pub const DEFAULT_CONFIG_PATH: &str = "/etc/impostor/impostor.toml";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{file}: {message}")]
+    Invalid { file: String, message: String },
+    #[error("{file}: cannot read: {source}")]
+    Read { file: String, source: std::io::Error },
+}
+
+fn invalid(file: &str, message: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid { file: file.to_string(), message: message.into() }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FailMode {
+    Tempfail,
+    Accept,
+}
+
+impl FailMode {
+    pub fn action(self) -> Action {
+        match self {
+            FailMode::Tempfail => Action::Tempfail,
+            FailMode::Accept => Action::Accept,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// How addresses appear in logs. `domain` (default) keeps only the domain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogAddresses {
+    Domain,
+    Full,
+    None,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MilterConfig {
+    /// `inet:HOST:PORT` or `unix:PATH`.
+    pub socket: String,
+    /// Octal permission bits of a unix socket.
+    pub socket_mode: String,
+    /// Group owning a unix socket (empty: the daemon's group).
+    pub socket_group: String,
+    pub max_connections: usize,
+    /// Seconds of silence from the MTA before a connection is closed.
+    pub connection_timeout: u64,
+    /// Seconds in-flight messages get to finish on SIGTERM/SIGINT.
+    pub shutdown_timeout: u64,
+    /// Body bytes analysed per message; the rest is passed through unread.
+    pub max_body_bytes: usize,
+}
+
+impl Default for MilterConfig {
+    fn default() -> Self {
+        MilterConfig {
+            socket: "inet:127.0.0.1:7357".into(),
+            socket_mode: "0660".into(),
+            socket_group: String::new(),
+            max_connections: 200,
+            connection_timeout: 300,
+            shutdown_timeout: 30,
+            max_body_bytes: 10 * 1024 * 1024,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Thresholds {
+    pub tag: f64,
+    pub quarantine: f64,
+    pub reject: f64,
+}
+
+impl Default for Thresholds {
+    fn default() -> Self {
+        Thresholds { tag: 5.0, quarantine: 10.0, reject: 15.0 }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TagConfig {
+    /// Prefix added to the Subject of tagged mail; empty: Subject untouched.
+    pub subject_prefix: String,
+}
+
+impl Default for TagConfig {
+    fn default() -> Self {
+        TagConfig { subject_prefix: "[Suspected impersonation]".into() }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct QuarantineConfig {
+    /// Reason given to the MTA (Postfix logs it with the hold).
+    pub reason: String,
+}
+
+impl Default for QuarantineConfig {
+    fn default() -> Self {
+        QuarantineConfig { reason: "impostor: suspected brand impersonation".into() }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RejectConfig {
+    pub code: String,
+    pub xcode: String,
+    pub text: String,
+}
+
+impl Default for RejectConfig {
+    fn default() -> Self {
+        RejectConfig {
+            code: "550".into(),
+            xcode: "5.7.1".into(),
+            text: "Message rejected: suspected brand impersonation".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    pub format: LogFormat,
+    pub addresses: LogAddresses,
+    /// tracing filter, e.g. `info` or `impostor=debug`. `RUST_LOG` overrides it.
+    pub level: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig { format: LogFormat::Text, addresses: LogAddresses::Domain, level: "info".into() }
+    }
+}
+
+/// A `[[brand]]` table.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BrandConfig {
+    pub name: String,
+    #[serde(default)]
+    pub aliases: Vec<String>,
+    #[serde(default)]
+    pub domains: Vec<String>,
+    /// Domains legitimately used for the brand (ESPs, click trackers): never findings.
+    #[serde(default)]
+    pub legitimate_domains: Vec<String>,
+}
+
+/// The configuration file as written.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawConfig {
+    pub monitor: bool,
+    pub fail_mode: FailMode,
+    pub builtin_brands: bool,
+    pub milter: MilterConfig,
+    pub actions: Thresholds,
+    pub tag: TagConfig,
+    pub quarantine: QuarantineConfig,
+    pub reject: RejectConfig,
+    pub log: LogConfig,
+    /// Weight per rule id; rules not listed keep their registry default.
+    pub scores: BTreeMap<String, f64>,
+    pub brand: Vec<BrandConfig>,
+}
+
+impl Default for RawConfig {
+    fn default() -> Self {
+        RawConfig {
+            monitor: false,
+            fail_mode: FailMode::Tempfail,
+            builtin_brands: true,
+            milter: MilterConfig::default(),
+            actions: Thresholds::default(),
+            tag: TagConfig::default(),
+            quarantine: QuarantineConfig::default(),
+            reject: RejectConfig::default(),
+            log: LogConfig::default(),
+            scores: BTreeMap::new(),
+            brand: Vec::new(),
+        }
+    }
+}
+
+/// A parsed `milter.socket`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SocketSpec {
+    Inet(String),
+    Unix(PathBuf),
+}
+
+impl SocketSpec {
+    pub fn parse(s: &str) -> Result<SocketSpec, String> {
+        if let Some(rest) = s.strip_prefix("inet:") {
+            // inet:HOST:PORT, also accept Sendmail's inet:PORT@HOST
+            let addr = match rest.split_once('@') {
+                Some((port, host)) => format!("{host}:{port}"),
+                None => rest.to_string(),
+            };
+            let (host, port) = addr.rsplit_once(':').ok_or("expected inet:HOST:PORT")?;
+            port.parse::<u16>().map_err(|_| format!("invalid port {port:?}"))?;
+            if host.is_empty() {
+                return Err("missing host in inet:HOST:PORT".into());
+            }
+            Ok(SocketSpec::Inet(addr))
+        } else if let Some(path) = s.strip_prefix("unix:").or_else(|| s.strip_prefix("local:")) {
+            if path.is_empty() {
+                return Err("missing path in unix:PATH".into());
+            }
+            Ok(SocketSpec::Unix(PathBuf::from(path)))
+        } else {
+            Err("expected inet:HOST:PORT or unix:PATH".into())
+        }
+    }
+}
+
+/// The validated, immutable configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub monitor: bool,
+    pub fail_mode: FailMode,
+    pub milter: MilterConfig,
+    pub socket: SocketSpec,
+    pub socket_mode: u32,
+    pub actions: Thresholds,
+    pub tag: TagConfig,
+    pub quarantine: QuarantineConfig,
+    pub reject: RejectConfig,
+    pub log: LogConfig,
+    pub scores: BTreeMap<String, f64>,
+    /// Built-in brands (unless `builtin_brands = false`) followed by the file's `[[brand]]` tables.
+    pub brands: Vec<Brand>,
+    /// The file as written (with defaults filled in), for `config show`.
+    pub raw: RawConfig,
+    /// Where it came from (`<default>` for the embedded default).
+    pub source: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config::validate(RawConfig::default(), "<default>").expect("default config is valid")
+    }
+}
+
+impl Config {
+    /// Loads a TOML file. Errors name the file, key and value.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read { file: file.clone(), source: e })?;
+        Config::from_toml_str(&text, &file)
+    }
+
+    /// Loads `path` if given, else the default path if it exists, else the embedded default.
+    pub fn load_default_or(path: Option<&Path>) -> Result<Config, ConfigError> {
+        match path {
+            Some(p) => Config::load(p),
+            None if Path::new(DEFAULT_CONFIG_PATH).exists() => Config::load(Path::new(DEFAULT_CONFIG_PATH)),
+            None => Ok(Config::default()),
+        }
+    }
+
+    pub fn from_toml_str(text: &str, file: &str) -> Result<Config, ConfigError> {
+        let built = config::Config::builder()
+            .add_source(config::File::from_str(text, config::FileFormat::Toml))
+            .build()
+            .map_err(|e| invalid(file, e.to_string()))?;
+        let raw: RawConfig = built.try_deserialize().map_err(|e| invalid(file, e.to_string()))?;
+        Config::validate(raw, file)
+    }
+
+    pub fn validate(raw: RawConfig, file: &str) -> Result<Config, ConfigError> {
+        let socket = SocketSpec::parse(&raw.milter.socket)
+            .map_err(|e| invalid(file, format!("milter.socket: {:?}: {e}", raw.milter.socket)))?;
+        let socket_mode = u32::from_str_radix(raw.milter.socket_mode.trim_start_matches("0o"), 8)
+            .ok()
+            .filter(|m| *m <= 0o777)
+            .ok_or_else(|| invalid(file, format!("milter.socket_mode: {:?} is not an octal mode like \"0660\"", raw.milter.socket_mode)))?;
+        if raw.milter.max_connections == 0 {
+            return Err(invalid(file, "milter.max_connections: 0 must be at least 1"));
+        }
+        if raw.milter.connection_timeout == 0 {
+            return Err(invalid(file, "milter.connection_timeout: 0 must be at least 1 second"));
+        }
+        let a = &raw.actions;
+        for (key, v) in [("tag", a.tag), ("quarantine", a.quarantine), ("reject", a.reject)] {
+            if !v.is_finite() {
+                return Err(invalid(file, format!("actions.{key}: {v} is not a number")));
+            }
+        }
+        if a.quarantine <= a.tag {
+            return Err(invalid(file, format!("actions.quarantine: {} must be above actions.tag ({})", a.quarantine, a.tag)));
+        }
+        if a.reject <= a.quarantine {
+            return Err(invalid(file, format!("actions.reject: {} must be above actions.quarantine ({})", a.reject, a.quarantine)));
+        }
+        for (id, w) in &raw.scores {
+            if rules::rule(id).is_none() {
+                return Err(invalid(file, format!("scores.{id}: {w}: unknown rule id (see `impostor rules`)")));
+            }
+            if !w.is_finite() {
+                return Err(invalid(file, format!("scores.{id}: {w} is not a number")));
+            }
+        }
+        let r = &raw.reject;
+        if r.code.len() != 3 || !r.code.starts_with('5') || !r.code.chars().all(|c| c.is_ascii_digit()) {
+            return Err(invalid(file, format!("reject.code: {:?} must be a 5xx SMTP reply code", r.code)));
+        }
+        let x: Vec<&str> = r.xcode.split('.').collect();
+        if x.len() != 3 || x[0] != "5" || !x.iter().all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit())) {
+            return Err(invalid(file, format!("reject.xcode: {:?} must be an enhanced status code like \"5.7.1\"", r.xcode)));
+        }
+        if r.text.contains(['\r', '\n']) || r.text.trim().is_empty() {
+            return Err(invalid(file, format!("reject.text: {:?} must be one non-empty line", r.text)));
+        }
+        if raw.tag.subject_prefix.contains(['\r', '\n']) {
+            return Err(invalid(file, "tag.subject_prefix: must be one line"));
+        }
+        if raw.quarantine.reason.contains(['\r', '\n']) || raw.quarantine.reason.trim().is_empty() {
+            return Err(invalid(file, format!("quarantine.reason: {:?} must be one non-empty line", raw.quarantine.reason)));
+        }
+        let mut brands = if raw.builtin_brands { builtin_brands() } else { Vec::new() };
+        for (i, b) in raw.brand.iter().enumerate() {
+            let brand = Brand::from_config(b).map_err(|e| invalid(file, format!("brand[{i}].{e}")))?;
+            if brands.iter().any(|x| x.name.eq_ignore_ascii_case(&brand.name)) {
+                return Err(invalid(file, format!("brand[{i}].name: {:?} is defined twice", brand.name)));
+            }
+            brands.push(brand);
+        }
+        Ok(Config {
+            monitor: raw.monitor,
+            fail_mode: raw.fail_mode,
+            milter: raw.milter.clone(),
+            socket,
+            socket_mode,
+            actions: raw.actions.clone(),
+            tag: raw.tag.clone(),
+            quarantine: raw.quarantine.clone(),
+            reject: raw.reject.clone(),
+            log: raw.log.clone(),
+            scores: raw.scores.clone(),
+            brands,
+            raw,
+            source: file.to_string(),
+        })
+    }
+
+    /// The weight of a rule: `[scores]` if set, else the registry default.
+    pub fn weight(&self, rule: &str) -> f64 {
+        self.scores
+            .get(rule)
+            .copied()
+            .or_else(|| rules::rule(rule).map(|r| r.default_weight))
+            .unwrap_or(0.0)
+    }
+
+    /// The effective configuration as TOML (`impostor config show`).
+    pub fn to_toml(&self) -> String {
+        let mut raw = self.raw.clone();
+        // show every weight, not only overridden ones
+        for r in rules::RULES {
+            raw.scores.entry(r.id.to_string()).or_insert(r.default_weight);
+        }
+        raw.brand = self
+            .brands
+            .iter()
+            .map(|b| BrandConfig {
+                name: b.name.clone(),
+                aliases: b.aliases.clone(),
+                domains: b.domains.clone(),
+                legitimate_domains: b.legitimate_domains.clone(),
+            })
+            .collect();
+        let mut out = format!("# effective configuration (from {})\n", self.source);
+        out.push_str(&toml::to_string_pretty(&raw).unwrap_or_else(|e| format!("# cannot render: {e}\n")));
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_is_the_default() {
+        let c = Config::from_toml_str("", "empty.toml").unwrap();
+        assert_eq!(c.raw, RawConfig::default());
+        assert_eq!(c.socket, SocketSpec::Inet("127.0.0.1:7357".into()));
+        assert_eq!(c.brands[0].name, "OpenAI");
+    }
+
+    #[test]
+    fn brand_only_file_adds_to_builtin() {
+        let c = Config::from_toml_str(
+            "[[brand]]\nname = \"ExampleBank\"\naliases = [\"Example Bank\"]\ndomains = [\"examplebank.com\"]\n",
+            "b.toml",
+        )
+        .unwrap();
+        let names: Vec<_> = c.brands.iter().map(|b| b.name.as_str()).collect();
+        assert_eq!(names, ["OpenAI", "ExampleBank"]);
+        assert_eq!(c.actions, Thresholds::default());
+    }
+
+    #[test]
+    fn builtin_brands_can_be_turned_off() {
+        let c = Config::from_toml_str(
+            "builtin_brands = false\n[[brand]]\nname = \"Acme\"\ndomains = [\"acme.example\"]\n",
+            "b.toml",
+        )
+        .unwrap();
+        assert_eq!(c.brands.len(), 1);
+        assert_eq!(c.brands[0].name, "Acme");
+    }
+
+    #[test]
+    fn thresholds_out_of_order_name_file_key_value() {
+        let e = Config::from_toml_str("[actions]\nreject = 8\n", "impostor.toml").unwrap_err().to_string();
+        assert_eq!(e, "impostor.toml: actions.reject: 8 must be above actions.quarantine (10)");
+    }
+
+    #[test]
+    fn unknown_key_is_an_error() {
+        let e = Config::from_toml_str("[actions]\ntga = 3\n", "x.toml").unwrap_err().to_string();
+        assert!(e.starts_with("x.toml: ") && e.contains("tga"), "{e}");
+    }
+
+    #[test]
+    fn wrong_type_names_the_key() {
+        let e = Config::from_toml_str("fail_mode = \"explode\"\n", "x.toml").unwrap_err().to_string();
+        assert!(e.contains("fail_mode") && e.contains("explode"), "{e}");
+    }
+
+    #[test]
+    fn unknown_rule_weight_is_an_error() {
+        let e = Config::from_toml_str("[scores]\nNOT_A_RULE = 1\n", "x.toml").unwrap_err().to_string();
+        assert_eq!(e, "x.toml: scores.NOT_A_RULE: 1: unknown rule id (see `impostor rules`)");
+    }
+
+    #[test]
+    fn rule_ids_keep_their_case() {
+        let c = Config::from_toml_str("[scores]\nLOOKALIKE_FROM_DOMAIN = 7.5\n", "x.toml").unwrap();
+        assert_eq!(c.weight("LOOKALIKE_FROM_DOMAIN"), 7.5);
+    }
+
+    #[test]
+    fn bad_socket_names_key_and_value() {
+        let e = Config::from_toml_str("[milter]\nsocket = \"tcp:1\"\n", "x.toml").unwrap_err().to_string();
+        assert!(e.starts_with("x.toml: milter.socket: \"tcp:1\""), "{e}");
+    }
+
+    #[test]
+    fn socket_specs() {
+        assert_eq!(SocketSpec::parse("inet:7357@127.0.0.1").unwrap(), SocketSpec::Inet("127.0.0.1:7357".into()));
+        assert_eq!(SocketSpec::parse("unix:/run/i.sock").unwrap(), SocketSpec::Unix("/run/i.sock".into()));
+        assert!(SocketSpec::parse("inet:127.0.0.1").is_err());
+    }
+
+    #[test]
+    fn shown_config_loads_back_to_the_same() {
+        let c = Config::default();
+        let shown = c.to_toml();
+        // the shown config repeats the built-in brand, so load it without builtins
+        let again = Config::from_toml_str(&format!("builtin_brands = false\n{}", shown.replace("builtin_brands = true\n", "")), "shown.toml").unwrap();
+        assert_eq!(again.brands, c.brands);
+        assert_eq!(again.actions, c.actions);
+        assert_eq!(again.weight("BRAND_NAME_FOREIGN_DOMAIN"), 6.0);
+    }
+}

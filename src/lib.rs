@@ -1,0 +1,223 @@
+//! impostor: a milter that detects brand impersonation.
+//!
+//! The daemon is a thin shell ([`milter`]) around pure analysis
+//! ([`analysis::analyze`]); the `check` and `scan` CLIs call the same function.
+
+pub mod action;
+pub mod analysis;
+pub mod brand;
+pub mod cli;
+pub mod config;
+pub mod logging;
+pub mod milter;
+pub mod verdict;
+
+use analysis::Engine;
+use config::{Config, SocketSpec};
+use std::future::Future;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::task::{Context, Poll};
+use std::time::Duration;
+use tokio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
+use verdict::{Action, Verdict};
+
+/// State shared by all connections of one daemon.
+#[derive(Debug)]
+pub struct Shared {
+    engine: RwLock<Arc<Engine>>,
+    /// Messages between MAIL FROM and end of message.
+    pub in_flight: Arc<AtomicUsize>,
+    /// Messages per action (index = position in [`Action::ALL`]); fail-mode verdicts counted apart.
+    pub by_action: [AtomicU64; 5],
+    pub fail_mode_verdicts: AtomicU64,
+}
+
+impl Shared {
+    pub fn new(engine: Arc<Engine>) -> Arc<Shared> {
+        Arc::new(Shared {
+            engine: RwLock::new(engine),
+            in_flight: Arc::new(AtomicUsize::new(0)),
+            by_action: Default::default(),
+            fail_mode_verdicts: AtomicU64::new(0),
+        })
+    }
+
+    /// The current engine (config + precomputed matchers).
+    pub fn engine(&self) -> Arc<Engine> {
+        self.engine.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Replaces the engine (reload). Socket settings need a restart.
+    pub fn replace(&self, engine: Arc<Engine>) {
+        *self.engine.write().unwrap_or_else(|e| e.into_inner()) = engine;
+    }
+
+    pub fn count(&self, v: &Verdict) {
+        if v.error.is_some() {
+            self.fail_mode_verdicts.fetch_add(1, Ordering::Relaxed);
+        }
+        let i = Action::ALL.iter().position(|a| *a == v.effective_action()).unwrap_or(0);
+        self.by_action[i].fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// A bound milter socket. Accepted TCP connections get TCP_NODELAY; the
+/// listening socket can be closed for draining while sessions go on.
+#[derive(Debug, Clone)]
+pub struct MilterListener {
+    inner: Arc<Mutex<Option<Inner>>>,
+    unix_path: Option<PathBuf>,
+}
+
+#[derive(Debug)]
+enum Inner {
+    Tcp(TcpListener),
+    Unix(UnixListener),
+}
+
+impl MilterListener {
+    /// Binds `spec`. A stale unix socket file is removed first; the new one gets `mode` and `group`.
+    pub async fn bind(spec: &SocketSpec, mode: u32, group: &str) -> io::Result<MilterListener> {
+        match spec {
+            SocketSpec::Inet(addr) => {
+                let l = TcpListener::bind(addr).await?;
+                Ok(MilterListener { inner: Arc::new(Mutex::new(Some(Inner::Tcp(l)))), unix_path: None })
+            }
+            SocketSpec::Unix(path) => {
+                remove_stale_socket(path)?;
+                let l = UnixListener::bind(path)?;
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))?;
+                if !group.is_empty() {
+                    chgrp(path, group)?;
+                }
+                Ok(MilterListener { inner: Arc::new(Mutex::new(Some(Inner::Unix(l)))), unix_path: Some(path.clone()) })
+            }
+        }
+    }
+
+    /// The bound TCP address (tests bind port 0).
+    pub fn local_addr(&self) -> Option<std::net::SocketAddr> {
+        match self.inner.lock().ok()?.as_ref()? {
+            Inner::Tcp(l) => l.local_addr().ok(),
+            Inner::Unix(_) => None,
+        }
+    }
+
+    /// Stops accepting: closes the listening socket (and removes a unix socket file).
+    pub fn close(&self) {
+        if let Ok(mut g) = self.inner.lock() {
+            *g = None;
+        }
+        if let Some(p) = &self.unix_path {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}
+
+fn remove_stale_socket(path: &Path) -> io::Result<()> {
+    use std::os::unix::fs::FileTypeExt;
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_socket() => {
+            if std::os::unix::net::UnixStream::connect(path).is_ok() {
+                return Err(io::Error::new(io::ErrorKind::AddrInUse, format!("{}: another process is listening", path.display())));
+            }
+            std::fs::remove_file(path)
+        }
+        Ok(_) => Err(io::Error::new(io::ErrorKind::AlreadyExists, format!("{}: exists and is not a socket", path.display()))),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+fn chgrp(path: &Path, group: &str) -> io::Result<()> {
+    use std::ffi::CString;
+    use std::os::unix::ffi::OsStrExt;
+    let g = CString::new(group).map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "group name"))?;
+    // SAFETY: getgrnam returns a pointer into static storage or null; we read gr_gid immediately.
+    let gid = unsafe {
+        let gr = libc::getgrnam(g.as_ptr());
+        if gr.is_null() {
+            return Err(io::Error::new(io::ErrorKind::NotFound, format!("milter.socket_group: no group {group:?}")));
+        }
+        (*gr).gr_gid
+    };
+    let p = CString::new(path.as_os_str().as_bytes()).map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path"))?;
+    // SAFETY: valid NUL-terminated path; uid -1 leaves the owner unchanged.
+    if unsafe { libc::chown(p.as_ptr(), u32::MAX, gid) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+impl indymilter::Listener for MilterListener {
+    type Io = indymilter::EitherStream<TcpStream, UnixStream>;
+
+    fn poll_accept(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<Self::Io>> {
+        let Ok(mut guard) = self.inner.lock() else { return Poll::Pending };
+        match guard.as_mut() {
+            // closed for draining: accept nothing more
+            None => Poll::Pending,
+            Some(Inner::Tcp(l)) => match TcpListener::poll_accept(l, cx) {
+                Poll::Ready(Ok((s, _))) => {
+                    // Nagle + delayed ACK stall every message ~40 ms on TCP without this.
+                    if let Err(e) = s.set_nodelay(true) {
+                        tracing::warn!("cannot set TCP_NODELAY: {e}");
+                    }
+                    Poll::Ready(Ok(indymilter::EitherStream::Tcp(s)))
+                }
+                Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+                Poll::Pending => Poll::Pending,
+            },
+            Some(Inner::Unix(l)) => UnixListener::poll_accept(l, cx).map_ok(|(s, _)| indymilter::EitherStream::Unix(s)),
+        }
+    }
+}
+
+/// Runs the milter on `listener` until `shutdown` completes; then stops
+/// accepting, lets in-flight messages finish (up to `milter.shutdown_timeout`)
+/// and returns.
+pub async fn run(listener: MilterListener, shared: Arc<Shared>, shutdown: impl Future<Output = ()> + Send + 'static) -> io::Result<()> {
+    let engine = shared.engine();
+    let mc = &engine.config.milter;
+    let config = indymilter::Config {
+        max_connections: mc.max_connections,
+        actions: indymilter::Actions::ADD_HEADER | indymilter::Actions::CHANGE_HEADER | indymilter::Actions::QUARANTINE,
+        connection_timeout: Duration::from_secs(mc.connection_timeout),
+    };
+    let grace = Duration::from_secs(mc.shutdown_timeout);
+    let callbacks = milter::callbacks(shared.clone());
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let drain_listener = listener.clone();
+    let drain_shared = shared.clone();
+    let drainer = async move {
+        shutdown.await;
+        drain_listener.close();
+        let n = drain_shared.in_flight.load(Ordering::SeqCst);
+        tracing::info!(in_flight = n, "shutting down: no new connections; draining in-flight messages");
+        let deadline = tokio::time::Instant::now() + grace;
+        while drain_shared.in_flight.load(Ordering::SeqCst) > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let left = drain_shared.in_flight.load(Ordering::SeqCst);
+        if left > 0 {
+            tracing::warn!(in_flight = left, "shutdown grace period over; the MTA will apply its default action to these");
+        }
+        let _ = stop_tx.send(());
+    };
+    tokio::spawn(drainer);
+    let result = indymilter::run(listener.clone(), callbacks, config, async {
+        let _ = stop_rx.await;
+    })
+    .await;
+    listener.close();
+    result
+}
+
+/// Loads config for the daemon and returns the engine and a listener spec. Kept here so tests can reuse it.
+pub fn engine_from(config: Config) -> Arc<Engine> {
+    Engine::new(config)
+}

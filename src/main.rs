@@ -1,0 +1,212 @@
+//! impostor command line: flags, signals, socket bind; nothing else.
+
+use clap::{Parser, Subcommand};
+use impostor::analysis::{Engine, Envelope};
+use impostor::config::{Config, SocketSpec};
+use impostor::{cli, logging, verdict, MilterListener, Shared};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "impostor", version, about = "Milter that detects brand impersonation (lookalike domains, unauthenticated brand claims, credential lures)")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run the milter daemon.
+    Serve {
+        /// Config file (default: /etc/impostor/impostor.toml if it exists, else the built-in default).
+        #[arg(short, long)]
+        config: Option<PathBuf>,
+        /// Listen here instead of milter.socket: inet:HOST:PORT or unix:PATH.
+        #[arg(long)]
+        socket: Option<String>,
+        /// Monitor mode: add headers with the would-be action, never act.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Analyse one message file and explain the verdict.
+    Check {
+        #[arg(short, long)]
+        config: Option<PathBuf>,
+        /// SMTP client address to assume.
+        #[arg(long)]
+        client_ip: Option<std::net::IpAddr>,
+        /// HELO name to assume.
+        #[arg(long)]
+        helo: Option<String>,
+        /// Envelope sender (MAIL FROM) to assume.
+        #[arg(long)]
+        mail_from: Option<String>,
+        /// One JSON object with the same fields as a `scan --json` line.
+        #[arg(long)]
+        json: bool,
+        /// No DNS lookups.
+        #[arg(long)]
+        offline: bool,
+        /// Print each finding with its weight and evidence (the default human output already does).
+        #[arg(long)]
+        explain: bool,
+        message: PathBuf,
+    },
+    /// Analyse many message files (directories are walked for *.eml), in parallel.
+    Scan {
+        #[arg(short, long)]
+        config: Option<PathBuf>,
+        /// One JSON object per message on stdout; summary on stderr.
+        #[arg(long)]
+        json: bool,
+        /// No DNS lookups (the default for scan).
+        #[arg(long, conflicts_with = "online")]
+        offline: bool,
+        /// Resolve DNS like the daemon.
+        #[arg(long)]
+        online: bool,
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+    },
+    /// Validate or print the configuration.
+    Config {
+        #[command(subcommand)]
+        cmd: ConfigCmd,
+    },
+    /// List every rule id with its group, default weight and description.
+    Rules,
+}
+
+#[derive(Subcommand)]
+enum ConfigCmd {
+    /// Validate a config file; errors name the file, key and value.
+    Check {
+        #[arg(short, long)]
+        config: Option<PathBuf>,
+    },
+    /// Print the effective configuration.
+    Show {
+        #[arg(short, long)]
+        config: Option<PathBuf>,
+    },
+}
+
+fn load(path: Option<&Path>) -> Result<Config, String> {
+    Config::load_default_or(path).map_err(|e| e.to_string())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("impostor: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<ExitCode, String> {
+    match cli.cmd {
+        Cmd::Serve { config, socket, dry_run } => serve(config, socket, dry_run),
+        Cmd::Check { config, client_ip, helo, mail_from, json, offline: _, explain: _, message } => {
+            let engine = Engine::new(load(config.as_deref())?);
+            let env = Envelope { client_ip, helo, mail_from, ..Default::default() };
+            let v = cli::check_file(&engine, &message, &env)?;
+            let file = message.display().to_string();
+            if json {
+                let r = cli::FileResult { file, verdict: &v };
+                println!("{}", serde_json::to_string(&r).map_err(|e| e.to_string())?);
+            } else {
+                println!("{}", cli::explain(&file, &v));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Scan { config, json, offline: _, online: _, paths } => {
+            let engine = Engine::new(load(config.as_deref())?);
+            let files = cli::collect_files(&paths)?;
+            let errors = cli::scan(&engine, &files, json);
+            Ok(if errors > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
+        }
+        Cmd::Config { cmd: ConfigCmd::Check { config } } => {
+            let c = load(config.as_deref())?;
+            println!("{}: ok", c.source);
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Config { cmd: ConfigCmd::Show { config } } => {
+            print!("{}", load(config.as_deref())?.to_toml());
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Rules => {
+            for r in verdict::rules::RULES {
+                println!("{:<32} {:<10} {:>5.1}  {}", r.id, r.group, r.default_weight, r.description);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn serve(path: Option<PathBuf>, socket: Option<String>, dry_run: bool) -> Result<ExitCode, String> {
+    let overrides = move |mut c: Config| -> Result<Config, String> {
+        if let Some(s) = &socket {
+            c.socket = SocketSpec::parse(s).map_err(|e| format!("--socket {s:?}: {e}"))?;
+        }
+        if dry_run {
+            c.monitor = true;
+        }
+        Ok(c)
+    };
+    let config = overrides(load(path.as_deref())?)?;
+    logging::init(&config);
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| e.to_string())?;
+    rt.block_on(async move {
+        let listener = MilterListener::bind(&config.socket, config.socket_mode, &config.milter.socket_group)
+            .await
+            .map_err(|e| format!("cannot listen on {:?}: {e}", config.socket))?;
+        tracing::info!(
+            socket = ?config.socket,
+            config = %config.source,
+            monitor = config.monitor,
+            brands = config.brands.len(),
+            version = env!("CARGO_PKG_VERSION"),
+            "impostor listening"
+        );
+        let shared = Shared::new(Engine::new(config.clone()));
+        let reload_shared = shared.clone();
+        let reload_path = path.clone();
+        tokio::spawn(async move {
+            use tokio::signal::unix::{signal, SignalKind};
+            let Ok(mut hup) = signal(SignalKind::hangup()) else { return };
+            while hup.recv().await.is_some() {
+                let old = reload_shared.engine();
+                match load(reload_path.as_deref()).and_then(&overrides) {
+                    Ok(new) => {
+                        if new.socket != old.config.socket || new.log != old.config.log {
+                            tracing::warn!("reload: socket and log settings changed; restart needed for those");
+                        }
+                        reload_shared.replace(Engine::new(new));
+                        tracing::info!("configuration reloaded");
+                    }
+                    Err(e) => tracing::error!("reload rejected, keeping the old configuration: {e}"),
+                }
+            }
+        });
+        let shutdown = async {
+            use tokio::signal::unix::{signal, SignalKind};
+            let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+            let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
+            tokio::select! {
+                _ = term.recv() => tracing::info!("SIGTERM received"),
+                _ = int.recv() => tracing::info!("SIGINT received"),
+            }
+        };
+        impostor::run(listener, shared.clone(), shutdown).await.map_err(|e| format!("milter failed: {e}"))?;
+        let counts: Vec<String> = verdict::Action::ALL
+            .iter()
+            .zip(shared.by_action.iter())
+            .map(|(a, n)| format!("{a}={}", n.load(std::sync::atomic::Ordering::Relaxed)))
+            .collect();
+        tracing::info!(counts = counts.join(" "), "impostor stopped");
+        Ok(ExitCode::SUCCESS)
+    })
+}

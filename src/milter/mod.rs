@@ -1,0 +1,236 @@
+//! The milter shell: indymilter callbacks that collect the message, call the
+//! pure analysis, and carry out the plan. Glue only.
+
+pub mod session;
+
+use crate::action::{self, SubjectChange};
+use crate::analysis::{self, Envelope, MessageInput};
+use crate::logging;
+use crate::verdict::{Action, Verdict};
+use crate::Shared;
+use indymilter::{
+    Actions, Callbacks, Context, ContextActions, EomContext, MacroStage, NegotiateContext, ProtoOpts, SetErrorReply,
+    SocketInfo, Status,
+};
+use session::{InFlight, MessageState, Session};
+use std::ffi::{CStr, CString};
+use std::sync::Arc;
+
+fn macro_str(macros: &indymilter::Macros, name: &CStr) -> Option<String> {
+    macros.get(name).map(|v| v.to_string_lossy().into_owned()).filter(|v| !v.is_empty())
+}
+
+fn strip_brackets(arg: &CStr) -> String {
+    let s = arg.to_string_lossy();
+    s.trim().trim_start_matches('<').trim_end_matches('>').to_string()
+}
+
+/// Builds the callbacks for one running daemon.
+pub fn callbacks(shared: Arc<Shared>) -> Callbacks<Session> {
+    let s_mail = shared.clone();
+    let s_body = shared.clone();
+    let s_eom = shared;
+    Callbacks::new()
+        .on_negotiate(|cx, _actions, opts| Box::pin(negotiate(cx, opts)))
+        .on_connect(|cx, hostname, info| Box::pin(connect(cx, hostname, info)))
+        .on_helo(|cx, helo| {
+            Box::pin(async move {
+                if let Some(s) = cx.data.as_mut() {
+                    s.helo = Some(helo.to_string_lossy().into_owned());
+                }
+                Status::Continue
+            })
+        })
+        .on_mail(move |cx, args| Box::pin(mail(s_mail.clone(), cx, args)))
+        .on_rcpt(|cx, args| {
+            Box::pin(async move {
+                if let Some(m) = cx.data.as_mut().and_then(|s| s.message.as_mut()) {
+                    if let Some(a) = args.first() {
+                        m.envelope.rcpt_to.push(strip_brackets(a));
+                    }
+                }
+                Status::Continue
+            })
+        })
+        .on_header(|cx, name, value| {
+            Box::pin(async move {
+                if let Some(m) = cx.data.as_mut().and_then(|s| s.message.as_mut()) {
+                    m.add_header(name.as_bytes(), value.as_bytes());
+                }
+                Status::Continue
+            })
+        })
+        .on_eoh(|cx| {
+            Box::pin(async move {
+                if let Some(m) = cx.data.as_mut().and_then(|s| s.message.as_mut()) {
+                    m.end_of_headers();
+                }
+                Status::Continue
+            })
+        })
+        .on_body(move |cx, chunk| {
+            let cap = s_body.engine().config.milter.max_body_bytes;
+            Box::pin(async move {
+                let Some(s) = cx.data.as_mut() else { return Status::Continue };
+                let skip_ok = s.skip_ok;
+                let under_cap = s.message.as_mut().is_none_or(|m| m.add_body(&chunk, cap));
+                // over the cap: the rest of the body need not be sent
+                if !under_cap && skip_ok {
+                    Status::Skip
+                } else {
+                    Status::Continue
+                }
+            })
+        })
+        .on_eom(move |cx| Box::pin(eom(s_eom.clone(), cx)))
+        .on_abort(|cx| {
+            Box::pin(async move {
+                if let Some(s) = cx.data.as_mut() {
+                    s.message = None;
+                }
+                Status::Continue
+            })
+        })
+        .on_close(|cx| {
+            Box::pin(async move {
+                cx.data = None;
+                Status::Continue
+            })
+        })
+}
+
+async fn negotiate(cx: &mut NegotiateContext<Session>, mta_opts: ProtoOpts) -> Status {
+    cx.requested_actions = Actions::ADD_HEADER | Actions::CHANGE_HEADER | Actions::QUARANTINE;
+    cx.requested_opts |= mta_opts & ProtoOpts::NO_UNKNOWN;
+    let want = |s: &str| CString::new(s).expect("static macro list");
+    cx.requested_macros.insert(MacroStage::Connect, want("j {client_addr} {client_name}"));
+    cx.requested_macros.insert(MacroStage::Mail, want("i {auth_authen} {mail_addr}"));
+    cx.requested_macros.insert(MacroStage::Eoh, want("i"));
+    cx.requested_macros.insert(MacroStage::Eom, want("i"));
+    cx.data = Some(Session { skip_ok: cx.requested_opts.contains(ProtoOpts::SKIP), ..Default::default() });
+    Status::Continue
+}
+
+async fn connect(cx: &mut Context<Session>, hostname: CString, info: SocketInfo) -> Status {
+    let client_ip = match info {
+        SocketInfo::Inet(addr) => Some(addr.ip()),
+        _ => None,
+    };
+    let s = cx.data.get_or_insert_with(Session::default);
+    s.client_ip = client_ip;
+    s.client_name = Some(hostname.to_string_lossy().into_owned()).filter(|h| !h.is_empty());
+    s.helo = None;
+    s.message = None;
+    Status::Continue
+}
+
+async fn mail(shared: Arc<Shared>, cx: &mut Context<Session>, args: Vec<CString>) -> Status {
+    let queue_id = macro_str(&cx.macros, c"i");
+    let auth_authen = macro_str(&cx.macros, c"{auth_authen}");
+    let session = cx.data.get_or_insert_with(Session::default);
+    let envelope = Envelope {
+        client_ip: session.client_ip,
+        client_name: session.client_name.clone(),
+        helo: session.helo.clone(),
+        mail_from: args.first().map(|a| strip_brackets(a)),
+        rcpt_to: Vec::new(),
+        queue_id,
+        auth_authen,
+    };
+    session.message = Some(MessageState::new(envelope, InFlight::new(&shared.in_flight)));
+    Status::Continue
+}
+
+async fn eom(shared: Arc<Shared>, cx: &mut EomContext<Session>) -> Status {
+    let engine = shared.engine();
+    let Some(mut msg) = cx.data.as_mut().and_then(|s| s.message.take()) else {
+        // MTA sent end of message without a transaction: nothing to judge.
+        return Status::Continue;
+    };
+    if msg.envelope.queue_id.is_none() {
+        msg.envelope.queue_id = macro_str(&cx.macros, c"i");
+    }
+    let qid = msg.envelope.queue_id.clone().unwrap_or_else(|| "-".into());
+    let started = std::time::Instant::now();
+
+    // Analysis is CPU work: run it off the async workers. A panic inside is
+    // caught and mapped to the fail mode.
+    let task_engine = engine.clone();
+    let (verdict, facts, msg) = match tokio::task::spawn_blocking(move || {
+        let input = MessageInput { envelope: &msg.envelope, raw: &msg.raw, truncated: msg.truncated };
+        let (v, f) = analysis::analyze_guarded(&task_engine, &input);
+        (v, f, msg)
+    })
+    .await
+    {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!(queue_id = %qid, "analysis task failed: {e}");
+            let v = Verdict::failed(&engine.config, "internal error");
+            logging::log_verdict(&engine.config, None, &qid, &v, &Default::default(), started.elapsed());
+            return apply_failure(cx, &engine.config, &v).await;
+        }
+    };
+    logging::log_verdict(&engine.config, Some(&msg.envelope), &qid, &verdict, &facts, started.elapsed());
+    shared.count(&verdict);
+
+    let plan = action::plan(&engine.config, &verdict, msg.subject.as_deref());
+    if let Err(e) = carry_out(cx, &msg, &plan).await {
+        tracing::error!(queue_id = %qid, "cannot apply milter actions: {e}");
+        let v = Verdict::failed(&engine.config, "milter action failed");
+        return apply_failure(cx, &engine.config, &v).await;
+    }
+    match plan.disposition {
+        Action::Reject | Action::Tempfail => {
+            if let Some(r) = &plan.reply {
+                if let Err(e) = cx.reply.set_error_reply(&r.code, Some(&r.xcode), [r.text.as_str()]) {
+                    tracing::error!(queue_id = %qid, "invalid reply: {e}");
+                }
+            }
+            if plan.disposition == Action::Reject {
+                Status::Reject
+            } else {
+                Status::Tempfail
+            }
+        }
+        _ => Status::Continue,
+    }
+}
+
+async fn carry_out(
+    cx: &mut EomContext<Session>,
+    msg: &MessageState,
+    plan: &action::Plan,
+) -> Result<(), indymilter::ActionError> {
+    // Remove forged X-Impostor-* headers, highest index first per name.
+    for (name, idx) in msg.forged.iter().rev() {
+        cx.actions.change_header(name.as_str(), *idx, None::<CString>).await?;
+    }
+    if plan.disposition != Action::Accept {
+        return Ok(());
+    }
+    for (name, value) in &plan.add_headers {
+        cx.actions.add_header(*name, value.as_str()).await?;
+    }
+    match &plan.subject {
+        Some(SubjectChange::Replace(s)) => cx.actions.change_header("Subject", 1, Some(s.as_str())).await?,
+        Some(SubjectChange::Add(s)) => cx.actions.add_header("Subject", s.as_str()).await?,
+        None => {}
+    }
+    if let Some(reason) = &plan.quarantine {
+        cx.actions.quarantine(reason.as_str()).await?;
+    }
+    Ok(())
+}
+
+/// The fail mode: tempfail the message, or accept it visibly marked.
+async fn apply_failure(cx: &mut EomContext<Session>, config: &crate::config::Config, v: &Verdict) -> Status {
+    if v.action == Action::Tempfail {
+        let _ = cx.reply.set_error_reply("451", Some("4.7.1"), ["impostor: temporary failure, please try again later"]);
+        Status::Tempfail
+    } else {
+        let _ = cx.actions.add_header(action::HEADER_VERDICT, v.header_value()).await;
+        let _ = config;
+        Status::Continue
+    }
+}

@@ -1,0 +1,225 @@
+//! Scoring: findings → weighted score → action, by the thresholds in config.
+
+pub mod rules;
+
+use crate::config::Config;
+use serde::Serialize;
+use std::fmt;
+
+/// The five action names used everywhere: headers, logs, JSON.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    Accept,
+    Tag,
+    Quarantine,
+    Reject,
+    Tempfail,
+}
+
+impl Action {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Accept => "accept",
+            Action::Tag => "tag",
+            Action::Quarantine => "quarantine",
+            Action::Reject => "reject",
+            Action::Tempfail => "tempfail",
+        }
+    }
+    pub const ALL: [Action; 5] = [
+        Action::Accept,
+        Action::Tag,
+        Action::Quarantine,
+        Action::Reject,
+        Action::Tempfail,
+    ];
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What an analysis module reports: a rule id and evidence a human can check.
+/// The score is applied by [`score`] from the config.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Finding {
+    pub rule: &'static str,
+    pub evidence: String,
+}
+
+impl Finding {
+    pub fn new(rule: &'static str, evidence: impl Into<String>) -> Self {
+        Finding { rule, evidence: evidence.into() }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ScoredFinding {
+    pub id: &'static str,
+    pub score: f64,
+    pub evidence: String,
+}
+
+/// The outcome for one message.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Verdict {
+    /// The action decided by the score (in monitor mode: the would-be action).
+    pub action: Action,
+    pub score: f64,
+    pub rules: Vec<ScoredFinding>,
+    /// Monitor mode: only headers are added, the action is not carried out.
+    pub monitor: bool,
+    /// Brand the message was judged against, when one was named.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub brand: Option<String>,
+    /// Set when the verdict comes from the fail mode (internal error), not from analysis.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl Verdict {
+    /// The action the MTA is actually asked to carry out.
+    pub fn effective_action(&self) -> Action {
+        if self.monitor && self.error.is_none() {
+            Action::Accept
+        } else {
+            self.action
+        }
+    }
+
+    /// Value of the `X-Impostor-Verdict` header.
+    pub fn header_value(&self) -> String {
+        if let Some(err) = &self.error {
+            return format!("{} (fail mode: {})", self.action, err);
+        }
+        if self.monitor && self.action != Action::Accept {
+            format!("accept (monitor: would {})", self.action)
+        } else {
+            self.action.to_string()
+        }
+    }
+
+    /// `RULE=score, …` or `none`.
+    pub fn rules_header(&self) -> String {
+        if self.rules.is_empty() {
+            return "none".to_string();
+        }
+        self.rules
+            .iter()
+            .map(|r| format!("{}={}", r.id, fmt_score(r.score)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    pub fn rule_ids(&self) -> Vec<&'static str> {
+        self.rules.iter().map(|r| r.id).collect()
+    }
+
+    /// Verdict for a message whose analysis failed internally: the fail mode decides.
+    pub fn failed(config: &Config, error: impl Into<String>) -> Verdict {
+        Verdict {
+            action: config.fail_mode.action(),
+            score: 0.0,
+            rules: Vec::new(),
+            monitor: config.monitor,
+            brand: None,
+            error: Some(error.into()),
+        }
+    }
+}
+
+/// Formats a score with one decimal (`6.0`, `-1.5`).
+pub fn fmt_score(s: f64) -> String {
+    format!("{:.1}", s)
+}
+
+/// Applies weights and thresholds. Findings of the same rule are reported once
+/// each but a rule's weight counts once per message.
+pub fn score(config: &Config, findings: Vec<Finding>, brand: Option<String>) -> Verdict {
+    let mut rules: Vec<ScoredFinding> = Vec::new();
+    let mut total = 0.0;
+    for f in findings {
+        let weight = config.weight(f.rule);
+        let counted = !rules.iter().any(|r| r.id == f.rule);
+        if counted {
+            total += weight;
+        }
+        rules.push(ScoredFinding { id: f.rule, score: if counted { weight } else { 0.0 }, evidence: f.evidence });
+    }
+    let total = (total * 100.0).round() / 100.0;
+    let t = &config.actions;
+    let action = if total >= t.reject {
+        Action::Reject
+    } else if total >= t.quarantine {
+        Action::Quarantine
+    } else if total >= t.tag {
+        Action::Tag
+    } else {
+        Action::Accept
+    };
+    Verdict { action, score: total, rules, monitor: config.monitor, brand, error: None }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+
+    fn f(rule: &'static str) -> Finding {
+        Finding::new(rule, "x")
+    }
+
+    #[test]
+    fn scores_add_up_to_thresholds() {
+        let c = Config::default();
+        assert_eq!(score(&c, vec![], None).action, Action::Accept);
+        let v = score(&c, vec![f(rules::BRAND_NAME_FOREIGN_DOMAIN)], None);
+        assert_eq!((v.action, v.score), (Action::Tag, 6.0));
+        let v = score(&c, vec![f(rules::BRAND_NAME_FOREIGN_DOMAIN), f(rules::BRAND_SUBJECT_FOREIGN_DOMAIN)], None);
+        assert_eq!((v.action, v.score), (Action::Quarantine, 10.0));
+        let v = score(
+            &c,
+            vec![f(rules::BRAND_NAME_FOREIGN_DOMAIN), f(rules::BRAND_SUBJECT_FOREIGN_DOMAIN), f(rules::LOOKALIKE_FROM_DOMAIN)],
+            None,
+        );
+        assert_eq!((v.action, v.score), (Action::Reject, 15.0));
+        assert_eq!(v.rules_header(), "BRAND_NAME_FOREIGN_DOMAIN=6.0, BRAND_SUBJECT_FOREIGN_DOMAIN=4.0, LOOKALIKE_FROM_DOMAIN=5.0");
+    }
+
+    #[test]
+    fn a_rule_counts_once_per_message() {
+        let c = Config::default();
+        let v = score(&c, vec![f(rules::LOOKALIKE_FROM_DOMAIN), f(rules::LOOKALIKE_FROM_DOMAIN)], None);
+        assert_eq!(v.score, 5.0);
+        assert_eq!(v.rules.len(), 2);
+        assert_eq!(v.rules[1].score, 0.0);
+    }
+
+    #[test]
+    fn configured_weight_overrides_default() {
+        let c = Config::from_toml_str("[scores]\nBRAND_SUBJECT_FOREIGN_DOMAIN = 12.0\n", "t.toml").unwrap();
+        let v = score(&c, vec![f(rules::BRAND_SUBJECT_FOREIGN_DOMAIN)], None);
+        assert_eq!((v.action, v.score), (Action::Quarantine, 12.0));
+    }
+
+    #[test]
+    fn monitor_mode_reports_would_be_action() {
+        let mut c = Config::default();
+        c.monitor = true;
+        let v = score(&c, vec![f(rules::BRAND_NAME_FOREIGN_DOMAIN), f(rules::BRAND_SUBJECT_FOREIGN_DOMAIN)], None);
+        assert_eq!(v.action, Action::Quarantine);
+        assert_eq!(v.effective_action(), Action::Accept);
+        assert_eq!(v.header_value(), "accept (monitor: would quarantine)");
+    }
+
+    #[test]
+    fn fail_mode_verdict_is_visible() {
+        let c = Config::default();
+        let v = Verdict::failed(&c, "analysis panicked");
+        assert_eq!(v.effective_action(), Action::Tempfail);
+        assert_eq!(v.header_value(), "tempfail (fail mode: analysis panicked)");
+    }
+}
