@@ -1,0 +1,240 @@
+//! Milter protocol tests: the real daemon (`impostor::run`) on 127.0.0.1:0,
+//! driven by indymilter-test playing the MTA.
+
+use impostor::analysis::Engine;
+use impostor::config::{Config, SocketSpec};
+use impostor::{MilterListener, Shared};
+use indymilter_test::{EomAction, Status, TestConnection};
+use std::net::SocketAddr;
+use std::time::Duration;
+use tokio::sync::oneshot;
+
+struct Daemon {
+    addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Daemon {
+    async fn start(toml: &str) -> Daemon {
+        let config = Config::from_toml_str(toml, "test.toml").expect("test config");
+        let listener = MilterListener::bind(&SocketSpec::Inet("127.0.0.1:0".into()), 0o660, "").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let shared = Shared::new(Engine::new(config));
+        let (tx, rx) = oneshot::channel::<()>();
+        let task = tokio::spawn(impostor::run(listener, shared, async {
+            let _ = rx.await;
+        }));
+        Daemon { addr, stop: Some(tx), task }
+    }
+
+    async fn stop(mut self) {
+        let _ = self.stop.take().unwrap().send(());
+        self.task.await.unwrap().unwrap();
+    }
+}
+
+async fn open(addr: SocketAddr) -> TestConnection {
+    let mut conn = TestConnection::open(addr).await.unwrap();
+    let st = conn.connect("mx.client.example", ([203, 0, 113, 7], 40000)).await.unwrap();
+    assert_eq!(st, Status::Continue);
+    assert_eq!(conn.helo("mx.client.example").await.unwrap(), Status::Continue);
+    conn
+}
+
+/// Sends one message; returns the end-of-message actions and status.
+async fn send(conn: &mut TestConnection, headers: &[(&str, &str)], body: &str) -> (indymilter_test::EomActions, Status) {
+    assert_eq!(conn.mail(["<sender@client.example>"]).await.unwrap(), Status::Continue);
+    assert_eq!(conn.rcpt(["<jean@rcpt.example>"]).await.unwrap(), Status::Continue);
+    for (n, v) in headers {
+        assert_eq!(conn.header(*n, *v).await.unwrap(), Status::Continue);
+    }
+    assert_eq!(conn.eoh().await.unwrap(), Status::Continue);
+    if !body.is_empty() {
+        conn.body(body.as_bytes().to_vec()).await.unwrap();
+    }
+    conn.eom().await.unwrap()
+}
+
+fn added(actions: &indymilter_test::EomActions, name: &str) -> Vec<String> {
+    actions
+        .actions
+        .iter()
+        .filter_map(|a| match a {
+            EomAction::AddHeader { name: n, value } if n.to_str().unwrap() == name => Some(value.to_string_lossy().into_owned()),
+            _ => None,
+        })
+        .collect()
+}
+
+const TAG: &[(&str, &str)] = &[("From", "\"OpenAI Billing\" <billing@example.net>"), ("Subject", "Your invoice")];
+const QUARANTINE: &[(&str, &str)] =
+    &[("From", "\"OpenAI Security\" <security@mail-notify.example>"), ("Subject", "OpenAI: unusual sign-in to your account")];
+const REJECT: &[(&str, &str)] =
+    &[("From", "\"OpenAI Security\" <security@openai-help.net>"), ("Subject", "OpenAI API key revoked")];
+const CLEAN: &[(&str, &str)] = &[("From", "Alice <alice@example.org>"), ("Subject", "Lunch on Friday")];
+
+#[tokio::test]
+async fn display_name_claims_brand_is_tagged_with_subject_prefix() {
+    let d = Daemon::start("").await;
+    let mut conn = open(d.addr).await;
+    let (actions, status) = send(&mut conn, TAG, "Please pay.\r\n").await;
+    assert_eq!(status, Status::Continue);
+    assert_eq!(added(&actions, "X-Impostor-Verdict"), ["tag"]);
+    assert_eq!(added(&actions, "X-Impostor-Score"), ["6.0"]);
+    assert_eq!(added(&actions, "X-Impostor-Rules"), ["BRAND_NAME_FOREIGN_DOMAIN=6.0"]);
+    assert!(actions.has_change_header("Subject", 1, "[Suspected impersonation] Your invoice"));
+    assert!(!actions.actions.iter().any(|a| matches!(a, EomAction::Quarantine { .. })));
+    conn.close().await.unwrap();
+    d.stop().await;
+}
+
+#[tokio::test]
+async fn brand_name_and_subject_from_foreign_domain_is_quarantined() {
+    let d = Daemon::start("").await;
+    let mut conn = open(d.addr).await;
+    let (actions, status) = send(&mut conn, QUARANTINE, "Verify now.\r\n").await;
+    assert_eq!(status, Status::Continue);
+    assert!(actions.has_quarantine("impostor: suspected brand impersonation"));
+    assert_eq!(added(&actions, "X-Impostor-Verdict"), ["quarantine"]);
+    assert_eq!(added(&actions, "X-Impostor-Rules"), ["BRAND_NAME_FOREIGN_DOMAIN=6.0, BRAND_SUBJECT_FOREIGN_DOMAIN=4.0"]);
+    conn.close().await.unwrap();
+    d.stop().await;
+}
+
+#[tokio::test]
+async fn combosquat_sender_is_rejected_with_550() {
+    let d = Daemon::start("").await;
+    let mut conn = open(d.addr).await;
+    let (actions, status) = send(&mut conn, REJECT, "Send us your key.\r\n").await;
+    let Status::Reject { message: Some(m) } = status else { panic!("expected reject with message, got {status:?}") };
+    assert_eq!(m.to_str().unwrap(), "550 5.7.1 Message rejected: suspected brand impersonation");
+    assert!(added(&actions, "X-Impostor-Verdict").is_empty());
+    conn.close().await.unwrap();
+    d.stop().await;
+}
+
+#[tokio::test]
+async fn configured_reject_text_is_used() {
+    let d = Daemon::start("[reject]\ntext = \"Go away, impostor\"\nxcode = \"5.7.0\"\n").await;
+    let mut conn = open(d.addr).await;
+    let (_, status) = send(&mut conn, REJECT, "x\r\n").await;
+    assert_eq!(status, Status::Reject { message: Some(c"550 5.7.0 Go away, impostor".into()) });
+    conn.close().await.unwrap();
+    d.stop().await;
+}
+
+#[tokio::test]
+async fn monitor_mode_only_adds_headers() {
+    let d = Daemon::start("monitor = true").await;
+    let mut conn = open(d.addr).await;
+    let (actions, status) = send(&mut conn, REJECT, "x\r\n").await;
+    assert_eq!(status, Status::Continue);
+    assert_eq!(added(&actions, "X-Impostor-Verdict"), ["accept (monitor: would reject)"]);
+    assert_eq!(added(&actions, "X-Impostor-Score"), ["15.0"]);
+    assert!(!actions.actions.iter().any(|a| matches!(a, EomAction::Quarantine { .. } | EomAction::ChangeHeader { .. })));
+    conn.close().await.unwrap();
+    d.stop().await;
+}
+
+#[tokio::test]
+async fn two_messages_on_one_connection_get_their_own_verdicts() {
+    let d = Daemon::start("").await;
+    let mut conn = open(d.addr).await;
+    let (a1, _) = send(&mut conn, QUARANTINE, "x\r\n").await;
+    assert_eq!(added(&a1, "X-Impostor-Verdict"), ["quarantine"]);
+    let (a2, s2) = send(&mut conn, CLEAN, "See you.\r\n").await;
+    assert_eq!(s2, Status::Continue);
+    assert_eq!(added(&a2, "X-Impostor-Verdict"), ["accept"]);
+    assert_eq!(added(&a2, "X-Impostor-Rules"), ["none"]);
+    assert!(!a2.actions.iter().any(|a| matches!(a, EomAction::Quarantine { .. })));
+    conn.close().await.unwrap();
+    d.stop().await;
+}
+
+#[tokio::test]
+async fn aborted_message_leaves_no_state_behind() {
+    let d = Daemon::start("").await;
+    let mut conn = open(d.addr).await;
+    conn.mail(["<a@client.example>"]).await.unwrap();
+    conn.rcpt(["<jean@rcpt.example>"]).await.unwrap();
+    conn.header("From", "\"OpenAI\" <x@evil.example>").await.unwrap();
+    conn.abort().await.unwrap();
+    let (a, _) = send(&mut conn, CLEAN, "hi\r\n").await;
+    assert_eq!(added(&a, "X-Impostor-Verdict"), ["accept"]);
+    conn.close().await.unwrap();
+    // and a reconnect works
+    let mut conn = open(d.addr).await;
+    let (a, _) = send(&mut conn, TAG, "hi\r\n").await;
+    assert_eq!(added(&a, "X-Impostor-Verdict"), ["tag"]);
+    conn.close().await.unwrap();
+    d.stop().await;
+}
+
+#[tokio::test]
+async fn forged_verdict_headers_are_removed() {
+    let d = Daemon::start("").await;
+    let mut conn = open(d.addr).await;
+    let headers = [
+        ("X-Impostor-Verdict", "accept"),
+        ("From", "Alice <alice@example.org>"),
+        ("x-impostor-verdict", "accept"),
+        ("X-Impostor-Score", "-100"),
+        ("Subject", "hello"),
+    ];
+    let (a, _) = send(&mut conn, &headers, "hi\r\n").await;
+    assert!(a.has_delete_header("X-Impostor-Verdict", 1));
+    assert!(a.has_delete_header("x-impostor-verdict", 2));
+    assert!(a.has_delete_header("X-Impostor-Score", 1));
+    // deletions come highest index first, before impostor's own headers
+    let pos = |name: &str, idx: i32| {
+        a.actions
+            .iter()
+            .position(|x| matches!(x, EomAction::DeleteHeader { name: n, index } if n.to_str().unwrap() == name && *index == idx))
+            .unwrap()
+    };
+    assert!(pos("x-impostor-verdict", 2) < pos("X-Impostor-Verdict", 1));
+    let own = a.actions.iter().position(|x| matches!(x, EomAction::AddHeader { .. })).unwrap();
+    assert!(pos("X-Impostor-Verdict", 1) < own);
+    assert_eq!(added(&a, "X-Impostor-Verdict"), ["accept"]);
+    conn.close().await.unwrap();
+    d.stop().await;
+}
+
+#[tokio::test]
+async fn oversized_body_is_truncated_not_dropped() {
+    let d = Daemon::start("[milter]\nmax_body_bytes = 16\n").await;
+    let mut conn = open(d.addr).await;
+    conn.mail(["<a@client.example>"]).await.unwrap();
+    conn.rcpt(["<jean@rcpt.example>"]).await.unwrap();
+    for (n, v) in TAG {
+        conn.header(*n, *v).await.unwrap();
+    }
+    conn.eoh().await.unwrap();
+    let st = conn.body(vec![b'x'; 4096]).await.unwrap();
+    assert_eq!(st, Status::Skip, "impostor asks the MTA to skip the rest of the body");
+    let (a, status) = conn.eom().await.unwrap();
+    assert_eq!(status, Status::Continue);
+    assert_eq!(added(&a, "X-Impostor-Rules"), ["BODY_TRUNCATED=0.0, BRAND_NAME_FOREIGN_DOMAIN=6.0"]);
+    conn.close().await.unwrap();
+    d.stop().await;
+}
+
+#[tokio::test]
+async fn shutdown_lets_in_flight_message_finish_and_refuses_new_connections() {
+    let d = Daemon::start("").await;
+    let addr = d.addr;
+    let mut conn = open(addr).await;
+    conn.mail(["<a@client.example>"]).await.unwrap();
+    conn.rcpt(["<jean@rcpt.example>"]).await.unwrap();
+    conn.header("From", "\"OpenAI Billing\" <billing@example.net>").await.unwrap();
+    let Daemon { stop, task, .. } = d;
+    let _ = stop.unwrap().send(());
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(tokio::net::TcpStream::connect(addr).await.is_err(), "listening socket closed while draining");
+    assert!(!task.is_finished(), "daemon waits for the in-flight message");
+    conn.eoh().await.unwrap();
+    let (a, _) = conn.eom().await.unwrap();
+    assert_eq!(added(&a, "X-Impostor-Verdict"), ["tag"]);
+    tokio::time::timeout(Duration::from_secs(5), task).await.expect("daemon exits after drain").unwrap().unwrap();
+}
