@@ -138,8 +138,12 @@ fn is_invisible(c: char) -> bool {
 pub fn fold_tokens(text: &str) -> Vec<String> {
     let mut tokens = Vec::new();
     let mut cur = String::new();
-    for c in text.nfkc().filter(|c| !is_invisible(*c)) {
-        if c.is_alphanumeric() || (matches!(c, '@' | '$' | '|' | '!') && !cur.is_empty()) {
+    let chars: Vec<char> = text.nfkc().filter(|c| !is_invisible(*c)).collect();
+    for (i, &c) in chars.iter().enumerate() {
+        // '@' inside an address ("noreply@openai.com") separates words; in
+        // "P@yPal" it stands for a letter.
+        let address_at = c == '@' && chars[i + 1..].iter().take_while(|c| !c.is_whitespace() && **c != '>').any(|c| *c == '.');
+        if c.is_alphanumeric() || (matches!(c, '@' | '$' | '|' | '!') && !cur.is_empty() && !address_at) {
             fold_char(c, &mut cur);
         } else if !cur.is_empty() {
             tokens.push(std::mem::take(&mut cur));
@@ -238,6 +242,7 @@ mod tests {
             "Your ChatGPT subscription",
             "Chat GPT Plus",
             "OpenAI's API",
+            "noreply@openai.com",
         ] {
             assert!(s.named_in(t).is_some(), "{t:?} should name OpenAI");
         }

@@ -280,8 +280,8 @@ wait_queue() {
   return 1
 }
 # sink_file CASE_ID: the dump of the message with that X-E2E-Case header (empty if none)
-sink_file() { grep -lx "X-E2E-Case: $1"$'\r\?' "$SINK_DIR"/* 2>/dev/null | head -1; }
-sink_count() { grep -lx "X-E2E-Case: $1"$'\r\?' "$SINK_DIR"/* 2>/dev/null | wc -l; }
+sink_file() { grep -lE "^X-E2E-Case: $1"$'\r'"?\$" "$SINK_DIR"/* 2>/dev/null | head -1; }
+sink_count() { grep -lE "^X-E2E-Case: $1"$'\r'"?\$" "$SINK_DIR"/* 2>/dev/null | wc -l; }
 # wait_sink CASE_ID [SECONDS]: wait until that message was delivered to smtp-sink
 wait_sink() {
   local i
