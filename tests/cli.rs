@@ -1,0 +1,101 @@
+//! The offline CLIs: exit codes, JSON shape, and that they match the daemon's analysis.
+
+use std::path::Path;
+use std::process::Command;
+
+fn impostor() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_impostor"))
+}
+
+fn golden(p: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/golden").join(p).display().to_string()
+}
+
+#[test]
+fn check_explains_a_combosquat_reject() {
+    let out = impostor().args(["check", &golden("sender/combosquat_sender_domain.eml")]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("action: reject"), "{text}");
+    assert!(text.contains("score:  15.0"), "{text}");
+    assert!(text.contains("LOOKALIKE_FROM_DOMAIN") && text.contains("openai-help.net"), "{text}");
+}
+
+#[test]
+fn check_json_has_the_scan_fields() {
+    let out = impostor().args(["check", "--json", &golden("sender/display_name_and_subject_claim_brand.eml")]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["action"], "quarantine");
+    assert_eq!(v["score"], 10.0);
+    assert_eq!(v["monitor"], false);
+    assert_eq!(v["rules"][0]["id"], "BRAND_NAME_FOREIGN_DOMAIN");
+    assert!(v["rules"][0]["evidence"].as_str().unwrap().contains("account-notice.example"));
+    assert!(v["file"].as_str().unwrap().ends_with("display_name_and_subject_claim_brand.eml"));
+}
+
+#[test]
+fn monitor_config_reports_would_be_action_in_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("m.toml");
+    std::fs::write(&cfg, "monitor = true\n").unwrap();
+    let out = impostor()
+        .args(["check", "--json", "-c", cfg.to_str().unwrap(), &golden("sender/combosquat_sender_domain.eml")])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!((v["action"].as_str(), v["monitor"].as_bool()), (Some("reject"), Some(true)));
+}
+
+#[test]
+fn scan_prints_pure_json_lines_and_summary_on_stderr() {
+    let out = impostor().args(["scan", "--json", &golden("sender")]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<serde_json::Value> = stdout.lines().map(|l| serde_json::from_str(l).expect("JSON line")).collect();
+    assert_eq!(lines.len(), 14);
+    assert!(lines.iter().any(|l| l["action"] == "reject"));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(stderr.contains("scanned 14 messages (0 unreadable)"), "{stderr}");
+    assert!(stderr.contains("reject       1"), "{stderr}");
+}
+
+#[test]
+fn unreadable_input_exits_1_with_a_clear_message() {
+    let out = impostor().args(["check", "/nonexistent/x.eml"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("/nonexistent/x.eml: cannot read"), "{err}");
+}
+
+#[test]
+fn invalid_config_exits_1_naming_file_key_value() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("impostor.toml");
+    std::fs::write(&cfg, "[actions]\nreject = 8\n").unwrap();
+    let out = impostor().args(["config", "check", "-c", cfg.to_str().unwrap()]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("impostor.toml: actions.reject: 8 must be above actions.quarantine (10)"), "{err}");
+    let ok = impostor().args(["config", "check", "-c", cfg.to_str().unwrap().replace("impostor.toml", "").as_str()]).output().unwrap();
+    assert_eq!(ok.status.code(), Some(1));
+}
+
+#[test]
+fn config_show_prints_every_rule_weight() {
+    let out = impostor().args(["config", "show", "-c", "/dev/null"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8(out.stdout).unwrap();
+    for r in impostor::verdict::rules::RULES {
+        assert!(text.contains(&format!("{} = ", r.id)), "{text}");
+    }
+    assert!(text.contains("socket = \"inet:127.0.0.1:7357\""));
+}
+
+#[test]
+fn rules_lists_the_registry() {
+    let out = impostor().arg("rules").output().unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(text.lines().count(), impostor::verdict::rules::RULES.len());
+    assert!(text.contains("BRAND_NAME_FOREIGN_DOMAIN"));
+}

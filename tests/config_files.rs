@@ -1,0 +1,39 @@
+//! The shipped config files load and mean what they say.
+
+use impostor::config::Config;
+use std::path::Path;
+
+fn repo(p: &str) -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(p)
+}
+
+#[test]
+fn sample_config_is_exactly_the_default() {
+    let sample = Config::load(&repo("deploy/impostor.toml")).expect("deploy/impostor.toml loads");
+    let default = Config::default();
+    assert_eq!(sample.raw, default.raw, "deploy/impostor.toml must set every key to its default");
+    assert_eq!(sample.brands, default.brands);
+}
+
+#[test]
+fn sample_config_mentions_every_key_and_rule() {
+    let text = std::fs::read_to_string(repo("deploy/impostor.toml")).unwrap();
+    let shown = Config::default().to_toml();
+    for line in shown.lines() {
+        let Some((key, _)) = line.split_once(" = ") else { continue };
+        if line.starts_with(' ') || key.starts_with('[') || key == "name" || key == "aliases" || key == "domains" || key == "legitimate_domains" {
+            continue;
+        }
+        assert!(text.contains(&format!("{key} = ")), "deploy/impostor.toml does not document {key}");
+    }
+    for r in impostor::verdict::rules::RULES {
+        assert!(text.contains(r.id), "deploy/impostor.toml does not list rule {}", r.id);
+    }
+}
+
+#[test]
+fn example_brand_profiles_load() {
+    let c = Config::load(&repo("deploy/brands-example.toml")).expect("deploy/brands-example.toml loads");
+    assert!(c.brands.len() > 5);
+    assert!(c.brands.iter().any(|b| b.name == "Microsoft"));
+}
