@@ -37,3 +37,27 @@ fn example_brand_profiles_load() {
     assert!(c.brands.len() > 5);
     assert!(c.brands.iter().any(|b| b.name == "Microsoft"));
 }
+
+#[test]
+fn rules_doc_lists_every_registered_rule() {
+    let doc = std::fs::read_to_string(repo("docs/rules.md")).unwrap();
+    for r in impostor::verdict::rules::RULES {
+        assert!(doc.contains(&format!("### {} (default {:.1})", r.id, r.default_weight)), "docs/rules.md lacks {} with its default", r.id);
+    }
+}
+
+#[test]
+fn configuration_doc_lists_every_key() {
+    let doc = std::fs::read_to_string(repo("docs/configuration.md")).unwrap();
+    let shown = Config::default().to_toml();
+    let mut section = String::new();
+    for line in shown.lines() {
+        if let Some(s) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            section = s.trim_matches(['[', ']']).to_string();
+            continue;
+        }
+        let Some((key, _)) = line.split_once(" = ") else { continue };
+        let full = if section.is_empty() { key.to_string() } else if section == "scores" { "scores.RULE_ID".into() } else { format!("{section}.{key}") };
+        assert!(doc.contains(&format!("`{full}`")), "docs/configuration.md lacks `{full}`");
+    }
+}
