@@ -17,12 +17,22 @@ pub struct FileResult<'a> {
     pub verdict: &'a Verdict,
 }
 
-/// Reads one message and analyses it like the daemon would.
-pub fn check_file(engine: &Engine, path: &Path, envelope: &Envelope) -> Result<Verdict, String> {
+/// Reads one message and analyses it like the daemon would. With a runtime
+/// and an online engine, SPF/DKIM/DMARC are checked over DNS first.
+pub fn check_file(
+    engine: &Engine,
+    path: &Path,
+    envelope: &Envelope,
+    rt: Option<&tokio::runtime::Handle>,
+) -> Result<Verdict, String> {
     let raw = std::fs::read(path).map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
     let cap = engine.config.milter.max_body_bytes;
     let (raw, truncated) = cap_body(&raw, cap);
-    let input = MessageInput { envelope, raw: &raw, truncated };
+    let auth = match rt {
+        Some(rt) => rt.block_on(engine.authenticate(envelope, &raw, truncated)),
+        None => None,
+    };
+    let input = MessageInput { envelope, raw: &raw, truncated, auth: auth.as_ref() };
     Ok(analyze_guarded(engine, &input).0)
 }
 
@@ -92,10 +102,10 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
 
 /// `impostor scan`: analyses every file in parallel, prints one result per
 /// message in input order and a summary. Returns the number of unreadable files.
-pub fn scan(engine: &Engine, files: &[PathBuf], json: bool) -> usize {
+pub fn scan(engine: &Engine, files: &[PathBuf], json: bool, rt: Option<&tokio::runtime::Handle>) -> usize {
     let env = Envelope::default();
     let results: Vec<(String, Result<Verdict, String>)> =
-        files.par_iter().map(|p| (p.display().to_string(), check_file(engine, p, &env))).collect();
+        files.par_iter().map(|p| (p.display().to_string(), check_file(engine, p, &env, rt))).collect();
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     let mut per_action: BTreeMap<&'static str, usize> = Action::ALL.iter().map(|a| (a.as_str(), 0)).collect();

@@ -8,6 +8,7 @@ pub mod analysis;
 pub mod brand;
 pub mod cli;
 pub mod config;
+pub mod dns;
 pub mod logging;
 pub mod milter;
 pub mod verdict;

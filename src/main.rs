@@ -27,6 +27,9 @@ enum Cmd {
         /// Monitor mode: add headers with the would-be action, never act.
         #[arg(long)]
         dry_run: bool,
+        /// DNS resolver IP:PORT (repeatable); overrides dns.nameservers.
+        #[arg(long = "nameserver", value_name = "IP:PORT")]
+        nameservers: Vec<String>,
     },
     /// Analyse one message file and explain the verdict.
     Check {
@@ -44,9 +47,12 @@ enum Cmd {
         /// One JSON object with the same fields as a `scan --json` line.
         #[arg(long)]
         json: bool,
-        /// No DNS lookups.
-        #[arg(long)]
+        /// No DNS lookups: authentication only from trusted recorded results.
+        #[arg(long, conflicts_with = "nameservers")]
         offline: bool,
+        /// DNS resolver IP:PORT (repeatable); overrides dns.nameservers.
+        #[arg(long = "nameserver", value_name = "IP:PORT")]
+        nameservers: Vec<String>,
         /// Print each finding with its weight and evidence (the default human output already does).
         #[arg(long)]
         explain: bool,
@@ -65,6 +71,9 @@ enum Cmd {
         /// Resolve DNS like the daemon.
         #[arg(long)]
         online: bool,
+        /// DNS resolver IP:PORT (repeatable, implies --online); overrides dns.nameservers.
+        #[arg(long = "nameserver", value_name = "IP:PORT", conflicts_with = "offline")]
+        nameservers: Vec<String>,
         #[arg(required = true)]
         paths: Vec<PathBuf>,
     },
@@ -95,6 +104,22 @@ fn load(path: Option<&Path>) -> Result<Config, String> {
     Config::load_default_or(path).map_err(|e| e.to_string())
 }
 
+/// Applies `--nameserver` flags over `dns.nameservers`.
+fn with_nameservers(mut c: Config, ns: &[String]) -> Result<Config, String> {
+    if !ns.is_empty() {
+        c.nameservers = ns
+            .iter()
+            .map(|n| impostor::config::parse_nameserver(n).ok_or_else(|| format!("--nameserver {n:?}: expected IP or IP:PORT")))
+            .collect::<Result<_, _>>()?;
+        c.dns.nameservers = ns.to_vec();
+    }
+    Ok(c)
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| e.to_string())
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
@@ -108,11 +133,14 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<ExitCode, String> {
     match cli.cmd {
-        Cmd::Serve { config, socket, dry_run } => serve(config, socket, dry_run),
-        Cmd::Check { config, client_ip, helo, mail_from, json, offline: _, explain: _, message } => {
-            let engine = Engine::new(load(config.as_deref())?);
+        Cmd::Serve { config, socket, dry_run, nameservers } => serve(config, socket, dry_run, nameservers),
+        Cmd::Check { config, client_ip, helo, mail_from, json, offline, nameservers, explain: _, message } => {
+            let c = with_nameservers(load(config.as_deref())?, &nameservers)?;
+            let rt = runtime()?;
+            let engine = if offline { Engine::new(c) } else { rt.block_on(async { Engine::online(c) })? };
             let env = Envelope { client_ip, helo, mail_from, ..Default::default() };
-            let v = cli::check_file(&engine, &message, &env)?;
+            let handle = (!offline).then(|| rt.handle().clone());
+            let v = cli::check_file(&engine, &message, &env, handle.as_ref())?;
             let file = message.display().to_string();
             if json {
                 let r = cli::FileResult { file, verdict: &v };
@@ -122,10 +150,14 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Cmd::Scan { config, json, offline: _, online: _, paths } => {
-            let engine = Engine::new(load(config.as_deref())?);
+        Cmd::Scan { config, json, offline: _, online, nameservers, paths } => {
+            let online = online || !nameservers.is_empty();
+            let c = with_nameservers(load(config.as_deref())?, &nameservers)?;
+            let rt = runtime()?;
+            let engine = if online { rt.block_on(async { Engine::online(c) })? } else { Engine::new(c) };
             let files = cli::collect_files(&paths)?;
-            let errors = cli::scan(&engine, &files, json);
+            let handle = online.then(|| rt.handle().clone());
+            let errors = cli::scan(&engine, &files, json, handle.as_ref());
             Ok(if errors > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
         }
         Cmd::Config { cmd: ConfigCmd::Check { config } } => {
@@ -146,8 +178,9 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
     }
 }
 
-fn serve(path: Option<PathBuf>, socket: Option<String>, dry_run: bool) -> Result<ExitCode, String> {
-    let overrides = move |mut c: Config| -> Result<Config, String> {
+fn serve(path: Option<PathBuf>, socket: Option<String>, dry_run: bool, nameservers: Vec<String>) -> Result<ExitCode, String> {
+    let overrides = move |c: Config| -> Result<Config, String> {
+        let mut c = with_nameservers(c, &nameservers)?;
         if let Some(s) = &socket {
             c.socket = SocketSpec::parse(s).map_err(|e| format!("--socket {s:?}: {e}"))?;
         }
@@ -171,7 +204,7 @@ fn serve(path: Option<PathBuf>, socket: Option<String>, dry_run: bool) -> Result
             version = env!("CARGO_PKG_VERSION"),
             "impostor listening"
         );
-        let shared = Shared::new(Engine::new(config.clone()));
+        let shared = Shared::new(Engine::online(config.clone())?);
         let reload_shared = shared.clone();
         let reload_path = path.clone();
         tokio::spawn(async move {
@@ -179,12 +212,12 @@ fn serve(path: Option<PathBuf>, socket: Option<String>, dry_run: bool) -> Result
             let Ok(mut hup) = signal(SignalKind::hangup()) else { return };
             while hup.recv().await.is_some() {
                 let old = reload_shared.engine();
-                match load(reload_path.as_deref()).and_then(&overrides) {
-                    Ok(new) => {
-                        if new.socket != old.config.socket || new.log != old.config.log {
-                            tracing::warn!("reload: socket and log settings changed; restart needed for those");
+                match load(reload_path.as_deref()).and_then(&overrides).and_then(|c| Ok((Engine::online(c.clone())?, c))) {
+                    Ok((engine, new)) => {
+                        if new.socket != old.config.socket || new.log != old.config.log || new.milter != old.config.milter {
+                            tracing::warn!("reload: milter and log settings changed; restart needed for those");
                         }
-                        reload_shared.replace(Engine::new(new));
+                        reload_shared.replace(engine);
                         tracing::info!("configuration reloaded");
                     }
                     Err(e) => tracing::error!("reload rejected, keeping the old configuration: {e}"),

@@ -13,7 +13,7 @@ fn golden(p: &str) -> String {
 
 #[test]
 fn check_explains_a_combosquat_reject() {
-    let out = impostor().args(["check", &golden("sender/combosquat_sender_domain.eml")]).output().unwrap();
+    let out = impostor().args(["check", "--offline", &golden("sender/combosquat_sender_domain.eml")]).output().unwrap();
     assert_eq!(out.status.code(), Some(0));
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.contains("action: reject"), "{text}");
@@ -23,7 +23,7 @@ fn check_explains_a_combosquat_reject() {
 
 #[test]
 fn check_json_has_the_scan_fields() {
-    let out = impostor().args(["check", "--json", &golden("sender/display_name_and_subject_claim_brand.eml")]).output().unwrap();
+    let out = impostor().args(["check", "--offline", "--json", &golden("sender/display_name_and_subject_claim_brand.eml")]).output().unwrap();
     assert_eq!(out.status.code(), Some(0));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["action"], "quarantine");
@@ -40,7 +40,7 @@ fn monitor_config_reports_would_be_action_in_json() {
     let cfg = dir.path().join("m.toml");
     std::fs::write(&cfg, "monitor = true\n").unwrap();
     let out = impostor()
-        .args(["check", "--json", "-c", cfg.to_str().unwrap(), &golden("sender/combosquat_sender_domain.eml")])
+        .args(["check", "--offline", "--json", "-c", cfg.to_str().unwrap(), &golden("sender/combosquat_sender_domain.eml")])
         .output()
         .unwrap();
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -62,7 +62,7 @@ fn scan_prints_pure_json_lines_and_summary_on_stderr() {
 
 #[test]
 fn unreadable_input_exits_1_with_a_clear_message() {
-    let out = impostor().args(["check", "/nonexistent/x.eml"]).output().unwrap();
+    let out = impostor().args(["check", "--offline", "/nonexistent/x.eml"]).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8(out.stderr).unwrap();
     assert!(err.contains("/nonexistent/x.eml: cannot read"), "{err}");

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # tests/run.sh: every test of impostor, in order. This is the test command of the README and of CI.
 #
-#   1. apt packages the end-to-end test needs (postfix, swaks), installed when missing and run as root
+#   1. apt packages the end-to-end test needs (postfix, swaks, dnsmasq-base), installed when missing, as root
 #   2. cargo build --locked
 #   3. cargo test --locked            (unit, integration and doc tests)
 #   4. tests/e2e/postfix.sh           (real Postfix + smtp-sink on loopback; needs root)
@@ -38,10 +38,10 @@ skip() {
 }
 
 if [ "$(id -u)" -eq 0 ]; then
-  step "apt packages (postfix, swaks)" install_deps
+  step "apt packages (postfix, swaks, dnsmasq-base)" install_deps
   HAVE_DEPS=$?
 else
-  skip "apt packages (postfix, swaks)" "not root" required
+  skip "apt packages (postfix, swaks, dnsmasq-base)" "not root" required
   HAVE_DEPS=1
 fi
 
@@ -50,7 +50,7 @@ if step "cargo build --locked" cargo build --locked; then
   if [ "$(id -u)" -ne 0 ]; then
     skip "e2e: tests/e2e/postfix.sh" "needs root to run a Postfix instance" required
   elif [ "$HAVE_DEPS" -ne 0 ]; then
-    skip "e2e: tests/e2e/postfix.sh" "postfix/swaks could not be installed"
+    skip "e2e: tests/e2e/postfix.sh" "its apt packages could not be installed"
   else
     # a hung MTA must not hang CI: SIGTERM after 10 minutes lets the script's trap clean up
     step "e2e: tests/e2e/postfix.sh" timeout --kill-after=30 600 bash tests/e2e/postfix.sh

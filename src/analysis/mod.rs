@@ -2,6 +2,7 @@
 //! the `check`/`scan` CLIs call [`analyze`] alike, so what an operator sees
 //! offline is what the daemon does.
 
+pub mod auth;
 pub mod sender;
 
 use crate::brand::BrandSet;
@@ -34,28 +35,81 @@ pub struct MessageInput<'a> {
     pub raw: &'a [u8],
     /// The body was cut at `milter.max_body_bytes`.
     pub truncated: bool,
+    /// SPF/DKIM/DMARC results (own checks or trusted upstream); None when unknown (offline).
+    pub auth: Option<&'a auth::AuthResults>,
 }
 
 /// Configuration plus everything precomputed from it at load time.
-#[derive(Debug)]
 pub struct Engine {
     pub config: Config,
     pub brands: BrandSet,
+    /// The shared resolver for SPF/DKIM/DMARC; None when offline.
+    pub dns: Option<Arc<mail_auth::MessageAuthenticator>>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine").field("config", &self.config.source).field("online", &self.dns.is_some()).finish()
+    }
 }
 
 impl Engine {
+    /// An engine without DNS: authentication comes only from trusted recorded results.
     pub fn new(config: Config) -> Arc<Engine> {
         let brands = BrandSet::new(config.brands.clone());
-        Arc::new(Engine { config, brands })
+        Arc::new(Engine { config, brands, dns: None })
+    }
+
+    /// An engine that checks SPF/DKIM/DMARC itself (when `auth.enabled`).
+    pub fn online(config: Config) -> Result<Arc<Engine>, String> {
+        let dns = if config.auth.enabled { Some(crate::dns::authenticator(&config)?) } else { None };
+        let brands = BrandSet::new(config.brands.clone());
+        Ok(Arc::new(Engine { config, brands, dns }))
+    }
+
+    /// Authentication results for a message: trusted upstream headers when
+    /// present, else our own checks (bounded in time), else None (offline).
+    pub async fn authenticate(&self, env: &Envelope, raw: &[u8], truncated: bool) -> Option<auth::AuthResults> {
+        if let Some(t) = auth::trusted_results(raw, &self.config.auth.trusted_authserv_ids) {
+            return Some(t);
+        }
+        let dns = self.dns.as_ref()?;
+        let d = &self.config.dns;
+        // every lookup is bounded by the resolver; this bounds the whole chain
+        let budget = std::time::Duration::from_millis(d.timeout_ms.saturating_mul(d.attempts as u64).saturating_mul(4));
+        match tokio::time::timeout(budget, auth::authenticate(dns, env, raw, truncated)).await {
+            Ok(r) => Some(r),
+            Err(_) => Some(auth::AuthResults {
+                source: auth::OWN_SOURCE.into(),
+                temperror: vec![format!("authentication checks exceeded {} ms", budget.as_millis())],
+                ..Default::default()
+            }),
+        }
     }
 }
 
 /// Facts about the message that later stages (logs, actions) need.
 #[derive(Debug, Clone, Default)]
 pub struct Facts {
+    /// Host part of the From address, lowercased.
     pub from_domain: Option<String>,
     pub subject: Option<String>,
+    /// Brand the message names anywhere (display name, subject, From domain).
     pub brand: Option<String>,
+    /// Brand the message claims to be (display name, lookalike From domain,
+    /// body sign-off): a claim, not a mere mention.
+    pub claimed_brand: Option<usize>,
+    /// How it claims it, for evidence ("display name", "From domain").
+    pub claim_evidence: Option<String>,
+}
+
+impl Facts {
+    pub fn claim(&mut self, brand: usize, how: &str) {
+        if self.claimed_brand.is_none() {
+            self.claimed_brand = Some(brand);
+            self.claim_evidence = Some(how.to_string());
+        }
+    }
 }
 
 /// Runs every signal family over the message and returns the findings.
@@ -72,13 +126,34 @@ pub fn findings(engine: &Engine, input: &MessageInput) -> (Vec<Finding>, Facts) 
         Some(msg) => sender::check(engine, &msg, &mut out, &mut facts),
         None => out.push(Finding::new(rules::MESSAGE_UNPARSEABLE, "no header block could be parsed")),
     }
+    // Trusted upstream results stand in when we have none of our own (offline scan of archived mail).
+    let trusted;
+    let auth_results = match input.auth {
+        Some(a) => Some(a),
+        None => {
+            trusted = auth::trusted_results(input.raw, &engine.config.auth.trusted_authserv_ids);
+            trusted.as_ref()
+        }
+    };
+    auth::check(&engine.brands, input.envelope, auth_results, &facts, &mut out);
     (out, facts)
 }
 
 /// Analyses and scores one message.
 pub fn analyze(engine: &Engine, input: &MessageInput) -> (Verdict, Facts) {
     let (found, facts) = findings(engine, input);
-    let verdict = verdict::score(&engine.config, found, facts.brand.clone());
+    let temperror = found.iter().any(|f| f.rule == rules::DNS_TEMPERROR);
+    let mut verdict = verdict::score(&engine.config, found, facts.brand.clone());
+    // A failed lookup matters only when it could change the verdict: the
+    // message names a brand, so its authentication decides. Then the MTA is
+    // asked to retry (dns.on_error = "tempfail"); a reject stands.
+    if temperror
+        && facts.brand.is_some()
+        && engine.config.dns.on_error == crate::config::DnsOnError::Tempfail
+        && verdict.action < verdict::Action::Reject
+    {
+        verdict.action = verdict::Action::Tempfail;
+    }
     (verdict, facts)
 }
 

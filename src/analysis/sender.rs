@@ -40,6 +40,7 @@ pub fn check(engine: &Engine, msg: &Message, out: &mut Vec<Finding>, facts: &mut
     if let Some(hit) = brands.named_in(&name) {
         let b = &brands.brands[hit.brand];
         facts.brand.get_or_insert(b.name.clone());
+        facts.claim(hit.brand, "display name");
         if owner != Some(hit.brand) {
             out.push(Finding::new(
                 rules::BRAND_NAME_FOREIGN_DOMAIN,
@@ -61,6 +62,7 @@ pub fn check(engine: &Engine, msg: &Message, out: &mut Vec<Finding>, facts: &mut
     if owner.is_none() {
         if let Some((b, evidence)) = brand_in_host(brands, &host) {
             facts.brand.get_or_insert(brands.brands[b].name.clone());
+            facts.claim(b, "lookalike From domain");
             out.push(Finding::new(rules::LOOKALIKE_FROM_DOMAIN, evidence));
         }
     }
@@ -90,7 +92,7 @@ mod tests {
         let engine = Engine::new(Config::default());
         let raw = format!("{headers}\r\n\r\nHello.\r\n");
         let env = Envelope::default();
-        let (v, _) = analyze(&engine, &MessageInput { envelope: &env, raw: raw.as_bytes(), truncated: false });
+        let (v, _) = analyze(&engine, &MessageInput { envelope: &env, raw: raw.as_bytes(), truncated: false, auth: None });
         (v.action, v.rule_ids())
     }
 

@@ -163,6 +163,54 @@ impl Default for LogConfig {
     }
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DnsOnError {
+    /// Ask the MTA to retry when a failed lookup could change the verdict.
+    Tempfail,
+    /// Decide with what is known; the temperror shows as a zero-weight finding.
+    Continue,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DnsConfig {
+    /// `IP` or `IP:PORT` of recursive resolvers; empty: the system resolver (/etc/resolv.conf).
+    pub nameservers: Vec<String>,
+    /// Milliseconds per query attempt.
+    pub timeout_ms: u64,
+    pub attempts: usize,
+    /// Answers kept in the resolver cache.
+    pub cache_size: u64,
+    pub on_error: DnsOnError,
+}
+
+impl Default for DnsConfig {
+    fn default() -> Self {
+        DnsConfig { nameservers: Vec::new(), timeout_ms: 2000, attempts: 2, cache_size: 4096, on_error: DnsOnError::Tempfail }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// Check SPF, DKIM and DMARC (needs DNS).
+    pub enabled: bool,
+    /// authserv-id of our Authentication-Results header; empty: this host's name.
+    pub authserv_id: String,
+    /// Add an Authentication-Results header with our results.
+    pub add_header: bool,
+    /// authserv-ids whose Authentication-Results headers are trusted (OpenDKIM,
+    /// OpenDMARC, rspamd running before us, or the receiver of archived mail).
+    pub trusted_authserv_ids: Vec<String>,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig { enabled: true, authserv_id: String::new(), add_header: true, trusted_authserv_ids: Vec::new() }
+    }
+}
+
 /// A `[[brand]]` table.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -190,6 +238,8 @@ pub struct RawConfig {
     pub quarantine: QuarantineConfig,
     pub reject: RejectConfig,
     pub log: LogConfig,
+    pub dns: DnsConfig,
+    pub auth: AuthConfig,
     /// Weight per rule id; rules not listed keep their registry default.
     pub scores: BTreeMap<String, f64>,
     pub brand: Vec<BrandConfig>,
@@ -207,6 +257,8 @@ impl Default for RawConfig {
             quarantine: QuarantineConfig::default(),
             reject: RejectConfig::default(),
             log: LogConfig::default(),
+            dns: DnsConfig::default(),
+            auth: AuthConfig::default(),
             scores: BTreeMap::new(),
             brand: Vec::new(),
         }
@@ -258,6 +310,12 @@ pub struct Config {
     pub quarantine: QuarantineConfig,
     pub reject: RejectConfig,
     pub log: LogConfig,
+    pub dns: DnsConfig,
+    /// Resolvers parsed from `dns.nameservers`.
+    pub nameservers: Vec<std::net::SocketAddr>,
+    pub auth: AuthConfig,
+    /// `auth.authserv_id`, or the host name when empty.
+    pub authserv_id: String,
     pub scores: BTreeMap<String, f64>,
     /// Built-in brands (unless `builtin_brands = false`) followed by the file's `[[brand]]` tables.
     pub brands: Vec<Brand>,
@@ -349,6 +407,19 @@ impl Config {
         if raw.quarantine.reason.contains(['\r', '\n']) || raw.quarantine.reason.trim().is_empty() {
             return Err(invalid(file, format!("quarantine.reason: {:?} must be one non-empty line", raw.quarantine.reason)));
         }
+        let nameservers = raw
+            .dns
+            .nameservers
+            .iter()
+            .map(|n| parse_nameserver(n).ok_or_else(|| invalid(file, format!("dns.nameservers: {n:?} is not IP or IP:PORT"))))
+            .collect::<Result<Vec<_>, _>>()?;
+        if raw.dns.timeout_ms == 0 || raw.dns.attempts == 0 {
+            return Err(invalid(file, "dns.timeout_ms and dns.attempts must be at least 1"));
+        }
+        let authserv_id = if raw.auth.authserv_id.is_empty() { hostname() } else { raw.auth.authserv_id.clone() };
+        if authserv_id.contains([';', ' ', '\t', '\r', '\n']) {
+            return Err(invalid(file, format!("auth.authserv_id: {authserv_id:?} must be a single token (a host name)")));
+        }
         let mut brands = if raw.builtin_brands { builtin_brands() } else { Vec::new() };
         for (i, b) in raw.brand.iter().enumerate() {
             let brand = Brand::from_config(b).map_err(|e| invalid(file, format!("brand[{i}].{e}")))?;
@@ -368,6 +439,10 @@ impl Config {
             quarantine: raw.quarantine.clone(),
             reject: raw.reject.clone(),
             log: raw.log.clone(),
+            dns: raw.dns.clone(),
+            nameservers,
+            auth: raw.auth.clone(),
+            authserv_id,
             scores: raw.scores.clone(),
             brands,
             raw,
@@ -404,6 +479,32 @@ impl Config {
         let mut out = format!("# effective configuration (from {})\n", self.source);
         out.push_str(&toml::to_string_pretty(&raw).unwrap_or_else(|e| format!("# cannot render: {e}\n")));
         out
+    }
+}
+
+/// `IP` (port 53) or `IP:PORT` / `[IPv6]:PORT`.
+pub fn parse_nameserver(s: &str) -> Option<std::net::SocketAddr> {
+    if let Ok(ip) = s.parse::<std::net::IpAddr>() {
+        return Some(std::net::SocketAddr::new(ip, 53));
+    }
+    s.parse().ok()
+}
+
+/// This host's name, for the default authserv-id.
+pub fn hostname() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: buf is valid for its length; gethostname NUL-terminates on success.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    let name = if rc == 0 {
+        let end = buf.iter().position(|b| *b == 0).unwrap_or(buf.len());
+        String::from_utf8_lossy(&buf[..end]).into_owned()
+    } else {
+        String::new()
+    };
+    if name.is_empty() || name.contains([';', ' ']) {
+        "impostor".into()
+    } else {
+        name
     }
 }
 
@@ -476,6 +577,14 @@ mod tests {
     fn bad_socket_names_key_and_value() {
         let e = Config::from_toml_str("[milter]\nsocket = \"tcp:1\"\n", "x.toml").unwrap_err().to_string();
         assert!(e.starts_with("x.toml: milter.socket: \"tcp:1\""), "{e}");
+    }
+
+    #[test]
+    fn nameservers_parse_with_and_without_port() {
+        let c = Config::from_toml_str("[dns]\nnameservers = [\"127.0.0.1:5353\", \"::1\"]\n", "x.toml").unwrap();
+        assert_eq!(c.nameservers, ["127.0.0.1:5353".parse().unwrap(), "[::1]:53".parse().unwrap()]);
+        let e = Config::from_toml_str("[dns]\nnameservers = [\"localhost\"]\n", "x.toml").unwrap_err().to_string();
+        assert_eq!(e, "x.toml: dns.nameservers: \"localhost\" is not IP or IP:PORT");
     }
 
     #[test]

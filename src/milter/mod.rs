@@ -153,13 +153,15 @@ async fn eom(shared: Arc<Shared>, cx: &mut EomContext<Session>) -> Status {
     let qid = msg.envelope.queue_id.clone().unwrap_or_else(|| "-".into());
     let started = std::time::Instant::now();
 
-    // Analysis is CPU work: run it off the async workers. A panic inside is
-    // caught and mapped to the fail mode.
+    // DNS-based authentication first (async), then the pure analysis, which is
+    // CPU work: run it off the async workers. A panic inside is caught and
+    // mapped to the fail mode.
+    let auth = engine.authenticate(&msg.envelope, &msg.raw, msg.truncated).await;
     let task_engine = engine.clone();
-    let (verdict, facts, msg) = match tokio::task::spawn_blocking(move || {
-        let input = MessageInput { envelope: &msg.envelope, raw: &msg.raw, truncated: msg.truncated };
+    let (verdict, facts, msg, auth) = match tokio::task::spawn_blocking(move || {
+        let input = MessageInput { envelope: &msg.envelope, raw: &msg.raw, truncated: msg.truncated, auth: auth.as_ref() };
         let (v, f) = analysis::analyze_guarded(&task_engine, &input);
-        (v, f, msg)
+        (v, f, msg, auth)
     })
     .await
     {
@@ -175,7 +177,13 @@ async fn eom(shared: Arc<Shared>, cx: &mut EomContext<Session>) -> Status {
     shared.count(&verdict);
 
     let plan = action::plan(&engine.config, &verdict, msg.subject.as_deref());
-    if let Err(e) = carry_out(cx, &msg, &plan).await {
+    let own_ar = auth
+        .as_ref()
+        .filter(|a| a.source == analysis::auth::OWN_SOURCE && engine.config.auth.add_header)
+        .map(|a| analysis::auth::ar_header(&engine.config.authserv_id, a));
+    let our_id = engine.config.authserv_id.to_ascii_lowercase();
+    let forged_ar: Vec<i32> = msg.auth_results.iter().filter(|(_, id)| *id == our_id).map(|(i, _)| *i).collect();
+    if let Err(e) = carry_out(cx, &msg, &plan, &forged_ar, own_ar.as_deref()).await {
         tracing::error!(queue_id = %qid, "cannot apply milter actions: {e}");
         let v = Verdict::failed(&engine.config, "milter action failed");
         return apply_failure(cx, &engine.config, &v).await;
@@ -201,6 +209,8 @@ async fn carry_out(
     cx: &mut EomContext<Session>,
     msg: &MessageState,
     plan: &action::Plan,
+    forged_ar: &[i32],
+    own_ar: Option<&str>,
 ) -> Result<(), indymilter::ActionError> {
     // Remove forged X-Impostor-* headers, highest index first per name.
     for (name, idx) in msg.forged.iter().rev() {
@@ -208,6 +218,13 @@ async fn carry_out(
     }
     if plan.disposition != Action::Accept {
         return Ok(());
+    }
+    // Authentication-Results claiming to be ours came from outside: remove them.
+    for idx in forged_ar.iter().rev() {
+        cx.actions.change_header("Authentication-Results", *idx, None::<CString>).await?;
+    }
+    if let Some(ar) = own_ar {
+        cx.actions.insert_header(0, "Authentication-Results", ar).await?;
     }
     for (name, value) in &plan.add_headers {
         cx.actions.add_header(*name, value.as_str()).await?;

@@ -45,6 +45,8 @@ pub struct MessageState {
     pub subject: Option<String>,
     /// Incoming `X-Impostor-*` headers: (name as received, 1-based index among headers of that name).
     pub forged: Vec<(String, i32)>,
+    /// Incoming Authentication-Results headers: (1-based index, authserv-id).
+    pub auth_results: Vec<(i32, String)>,
     pub body_len: usize,
     pub truncated: bool,
     _inflight: InFlight,
@@ -58,6 +60,7 @@ impl MessageState {
             header_count: 0,
             subject: None,
             forged: Vec::new(),
+            auth_results: Vec::new(),
             body_len: 0,
             truncated: false,
             _inflight: inflight,
@@ -72,6 +75,9 @@ impl MessageState {
             // index among headers of the same (case-insensitive) name
             let idx = self.forged.iter().filter(|(n, _)| n.eq_ignore_ascii_case(&name_str)).count() as i32 + 1;
             self.forged.push((name_str, idx));
+        } else if lower == "authentication-results" {
+            let idx = self.auth_results.len() as i32 + 1;
+            self.auth_results.push((idx, crate::analysis::auth::authserv_id(&String::from_utf8_lossy(value))));
         } else if lower == "subject" && self.subject.is_none() {
             self.subject = Some(String::from_utf8_lossy(value).into_owned());
         }

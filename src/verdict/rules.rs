@@ -17,6 +17,14 @@ pub const DISPLAY_NAME_ADDRESS_MISMATCH: &str = "DISPLAY_NAME_ADDRESS_MISMATCH";
 pub const BODY_TRUNCATED: &str = "BODY_TRUNCATED";
 pub const MESSAGE_UNPARSEABLE: &str = "MESSAGE_UNPARSEABLE";
 pub const NO_FROM_ADDRESS: &str = "NO_FROM_ADDRESS";
+pub const SPF_FAIL: &str = "SPF_FAIL";
+pub const SPF_SOFTFAIL: &str = "SPF_SOFTFAIL";
+pub const DKIM_FAIL: &str = "DKIM_FAIL";
+pub const DMARC_FAIL: &str = "DMARC_FAIL";
+pub const BRAND_DOMAIN_DMARC_FAIL: &str = "BRAND_DOMAIN_DMARC_FAIL";
+pub const BRAND_CLAIM_UNAUTHENTICATED: &str = "BRAND_CLAIM_UNAUTHENTICATED";
+pub const ENVELOPE_FROM_MISMATCH: &str = "ENVELOPE_FROM_MISMATCH";
+pub const DNS_TEMPERROR: &str = "DNS_TEMPERROR";
 
 pub static RULES: &[RuleDef] = &[
     RuleDef {
@@ -48,6 +56,54 @@ pub static RULES: &[RuleDef] = &[
         group: "sender",
         default_weight: 1.0,
         description: "Message has no parseable From address",
+    },
+    RuleDef {
+        id: SPF_FAIL,
+        group: "auth",
+        default_weight: 2.0,
+        description: "SPF fail: the client is not allowed to send for the MAIL FROM (or HELO) domain",
+    },
+    RuleDef {
+        id: SPF_SOFTFAIL,
+        group: "auth",
+        default_weight: 1.0,
+        description: "SPF softfail: the domain says the client is probably not allowed to send for it",
+    },
+    RuleDef {
+        id: DKIM_FAIL,
+        group: "auth",
+        default_weight: 1.5,
+        description: "A DKIM signature failed verification and none passed",
+    },
+    RuleDef {
+        id: DMARC_FAIL,
+        group: "auth",
+        default_weight: 3.0,
+        description: "DMARC fail for the From domain (the published policy is in the evidence)",
+    },
+    RuleDef {
+        id: BRAND_DOMAIN_DMARC_FAIL,
+        group: "auth",
+        default_weight: 10.0,
+        description: "From is a protected brand's domain but the message has no DMARC-aligned pass for it",
+    },
+    RuleDef {
+        id: BRAND_CLAIM_UNAUTHENTICATED,
+        group: "auth",
+        default_weight: 3.0,
+        description: "Message claims a brand (display name, lookalike From, body sign-off) without an aligned pass for any of its domains",
+    },
+    RuleDef {
+        id: ENVELOPE_FROM_MISMATCH,
+        group: "auth",
+        default_weight: 0.5,
+        description: "MAIL FROM and header From are in different organisational domains (weak context)",
+    },
+    RuleDef {
+        id: DNS_TEMPERROR,
+        group: "auth",
+        default_weight: 0.0,
+        description: "A DNS lookup for SPF/DKIM/DMARC failed temporarily (timeout, SERVFAIL); see dns.on_error",
     },
     RuleDef {
         id: BODY_TRUNCATED,

@@ -7,12 +7,14 @@
 #                                       data directory and log under $RUN; /etc/postfix and the
 #                                       system queue are never touched
 #   impostor    inet:127.0.0.1:$IMPOSTOR_PORT or unix:$IMPOSTOR_SOCK
+#   dnsmasq     127.0.0.1:$DNS_PORT   answers NXDOMAIN for every name, so impostor's SPF/DKIM/DMARC
+#                                       lookups stay on loopback and get fast, definite answers
 #
 # Everything started here is stopped by PID (pid files in $RUN) or with `postfix -c $PF_CONF stop`
 # by the EXIT trap that e2e_init installs. Never pkill/killall.
 #
 # Environment (all optional):
-#   PF_PORT=2525 SINK_PORT=2526 IMPOSTOR_PORT=7357 IMPOSTOR_SOCK=$RUN/impostor.sock
+#   PF_PORT=2525 SINK_PORT=2526 IMPOSTOR_PORT=7357 IMPOSTOR_SOCK=$RUN/impostor.sock DNS_PORT=5353
 #   IMPOSTOR=path/to/impostor (default: $REPO/target/debug/impostor)
 #   E2E_RUN=dir   use this run directory instead of a fresh mktemp one
 #   E2E_KEEP=1    keep the run directory (logs, sink dumps) even when every check passed
@@ -22,6 +24,7 @@ REPO=$(cd "$E2E_DIR/../.." && pwd)
 PF_PORT=${PF_PORT:-2525}
 SINK_PORT=${SINK_PORT:-2526}
 IMPOSTOR_PORT=${IMPOSTOR_PORT:-7357}
+DNS_PORT=${DNS_PORT:-5353}
 IMPOSTOR=${IMPOSTOR:-$REPO/target/debug/impostor}
 SWAKS_TO=${SWAKS_TO:-bob@rcpt.example}
 PASSED=0
@@ -45,11 +48,13 @@ summary() { printf '%d passed, %d failed\n' "$PASSED" "$FAILED"; [ "$FAILED" -eq
 
 # ---------------------------------------------------------------------------------------------
 # Packages
-# install_deps: postfix (smtpd, smtp-sink, postqueue) and swaks; installs only what is missing, as root.
+# install_deps: postfix (smtpd, smtp-sink, smtp-source, postqueue), swaks and dnsmasq-base (the
+# loopback DNS); installs only what is missing, as root.
 install_deps() {
   local missing=()
   [ -x /usr/sbin/postfix ] && [ -x /usr/sbin/smtp-sink ] || missing+=(postfix)
   command -v swaks >/dev/null 2>&1 || missing+=(swaks)
+  [ -x /usr/sbin/dnsmasq ] || missing+=(dnsmasq-base)
   [ ${#missing[@]} -eq 0 ] && return 0
   if [ "$(id -u)" -ne 0 ]; then
     echo "e2e: missing packages: ${missing[*]} (not root: install them with apt-get, then rerun)" >&2
@@ -123,6 +128,18 @@ start_sink() {
   echo $! >"$RUN/sink.pid"
   wait_port "$SINK_PORT" || { cat "$RUN/sink.log" >&2; return 1; }
   say "smtp-sink pid $(cat "$RUN/sink.pid") on 127.0.0.1:$SINK_PORT, dumping to $SINK_DIR"
+}
+
+# ---------------------------------------------------------------------------------------------
+# dnsmasq on 127.0.0.1:$DNS_PORT: NXDOMAIN for every name, nothing forwarded anywhere.
+start_dns() {
+  port_free "$DNS_PORT" || return 1
+  /usr/sbin/dnsmasq --keep-in-foreground --port="$DNS_PORT" --listen-address=127.0.0.1 --bind-interfaces \
+    --no-resolv --no-hosts --no-poll --address='/#/' --user=nobody --pid-file= --log-queries \
+    --log-facility="$RUN/dnsmasq.log" </dev/null >"$RUN/dnsmasq.out" 2>&1 &
+  echo $! >"$RUN/dns.pid"
+  wait_port "$DNS_PORT" || { cat "$RUN/dnsmasq.out" >&2; return 1; }
+  say "dnsmasq pid $(cat "$RUN/dns.pid") on 127.0.0.1:$DNS_PORT (NXDOMAIN for every name)"
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -313,6 +330,7 @@ e2e_cleanup() {
     stop_postfix
   fi
   stop_pidfile "$RUN/sink.pid"
+  stop_pidfile "$RUN/dns.pid"
   if [ "$rc" -eq 0 ] && [ -z "${E2E_KEEP:-}" ] && [ -z "${E2E_RUN:-}" ]; then
     rm -rf "$RUN"
   else

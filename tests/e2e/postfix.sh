@@ -37,7 +37,7 @@ check_headers() {
   local v s r n lo hi rs want rule
   v=$(header_values "$f" X-Impostor-Verdict); s=$(header_values "$f" X-Impostor-Score); r=$(header_values "$f" X-Impostor-Rules)
   n=$(grep -c '' <<<"$v"); [ -z "$v" ] && n=0
-  check "$id: exactly one X-Impostor-Verdict header" "found $n: $(tr '\n' '|' <<<"$v")" [ "$n" -eq 1 ]
+  check "$id: exactly one X-Impostor-Verdict header (incoming ones removed)" "found $n: $(tr '\n' '|' <<<"$v")" [ "$n" -eq 1 ]
   check "$id: X-Impostor-Verdict: $verdict" "got: $(tr '\n' '|' <<<"$v")" [ "$v" = "$verdict" ]
   read -r lo hi < <(band "$action")
   n=$(grep -c '' <<<"$s"); [ -z "$s" ] && n=0
@@ -72,7 +72,8 @@ expect_delivered() {
   check_headers "$id" "$f" "$verdict" "$action" "$@"
   got=$(header_values "$f" Subject)
   check "$id: Subject: $subject" "got Subject: $got" [ "$got" = "$subject" ]
-  check "$id: impostor logged queue id $QID" "$(tail -3 "$RUN/impostor.log")" grep -qF "$QID" "$RUN/impostor.log"
+  check "$id: impostor logged one line for queue id $QID" "$(grep -F "$QID" "$RUN/impostor.log" || tail -3 "$RUN/impostor.log")" \
+    [ "$(grep -cF "$QID" "$RUN/impostor.log")" -eq 1 ]
 }
 
 # expect_held ID EML [RULE=SCORE ...]: accepted with 250, then in the hold queue, not delivered
@@ -114,41 +115,74 @@ four_cases() {
   expect_refused "$p-reject" reject.eml "550 5.7.1"
 }
 
+# latency_check NAME: one SMTP session, E2E_LATENCY_MSGS messages through Postfix and impostor
+# (smtp-source). A milter that leaves Nagle + delayed ACK in play costs ~40 ms per message on
+# loopback TCP (../shared/recipes/NOTES.md section 6.3); Postfix alone needs ~2 ms here.
+latency_check() {
+  local n=${E2E_LATENCY_MSGS:-50} max=${E2E_MAX_MS_PER_MSG:-20} t0 t1 ms err
+  t0=$(date +%s%N)
+  smtp-source -s 1 -m "$n" -l 2000 -f latency@example.org -t "$SWAKS_TO" -S "latency probe $1" \
+    "127.0.0.1:$PF_PORT" 2>"$RUN/smtp-source-$1.err"
+  t1=$(date +%s%N)
+  ms=$(awk -v a="$t0" -v b="$t1" -v n="$n" 'BEGIN { printf "%.1f", (b - a) / 1e6 / n }')
+  err=$(head -3 "$RUN/smtp-source-$1.err")
+  check "$1: one SMTP session of $n messages at $ms ms/msg (limit $max)" "${err:-no smtp-source errors}" \
+    eval '[ -z "$err" ] && awk -v m="$ms" -v x="$max" "BEGIN { exit !(m <= x) }"'
+  wait_queue 30
+}
+
+# stop_impostor_checked PHASE: SIGTERM, and impostor must exit 0
 stop_impostor_checked() {
   stop_impostor
-  check "impostor exits 0 on SIGTERM" "exit status $STOPPED_RC; $(tail -3 "$RUN/impostor.log")" [ "${STOPPED_RC:-x}" = 0 ]
+  check "$1: impostor exits 0 on SIGTERM" "exit status $STOPPED_RC; $(tail -3 "$RUN/impostor.log")" [ "${STOPPED_RC:-x}" = 0 ]
+}
+
+# Explicit config files, so a /etc/impostor/impostor.toml on this machine cannot change the results:
+# built-in defaults (thresholds 5/10/15, brand OpenAI), DNS only via the loopback dnsmasq.
+# write_conf FILE [TOML LINE...]
+write_conf() {
+  local f=$1; shift
+  {
+    echo "# written by tests/e2e/postfix.sh"
+    printf '%s\n' "$@"
+    if "$IMPOSTOR" config show 2>/dev/null | grep -q '^\[dns\]'; then
+      printf '[dns]\nnameservers = ["127.0.0.1:%s"]\n' "$DNS_PORT"
+    fi
+  } >"$f"
+  "$IMPOSTOR" config check -c "$f" >/dev/null || die "impostor config check -c $f failed: $(cat "$f")"
 }
 
 # ---------------------------------------------------------------------------------------------
 say "impostor binary: $IMPOSTOR"
 start_sink || die "smtp-sink did not start"
 
+CONF=$RUN/impostor.toml
+write_conf "$CONF"
+start_dns || die "dnsmasq did not start"
+
 say "== pass 1: impostor on inet:127.0.0.1:$IMPOSTOR_PORT"
-start_impostor --socket "inet:127.0.0.1:$IMPOSTOR_PORT" || die "impostor did not start"
+start_impostor -c "$CONF" --socket "inet:127.0.0.1:$IMPOSTOR_PORT" || die "impostor did not start"
 MILTERS="inet:127.0.0.1:$IMPOSTOR_PORT" start_postfix || die "Postfix did not start"
 four_cases inet
+latency_check inet-latency
 
 say "== monitor mode: impostor serve --dry-run"
-stop_impostor_checked
-start_impostor --socket "inet:127.0.0.1:$IMPOSTOR_PORT" --dry-run || die "impostor --dry-run did not start"
+stop_impostor_checked inet
+start_impostor -c "$CONF" --socket "inet:127.0.0.1:$IMPOSTOR_PORT" --dry-run || die "impostor --dry-run did not start"
 expect_delivered monitor-reject reject.eml "accept (monitor: would reject)" reject "OpenAI API key revoked" \
   BRAND_NAME_FOREIGN_DOMAIN=6 BRAND_SUBJECT_FOREIGN_DOMAIN=4 BRAND_IN_FROM_DOMAIN=5
 expect_delivered monitor-quarantine quarantine.eml "accept (monitor: would quarantine)" quarantine \
   "OpenAI: unusual sign-in to your account" BRAND_NAME_FOREIGN_DOMAIN=6 BRAND_SUBJECT_FOREIGN_DOMAIN=4
 
 say "== impostor down: milter_default_action = tempfail"
-stop_impostor_checked
+stop_impostor_checked monitor
 expect_refused down-clean clean.eml "451 4.7.1"
 
 say "== pass 2: impostor on unix:$IMPOSTOR_SOCK (Postfix runs without chroot)"
 # The daemon creates the socket with milter.socket_mode (default 0660) and milter.socket_group:
 # give it to the postfix group, as a packager would.
-cat >"$RUN/impostor-unix.toml" <<EOF
-[milter]
-socket = "unix:$IMPOSTOR_SOCK"
-socket_mode = "0660"
-socket_group = "postfix"
-EOF
+write_conf "$RUN/impostor-unix.toml" '[milter]' "socket = \"unix:$IMPOSTOR_SOCK\"" 'socket_mode = "0660"' \
+  'socket_group = "postfix"'
 start_impostor -c "$RUN/impostor-unix.toml" --socket "unix:$IMPOSTOR_SOCK" || die "impostor did not start on $IMPOSTOR_SOCK"
 check "unix socket $IMPOSTOR_SOCK is writable by user postfix ($(stat -c '%A %U:%G' "$IMPOSTOR_SOCK"))" \
   "$(stat -c '%A %U:%G %n' "$IMPOSTOR_SOCK")" runuser -u postfix -- test -w "$IMPOSTOR_SOCK"
@@ -157,8 +191,12 @@ set_milters "unix:$IMPOSTOR_SOCK"
 expect_delivered down-clean clean.eml accept accept "Lunch on Friday"
 check "down-clean: delivered exactly once" "$(sink_count down-clean) copies" [ "$(sink_count down-clean)" -eq 1 ]
 four_cases unix
+latency_check unix-latency
 
-stop_impostor_checked
+stop_impostor_checked unix
+check "impostor removed its unix socket on exit" "$(ls -l "$IMPOSTOR_SOCK" 2>&1)" [ ! -e "$IMPOSTOR_SOCK" ]
+postsuper -c "$PF_CONF" -d ALL hold >/dev/null 2>&1
+check "hold queue emptied (postsuper -d ALL hold)" "$(queue_json)" eval '! queue_json | grep -q .'
 # expected: one "connect to Milter service ... Connection refused" while impostor was down; nothing else
 milter_warnings() { grep -iE '(warning|error|fatal|panic):.*milter' "$PF_LOG" | grep -v 'connect to Milter service'; }
 check "Postfix logged no other milter warnings" "$(milter_warnings | tail -5)" eval '! milter_warnings | grep -q .'

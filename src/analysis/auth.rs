@@ -1,0 +1,477 @@
+//! Authentication: SPF, DKIM and DMARC results (our own, through mail-auth,
+//! or trusted upstream `Authentication-Results`), and the rule that a message
+//! claiming a brand must carry a DMARC-aligned pass for one of its domains.
+//!
+//! DNS failures are never "fail": a timeout or SERVFAIL is `temperror`, shown
+//! as the zero-weight `DNS_TEMPERROR` finding; `dns.on_error` decides whether
+//! the MTA is asked to retry.
+
+use super::{Envelope, Facts};
+use crate::brand::{registrable, BrandSet};
+use crate::verdict::{rules, Finding};
+use mail_auth::{
+    dmarc::verify::DmarcParameters, spf::verify::SpfParameters, AuthenticatedMessage, DkimResult, DmarcResult,
+    MessageAuthenticator, SpfResult,
+};
+use serde::Serialize;
+use std::fmt;
+
+/// One method's result, in RFC 8601 words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthResult {
+    Pass,
+    Fail,
+    SoftFail,
+    Neutral,
+    None,
+    TempError,
+    PermError,
+    Policy,
+}
+
+impl AuthResult {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthResult::Pass => "pass",
+            AuthResult::Fail => "fail",
+            AuthResult::SoftFail => "softfail",
+            AuthResult::Neutral => "neutral",
+            AuthResult::None => "none",
+            AuthResult::TempError => "temperror",
+            AuthResult::PermError => "permerror",
+            AuthResult::Policy => "policy",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<AuthResult> {
+        Some(match s.to_ascii_lowercase().as_str() {
+            "pass" => AuthResult::Pass,
+            "fail" | "hardfail" => AuthResult::Fail,
+            "softfail" => AuthResult::SoftFail,
+            "neutral" => AuthResult::Neutral,
+            "none" => AuthResult::None,
+            "temperror" => AuthResult::TempError,
+            "permerror" => AuthResult::PermError,
+            "policy" => AuthResult::Policy,
+            _ => return None,
+        })
+    }
+}
+
+impl fmt::Display for AuthResult {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// SPF or DKIM result for one identity.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MethodResult {
+    pub result: AuthResult,
+    /// SPF: the checked domain (MAIL FROM or HELO). DKIM: `d=`.
+    pub domain: String,
+    /// DKIM selector, SPF identity ("mailfrom"/"helo"), or a reason.
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DmarcSummary {
+    pub result: AuthResult,
+    /// RFC5322.From domain.
+    pub domain: String,
+    /// Published policy: none, quarantine, reject, or "" without a record.
+    pub policy: String,
+}
+
+/// Authentication results for one message.
+#[derive(Debug, Clone, PartialEq, Serialize, Default)]
+pub struct AuthResults {
+    /// "impostor" for our own checks, else the trusted authserv-id the results came from.
+    pub source: String,
+    pub spf: Option<MethodResult>,
+    pub dkim: Vec<MethodResult>,
+    pub dmarc: Option<DmarcSummary>,
+    /// Lookups that failed temporarily (timeout, SERVFAIL).
+    pub temperror: Vec<String>,
+}
+
+pub const OWN_SOURCE: &str = "impostor";
+
+fn spf_result(r: SpfResult) -> AuthResult {
+    match r {
+        SpfResult::Pass => AuthResult::Pass,
+        SpfResult::Fail => AuthResult::Fail,
+        SpfResult::SoftFail => AuthResult::SoftFail,
+        SpfResult::Neutral => AuthResult::Neutral,
+        SpfResult::TempError => AuthResult::TempError,
+        SpfResult::PermError => AuthResult::PermError,
+        SpfResult::None => AuthResult::None,
+    }
+}
+
+fn dkim_result(r: &DkimResult) -> (AuthResult, String) {
+    match r {
+        DkimResult::Pass => (AuthResult::Pass, String::new()),
+        DkimResult::Neutral(e) => (AuthResult::Neutral, e.to_string()),
+        DkimResult::Fail(e) => (AuthResult::Fail, e.to_string()),
+        DkimResult::PermError(e) => (AuthResult::PermError, e.to_string()),
+        DkimResult::TempError(e) => (AuthResult::TempError, e.to_string()),
+        DkimResult::None => (AuthResult::None, String::new()),
+    }
+}
+
+fn dmarc_result(r: &DmarcResult) -> AuthResult {
+    match r {
+        DmarcResult::Pass => AuthResult::Pass,
+        DmarcResult::Fail(_) => AuthResult::Fail,
+        DmarcResult::TempError(_) => AuthResult::TempError,
+        DmarcResult::PermError(_) => AuthResult::PermError,
+        DmarcResult::None => AuthResult::None,
+    }
+}
+
+/// Runs SPF (MAIL FROM, or HELO for the null sender), DKIM (every signature)
+/// and DMARC over one shared resolver. With a truncated body DKIM body hashes
+/// cannot be checked: signatures are reported `neutral`, never `fail`.
+pub async fn authenticate(auth: &MessageAuthenticator, env: &Envelope, raw: &[u8], truncated: bool) -> AuthResults {
+    let mut out = AuthResults { source: OWN_SOURCE.into(), ..Default::default() };
+    let Some(msg) = AuthenticatedMessage::parse(raw) else {
+        return out;
+    };
+    let helo = env.helo.clone().unwrap_or_default();
+    let mail_from = env.mail_from.clone().unwrap_or_default();
+    let host = crate::config::hostname();
+
+    let dkim_out = if truncated { Vec::new() } else { auth.verify_dkim(&msg).await };
+    if truncated {
+        for h in &msg.dkim_headers {
+            out.dkim.push(MethodResult {
+                result: AuthResult::Neutral,
+                domain: h.header.d.clone(),
+                detail: "body truncated at milter.max_body_bytes; not verified".into(),
+            });
+        }
+    }
+    for d in &dkim_out {
+        let (result, reason) = dkim_result(d.result());
+        let (domain, selector) = d.signature().map(|s| (s.d.clone(), s.s.clone())).unwrap_or_default();
+        if result == AuthResult::TempError {
+            out.temperror.push(format!("dkim {selector}._domainkey.{domain}: {reason}"));
+        }
+        let detail = if reason.is_empty() { format!("s={selector}") } else { format!("s={selector}: {reason}") };
+        out.dkim.push(MethodResult { result, domain, detail });
+    }
+
+    let spf = match env.client_ip {
+        Some(ip) => {
+            let o = if mail_from.contains('@') {
+                auth.verify_spf(SpfParameters::verify_mail_from(ip, &helo, &host, &mail_from)).await
+            } else {
+                auth.verify_spf(SpfParameters::verify_ehlo(ip, &helo, &host)).await
+            };
+            let result = spf_result(o.result());
+            if result == AuthResult::TempError {
+                out.temperror.push(format!("spf {}", o.domain()));
+            }
+            out.spf = Some(MethodResult {
+                result,
+                domain: o.domain().to_string(),
+                detail: if mail_from.contains('@') { "mailfrom".into() } else { "helo".into() },
+            });
+            Some(o)
+        }
+        None => None,
+    };
+
+    if let Some(spf) = &spf {
+        let mf_domain = mail_from.rsplit_once('@').map(|(_, d)| d.to_string()).unwrap_or_else(|| helo.clone());
+        let d = auth.verify_dmarc(DmarcParameters::new(&msg, &dkim_out, &mf_domain, spf)).await;
+        let result = if truncated && dmarc_result(&d.spf_result()) != AuthResult::Pass && d.dmarc_record().is_some() {
+            // DKIM could not be checked: DMARC can only pass through SPF; otherwise unknown.
+            AuthResult::None
+        } else {
+            dmarc_result(&d.result())
+        };
+        if result == AuthResult::TempError {
+            out.temperror.push(format!("dmarc _dmarc.{}", d.domain()));
+        }
+        let policy = match d.dmarc_record().map(|_| d.policy()) {
+            Some(mail_auth::dmarc::Policy::Reject) => "reject",
+            Some(mail_auth::dmarc::Policy::Quarantine) => "quarantine",
+            Some(mail_auth::dmarc::Policy::None) => "none",
+            _ => "",
+        };
+        if !d.domain().is_empty() {
+            out.dmarc = Some(DmarcSummary { result, domain: d.domain().to_string(), policy: policy.into() });
+        }
+    }
+    out
+}
+
+/// Unfolded header fields of a raw message.
+pub fn header_fields(raw: &[u8]) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    for line in raw.split(|b| *b == b'\n') {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.is_empty() {
+            break;
+        }
+        if line[0] == b' ' || line[0] == b'\t' {
+            if let Some(last) = out.last_mut() {
+                last.1.push(' ');
+                last.1.push_str(String::from_utf8_lossy(line).trim());
+            }
+            continue;
+        }
+        if let Some(colon) = line.iter().position(|b| *b == b':') {
+            let name = String::from_utf8_lossy(&line[..colon]).trim().to_string();
+            let value = String::from_utf8_lossy(&line[colon + 1..]).trim().to_string();
+            out.push((name, value));
+        }
+    }
+    out
+}
+
+/// Removes RFC 5322 comments `( … )` (nested) outside quoted strings.
+fn strip_comments(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let (mut depth, mut quoted, mut escaped) = (0usize, false, false);
+    for c in s.chars() {
+        if escaped {
+            escaped = false;
+            if depth == 0 {
+                out.push(c);
+            }
+            continue;
+        }
+        match c {
+            '\\' => {
+                escaped = true;
+                if depth == 0 {
+                    out.push(c);
+                }
+            }
+            '"' if depth == 0 => {
+                quoted = !quoted;
+                out.push(c);
+            }
+            '(' if !quoted => depth += 1,
+            ')' if !quoted && depth > 0 => depth -= 1,
+            _ if depth == 0 => out.push(c),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// The authserv-id of an Authentication-Results value.
+pub fn authserv_id(value: &str) -> String {
+    let v = strip_comments(value);
+    v.split(';').next().unwrap_or("").split_whitespace().next().unwrap_or("").to_ascii_lowercase()
+}
+
+/// Reads SPF/DKIM/DMARC results from `Authentication-Results` headers whose
+/// authserv-id is trusted. Headers from any other authserv-id are ignored.
+pub fn trusted_results(raw: &[u8], trusted: &[String]) -> Option<AuthResults> {
+    if trusted.is_empty() {
+        return None;
+    }
+    let mut out: Option<AuthResults> = None;
+    for (name, value) in header_fields(raw) {
+        if !name.eq_ignore_ascii_case("Authentication-Results") {
+            continue;
+        }
+        let id = authserv_id(&value);
+        if !trusted.iter().any(|t| t.eq_ignore_ascii_case(&id)) {
+            continue;
+        }
+        let res = out.get_or_insert_with(|| AuthResults { source: id.clone(), ..Default::default() });
+        let clean = strip_comments(&value);
+        for resinfo in clean.split(';').skip(1) {
+            let mut words = resinfo.split_whitespace();
+            let Some((method, result)) = words.next().and_then(|w| w.split_once('=')) else { continue };
+            let Some(result) = AuthResult::parse(result.trim_matches('"')) else { continue };
+            let props: Vec<(String, String)> = words
+                .filter_map(|w| w.split_once('=').map(|(k, v)| (k.to_ascii_lowercase(), v.trim_matches('"').to_ascii_lowercase())))
+                .collect();
+            let prop = |k: &str| props.iter().find(|(p, _)| p == k).map(|(_, v)| v.clone());
+            let dom = |v: String| v.rsplit_once('@').map(|(_, d)| d.to_string()).unwrap_or(v);
+            match method.to_ascii_lowercase().as_str() {
+                "spf" if res.spf.is_none() => {
+                    let domain = prop("smtp.mailfrom").map(dom).or_else(|| prop("smtp.helo")).unwrap_or_default();
+                    res.spf = Some(MethodResult { result, domain, detail: "trusted".into() });
+                }
+                "dkim" => {
+                    let domain = prop("header.d").or_else(|| prop("header.i").map(dom)).unwrap_or_default();
+                    let detail = prop("header.s").map(|s| format!("s={s}")).unwrap_or_default();
+                    res.dkim.push(MethodResult { result, domain, detail });
+                }
+                "dmarc" if res.dmarc.is_none() => {
+                    let domain = prop("header.from").map(dom).unwrap_or_default();
+                    let policy = value
+                        .split_once("p=")
+                        .map(|(_, r)| r.chars().take_while(|c| c.is_ascii_alphabetic()).collect::<String>().to_ascii_lowercase())
+                        .unwrap_or_default();
+                    res.dmarc = Some(DmarcSummary { result, domain, policy });
+                }
+                _ => {}
+            }
+            if result == AuthResult::TempError {
+                res.temperror.push(format!("{method} (reported by {id})"));
+            }
+        }
+    }
+    out
+}
+
+/// Our `Authentication-Results` header value (RFC 8601).
+pub fn ar_header(authserv_id: &str, r: &AuthResults) -> String {
+    let mut parts = vec![authserv_id.to_string()];
+    match &r.spf {
+        Some(s) if s.detail == "helo" => parts.push(format!("spf={} smtp.helo={}", s.result, s.domain)),
+        Some(s) => parts.push(format!("spf={} smtp.mailfrom={}", s.result, s.domain)),
+        None => parts.push("spf=none".into()),
+    }
+    if r.dkim.is_empty() {
+        parts.push("dkim=none".into());
+    }
+    for d in &r.dkim {
+        let sel = d.detail.strip_prefix("s=").and_then(|s| s.split(':').next()).unwrap_or("");
+        if sel.is_empty() {
+            parts.push(format!("dkim={} header.d={}", d.result, d.domain));
+        } else {
+            parts.push(format!("dkim={} header.d={} header.s={}", d.result, d.domain, sel));
+        }
+    }
+    match &r.dmarc {
+        Some(d) if !d.policy.is_empty() => parts.push(format!("dmarc={} (p={}) header.from={}", d.result, d.policy, d.domain)),
+        Some(d) => parts.push(format!("dmarc={} header.from={}", d.result, d.domain)),
+        None => parts.push("dmarc=none".into()),
+    }
+    parts.join(";\r\n\t")
+}
+
+/// True when `from_domain` has an aligned pass: DMARC pass for it, or a DKIM
+/// or SPF pass whose domain shares its organisational (registrable) domain.
+pub fn aligned_pass(r: &AuthResults, from_domain: &str) -> bool {
+    let org = registrable(from_domain).unwrap_or_else(|| from_domain.to_string());
+    let same_org = |d: &str| registrable(d).unwrap_or_else(|| d.to_string()) == org;
+    r.dmarc.as_ref().is_some_and(|d| d.result == AuthResult::Pass && same_org(&d.domain))
+        || r.dkim.iter().any(|d| d.result == AuthResult::Pass && same_org(&d.domain))
+        || r.spf.as_ref().is_some_and(|s| s.result == AuthResult::Pass && same_org(&s.domain))
+}
+
+/// Authentication rules. `auth` is None when no results are known (offline):
+/// then nothing is concluded from authentication.
+pub fn check(brands: &BrandSet, env: &Envelope, auth: Option<&AuthResults>, facts: &Facts, out: &mut Vec<Finding>) {
+    // Envelope vs header From: weak context, known without DNS.
+    if let (Some(mf), Some(from)) = (env.mail_from.as_deref(), facts.from_domain.as_deref()) {
+        if let Some((_, mfd)) = mf.rsplit_once('@') {
+            let (a, b) = (registrable(mfd), registrable(from));
+            if a.is_some() && b.is_some() && a != b {
+                out.push(Finding::new(
+                    rules::ENVELOPE_FROM_MISMATCH,
+                    format!("MAIL FROM domain {} differs from From domain {}", a.unwrap_or_default(), b.unwrap_or_default()),
+                ));
+            }
+        }
+    }
+    let Some(auth) = auth else { return };
+    let src = if auth.source == OWN_SOURCE { String::new() } else { format!(" (from {})", auth.source) };
+    if !auth.temperror.is_empty() {
+        out.push(Finding::new(rules::DNS_TEMPERROR, format!("{}{src}", auth.temperror.join(", "))));
+    }
+    if let Some(spf) = &auth.spf {
+        match spf.result {
+            AuthResult::Fail => out.push(Finding::new(rules::SPF_FAIL, format!("spf=fail {} ({}){src}", spf.domain, spf.detail))),
+            AuthResult::SoftFail => {
+                out.push(Finding::new(rules::SPF_SOFTFAIL, format!("spf=softfail {} ({}){src}", spf.domain, spf.detail)))
+            }
+            _ => {}
+        }
+    }
+    if !auth.dkim.iter().any(|d| d.result == AuthResult::Pass) {
+        if let Some(d) = auth.dkim.iter().find(|d| d.result == AuthResult::Fail) {
+            out.push(Finding::new(rules::DKIM_FAIL, format!("dkim=fail d={} {}{src}", d.domain, d.detail)));
+        }
+    }
+    if let Some(d) = &auth.dmarc {
+        if d.result == AuthResult::Fail {
+            let p = if d.policy.is_empty() { "no policy".to_string() } else { format!("p={}", d.policy) };
+            out.push(Finding::new(rules::DMARC_FAIL, format!("dmarc=fail header.from={} ({p}){src}", d.domain)));
+        }
+    }
+    let Some(from) = facts.from_domain.as_deref() else { return };
+    let from_owner = brands.owner_of(from);
+    if let Some(b) = from_owner {
+        if !aligned_pass(auth, from) {
+            let dm = auth.dmarc.as_ref().map(|d| d.result.as_str()).unwrap_or("none");
+            out.push(Finding::new(
+                rules::BRAND_DOMAIN_DMARC_FAIL,
+                format!("From {from} is a {} domain but has no aligned pass (dmarc={dm}){src}", brands.brands[b].name),
+            ));
+            return;
+        }
+    }
+    if let Some(claimed) = facts.claimed_brand {
+        let authenticated = from_owner == Some(claimed) && aligned_pass(auth, from);
+        if !authenticated {
+            out.push(Finding::new(
+                rules::BRAND_CLAIM_UNAUTHENTICATED,
+                format!(
+                    "claims {} ({}) without an aligned pass for any {} domain; From {from}{src}",
+                    brands.brands[claimed].name,
+                    facts.claim_evidence.as_deref().unwrap_or("claim"),
+                    brands.brands[claimed].name
+                ),
+            ));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const AR: &str = "Authentication-Results: mx.example.test;\r\n\tdkim=pass (2048-bit key) header.d=openai.com header.s=s1 header.b=abc;\r\n\tspf=pass smtp.mailfrom=bounce@em.openai.com;\r\n\tdmarc=pass (p=reject dis=none) header.from=openai.com\r\nAuthentication-Results: evil.example; dmarc=pass header.from=openai-help.net\r\nFrom: a@openai.com\r\n\r\nbody\r\n";
+
+    #[test]
+    fn trusted_authserv_results_are_read() {
+        let r = trusted_results(AR.as_bytes(), &["mx.example.test".into()]).unwrap();
+        assert_eq!(r.source, "mx.example.test");
+        assert_eq!(r.dkim[0], MethodResult { result: AuthResult::Pass, domain: "openai.com".into(), detail: "s=s1".into() });
+        assert_eq!(r.spf.as_ref().unwrap().domain, "em.openai.com");
+        let d = r.dmarc.unwrap();
+        assert_eq!((d.result, d.domain.as_str(), d.policy.as_str()), (AuthResult::Pass, "openai.com", "reject"));
+    }
+
+    #[test]
+    fn untrusted_authserv_ids_are_ignored() {
+        assert!(trusted_results(AR.as_bytes(), &["other.example".into()]).is_none());
+        let r = trusted_results(AR.as_bytes(), &["evil.example".into()]).unwrap();
+        assert_eq!(r.dmarc.unwrap().domain, "openai-help.net");
+        assert!(trusted_results(AR.as_bytes(), &[]).is_none());
+    }
+
+    #[test]
+    fn authserv_id_ignores_comments() {
+        assert_eq!(authserv_id(" (comment) MX.Example.Test 1; spf=pass"), "mx.example.test");
+    }
+
+    #[test]
+    fn alignment_is_relaxed_to_the_registrable_domain() {
+        let r = trusted_results(AR.as_bytes(), &["mx.example.test".into()]).unwrap();
+        assert!(aligned_pass(&r, "openai.com"));
+        assert!(aligned_pass(&r, "tm.openai.com"));
+        assert!(!aligned_pass(&r, "openai-help.net"));
+    }
+
+    #[test]
+    fn ar_header_is_rfc8601_shaped() {
+        let r = trusted_results(AR.as_bytes(), &["mx.example.test".into()]).unwrap();
+        let h = ar_header("impostor.test", &r);
+        assert!(h.starts_with("impostor.test;\r\n\tspf=pass smtp.mailfrom=em.openai.com;\r\n\tdkim=pass header.d=openai.com header.s=s1;"), "{h}");
+        assert!(h.ends_with("dmarc=pass (p=reject) header.from=openai.com"), "{h}");
+    }
+}

@@ -1,0 +1,34 @@
+//! The one shared DNS resolver (hickory, inside mail-auth's authenticator):
+//! configurable nameservers, timeout, attempts and cache.
+
+use crate::config::Config;
+use hickory_resolver::config::{ConnectionConfig, NameServerConfig, ResolverConfig, ResolverOpts};
+use mail_auth::MessageAuthenticator;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Builds the authenticator. With no `dns.nameservers` the system resolver
+/// configuration (/etc/resolv.conf) is used.
+pub fn authenticator(config: &Config) -> Result<Arc<MessageAuthenticator>, String> {
+    let (rconf, mut opts) = if config.nameservers.is_empty() {
+        hickory_resolver::system_conf::read_system_conf().map_err(|e| format!("system resolver configuration: {e}"))?
+    } else {
+        let servers = config
+            .nameservers
+            .iter()
+            .map(|sa| {
+                let mut udp = ConnectionConfig::udp();
+                udp.port = sa.port();
+                let mut tcp = ConnectionConfig::tcp();
+                tcp.port = sa.port();
+                NameServerConfig::new(sa.ip(), true, vec![udp, tcp])
+            })
+            .collect();
+        (ResolverConfig::from_parts(None, vec![], servers), ResolverOpts::default())
+    };
+    opts.timeout = Duration::from_millis(config.dns.timeout_ms);
+    opts.attempts = config.dns.attempts;
+    opts.cache_size = config.dns.cache_size;
+    opts.edns0 = true;
+    MessageAuthenticator::new(rconf, opts).map(Arc::new).map_err(|e| format!("DNS resolver: {e}"))
+}
