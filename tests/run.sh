@@ -3,7 +3,7 @@
 #
 #   1. apt packages the end-to-end test needs (postfix, swaks, dnsmasq-base), installed when missing, as root
 #   2. cargo build --locked
-#   3. cargo test --locked            (unit, integration and doc tests)
+#   3. cargo test --locked --no-fail-fast   (unit, integration and doc tests; all of them, even after a failure)
 #   4. tests/e2e/postfix.sh           (real Postfix + smtp-sink on loopback; needs root)
 #
 # Without root, steps 1 and 4 are skipped with a message, unless E2E_REQUIRED=1 (CI sets it), which
@@ -46,7 +46,7 @@ else
 fi
 
 if step "cargo build --locked" cargo build --locked; then
-  step "cargo test --locked" cargo test --locked
+  step "cargo test --locked --no-fail-fast" cargo test --locked --no-fail-fast
   if [ "$(id -u)" -ne 0 ]; then
     skip "e2e: tests/e2e/postfix.sh" "needs root to run a Postfix instance" required
   elif [ "$HAVE_DEPS" -ne 0 ]; then
@@ -56,7 +56,7 @@ if step "cargo build --locked" cargo build --locked; then
     step "e2e: tests/e2e/postfix.sh" timeout --kill-after=30 600 bash tests/e2e/postfix.sh
   fi
 else
-  skip "cargo test --locked" "the build failed"
+  skip "cargo test --locked --no-fail-fast" "the build failed"
   skip "e2e: tests/e2e/postfix.sh" "the build failed"
 fi
 

@@ -113,6 +113,10 @@ fn spf_result(r: SpfResult) -> AuthResult {
 fn dkim_result(r: &DkimResult) -> (AuthResult, String) {
     match r {
         DkimResult::Pass => (AuthResult::Pass, String::new()),
+        // a body that no longer matches its signed hash was altered: fail, as OpenDKIM reports it
+        DkimResult::Neutral(e @ mail_auth::Error::Dkim(mail_auth::dkim::DkimError::FailedBodyHashMatch)) => {
+            (AuthResult::Fail, format!("body hash did not verify ({e})"))
+        }
         DkimResult::Neutral(e) => (AuthResult::Neutral, e.to_string()),
         DkimResult::Fail(e) => (AuthResult::Fail, e.to_string()),
         DkimResult::PermError(e) => (AuthResult::PermError, e.to_string()),

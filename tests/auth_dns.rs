@@ -1,0 +1,230 @@
+//! Authentication against a real DNS server on loopback (dnsmasq serving test
+//! zones), with messages DKIM-signed at test time by an independent signer
+//! (dkimpy's `dkimsign`). `tests/run.sh` installs dnsmasq-base, python3-dkim
+//! and openssl.
+
+use impostor::analysis::{analyze, auth::AuthResult, Engine, Envelope, MessageInput};
+use impostor::config::Config;
+use impostor::verdict::{Action, Verdict};
+use std::io::Write;
+use std::net::{IpAddr, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+
+const BRAND_IP: &str = "192.0.2.10";
+const LOOKALIKE_IP: &str = "198.51.100.20";
+const STRANGER_IP: &str = "203.0.113.7";
+
+fn need(bin: &str, pkg: &str) {
+    let found = Command::new("sh").args(["-c", &format!("command -v {bin}")]).output().map(|o| o.status.success()).unwrap_or(false);
+    assert!(found, "{bin} not found: install the Debian package {pkg} (tests/run.sh does)");
+}
+
+struct Keys {
+    dir: tempfile::TempDir,
+    public_b64: String,
+}
+
+impl Keys {
+    fn private(&self) -> PathBuf {
+        self.dir.path().join("dkim.key")
+    }
+}
+
+fn keys() -> Keys {
+    need("openssl", "openssl");
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("dkim.key");
+    let st = Command::new("openssl").args(["genrsa", "-out"]).arg(&key).arg("2048").stderr(Stdio::null()).status().unwrap();
+    assert!(st.success(), "openssl genrsa");
+    let der = Command::new("openssl").args(["rsa", "-pubout", "-outform", "DER", "-in"]).arg(&key).stderr(Stdio::null()).output().unwrap();
+    assert!(der.status.success());
+    let b64 = Command::new("base64").arg("-w0").stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().and_then(|mut c| {
+        c.stdin.take().unwrap().write_all(&der.stdout)?;
+        c.wait_with_output()
+    });
+    Keys { dir, public_b64: String::from_utf8(b64.unwrap().stdout).unwrap().trim().to_string() }
+}
+
+/// dnsmasq on 127.0.0.1:<free port>, authoritative for the test zones,
+/// NXDOMAIN for every other name. Stopped (by PID) on drop.
+struct Dns {
+    child: Child,
+    port: u16,
+}
+
+impl Drop for Dns {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_udp_port() -> u16 {
+    UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn start_dns(public_b64: &str) -> Dns {
+    need("dnsmasq", "dnsmasq-base");
+    let port = free_udp_port();
+    let dkim = format!("v=DKIM1; k=rsa; p={public_b64}");
+    let records = [
+        ("brand.example", format!("v=spf1 ip4:{BRAND_IP} -all")),
+        ("_dmarc.brand.example", "v=DMARC1; p=reject".to_string()),
+        ("s1._domainkey.brand.example", dkim.clone()),
+        ("brand-support.example", format!("v=spf1 ip4:{LOOKALIKE_IP} -all")),
+        ("_dmarc.brand-support.example", "v=DMARC1; p=none".to_string()),
+        ("s1._domainkey.brand-support.example", dkim.clone()),
+        ("shop.example", format!("v=spf1 ip4:{STRANGER_IP} -all")),
+    ];
+    let mut cmd = Command::new("dnsmasq");
+    cmd.args(["--keep-in-foreground", "--listen-address=127.0.0.1", "--bind-interfaces", "--no-resolv", "--no-hosts", "--no-poll"])
+        .arg(format!("--port={port}"))
+        .args(["--pid-file=", "--address=/#/", "--log-facility=-"]);
+    if unsafe { libc_geteuid() } == 0 {
+        cmd.arg("--user=nobody");
+    }
+    for (name, txt) in &records {
+        // a TXT string holds at most 255 bytes: long DKIM keys go in several strings
+        let chunks: Vec<String> = txt.as_bytes().chunks(250).map(|c| String::from_utf8_lossy(c).into_owned()).collect();
+        cmd.arg(format!("--txt-record={name},{}", chunks.join(",")));
+    }
+    let child = cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("start dnsmasq");
+    let mut dns = Dns { child, port };
+    // dnsmasq binds before it forks nothing (--keep-in-foreground); give it a moment and make sure it lives
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert!(dns.child.try_wait().unwrap().is_none(), "dnsmasq exited at start (port {port} taken?)");
+    dns
+}
+
+extern "C" {
+    #[link_name = "geteuid"]
+    fn libc_geteuid() -> u32;
+}
+
+/// Signs with dkimpy (`dkimsign SELECTOR DOMAIN KEYFILE`).
+fn dkim_sign(msg: &str, domain: &str, key: &Path) -> String {
+    need("dkimsign", "python3-dkim");
+    let mut child = Command::new("dkimsign")
+        .args(["--hcanon", "relaxed", "--bcanon", "relaxed", "s1", domain])
+        .arg(key)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(msg.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "dkimsign: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn message(from: &str, subject: &str, body: &str) -> String {
+    format!(
+        "From: {from}\r\nTo: jean@rcpt.example\r\nSubject: {subject}\r\nDate: Mon, 24 Nov 2025 10:00:00 +0100\r\nMessage-ID: <{}@test>\r\nMIME-Version: 1.0\r\nContent-Type: text/plain\r\n\r\n{body}\r\n",
+        subject.len()
+    )
+}
+
+fn engine(port: u16, extra: &str) -> Arc<Engine> {
+    let toml = format!(
+        "builtin_brands = false\n{extra}\n[dns]\nnameservers = [\"127.0.0.1:{port}\"]\ntimeout_ms = 1000\nattempts = 1\n[auth]\nauthserv_id = \"mx.test\"\n[[brand]]\nname = \"ExampleBrand\"\ndomains = [\"brand.example\"]\n"
+    );
+    Engine::online(Config::from_toml_str(&toml, "auth-test.toml").unwrap()).unwrap()
+}
+
+fn run(engine: &Engine, raw: &str, ip: &str, mail_from: &str) -> (Verdict, Option<impostor::analysis::auth::AuthResults>) {
+    let env = Envelope {
+        client_ip: Some(ip.parse::<IpAddr>().unwrap()),
+        helo: Some("mx.sender.example".into()),
+        mail_from: Some(mail_from.into()),
+        ..Default::default()
+    };
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let auth = rt.block_on(engine.authenticate(&env, raw.as_bytes(), false));
+    let (v, _) = analyze(engine, &MessageInput { envelope: &env, raw: raw.as_bytes(), truncated: false, auth: auth.as_ref() });
+    (v, auth)
+}
+
+fn ids(v: &Verdict) -> Vec<&'static str> {
+    let mut r = v.rule_ids();
+    r.sort();
+    r
+}
+
+#[test]
+fn authentication_with_real_dns_and_independent_signer() {
+    let k = keys();
+    let dns = start_dns(&k.public_b64);
+    let e = engine(dns.port, "");
+
+    // 1. The brand's own mail, signed and sent from its SPF-listed IP: passes untouched.
+    let signed = dkim_sign(&message("\"ExampleBrand\" <news@brand.example>", "Your ExampleBrand invoice", "Thanks."), "brand.example", &k.private());
+    let (v, auth) = run(&e, &signed, BRAND_IP, "bounce@brand.example");
+    let auth = auth.unwrap();
+    assert_eq!(auth.dkim[0].result, AuthResult::Pass, "{auth:?}");
+    assert_eq!(auth.spf.as_ref().unwrap().result, AuthResult::Pass, "{auth:?}");
+    assert_eq!(auth.dmarc.as_ref().unwrap().result, AuthResult::Pass, "{auth:?}");
+    assert_eq!((v.action, ids(&v)), (Action::Accept, vec![]), "{v:?}");
+    let ar = impostor::analysis::auth::ar_header("mx.test", &auth);
+    assert!(ar.contains("dkim=pass header.d=brand.example header.s=s1") && ar.contains("dmarc=pass (p=reject) header.from=brand.example"), "{ar}");
+
+    // 2. Same message with a tampered body from a stranger's IP: DKIM fail, SPF fail, DMARC fail on a brand domain.
+    let tampered = signed.replace("Thanks.", "Send us your API key.");
+    let (v, auth) = run(&e, &tampered, STRANGER_IP, "bounce@brand.example");
+    assert_eq!(auth.unwrap().dkim[0].result, AuthResult::Fail);
+    assert_eq!(ids(&v), vec!["BRAND_DOMAIN_DMARC_FAIL", "DKIM_FAIL", "DMARC_FAIL", "SPF_FAIL"], "{v:?}");
+    assert_eq!(v.action, Action::Reject);
+    assert!(v.rules.iter().any(|r| r.id == "DMARC_FAIL" && r.evidence.contains("p=reject")));
+
+    // 3. Unsigned spoof of the brand domain from its... nowhere: DMARC fail (the policy does not matter).
+    let spoof = message("\"ExampleBrand Security\" <security@brand.example>", "Verify your account", "Hi");
+    let (v, _) = run(&e, &spoof, STRANGER_IP, "security@brand.example");
+    assert!(ids(&v).contains(&"BRAND_DOMAIN_DMARC_FAIL"), "{v:?}");
+    assert!(v.action >= Action::Quarantine, "{v:?}");
+
+    // 4. A lookalike domain with perfect SPF/DKIM/DMARC of its own: its pass does not help it.
+    let look = dkim_sign(
+        &message("\"ExampleBrand Support\" <help@brand-support.example>", "Action required", "Confirm your password."),
+        "brand-support.example",
+        &k.private(),
+    );
+    let (v, auth) = run(&e, &look, LOOKALIKE_IP, "bounce@brand-support.example");
+    let auth = auth.unwrap();
+    assert_eq!(auth.dmarc.as_ref().unwrap().result, AuthResult::Pass, "the lookalike authenticates as itself: {auth:?}");
+    assert_eq!(ids(&v), vec!["BRAND_CLAIM_UNAUTHENTICATED", "BRAND_NAME_FOREIGN_DOMAIN", "LOOKALIKE_FROM_DOMAIN"], "{v:?}");
+    assert_eq!(v.action, Action::Quarantine);
+
+    // 5. Ordinary mail from an unrelated domain with SPF pass: nothing to say.
+    let shop = message("Shop <orders@shop.example>", "Your order", "Shipped.");
+    let (v, auth) = run(&e, &shop, STRANGER_IP, "orders@shop.example");
+    assert_eq!(auth.unwrap().spf.unwrap().result, AuthResult::Pass);
+    assert_eq!((v.action, ids(&v)), (Action::Accept, vec![]));
+    drop(dns);
+}
+
+#[test]
+fn dns_outage_is_temperror_never_fail() {
+    // Nothing listens on this port: every lookup fails temporarily.
+    let port = free_udp_port();
+    let spoof = message("\"ExampleBrand Security\" <security@brand.example>", "Verify your account", "Hi");
+    let shop = message("Shop <orders@shop.example>", "Your order", "Shipped.");
+
+    let e = engine(port, "");
+    let (v, _) = run(&e, &spoof, STRANGER_IP, "security@brand.example");
+    assert_eq!(v.action, Action::Tempfail, "brand claim + DNS down + on_error=tempfail: {v:?}");
+    assert!(ids(&v).contains(&"DNS_TEMPERROR"));
+    assert!(!ids(&v).iter().any(|r| r.contains("FAIL") && *r != "BRAND_DOMAIN_DMARC_FAIL"), "no fail from a DNS outage: {v:?}");
+    let (v, _) = run(&e, &shop, STRANGER_IP, "orders@shop.example");
+    assert_eq!(v.action, Action::Accept, "a message that claims no brand is not held up: {v:?}");
+    assert_eq!(ids(&v), vec!["DNS_TEMPERROR"]);
+
+    let toml = format!(
+        "builtin_brands = false\n[dns]\nnameservers = [\"127.0.0.1:{port}\"]\ntimeout_ms = 500\nattempts = 1\non_error = \"continue\"\n[[brand]]\nname = \"ExampleBrand\"\ndomains = [\"brand.example\"]\n"
+    );
+    let e = Engine::online(Config::from_toml_str(&toml, "t.toml").unwrap()).unwrap();
+    let (v, _) = run(&e, &spoof, STRANGER_IP, "security@brand.example");
+    assert_ne!(v.action, Action::Tempfail, "on_error=continue decides with what is known: {v:?}");
+    assert!(ids(&v).contains(&"DNS_TEMPERROR"));
+}
