@@ -28,6 +28,21 @@ impl Daemon {
         Daemon { addr, stop: Some(tx), task }
     }
 
+    /// With DNS checks on, against a resolver port where nothing answers.
+    async fn start_online(toml: &str) -> Daemon {
+        let port = std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let toml = format!("{toml}\n[dns]\nnameservers = [\"127.0.0.1:{port}\"]\ntimeout_ms = 200\nattempts = 1\non_error = \"continue\"\n");
+        let config = Config::from_toml_str(&toml, "test.toml").expect("test config");
+        let listener = MilterListener::bind(&SocketSpec::Inet("127.0.0.1:0".into()), 0o660, "").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let shared = Shared::new(Engine::online(config).unwrap());
+        let (tx, rx) = oneshot::channel::<()>();
+        let task = tokio::spawn(impostor::run(listener, shared, async {
+            let _ = rx.await;
+        }));
+        Daemon { addr, stop: Some(tx), task }
+    }
+
     async fn stop(mut self) {
         let _ = self.stop.take().unwrap().send(());
         self.task.await.unwrap().unwrap();
@@ -44,7 +59,14 @@ async fn open(addr: SocketAddr) -> TestConnection {
 
 /// Sends one message; returns the end-of-message actions and status.
 async fn send(conn: &mut TestConnection, headers: &[(&str, &str)], body: &str) -> (indymilter_test::EomActions, Status) {
-    assert_eq!(conn.mail(["<sender@client.example>"]).await.unwrap(), Status::Continue);
+    // envelope sender in the From domain, so ENVELOPE_FROM_MISMATCH stays out of the way
+    let from_domain = headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case("From"))
+        .and_then(|(_, v)| v.rsplit_once('@'))
+        .map(|(_, d)| d.trim_end_matches('>').to_string())
+        .unwrap_or_else(|| "client.example".into());
+    assert_eq!(conn.mail([format!("<bounce@{from_domain}>")]).await.unwrap(), Status::Continue);
     assert_eq!(conn.rcpt(["<jean@rcpt.example>"]).await.unwrap(), Status::Continue);
     for (n, v) in headers {
         assert_eq!(conn.header(*n, *v).await.unwrap(), Status::Continue);
@@ -205,7 +227,7 @@ async fn forged_verdict_headers_are_removed() {
 async fn oversized_body_is_truncated_not_dropped() {
     let d = Daemon::start("[milter]\nmax_body_bytes = 16\n").await;
     let mut conn = open(d.addr).await;
-    conn.mail(["<a@client.example>"]).await.unwrap();
+    conn.mail(["<a@example.net>"]).await.unwrap();
     conn.rcpt(["<jean@rcpt.example>"]).await.unwrap();
     for (n, v) in TAG {
         conn.header(*n, *v).await.unwrap();
@@ -237,4 +259,37 @@ async fn shutdown_lets_in_flight_message_finish_and_refuses_new_connections() {
     let (a, _) = conn.eom().await.unwrap();
     assert_eq!(added(&a, "X-Impostor-Verdict"), ["tag"]);
     tokio::time::timeout(Duration::from_secs(5), task).await.expect("daemon exits after drain").unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn own_authentication_results_added_and_forged_ones_removed() {
+    let d = Daemon::start_online("[auth]\nauthserv_id = \"mx.test\"\n").await;
+    let mut conn = open(d.addr).await;
+    let headers = [
+        ("Authentication-Results", "mx.test; dmarc=pass header.from=openai.com"),
+        ("Authentication-Results", "upstream.example; spf=pass smtp.mailfrom=x@example.org"),
+        ("Authentication-Results", "(forged) MX.TEST; dkim=pass header.d=openai.com"),
+        ("From", "Alice <alice@example.org>"),
+        ("Subject", "hello"),
+    ];
+    let (a, status) = send(&mut conn, &headers, "hi\r\n").await;
+    assert_eq!(status, Status::Continue);
+    assert!(a.has_delete_header("Authentication-Results", 3), "{a:?}");
+    assert!(a.has_delete_header("Authentication-Results", 1), "{a:?}");
+    assert!(!a.has_delete_header("Authentication-Results", 2), "other authserv-ids stay: {a:?}");
+    let ar: Vec<String> = a
+        .actions
+        .iter()
+        .filter_map(|x| match x {
+            EomAction::InsertHeader { index: 0, name, value } if name.to_str().unwrap() == "Authentication-Results" => {
+                Some(value.to_string_lossy().into_owned())
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(ar.len(), 1, "{a:?}");
+    assert!(ar[0].starts_with("mx.test;") && ar[0].contains("dmarc="), "{}", ar[0]);
+    assert_eq!(added(&a, "X-Impostor-Rules"), ["DNS_TEMPERROR=0.0"]);
+    conn.close().await.unwrap();
+    d.stop().await;
 }

@@ -407,6 +407,11 @@ pub fn check(brands: &BrandSet, env: &Envelope, auth: Option<&AuthResults>, fact
         }
     }
     let Some(from) = facts.from_domain.as_deref() else { return };
+    // Without an aligned pass and with a lookup that failed temporarily,
+    // nothing can be concluded about the brand: no brand rule (dns.on_error decides).
+    if !auth.temperror.is_empty() && !aligned_pass(auth, from) {
+        return;
+    }
     let from_owner = brands.owner_of(from);
     if let Some(b) = from_owner {
         if !aligned_pass(auth, from) {

@@ -76,7 +76,7 @@ impl Engine {
         let dns = self.dns.as_ref()?;
         let d = &self.config.dns;
         // every lookup is bounded by the resolver; this bounds the whole chain
-        let budget = std::time::Duration::from_millis(d.timeout_ms.saturating_mul(d.attempts as u64).saturating_mul(4));
+        let budget = std::time::Duration::from_millis(d.timeout_ms.saturating_mul(d.attempts as u64).saturating_mul(6));
         match tokio::time::timeout(budget, auth::authenticate(dns, env, raw, truncated)).await {
             Ok(r) => Some(r),
             Err(_) => Some(auth::AuthResults {
