@@ -18,6 +18,8 @@ pub struct Brand {
     pub domains: Vec<String>,
     /// Domains legitimately used on the brand's behalf (ESPs, click trackers): never findings.
     pub legitimate_domains: Vec<String>,
+    /// Stricter (or looser) thresholds and weights for mail that names this brand.
+    pub overrides: crate::config::BrandOverrides,
 }
 
 /// The built-in OpenAI profile. Why each domain is here:
@@ -40,6 +42,7 @@ pub fn builtin_brands() -> Vec<Brand> {
             "sora.com".into(),
         ],
         legitimate_domains: Vec::new(),
+        overrides: Default::default(),
     }]
 }
 
@@ -79,6 +82,7 @@ impl Brand {
             aliases: b.aliases.clone(),
             domains: norm("domains", &b.domains)?,
             legitimate_domains: norm("legitimate_domains", &b.legitimate_domains)?,
+            overrides: b.overrides.clone(),
         })
     }
 

@@ -154,8 +154,67 @@ fn chgrp(path: &Path, group: &str) -> io::Result<()> {
     Ok(())
 }
 
+/// A milter TCP connection that re-arms TCP_QUICKACK after every read.
+///
+/// TCP_NODELAY stops our small replies from waiting for an ACK, but when
+/// Postfix writes several commands back to back (stages it need not wait for)
+/// Linux's delayed ACK on *our* side holds its next segment ~40 ms. Quick-ack
+/// mode is cleared by the kernel after a while, so it is set again after each read.
+#[derive(Debug)]
+pub struct MilterTcp(TcpStream);
+
+impl MilterTcp {
+    fn quickack(&self) {
+        use std::os::fd::AsRawFd;
+        let one: libc::c_int = 1;
+        // SAFETY: valid socket fd owned by self.0; option value is a c_int of the right size.
+        unsafe {
+            libc::setsockopt(
+                self.0.as_raw_fd(),
+                libc::IPPROTO_TCP,
+                libc::TCP_QUICKACK,
+                (&one as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            );
+        }
+    }
+}
+
+impl tokio::io::AsyncRead for MilterTcp {
+    fn poll_read(self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut tokio::io::ReadBuf<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let r = std::pin::Pin::new(&mut this.0).poll_read(cx, buf);
+        if matches!(r, Poll::Ready(Ok(()))) {
+            this.quickack();
+        }
+        r
+    }
+}
+
+impl tokio::io::AsyncWrite for MilterTcp {
+    fn poll_write(self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        std::pin::Pin::new(&mut self.get_mut().0).poll_write(cx, buf)
+    }
+    fn poll_flush(self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        std::pin::Pin::new(&mut self.get_mut().0).poll_flush(cx)
+    }
+    fn poll_shutdown(self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        std::pin::Pin::new(&mut self.get_mut().0).poll_shutdown(cx)
+    }
+    fn poll_write_vectored(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        std::pin::Pin::new(&mut self.get_mut().0).poll_write_vectored(cx, bufs)
+    }
+    fn is_write_vectored(&self) -> bool {
+        self.0.is_write_vectored()
+    }
+}
+
 impl indymilter::Listener for MilterListener {
-    type Io = indymilter::EitherStream<TcpStream, UnixStream>;
+    type Io = indymilter::EitherStream<MilterTcp, UnixStream>;
 
     fn poll_accept(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<Self::Io>> {
         let Ok(mut guard) = self.inner.lock() else { return Poll::Pending };
@@ -168,6 +227,8 @@ impl indymilter::Listener for MilterListener {
                     if let Err(e) = s.set_nodelay(true) {
                         tracing::warn!("cannot set TCP_NODELAY: {e}");
                     }
+                    let s = MilterTcp(s);
+                    s.quickack();
                     Poll::Ready(Ok(indymilter::EitherStream::Tcp(s)))
                 }
                 Poll::Ready(Err(e)) => Poll::Ready(Err(e)),

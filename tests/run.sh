@@ -38,10 +38,10 @@ skip() {
 }
 
 if [ "$(id -u)" -eq 0 ]; then
-  step "apt packages (postfix, swaks, dnsmasq-base)" install_deps
+  step "apt packages (postfix, swaks, dnsmasq-base, python3-dkim, openssl)" install_deps
   HAVE_DEPS=$?
 else
-  skip "apt packages (postfix, swaks, dnsmasq-base)" "not root" required
+  skip "apt packages (postfix, swaks, dnsmasq-base, python3-dkim, openssl)" "not root" required
   HAVE_DEPS=1
 fi
 

@@ -211,6 +211,56 @@ impl Default for AuthConfig {
     }
 }
 
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct RulesConfig {
+    /// Rule ids that never fire.
+    pub disabled: Vec<String>,
+    /// Rule ids in monitor mode: shown in headers and logs, not counted.
+    pub monitor: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AllowConfig {
+    /// Sender domains allowed only when DMARC or an aligned DKIM signature passes for them.
+    pub domains: Vec<String>,
+    /// Client networks (CIDR) whose mail is not analysed, e.g. internal relays.
+    pub client_networks: Vec<ipnet::IpNet>,
+    /// Skip authenticated submission (`{auth_authen}` set).
+    pub skip_authenticated: bool,
+    /// Recipients exempt from filtering (e.g. the abuse mailbox); a message is
+    /// skipped when all its recipients are exempt.
+    pub recipients: Vec<String>,
+}
+
+impl Default for AllowConfig {
+    fn default() -> Self {
+        AllowConfig { domains: Vec::new(), client_networks: Vec::new(), skip_authenticated: true, recipients: Vec::new() }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// `HOST:PORT` of the Prometheus endpoint (`/metrics`); empty: off.
+    pub listen: String,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        MetricsConfig { listen: "127.0.0.1:9357".into() }
+    }
+}
+
+/// Per-brand overrides: stricter thresholds or weights for mail that claims this brand.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct BrandOverrides {
+    pub actions: Option<Thresholds>,
+    pub scores: BTreeMap<String, f64>,
+}
+
 /// A `[[brand]]` table.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -223,6 +273,13 @@ pub struct BrandConfig {
     /// Domains legitimately used for the brand (ESPs, click trackers): never findings.
     #[serde(default)]
     pub legitimate_domains: Vec<String>,
+    /// Thresholds and weights for mail that names this brand.
+    #[serde(default, skip_serializing_if = "is_default_overrides")]
+    pub overrides: BrandOverrides,
+}
+
+fn is_default_overrides(o: &BrandOverrides) -> bool {
+    *o == BrandOverrides::default()
 }
 
 /// The configuration file as written.
@@ -240,8 +297,13 @@ pub struct RawConfig {
     pub log: LogConfig,
     pub dns: DnsConfig,
     pub auth: AuthConfig,
+    pub allow: AllowConfig,
+    pub metrics: MetricsConfig,
+    pub rules: RulesConfig,
     /// Weight per rule id; rules not listed keep their registry default.
     pub scores: BTreeMap<String, f64>,
+    /// Upper bound of the summed weights of one rule group (e.g. `auth = 12.0`).
+    pub group_caps: BTreeMap<String, f64>,
     pub brand: Vec<BrandConfig>,
 }
 
@@ -259,7 +321,11 @@ impl Default for RawConfig {
             log: LogConfig::default(),
             dns: DnsConfig::default(),
             auth: AuthConfig::default(),
+            allow: AllowConfig::default(),
+            metrics: MetricsConfig::default(),
+            rules: RulesConfig::default(),
             scores: BTreeMap::new(),
+            group_caps: BTreeMap::new(),
             brand: Vec::new(),
         }
     }
@@ -316,7 +382,11 @@ pub struct Config {
     pub auth: AuthConfig,
     /// `auth.authserv_id`, or the host name when empty.
     pub authserv_id: String,
+    pub allow: AllowConfig,
+    pub metrics: MetricsConfig,
+    pub rules: RulesConfig,
     pub scores: BTreeMap<String, f64>,
+    pub group_caps: BTreeMap<String, f64>,
     /// Built-in brands (unless `builtin_brands = false`) followed by the file's `[[brand]]` tables.
     pub brands: Vec<Brand>,
     /// The file as written (with defaults filled in), for `config show`.
@@ -390,6 +460,27 @@ impl Config {
                 return Err(invalid(file, format!("scores.{id}: {w} is not a number")));
             }
         }
+        for (key, list) in [("rules.disabled", &raw.rules.disabled), ("rules.monitor", &raw.rules.monitor)] {
+            if let Some(id) = list.iter().find(|id| rules::rule(id).is_none()) {
+                return Err(invalid(file, format!("{key}: {id:?}: unknown rule id (see `impostor rules`)")));
+            }
+        }
+        for (group, cap) in &raw.group_caps {
+            if !rules::RULES.iter().any(|r| r.group == group) {
+                return Err(invalid(file, format!("group_caps.{group}: {cap}: unknown rule group")));
+            }
+            if !cap.is_finite() || *cap < 0.0 {
+                return Err(invalid(file, format!("group_caps.{group}: {cap} must be a non-negative number")));
+            }
+        }
+        if !raw.metrics.listen.is_empty() && raw.metrics.listen.parse::<std::net::SocketAddr>().is_err() {
+            return Err(invalid(file, format!("metrics.listen: {:?} must be HOST:PORT (an IP address) or \"\" to turn metrics off", raw.metrics.listen)));
+        }
+        for d in &raw.allow.domains {
+            if crate::brand::normalize_domain(d).is_none() {
+                return Err(invalid(file, format!("allow.domains: {d:?} is not a domain name")));
+            }
+        }
         let r = &raw.reject;
         if r.code.len() != 3 || !r.code.starts_with('5') || !r.code.chars().all(|c| c.is_ascii_digit()) {
             return Err(invalid(file, format!("reject.code: {:?} must be a 5xx SMTP reply code", r.code)));
@@ -423,6 +514,14 @@ impl Config {
         let mut brands = if raw.builtin_brands { builtin_brands() } else { Vec::new() };
         for (i, b) in raw.brand.iter().enumerate() {
             let brand = Brand::from_config(b).map_err(|e| invalid(file, format!("brand[{i}].{e}")))?;
+            if let Some(t) = &b.overrides.actions {
+                if t.quarantine <= t.tag || t.reject <= t.quarantine {
+                    return Err(invalid(file, format!("brand[{i}].overrides.actions: tag {} < quarantine {} < reject {} must increase", t.tag, t.quarantine, t.reject)));
+                }
+            }
+            if let Some(id) = b.overrides.scores.keys().find(|id| rules::rule(id).is_none()) {
+                return Err(invalid(file, format!("brand[{i}].overrides.scores.{id}: unknown rule id")));
+            }
             if brands.iter().any(|x| x.name.eq_ignore_ascii_case(&brand.name)) {
                 return Err(invalid(file, format!("brand[{i}].name: {:?} is defined twice", brand.name)));
             }
@@ -443,7 +542,15 @@ impl Config {
             nameservers,
             auth: raw.auth.clone(),
             authserv_id,
+            allow: AllowConfig {
+                domains: raw.allow.domains.iter().map(|d| d.to_ascii_lowercase()).collect(),
+                recipients: raw.allow.recipients.iter().map(|r| r.to_ascii_lowercase()).collect(),
+                ..raw.allow.clone()
+            },
+            metrics: raw.metrics.clone(),
+            rules: raw.rules.clone(),
             scores: raw.scores.clone(),
+            group_caps: raw.group_caps.clone(),
             brands,
             raw,
             source: file.to_string(),
@@ -474,6 +581,7 @@ impl Config {
                 aliases: b.aliases.clone(),
                 domains: b.domains.clone(),
                 legitimate_domains: b.legitimate_domains.clone(),
+                overrides: b.overrides.clone(),
             })
             .collect();
         let mut out = format!("# effective configuration (from {})\n", self.source);

@@ -59,8 +59,12 @@ impl Finding {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ScoredFinding {
     pub id: &'static str,
+    /// The weight counted (for a monitored rule: the weight it would have had).
     pub score: f64,
     pub evidence: String,
+    /// The rule is in `rules.monitor`: shown, not counted.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub monitor: bool,
 }
 
 /// The outcome for one message.
@@ -109,7 +113,7 @@ impl Verdict {
         }
         self.rules
             .iter()
-            .map(|r| format!("{}={}", r.id, fmt_score(r.score)))
+            .map(|r| if r.monitor { format!("{}={}(monitor)", r.id, fmt_score(r.score)) } else { format!("{}={}", r.id, fmt_score(r.score)) })
             .collect::<Vec<_>>()
             .join(", ")
     }
@@ -136,21 +140,39 @@ pub fn fmt_score(s: f64) -> String {
     format!("{:.1}", s)
 }
 
-/// Applies weights and thresholds. Findings of the same rule are reported once
-/// each but a rule's weight counts once per message.
+/// Applies weights and thresholds: `rules.disabled` drops a finding,
+/// `rules.monitor` shows it without counting, a rule's weight counts once per
+/// message, `group_caps` bound each group's sum, and a named brand's
+/// `overrides` replace weights and thresholds.
 pub fn score(config: &Config, findings: Vec<Finding>, brand: Option<String>) -> Verdict {
+    let overrides = brand.as_ref().and_then(|n| config.brands.iter().find(|b| &b.name == n)).map(|b| &b.overrides);
+    let weight = |id: &str| overrides.and_then(|o| o.scores.get(id).copied()).unwrap_or_else(|| config.weight(id));
     let mut rules: Vec<ScoredFinding> = Vec::new();
+    let mut group_sum: std::collections::BTreeMap<&str, f64> = Default::default();
     let mut total = 0.0;
     for f in findings {
-        let weight = config.weight(f.rule);
-        let counted = !rules.iter().any(|r| r.id == f.rule);
-        if counted {
-            total += weight;
+        if config.rules.disabled.iter().any(|d| d == f.rule) {
+            continue;
         }
-        rules.push(ScoredFinding { id: f.rule, score: if counted { weight } else { 0.0 }, evidence: f.evidence });
+        let first = !rules.iter().any(|r| r.id == f.rule);
+        let mut w = if first { weight(f.rule) } else { 0.0 };
+        if config.rules.monitor.iter().any(|m| m == f.rule) {
+            rules.push(ScoredFinding { id: f.rule, score: w, evidence: f.evidence, monitor: true });
+            continue;
+        }
+        let group = rules::rule(f.rule).map(|r| r.group).unwrap_or("");
+        if let Some(cap) = config.group_caps.get(group) {
+            let used = group_sum.entry(group).or_insert(0.0);
+            if w > 0.0 {
+                w = w.min((cap - *used).max(0.0));
+            }
+            *used += w;
+        }
+        total += w;
+        rules.push(ScoredFinding { id: f.rule, score: w, evidence: f.evidence, monitor: false });
     }
     let total = (total * 100.0).round() / 100.0;
-    let t = &config.actions;
+    let t = overrides.and_then(|o| o.actions.as_ref()).unwrap_or(&config.actions);
     let action = if total >= t.reject {
         Action::Reject
     } else if total >= t.quarantine {
@@ -203,6 +225,43 @@ mod tests {
         let c = Config::from_toml_str("[scores]\nBRAND_SUBJECT_FOREIGN_DOMAIN = 12.0\n", "t.toml").unwrap();
         let v = score(&c, vec![f(rules::BRAND_SUBJECT_FOREIGN_DOMAIN)], None);
         assert_eq!((v.action, v.score), (Action::Quarantine, 12.0));
+    }
+
+    #[test]
+    fn disabled_rules_vanish_and_monitored_rules_do_not_count() {
+        let c = Config::from_toml_str(
+            "[rules]\ndisabled = [\"BRAND_SUBJECT_FOREIGN_DOMAIN\"]\nmonitor = [\"LOOKALIKE_FROM_DOMAIN\"]\n",
+            "t.toml",
+        )
+        .unwrap();
+        let v = score(
+            &c,
+            vec![f(rules::BRAND_NAME_FOREIGN_DOMAIN), f(rules::BRAND_SUBJECT_FOREIGN_DOMAIN), f(rules::LOOKALIKE_FROM_DOMAIN)],
+            None,
+        );
+        assert_eq!((v.action, v.score), (Action::Tag, 6.0));
+        assert_eq!(v.rules_header(), "BRAND_NAME_FOREIGN_DOMAIN=6.0, LOOKALIKE_FROM_DOMAIN=5.0(monitor)");
+    }
+
+    #[test]
+    fn group_cap_bounds_a_group() {
+        let c = Config::from_toml_str("[group_caps]\nsender = 7.0\n", "t.toml").unwrap();
+        let v = score(&c, vec![f(rules::BRAND_NAME_FOREIGN_DOMAIN), f(rules::BRAND_SUBJECT_FOREIGN_DOMAIN)], None);
+        assert_eq!(v.score, 7.0);
+        assert_eq!(v.rules[1].score, 1.0);
+    }
+
+    #[test]
+    fn brand_overrides_make_own_brand_stricter() {
+        let c = Config::from_toml_str(
+            "[[brand]]\nname = \"Acme\"\ndomains = [\"acme.example\"]\n[brand.overrides.actions]\ntag = 2.0\nquarantine = 4.0\nreject = 9.0\n[brand.overrides.scores]\nBRAND_SUBJECT_FOREIGN_DOMAIN = 5.0\n",
+            "t.toml",
+        )
+        .unwrap();
+        let v = score(&c, vec![f(rules::BRAND_SUBJECT_FOREIGN_DOMAIN)], Some("Acme".into()));
+        assert_eq!((v.action, v.score), (Action::Quarantine, 5.0));
+        let v = score(&c, vec![f(rules::BRAND_SUBJECT_FOREIGN_DOMAIN)], Some("OpenAI".into()));
+        assert_eq!((v.action, v.score), (Action::Accept, 4.0));
     }
 
     #[test]

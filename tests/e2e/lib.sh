@@ -48,13 +48,15 @@ summary() { printf '%d passed, %d failed\n' "$PASSED" "$FAILED"; [ "$FAILED" -eq
 
 # ---------------------------------------------------------------------------------------------
 # Packages
-# install_deps: postfix (smtpd, smtp-sink, smtp-source, postqueue), swaks and dnsmasq-base (the
-# loopback DNS); installs only what is missing, as root.
+# install_deps: postfix (smtpd, smtp-sink, smtp-source, postqueue), swaks, dnsmasq-base (the
+# loopback DNS), python3-dkim (dkimsign) and openssl; installs only what is missing, as root.
 install_deps() {
   local missing=()
   [ -x /usr/sbin/postfix ] && [ -x /usr/sbin/smtp-sink ] || missing+=(postfix)
   command -v swaks >/dev/null 2>&1 || missing+=(swaks)
   [ -x /usr/sbin/dnsmasq ] || missing+=(dnsmasq-base)
+  command -v dkimsign >/dev/null 2>&1 || missing+=(python3-dkim)   # independent DKIM signer (tests/auth_dns.rs)
+  command -v openssl >/dev/null 2>&1 || missing+=(openssl)
   [ ${#missing[@]} -eq 0 ] && return 0
   if [ "$(id -u)" -ne 0 ]; then
     echo "e2e: missing packages: ${missing[*]} (not root: install them with apt-get, then rerun)" >&2

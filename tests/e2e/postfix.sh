@@ -115,19 +115,21 @@ four_cases() {
   expect_refused "$p-reject" reject.eml "550 5.7.1"
 }
 
-# latency_check NAME: one SMTP session, E2E_LATENCY_MSGS messages through Postfix and impostor
+# latency_probe NAME: one SMTP session, E2E_LATENCY_MSGS messages through Postfix and impostor
 # (smtp-source). A milter that leaves Nagle + delayed ACK in play costs ~40 ms per message on
 # loopback TCP (../shared/recipes/NOTES.md section 6.3); Postfix alone needs ~2 ms here.
-latency_check() {
-  local n=${E2E_LATENCY_MSGS:-50} max=${E2E_MAX_MS_PER_MSG:-20} t0 t1 ms err
+# Prints the figure as a regression signal; speed targets live in scripts/latency.sh, not here.
+# Asserts only that every message went through.
+latency_probe() {
+  local n=${E2E_LATENCY_MSGS:-50} t0 t1 ms err
   t0=$(date +%s%N)
   smtp-source -s 1 -m "$n" -l 2000 -f latency@example.org -t "$SWAKS_TO" -S "latency probe $1" \
     "127.0.0.1:$PF_PORT" 2>"$RUN/smtp-source-$1.err"
   t1=$(date +%s%N)
   ms=$(awk -v a="$t0" -v b="$t1" -v n="$n" 'BEGIN { printf "%.1f", (b - a) / 1e6 / n }')
   err=$(head -3 "$RUN/smtp-source-$1.err")
-  check "$1: one SMTP session of $n messages at $ms ms/msg (limit $max)" "${err:-no smtp-source errors}" \
-    eval '[ -z "$err" ] && awk -v m="$ms" -v x="$max" "BEGIN { exit !(m <= x) }"'
+  echo "# latency $1: one SMTP session of $n messages, $ms ms per message (Postfix alone: ~2 ms here)"
+  check "$1: one SMTP session of $n messages without client errors" "${err:-no smtp-source errors}" [ -z "$err" ]
   wait_queue 30
 }
 
@@ -164,13 +166,13 @@ say "== pass 1: impostor on inet:127.0.0.1:$IMPOSTOR_PORT"
 start_impostor -c "$CONF" --socket "inet:127.0.0.1:$IMPOSTOR_PORT" || die "impostor did not start"
 MILTERS="inet:127.0.0.1:$IMPOSTOR_PORT" start_postfix || die "Postfix did not start"
 four_cases inet
-latency_check inet-latency
+latency_probe inet-latency
 
 say "== monitor mode: impostor serve --dry-run"
 stop_impostor_checked inet
 start_impostor -c "$CONF" --socket "inet:127.0.0.1:$IMPOSTOR_PORT" --dry-run || die "impostor --dry-run did not start"
 expect_delivered monitor-reject reject.eml "accept (monitor: would reject)" reject "OpenAI API key revoked" \
-  BRAND_NAME_FOREIGN_DOMAIN=6 BRAND_SUBJECT_FOREIGN_DOMAIN=4 BRAND_IN_FROM_DOMAIN=5
+  BRAND_NAME_FOREIGN_DOMAIN=6 BRAND_SUBJECT_FOREIGN_DOMAIN=4 LOOKALIKE_FROM_DOMAIN=5
 expect_delivered monitor-quarantine quarantine.eml "accept (monitor: would quarantine)" quarantine \
   "OpenAI: unusual sign-in to your account" BRAND_NAME_FOREIGN_DOMAIN=6 BRAND_SUBJECT_FOREIGN_DOMAIN=4
 
@@ -191,7 +193,7 @@ set_milters "unix:$IMPOSTOR_SOCK"
 expect_delivered down-clean clean.eml accept accept "Lunch on Friday"
 check "down-clean: delivered exactly once" "$(sink_count down-clean) copies" [ "$(sink_count down-clean)" -eq 1 ]
 four_cases unix
-latency_check unix-latency
+latency_probe unix-latency
 
 stop_impostor_checked unix
 check "impostor removed its unix socket on exit" "$(ls -l "$IMPOSTOR_SOCK" 2>&1)" [ ! -e "$IMPOSTOR_SOCK" ]
