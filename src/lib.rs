@@ -10,6 +10,7 @@ pub mod cli;
 pub mod config;
 pub mod dns;
 pub mod logging;
+pub mod metrics;
 pub mod milter;
 pub mod verdict;
 
@@ -34,6 +35,7 @@ pub struct Shared {
     /// Messages per action (index = position in [`Action::ALL`]); fail-mode verdicts counted apart.
     pub by_action: [AtomicU64; 5],
     pub fail_mode_verdicts: AtomicU64,
+    pub metrics: Arc<metrics::Metrics>,
 }
 
 impl Shared {
@@ -43,6 +45,7 @@ impl Shared {
             in_flight: Arc::new(AtomicUsize::new(0)),
             by_action: Default::default(),
             fail_mode_verdicts: AtomicU64::new(0),
+            metrics: Arc::new(metrics::Metrics::new()),
         })
     }
 
@@ -56,12 +59,20 @@ impl Shared {
         *self.engine.write().unwrap_or_else(|e| e.into_inner()) = engine;
     }
 
-    pub fn count(&self, v: &Verdict) {
+    /// Counts a verdict in the shutdown summary and the metrics.
+    pub fn count(&self, v: &Verdict, elapsed: Duration) {
         if v.error.is_some() {
             self.fail_mode_verdicts.fetch_add(1, Ordering::Relaxed);
+            self.metrics.fail_mode.inc();
         }
-        let i = Action::ALL.iter().position(|a| *a == v.effective_action()).unwrap_or(0);
+        let action = v.effective_action();
+        let i = Action::ALL.iter().position(|a| *a == action).unwrap_or(0);
         self.by_action[i].fetch_add(1, Ordering::Relaxed);
+        self.metrics.messages.get_or_create(&metrics::ActionLabel { action: action.as_str().into() }).inc();
+        for r in &v.rules {
+            self.metrics.findings.get_or_create(&metrics::RuleLabel { rule: r.id.into() }).inc();
+        }
+        self.metrics.analysis_seconds.observe(elapsed.as_secs_f64());
     }
 }
 

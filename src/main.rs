@@ -205,6 +205,13 @@ fn serve(path: Option<PathBuf>, socket: Option<String>, dry_run: bool, nameserve
             "impostor listening"
         );
         let shared = Shared::new(Engine::online(config.clone())?);
+        if !config.metrics.listen.is_empty() {
+            let l = tokio::net::TcpListener::bind(&config.metrics.listen)
+                .await
+                .map_err(|e| format!("metrics.listen {:?}: {e}", config.metrics.listen))?;
+            tracing::info!(listen = %config.metrics.listen, "metrics at /metrics");
+            tokio::spawn(impostor::metrics::serve(l, shared.metrics.clone()));
+        }
         let reload_shared = shared.clone();
         let reload_path = path.clone();
         tokio::spawn(async move {
@@ -214,13 +221,21 @@ fn serve(path: Option<PathBuf>, socket: Option<String>, dry_run: bool, nameserve
                 let old = reload_shared.engine();
                 match load(reload_path.as_deref()).and_then(&overrides).and_then(|c| Ok((Engine::online(c.clone())?, c))) {
                     Ok((engine, new)) => {
-                        if new.socket != old.config.socket || new.log != old.config.log || new.milter != old.config.milter {
-                            tracing::warn!("reload: milter and log settings changed; restart needed for those");
+                        if new.socket != old.config.socket
+                            || new.log != old.config.log
+                            || new.milter != old.config.milter
+                            || new.metrics != old.config.metrics
+                        {
+                            tracing::warn!("reload: milter, log or metrics settings changed; restart needed for those");
                         }
                         reload_shared.replace(engine);
+                        reload_shared.metrics.reload(true);
                         tracing::info!("configuration reloaded");
                     }
-                    Err(e) => tracing::error!("reload rejected, keeping the old configuration: {e}"),
+                    Err(e) => {
+                        reload_shared.metrics.reload(false);
+                        tracing::error!("reload rejected, keeping the old configuration: {e}")
+                    }
                 }
             }
         });

@@ -366,6 +366,15 @@ pub fn aligned_pass(r: &AuthResults, from_domain: &str) -> bool {
         || r.spf.as_ref().is_some_and(|s| s.result == AuthResult::Pass && same_org(&s.domain))
 }
 
+/// DMARC pass for `from_domain`, or a DKIM pass aligned with it (SPF alone
+/// does not count): what a sender-domain allowlist requires.
+pub fn dmarc_or_dkim_pass(r: &AuthResults, from_domain: &str) -> bool {
+    let org = registrable(from_domain).unwrap_or_else(|| from_domain.to_string());
+    let same_org = |d: &str| registrable(d).unwrap_or_else(|| d.to_string()) == org;
+    r.dmarc.as_ref().is_some_and(|d| d.result == AuthResult::Pass && same_org(&d.domain))
+        || r.dkim.iter().any(|d| d.result == AuthResult::Pass && same_org(&d.domain))
+}
+
 /// Authentication rules. `auth` is None when no results are known (offline):
 /// then nothing is concluded from authentication.
 pub fn check(brands: &BrandSet, env: &Envelope, auth: Option<&AuthResults>, facts: &Facts, out: &mut Vec<Finding>) {

@@ -139,9 +139,76 @@ pub fn findings(engine: &Engine, input: &MessageInput) -> (Vec<Finding>, Facts) 
     (out, facts)
 }
 
+/// Allowlists decided from the envelope alone: trusted client networks,
+/// authenticated submission, exempt recipients.
+pub fn envelope_allowlisted(config: &Config, env: &Envelope) -> Option<String> {
+    let allow = &config.allow;
+    if let Some(ip) = env.client_ip {
+        if let Some(net) = allow.client_networks.iter().find(|n| n.contains(&ip)) {
+            return Some(format!("client {ip} in allow.client_networks {net}"));
+        }
+    }
+    if allow.skip_authenticated && env.auth_authen.is_some() {
+        return Some("authenticated submission ({auth_authen} set)".into());
+    }
+    if !env.rcpt_to.is_empty()
+        && !allow.recipients.is_empty()
+        && env.rcpt_to.iter().all(|r| allow.recipients.iter().any(|a| a.eq_ignore_ascii_case(r)))
+    {
+        return Some("every recipient is in allow.recipients".into());
+    }
+    None
+}
+
+fn allowlisted(config: &Config, reason: String) -> Verdict {
+    Verdict {
+        action: verdict::Action::Accept,
+        score: 0.0,
+        rules: vec![verdict::ScoredFinding { id: rules::ALLOWLISTED, score: 0.0, evidence: reason, monitor: false }],
+        monitor: config.monitor,
+        brand: None,
+        error: None,
+    }
+}
+
+/// The `allow.domains` entry covering `domain`, if any.
+fn allowed_domain<'a>(config: &'a Config, domain: &str) -> Option<&'a str> {
+    config
+        .allow
+        .domains
+        .iter()
+        .find(|a| domain == a.as_str() || domain.ends_with(&format!(".{a}")))
+        .map(String::as_str)
+}
+
 /// Analyses and scores one message.
 pub fn analyze(engine: &Engine, input: &MessageInput) -> (Verdict, Facts) {
-    let (found, facts) = findings(engine, input);
+    if let Some(reason) = envelope_allowlisted(&engine.config, input.envelope) {
+        return (allowlisted(&engine.config, reason), Facts::default());
+    }
+    let (mut found, facts) = findings(engine, input);
+    // A sender-domain allowlist counts only when the domain authenticated:
+    // a plain sender allowlist is how attackers get in.
+    if let Some(from) = facts.from_domain.as_deref() {
+        if let Some(allowed) = allowed_domain(&engine.config, from) {
+            let trusted;
+            let auth = match input.auth {
+                Some(a) => Some(a),
+                None => {
+                    trusted = auth::trusted_results(input.raw, &engine.config.auth.trusted_authserv_ids);
+                    trusted.as_ref()
+                }
+            };
+            if auth.is_some_and(|a| auth::dmarc_or_dkim_pass(a, from)) {
+                let v = allowlisted(&engine.config, format!("From {from} is in allow.domains ({allowed}) and authenticated"));
+                return (v, facts);
+            }
+            found.push(Finding::new(
+                rules::ALLOWLIST_UNAUTHENTICATED,
+                format!("From {from} is in allow.domains ({allowed}) but has no DMARC or aligned DKIM pass; allowlist ignored"),
+            ));
+        }
+    }
     let temperror = found.iter().any(|f| f.rule == rules::DNS_TEMPERROR);
     let mut verdict = verdict::score(&engine.config, found, facts.brand.clone());
     // A failed lookup matters only when it could change the verdict: the
@@ -171,5 +238,58 @@ pub fn analyze_guarded(engine: &Engine, input: &MessageInput) -> (Verdict, Facts
             tracing::error!(queue_id = input.envelope.queue_id.as_deref().unwrap_or("-"), "analysis panicked: {msg}");
             (Verdict::failed(&engine.config, "internal error"), Facts::default())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::verdict::Action;
+
+    const SPOOF: &str = "From: \"OpenAI Billing\" <billing@partner.example>\r\nSubject: OpenAI invoice\r\n\r\nPay now.\r\n";
+
+    fn run(toml: &str, env: &Envelope, raw: &str) -> Verdict {
+        let engine = Engine::new(Config::from_toml_str(toml, "t.toml").unwrap());
+        analyze(&engine, &MessageInput { envelope: env, raw: raw.as_bytes(), truncated: false, auth: None }).0
+    }
+
+    #[test]
+    fn trusted_client_network_is_not_analysed() {
+        let env = Envelope { client_ip: Some("10.1.2.3".parse().unwrap()), ..Default::default() };
+        let v = run("[allow]\nclient_networks = [\"10.0.0.0/8\"]\n", &env, SPOOF);
+        assert_eq!((v.action, v.rule_ids()), (Action::Accept, vec!["ALLOWLISTED"]));
+        let outside = Envelope { client_ip: Some("203.0.113.7".parse().unwrap()), ..Default::default() };
+        assert_eq!(run("[allow]\nclient_networks = [\"10.0.0.0/8\"]\n", &outside, SPOOF).action, Action::Quarantine);
+    }
+
+    #[test]
+    fn authenticated_submission_is_skipped_unless_configured() {
+        let env = Envelope { auth_authen: Some("jean".into()), ..Default::default() };
+        assert_eq!(run("", &env, SPOOF).rule_ids(), vec!["ALLOWLISTED"]);
+        assert_eq!(run("[allow]\nskip_authenticated = false\n", &env, SPOOF).action, Action::Quarantine);
+    }
+
+    #[test]
+    fn exempt_recipient_only_when_all_recipients_are_exempt() {
+        let toml = "[allow]\nrecipients = [\"abuse@rcpt.example\"]\n";
+        let one = Envelope { rcpt_to: vec!["Abuse@rcpt.example".into()], ..Default::default() };
+        assert_eq!(run(toml, &one, SPOOF).rule_ids(), vec!["ALLOWLISTED"]);
+        let mixed = Envelope { rcpt_to: vec!["abuse@rcpt.example".into(), "jean@rcpt.example".into()], ..Default::default() };
+        assert_eq!(run(toml, &mixed, SPOOF).action, Action::Quarantine);
+    }
+
+    #[test]
+    fn allowlisted_domain_counts_only_when_it_authenticates() {
+        let toml = "[allow]\ndomains = [\"partner.example\"]\n[auth]\ntrusted_authserv_ids = [\"mx.rcpt.example\"]\n";
+        let env = Envelope::default();
+        let v = run(toml, &env, SPOOF);
+        assert_eq!(v.action, Action::Quarantine, "{v:?}");
+        assert!(v.rule_ids().contains(&"ALLOWLIST_UNAUTHENTICATED"));
+        let spf_only = format!("Authentication-Results: mx.rcpt.example; spf=pass smtp.mailfrom=partner.example\r\n{SPOOF}");
+        assert!(run(toml, &env, &spf_only).rule_ids().contains(&"ALLOWLIST_UNAUTHENTICATED"), "SPF alone does not unlock the allowlist");
+        let dkim = format!("Authentication-Results: mx.rcpt.example; dkim=pass header.d=partner.example\r\n{SPOOF}");
+        assert_eq!(run(toml, &env, &dkim).rule_ids(), vec!["ALLOWLISTED"]);
+        let forged = format!("Authentication-Results: partner.example; dkim=pass header.d=partner.example\r\n{SPOOF}");
+        assert!(run(toml, &env, &forged).rule_ids().contains(&"ALLOWLIST_UNAUTHENTICATED"), "untrusted A-R ignored");
     }
 }

@@ -27,12 +27,13 @@ fn strip_brackets(arg: &CStr) -> String {
 
 /// Builds the callbacks for one running daemon.
 pub fn callbacks(shared: Arc<Shared>) -> Callbacks<Session> {
+    let s_conn = shared.clone();
     let s_mail = shared.clone();
     let s_body = shared.clone();
     let s_eom = shared;
     Callbacks::new()
         .on_negotiate(|cx, _actions, opts| Box::pin(negotiate(cx, opts)))
-        .on_connect(|cx, hostname, info| Box::pin(connect(cx, hostname, info)))
+        .on_connect(move |cx, hostname, info| Box::pin(connect(s_conn.clone(), cx, hostname, info)))
         .on_helo(|cx, helo| {
             Box::pin(async move {
                 if let Some(s) = cx.data.as_mut() {
@@ -111,7 +112,7 @@ async fn negotiate(cx: &mut NegotiateContext<Session>, mta_opts: ProtoOpts) -> S
     Status::Continue
 }
 
-async fn connect(cx: &mut Context<Session>, hostname: CString, info: SocketInfo) -> Status {
+async fn connect(shared: Arc<Shared>, cx: &mut Context<Session>, hostname: CString, info: SocketInfo) -> Status {
     let client_ip = match info {
         SocketInfo::Inet(addr) => Some(addr.ip()),
         _ => None,
@@ -121,6 +122,9 @@ async fn connect(cx: &mut Context<Session>, hostname: CString, info: SocketInfo)
     s.client_name = Some(hostname.to_string_lossy().into_owned()).filter(|h| !h.is_empty());
     s.helo = None;
     s.message = None;
+    if s.connection.is_none() {
+        s.connection = Some(crate::metrics::ConnectionGuard::new(&shared.metrics));
+    }
     Status::Continue
 }
 
@@ -157,6 +161,16 @@ async fn eom(shared: Arc<Shared>, cx: &mut EomContext<Session>) -> Status {
     // CPU work: run it off the async workers. A panic inside is caught and
     // mapped to the fail mode.
     let auth = engine.authenticate(&msg.envelope, &msg.raw, msg.truncated).await;
+    if let Some(a) = auth.as_ref().filter(|a| a.source == analysis::auth::OWN_SOURCE) {
+        let m = &shared.metrics;
+        m.dns_checks.inc();
+        if !a.temperror.is_empty() {
+            m.dns_errors.inc();
+        }
+        if a.temperror.iter().any(|t| t.starts_with("authentication checks exceeded")) {
+            m.dns_timeouts.inc();
+        }
+    }
     let task_engine = engine.clone();
     let (verdict, facts, msg, auth) = match tokio::task::spawn_blocking(move || {
         let input = MessageInput { envelope: &msg.envelope, raw: &msg.raw, truncated: msg.truncated, auth: auth.as_ref() };
@@ -170,11 +184,12 @@ async fn eom(shared: Arc<Shared>, cx: &mut EomContext<Session>) -> Status {
             tracing::error!(queue_id = %qid, "analysis task failed: {e}");
             let v = Verdict::failed(&engine.config, "internal error");
             logging::log_verdict(&engine.config, None, &qid, &v, &Default::default(), started.elapsed());
+            shared.count(&v, started.elapsed());
             return apply_failure(cx, &engine.config, &v).await;
         }
     };
     logging::log_verdict(&engine.config, Some(&msg.envelope), &qid, &verdict, &facts, started.elapsed());
-    shared.count(&verdict);
+    shared.count(&verdict, started.elapsed());
 
     let plan = action::plan(&engine.config, &verdict, msg.subject.as_deref());
     let own_ar = auth

@@ -25,6 +25,8 @@ pub const BRAND_DOMAIN_DMARC_FAIL: &str = "BRAND_DOMAIN_DMARC_FAIL";
 pub const BRAND_CLAIM_UNAUTHENTICATED: &str = "BRAND_CLAIM_UNAUTHENTICATED";
 pub const ENVELOPE_FROM_MISMATCH: &str = "ENVELOPE_FROM_MISMATCH";
 pub const DNS_TEMPERROR: &str = "DNS_TEMPERROR";
+pub const ALLOWLISTED: &str = "ALLOWLISTED";
+pub const ALLOWLIST_UNAUTHENTICATED: &str = "ALLOWLIST_UNAUTHENTICATED";
 
 pub static RULES: &[RuleDef] = &[
     RuleDef {
@@ -104,6 +106,18 @@ pub static RULES: &[RuleDef] = &[
         group: "auth",
         default_weight: 0.0,
         description: "A DNS lookup for SPF/DKIM/DMARC failed temporarily (timeout, SERVFAIL); see dns.on_error",
+    },
+    RuleDef {
+        id: ALLOWLISTED,
+        group: "allow",
+        default_weight: 0.0,
+        description: "Skipped by an allowlist: trusted client network, authenticated submission, exempt recipient, or an allowed domain that authenticated",
+    },
+    RuleDef {
+        id: ALLOWLIST_UNAUTHENTICATED,
+        group: "allow",
+        default_weight: 0.0,
+        description: "From domain is allowlisted but did not authenticate (no DMARC or aligned DKIM pass): the allowlist was ignored",
     },
     RuleDef {
         id: BODY_TRUNCATED,

@@ -1,0 +1,152 @@
+//! The real `impostor serve` process: reload on SIGHUP (a broken config keeps
+//! the old one), Prometheus metrics, JSON logs for a SIEM, exit 0 on SIGTERM.
+
+use indymilter_test::{EomAction, Status, TestConnection};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+struct Proc {
+    child: Child,
+    stderr: std::sync::mpsc::Receiver<String>,
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Proc {
+    fn signal(&self, sig: &str) {
+        assert!(Command::new("kill").args(["-s", sig, &self.child.id().to_string()]).status().unwrap().success());
+    }
+
+    /// Waits for a stderr line containing `needle`; returns it.
+    fn wait_log(&self, needle: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(line) = self.stderr.recv_timeout(Duration::from_millis(100)) {
+                if line.contains(needle) {
+                    return line;
+                }
+            }
+        }
+        panic!("no log line containing {needle:?} within 10 s");
+    }
+}
+
+fn start(config: &std::path::Path) -> Proc {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_impostor"))
+        .args(["serve", "-c"])
+        .arg(config)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let err = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(err).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let p = Proc { child, stderr: rx };
+    p.wait_log("impostor listening");
+    p
+}
+
+fn config(dir: &std::path::Path, milter: u16, metrics: u16, extra: &str) -> std::path::PathBuf {
+    let path = dir.join("impostor.toml");
+    let text = format!(
+        "{extra}\n[milter]\nsocket = \"inet:127.0.0.1:{milter}\"\n[metrics]\nlisten = \"127.0.0.1:{metrics}\"\n[auth]\nenabled = false\n[log]\nformat = \"json\"\n"
+    );
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+async fn verdict(addr: SocketAddr) -> String {
+    let mut conn = TestConnection::open(addr).await.unwrap();
+    conn.connect("mx.client.example", ([203, 0, 113, 7], 40000)).await.unwrap();
+    conn.mail(["<bounce@example.net>"]).await.unwrap();
+    conn.rcpt(["<jean@rcpt.example>"]).await.unwrap();
+    conn.header("From", "\"OpenAI Billing\" <billing@example.net>").await.unwrap();
+    conn.header("Subject", "Your invoice").await.unwrap();
+    conn.eoh().await.unwrap();
+    conn.body(b"Pay.\r\n".to_vec()).await.unwrap();
+    let (actions, status) = conn.eom().await.unwrap();
+    conn.close().await.unwrap();
+    assert_eq!(status, Status::Continue);
+    actions
+        .actions
+        .iter()
+        .find_map(|a| match a {
+            EomAction::AddHeader { name, value } if name.to_str().unwrap() == "X-Impostor-Verdict" => {
+                Some(value.to_string_lossy().into_owned())
+            }
+            _ => None,
+        })
+        .expect("X-Impostor-Verdict added")
+}
+
+fn scrape(port: u16) -> String {
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    assert!(out.starts_with("HTTP/1.1 200 OK"), "{out}");
+    out
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn reload_metrics_json_logs_and_clean_exit() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mport, pport) = (free_port(), free_port());
+    let addr: SocketAddr = format!("127.0.0.1:{mport}").parse().unwrap();
+    let cfg = config(dir.path(), mport, pport, "");
+    let p = start(&cfg);
+
+    assert_eq!(verdict(addr).await, "tag");
+    // one JSON object per message, for a SIEM
+    let line = p.wait_log("\"verdict\"");
+    let rec: serde_json::Value = serde_json::from_str(&line).expect("JSON log line");
+    assert_eq!(rec["action"], "tag");
+    assert_eq!(rec["rules"], "BRAND_NAME_FOREIGN_DOMAIN=6.0");
+    assert_eq!(rec["from_domain"], "example.net");
+    assert_eq!(rec["mail_from"], "@example.net", "addresses are domain-only by default");
+
+    let m = scrape(pport);
+    assert!(m.contains("impostor_messages_total{action=\"tag\"} 1"), "{m}");
+    assert!(m.contains("impostor_findings_total{rule=\"BRAND_NAME_FOREIGN_DOMAIN\"} 1"), "{m}");
+    assert!(m.contains("impostor_connections_total 1"), "{m}");
+
+    // a heavier weight, reloaded without restart
+    config(dir.path(), mport, pport, "[scores]\nBRAND_NAME_FOREIGN_DOMAIN = 11.0\n");
+    p.signal("HUP");
+    p.wait_log("configuration reloaded");
+    assert_eq!(verdict(addr).await, "quarantine");
+
+    // a broken config is rejected and the old one kept
+    std::fs::write(&cfg, "[actions]\nreject = 1\n").unwrap();
+    p.signal("HUP");
+    let err = p.wait_log("reload rejected");
+    assert!(err.contains("actions.reject"), "{err}");
+    assert_eq!(verdict(addr).await, "quarantine");
+    let m = scrape(pport);
+    assert!(m.contains("impostor_reloads_total{result=\"ok\"} 1"), "{m}");
+    assert!(m.contains("impostor_reloads_total{result=\"failed\"} 1"), "{m}");
+
+    let mut p = p;
+    p.signal("TERM");
+    let status = p.child.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+}
