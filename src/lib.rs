@@ -12,6 +12,7 @@ pub mod dns;
 pub mod logging;
 pub mod metrics;
 pub mod milter;
+pub mod quarantine;
 pub mod verdict;
 
 use analysis::Engine;

@@ -84,6 +84,29 @@ enum Cmd {
     },
     /// List every rule id with its group, default weight and description.
     Rules,
+    /// Review Postfix's hold queue: impostor's verdicts, release, delete.
+    Quarantine {
+        /// Postfix configuration directory of a non-default instance (postqueue -c DIR).
+        #[arg(long, global = true)]
+        postfix_config: Option<String>,
+        #[command(subcommand)]
+        cmd: QuarantineCmd,
+    },
+}
+
+#[derive(Subcommand)]
+enum QuarantineCmd {
+    /// Held messages with impostor's verdict, score and rules.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// A held message's headers.
+    Show { queue_id: String },
+    /// Release a held message for delivery (postsuper -H).
+    Release { queue_id: String },
+    /// Delete a held message (postsuper -d).
+    Delete { queue_id: String },
 }
 
 #[derive(Subcommand)]
@@ -167,6 +190,46 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
         }
         Cmd::Config { cmd: ConfigCmd::Show { config } } => {
             print!("{}", load(config.as_deref())?.to_toml());
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Quarantine { postfix_config, cmd } => {
+            let pf = impostor::quarantine::Postfix { config_dir: postfix_config };
+            match cmd {
+                QuarantineCmd::List { json } => {
+                    let held = pf.list()?;
+                    for h in &held {
+                        if json {
+                            println!("{}", serde_json::to_string(h).map_err(|e| e.to_string())?);
+                        } else {
+                            println!(
+                                "{:<14} {:<34} {:>6}  {}\n{:14} From: {}\n{:14} Subject: {}\n{:14} Rules: {}",
+                                h.queue_id,
+                                h.verdict.as_deref().unwrap_or("(no impostor verdict)"),
+                                h.score.as_deref().unwrap_or("-"),
+                                h.recipients.join(", "),
+                                "",
+                                h.from.as_deref().unwrap_or("-"),
+                                "",
+                                h.subject.as_deref().unwrap_or("-"),
+                                "",
+                                h.rules.as_deref().unwrap_or("-")
+                            );
+                        }
+                    }
+                    if !json {
+                        println!("{} held message(s)", held.len());
+                    }
+                }
+                QuarantineCmd::Show { queue_id } => print!("{}", pf.headers(&queue_id)?),
+                QuarantineCmd::Release { queue_id } => {
+                    pf.release(&queue_id)?;
+                    println!("{queue_id}: released for delivery");
+                }
+                QuarantineCmd::Delete { queue_id } => {
+                    pf.delete(&queue_id)?;
+                    println!("{queue_id}: deleted");
+                }
+            }
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Rules => {

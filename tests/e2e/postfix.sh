@@ -84,6 +84,7 @@ expect_held() {
     fail "$id: Postfix accepts $eml (250 queued as ...)" "swaks rc=$SWAKS_RC" "$(swaks_reply)"; return
   fi
   pass "$id: Postfix accepts $eml (queued as $QID)"
+  HELD_QID=$QID
   for ((i = 0; i < 100; i++)); do in_queue "$QID" hold && break; sleep 0.1; done
   check "$id: $QID is in the hold queue (postqueue -j)" "postqueue -j: $(queue_json)" in_queue "$QID" hold
   check "$id: Postfix logged milter-hold for $QID" "$(grep -F "$QID" "$PF_LOG" | tail -5)" \
@@ -133,6 +134,30 @@ latency_probe() {
   wait_queue 30
 }
 
+# quarantine_review PHASE release|delete: `impostor quarantine` lists the message held in PHASE
+# with its verdict, then releases it (it must reach smtp-sink, verdict headers intact) or deletes it.
+quarantine_review() {
+  local p=$1 what=$2 list
+  list=$("$IMPOSTOR" quarantine --postfix-config "$PF_CONF" list --json 2>&1)
+  check "$p: impostor quarantine list shows $HELD_QID as quarantine" "$list" \
+    eval "printf '%s\n' \"\$list\" | grep -F '\"queue_id\":\"$HELD_QID\"' | grep -qF '\"verdict\":\"quarantine\"'"
+  if [ "$what" = release ]; then
+    check "$p: impostor quarantine release $HELD_QID" "$("$IMPOSTOR" quarantine --postfix-config "$PF_CONF" release "$HELD_QID" 2>&1)" \
+      eval '! in_queue "$HELD_QID" hold'
+    if wait_sink "$p-quarantine" 20; then
+      pass "$p: released message delivered to smtp-sink"
+      check_headers "$p-released" "$(sink_file "$p-quarantine")" quarantine quarantine BRAND_NAME_FOREIGN_DOMAIN=6 BRAND_SUBJECT_FOREIGN_DOMAIN=4
+    else
+      fail "$p: released message delivered to smtp-sink" "$(grep -F "$HELD_QID" "$PF_LOG" | tail -5)"
+    fi
+  else
+    check "$p: impostor quarantine delete $HELD_QID" "$("$IMPOSTOR" quarantine --postfix-config "$PF_CONF" delete "$HELD_QID" 2>&1)" \
+      eval '! in_queue "$HELD_QID" hold'
+  fi
+  check "$p: release/delete of an unknown id fails cleanly" "exit $?" \
+    eval '! "$IMPOSTOR" quarantine --postfix-config "$PF_CONF" delete NOSUCHID >/dev/null 2>&1'
+}
+
 # stop_impostor_checked PHASE: SIGTERM, and impostor must exit 0
 stop_impostor_checked() {
   stop_impostor
@@ -166,6 +191,7 @@ say "== pass 1: impostor on inet:127.0.0.1:$IMPOSTOR_PORT"
 start_impostor -c "$CONF" --socket "inet:127.0.0.1:$IMPOSTOR_PORT" || die "impostor did not start"
 MILTERS="inet:127.0.0.1:$IMPOSTOR_PORT" start_postfix || die "Postfix did not start"
 four_cases inet
+quarantine_review inet delete
 latency_probe inet-latency
 
 say "== monitor mode: impostor serve --dry-run"
@@ -193,6 +219,7 @@ set_milters "unix:$IMPOSTOR_SOCK"
 expect_delivered down-clean clean.eml accept accept "Lunch on Friday"
 check "down-clean: delivered exactly once" "$(sink_count down-clean) copies" [ "$(sink_count down-clean)" -eq 1 ]
 four_cases unix
+quarantine_review unix release
 latency_probe unix-latency
 
 stop_impostor_checked unix

@@ -1,0 +1,144 @@
+//! Quarantine review for Postfix: impostor's verdicts on the messages in the
+//! hold queue, and release / delete. Thin wrappers around Postfix's own tools
+//! (`postqueue -j`, `postcat -q`, `postsuper -H` / `-d`); nothing else touches
+//! the queue.
+
+use serde::Serialize;
+use std::process::Command;
+
+/// One held message, with impostor's verdict headers.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Held {
+    pub queue_id: String,
+    pub arrival_time: i64,
+    pub sender: String,
+    pub recipients: Vec<String>,
+    pub verdict: Option<String>,
+    pub score: Option<String>,
+    pub rules: Option<String>,
+    pub from: Option<String>,
+    pub subject: Option<String>,
+}
+
+/// Where Postfix lives: `-c DIR` for a non-default instance.
+#[derive(Debug, Clone, Default)]
+pub struct Postfix {
+    pub config_dir: Option<String>,
+}
+
+impl Postfix {
+    fn cmd(&self, prog: &str) -> Command {
+        let mut c = Command::new(prog);
+        if let Some(d) = &self.config_dir {
+            c.args(["-c", d]);
+        }
+        c
+    }
+
+    fn run(&self, prog: &str, args: &[&str]) -> Result<String, String> {
+        let out = self.cmd(prog).args(args).output().map_err(|e| format!("{prog}: {e} (is Postfix installed?)"))?;
+        if !out.status.success() {
+            return Err(format!("{prog} {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim()));
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    /// Messages in the hold queue, oldest first.
+    pub fn list(&self) -> Result<Vec<Held>, String> {
+        let json = self.run("postqueue", &["-j"])?;
+        let mut held = Vec::new();
+        for line in json.lines().filter(|l| !l.trim().is_empty()) {
+            let v: serde_json::Value = serde_json::from_str(line).map_err(|e| format!("postqueue -j: {e}"))?;
+            if v["queue_name"] != "hold" {
+                continue;
+            }
+            let id = v["queue_id"].as_str().unwrap_or_default().to_string();
+            let mut h = Held {
+                queue_id: id.clone(),
+                arrival_time: v["arrival_time"].as_i64().unwrap_or(0),
+                sender: v["sender"].as_str().unwrap_or_default().to_string(),
+                recipients: v["recipients"]
+                    .as_array()
+                    .map(|r| r.iter().filter_map(|x| x["address"].as_str().map(str::to_string)).collect())
+                    .unwrap_or_default(),
+                verdict: None,
+                score: None,
+                rules: None,
+                from: None,
+                subject: None,
+            };
+            if let Ok(headers) = self.headers(&id) {
+                for (name, value) in crate::analysis::auth::header_fields(headers.as_bytes()) {
+                    let slot = match name.to_ascii_lowercase().as_str() {
+                        "x-impostor-verdict" => &mut h.verdict,
+                        "x-impostor-score" => &mut h.score,
+                        "x-impostor-rules" => &mut h.rules,
+                        "from" => &mut h.from,
+                        "subject" => &mut h.subject,
+                        _ => continue,
+                    };
+                    slot.get_or_insert(value);
+                }
+            }
+            held.push(h);
+        }
+        held.sort_by_key(|h| h.arrival_time);
+        Ok(held)
+    }
+
+    /// The message's header block (`postcat -hq`).
+    pub fn headers(&self, id: &str) -> Result<String, String> {
+        check_id(id)?;
+        let raw = self.run("postcat", &["-hq", id])?;
+        // postcat prints "*** HEADER EXTRACTED ... ***" banners
+        Ok(raw.lines().filter(|l| !l.starts_with("*** ")).collect::<Vec<_>>().join("\n") + "\n")
+    }
+
+    /// Releases a held message for delivery (`postsuper -H`). It is delivered
+    /// as it was held: with its X-Impostor-* verdict headers.
+    pub fn release(&self, id: &str) -> Result<(), String> {
+        check_id(id)?;
+        self.ensure_held(id)?;
+        self.run("postsuper", &["-H", id])?;
+        // deliver now rather than at the next queue run
+        let _ = self.run("postqueue", &["-i", id]);
+        Ok(())
+    }
+
+    /// Deletes a held message (`postsuper -d ID hold`).
+    pub fn delete(&self, id: &str) -> Result<(), String> {
+        check_id(id)?;
+        self.ensure_held(id)?;
+        self.run("postsuper", &["-d", id, "hold"])?;
+        Ok(())
+    }
+
+    fn ensure_held(&self, id: &str) -> Result<(), String> {
+        if self.list()?.iter().any(|h| h.queue_id == id) {
+            Ok(())
+        } else {
+            Err(format!("{id}: not in the hold queue"))
+        }
+    }
+}
+
+/// Postfix queue ids are alphanumeric; refuse anything else before it reaches a command line.
+fn check_id(id: &str) -> Result<(), String> {
+    if !id.is_empty() && id.len() <= 64 && id.chars().all(|c| c.is_ascii_alphanumeric()) {
+        Ok(())
+    } else {
+        Err(format!("{id:?} is not a Postfix queue id"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn queue_ids_are_checked_before_use() {
+        assert!(super::check_id("4dXk2B0Zq1z").is_ok());
+        assert!(super::check_id("ALL").is_ok());
+        assert!(super::check_id("-d").is_err());
+        assert!(super::check_id("x y").is_err());
+        assert!(super::check_id("").is_err());
+    }
+}
