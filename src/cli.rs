@@ -67,8 +67,10 @@ pub fn explain(file: &str, v: &Verdict) -> String {
         s.push_str("\n  rules:  none");
     }
     for r in &v.rules {
-        s.push_str(&format!("\n  {:<32} {:>+6.1}  {}", r.id, r.score, r.evidence));
+        let m = if r.monitor { " (monitor: not counted)" } else { "" };
+        s.push_str(&format!("\n  {:<32} {:>+6.1}  {}{m}", r.id, r.score, r.evidence));
     }
+    s.push_str(&format!("\n  decided by: {}", v.decided_by));
     s
 }
 
@@ -100,9 +102,50 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
     Ok(())
 }
 
+/// What a corpus is expected to be, for `scan --expect`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Expect {
+    Phish,
+    Ham,
+}
+
+/// The confusion summary of `scan --expect`: how many reached each action,
+/// and the worst misses (phish accepted, ham flagged) with their rules.
+pub fn expect_report(expect: Expect, results: &[(String, Result<Verdict, String>)]) -> String {
+    let ok: Vec<(&String, &Verdict)> = results.iter().filter_map(|(f, r)| r.as_ref().ok().map(|v| (f, v))).collect();
+    let n = ok.len().max(1) as f64;
+    let count = |a: Action| ok.iter().filter(|(_, v)| v.action == a).count();
+    let flagged = ok.iter().filter(|(_, v)| v.action != Action::Accept).count();
+    let mut s = format!("expected {}: {} messages", if expect == Expect::Phish { "phish" } else { "ham" }, ok.len());
+    for a in Action::ALL {
+        s.push_str(&format!("\n  {:<12} {:>6}  {:>6.2}%", a.as_str(), count(a), 100.0 * count(a) as f64 / n));
+    }
+    let mut misses: Vec<&(&String, &Verdict)> = match expect {
+        Expect::Phish => {
+            s.push_str(&format!("\n  detected (tag or above): {} of {} ({:.1}%)", flagged, ok.len(), 100.0 * flagged as f64 / n));
+            ok.iter().filter(|(_, v)| v.action == Action::Accept).collect()
+        }
+        Expect::Ham => {
+            s.push_str(&format!("\n  false positives (tag or above): {} of {} ({:.2}%)", flagged, ok.len(), 100.0 * flagged as f64 / n));
+            ok.iter().filter(|(_, v)| v.action != Action::Accept).collect()
+        }
+    };
+    // phish: the misses closest to the threshold first; ham: the worst false positives first
+    misses.sort_by(|a, b| b.1.score.partial_cmp(&a.1.score).unwrap_or(std::cmp::Ordering::Equal));
+    let label = if expect == Expect::Phish { "top false negatives" } else { "top false positives" };
+    if !misses.is_empty() {
+        s.push_str(&format!("\n  {label}:"));
+    }
+    for (f, v) in misses.iter().take(10) {
+        let rules = v.rules.iter().map(|r| format!("{}={}", r.id, fmt_score(r.score))).collect::<Vec<_>>().join(",");
+        s.push_str(&format!("\n    {:<10} {:>6}  {f}  {}", v.action.as_str(), fmt_score(v.score), if rules.is_empty() { "-".into() } else { rules }));
+    }
+    s
+}
+
 /// `impostor scan`: analyses every file in parallel, prints one result per
 /// message in input order and a summary. Returns the number of unreadable files.
-pub fn scan(engine: &Engine, files: &[PathBuf], json: bool, rt: Option<&tokio::runtime::Handle>) -> usize {
+pub fn scan(engine: &Engine, files: &[PathBuf], json: bool, rt: Option<&tokio::runtime::Handle>, expect: Option<Expect>) -> usize {
     let env = Envelope::default();
     let results: Vec<(String, Result<Verdict, String>)> =
         files.par_iter().map(|p| (p.display().to_string(), check_file(engine, p, &env, rt))).collect();
@@ -146,6 +189,10 @@ pub fn scan(engine: &Engine, files: &[PathBuf], json: bool, rt: Option<&tokio::r
         for (r, n) in &per_rule {
             summary.push_str(&format!("\n    {r:<32} {n}"));
         }
+    }
+    if let Some(e) = expect {
+        summary.push('\n');
+        summary.push_str(&expect_report(e, &results));
     }
     if json {
         eprintln!("{summary}");

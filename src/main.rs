@@ -74,6 +74,9 @@ enum Cmd {
         /// DNS resolver IP:PORT (repeatable, implies --online); overrides dns.nameservers.
         #[arg(long = "nameserver", value_name = "IP:PORT", conflicts_with = "offline")]
         nameservers: Vec<String>,
+        /// The corpus is phish or ham: print a confusion summary and the worst misses.
+        #[arg(long, value_enum)]
+        expect: Option<cli::Expect>,
         #[arg(required = true)]
         paths: Vec<PathBuf>,
     },
@@ -173,14 +176,14 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Cmd::Scan { config, json, offline: _, online, nameservers, paths } => {
+        Cmd::Scan { config, json, offline: _, online, nameservers, expect, paths } => {
             let online = online || !nameservers.is_empty();
             let c = with_nameservers(load(config.as_deref())?, &nameservers)?;
             let rt = runtime()?;
             let engine = if online { rt.block_on(async { Engine::online(c) })? } else { Engine::new(c) };
             let files = cli::collect_files(&paths)?;
             let handle = online.then(|| rt.handle().clone());
-            let errors = cli::scan(&engine, &files, json, handle.as_ref());
+            let errors = cli::scan(&engine, &files, json, handle.as_ref(), expect);
             Ok(if errors > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
         }
         Cmd::Config { cmd: ConfigCmd::Check { config } } => {

@@ -99,3 +99,26 @@ fn rules_lists_the_registry() {
     assert_eq!(text.lines().count(), impostor::verdict::rules::RULES.len());
     assert!(text.contains("BRAND_NAME_FOREIGN_DOMAIN"));
 }
+
+#[test]
+fn scan_expect_prints_confusion_summary_and_misses() {
+    let out = impostor().args(["scan", "--expect", "phish", &golden("sender")]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("expected phish: 14 messages"), "{text}");
+    assert!(text.contains("detected (tag or above): 9 of 14 (64.3%)"), "{text}");
+    assert!(text.contains("top false negatives:") && text.contains("subject_mentions_brand_newsletter.eml"), "{text}");
+    let out = impostor().args(["scan", "--expect", "ham", &golden("sender")]).output().unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("false positives (tag or above): 9 of 14"), "{text}");
+    // worst false positive first
+    let fp = text.split("top false positives:").nth(1).unwrap();
+    assert!(fp.lines().nth(1).unwrap().trim_start().starts_with("reject"), "{fp}");
+}
+
+#[test]
+fn explain_names_the_deciding_threshold() {
+    let out = impostor().args(["check", "--offline", "--explain", &golden("sender/display_name_and_subject_claim_brand.eml")]).output().unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("decided by: score 10.0 >= quarantine 10.0"), "{text}");
+}

@@ -168,6 +168,7 @@ fn allowlisted(config: &Config, reason: String) -> Verdict {
         monitor: config.monitor,
         brand: None,
         error: None,
+        decided_by: "allowlist".into(),
     }
 }
 
@@ -220,6 +221,7 @@ pub fn analyze(engine: &Engine, input: &MessageInput) -> (Verdict, Facts) {
         && verdict.action < verdict::Action::Reject
     {
         verdict.action = verdict::Action::Tempfail;
+        verdict.decided_by = "dns.on_error = tempfail: a DNS lookup failed and the message names a brand".into();
     }
     (verdict, facts)
 }

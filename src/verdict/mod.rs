@@ -82,6 +82,9 @@ pub struct Verdict {
     /// Set when the verdict comes from the fail mode (internal error), not from analysis.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Which threshold decided, e.g. `score 13.0 >= quarantine 10.0`.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub decided_by: String,
 }
 
 impl Verdict {
@@ -131,6 +134,7 @@ impl Verdict {
             monitor: config.monitor,
             brand: None,
             error: Some(error.into()),
+            decided_by: "fail_mode".into(),
         }
     }
 }
@@ -173,16 +177,20 @@ pub fn score(config: &Config, findings: Vec<Finding>, brand: Option<String>) -> 
     }
     let total = (total * 100.0).round() / 100.0;
     let t = overrides.and_then(|o| o.actions.as_ref()).unwrap_or(&config.actions);
-    let action = if total >= t.reject {
-        Action::Reject
+    let (action, decided_by) = if total >= t.reject {
+        (Action::Reject, format!("score {} >= reject {}", fmt_score(total), fmt_score(t.reject)))
     } else if total >= t.quarantine {
-        Action::Quarantine
+        (Action::Quarantine, format!("score {} >= quarantine {}", fmt_score(total), fmt_score(t.quarantine)))
     } else if total >= t.tag {
-        Action::Tag
+        (Action::Tag, format!("score {} >= tag {}", fmt_score(total), fmt_score(t.tag)))
     } else {
-        Action::Accept
+        (Action::Accept, format!("score {} < tag {}", fmt_score(total), fmt_score(t.tag)))
     };
-    Verdict { action, score: total, rules, monitor: config.monitor, brand, error: None }
+    let decided_by = match (overrides.and_then(|o| o.actions.as_ref()), &brand) {
+        (Some(_), Some(b)) => format!("{decided_by} ({b} thresholds)"),
+        _ => decided_by,
+    };
+    Verdict { action, score: total, rules, monitor: config.monitor, brand, error: None, decided_by }
 }
 
 #[cfg(test)]
