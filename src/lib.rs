@@ -5,6 +5,7 @@
 
 pub mod action;
 pub mod analysis;
+pub mod banner;
 pub mod brand;
 pub mod cli;
 pub mod config;
@@ -259,7 +260,7 @@ pub async fn run(listener: MilterListener, shared: Arc<Shared>, shutdown: impl F
     let mc = &engine.config.milter;
     let config = indymilter::Config {
         max_connections: mc.max_connections,
-        actions: indymilter::Actions::ADD_HEADER | indymilter::Actions::CHANGE_HEADER | indymilter::Actions::QUARANTINE,
+        actions: indymilter::Actions::ADD_HEADER | indymilter::Actions::CHANGE_HEADER | indymilter::Actions::QUARANTINE | indymilter::Actions::REPLACE_BODY,
         connection_timeout: Duration::from_secs(mc.connection_timeout),
     };
     let grace = Duration::from_secs(mc.shutdown_timeout);

@@ -293,3 +293,33 @@ async fn own_authentication_results_added_and_forged_ones_removed() {
     conn.close().await.unwrap();
     d.stop().await;
 }
+
+#[tokio::test]
+async fn tagged_mail_gets_a_banner_when_configured() {
+    let d = Daemon::start("[tag]\nbanner = true\n").await;
+    let mut conn = open(d.addr).await;
+    let headers = [
+        ("From", "\"OpenAI Billing\" <billing@example.net>"),
+        ("Subject", "Factura"),
+        ("Content-Type", "text/plain; charset=utf-8"),
+    ];
+    let (a, _) = send(&mut conn, &headers, "Hola, su cuenta de usuario que debe pagar.\r\n").await;
+    assert_eq!(added(&a, "X-Impostor-Verdict"), ["tag"]);
+    let body: Vec<u8> = a
+        .actions
+        .iter()
+        .filter_map(|x| match x {
+            EomAction::ReplaceBody { chunk } => Some(chunk.to_vec()),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    let body = String::from_utf8(body).unwrap();
+    assert!(body.starts_with("Precaución: este mensaje menciona OpenAI"), "{body}");
+    assert!(body.ends_with("Hola, su cuenta de usuario que debe pagar.\r\n"), "{body}");
+    // and none without the option
+    let (q, _) = send(&mut conn, QUARANTINE, "x\r\n").await;
+    assert!(!q.actions.iter().any(|x| matches!(x, EomAction::ReplaceBody { .. })), "banner only on tagged mail");
+    conn.close().await.unwrap();
+    d.stop().await;
+}

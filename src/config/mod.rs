@@ -109,11 +109,13 @@ impl Default for Thresholds {
 pub struct TagConfig {
     /// Prefix added to the Subject of tagged mail; empty: Subject untouched.
     pub subject_prefix: String,
+    /// Prepend a short warning paragraph to the text and HTML bodies of tagged mail.
+    pub banner: bool,
 }
 
 impl Default for TagConfig {
     fn default() -> Self {
-        TagConfig { subject_prefix: "[Suspected impersonation]".into() }
+        TagConfig { subject_prefix: "[Suspected impersonation]".into(), banner: false }
     }
 }
 

@@ -101,7 +101,7 @@ pub fn callbacks(shared: Arc<Shared>) -> Callbacks<Session> {
 }
 
 async fn negotiate(cx: &mut NegotiateContext<Session>, mta_opts: ProtoOpts) -> Status {
-    cx.requested_actions = Actions::ADD_HEADER | Actions::CHANGE_HEADER | Actions::QUARANTINE;
+    cx.requested_actions = Actions::ADD_HEADER | Actions::CHANGE_HEADER | Actions::QUARANTINE | Actions::REPLACE_BODY;
     cx.requested_opts |= mta_opts & ProtoOpts::NO_UNKNOWN;
     let want = |s: &str| CString::new(s).expect("static macro list");
     cx.requested_macros.insert(MacroStage::Connect, want("j {client_addr} {client_name}"));
@@ -198,10 +198,28 @@ async fn eom(shared: Arc<Shared>, cx: &mut EomContext<Session>) -> Status {
         .map(|a| analysis::auth::ar_header(&engine.config.authserv_id, a));
     let our_id = engine.config.authserv_id.to_ascii_lowercase();
     let forged_ar: Vec<i32> = msg.auth_results.iter().filter(|(_, id)| *id == our_id).map(|(i, _)| *i).collect();
+    // the optional banner on tagged mail (never on a truncated body: we do not have all of it)
+    let banner = if plan.disposition == Action::Accept
+        && verdict.effective_action() == Action::Tag
+        && engine.config.tag.banner
+        && !msg.truncated
+    {
+        crate::banner::apply(&msg.raw, verdict.brand.as_deref().unwrap_or("a trusted brand"))
+    } else {
+        None
+    };
     if let Err(e) = carry_out(cx, &msg, &plan, &forged_ar, own_ar.as_deref()).await {
         tracing::error!(queue_id = %qid, "cannot apply milter actions: {e}");
         let v = Verdict::failed(&engine.config, "milter action failed");
         return apply_failure(cx, &engine.config, &v).await;
+    }
+    if let Some(body) = banner {
+        for chunk in body.chunks(60 * 1024) {
+            if let Err(e) = cx.actions.replace_body(chunk).await {
+                tracing::warn!(queue_id = %qid, "cannot add the banner: {e}");
+                break;
+            }
+        }
     }
     match plan.disposition {
         Action::Reject | Action::Tempfail => {
