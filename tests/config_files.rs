@@ -61,3 +61,26 @@ fn configuration_doc_lists_every_key() {
         assert!(doc.contains(&format!("`{full}`")), "docs/configuration.md lacks `{full}`");
     }
 }
+
+#[test]
+fn grafana_dashboard_queries_only_exported_series() {
+    let dash: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(repo("deploy/grafana-dashboard.json")).unwrap()).unwrap();
+    let m = impostor::metrics::Metrics::new();
+    // label families are exported once they have a series
+    m.messages.get_or_create(&impostor::metrics::ActionLabel { action: "accept".into() }).inc();
+    m.findings.get_or_create(&impostor::metrics::RuleLabel { rule: "SPF_FAIL".into() }).inc();
+    m.reload(true);
+    let exported = m.render();
+    let mut n = 0;
+    for p in dash["panels"].as_array().unwrap() {
+        for t in p["targets"].as_array().unwrap() {
+            let expr = t["expr"].as_str().unwrap();
+            for word in expr.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).filter(|w| w.starts_with("impostor_")) {
+                let base = word.trim_end_matches("_bucket").trim_end_matches("_total");
+                assert!(exported.contains(base), "dashboard uses {word}, not exported");
+                n += 1;
+            }
+        }
+    }
+    assert!(n >= 8);
+}
