@@ -32,7 +32,7 @@ pub fn check_file(
         Some(rt) => rt.block_on(engine.authenticate(envelope, &raw, truncated)),
         None => None,
     };
-    let input = MessageInput { envelope, raw: &raw, truncated, auth: auth.as_ref() };
+    let input = MessageInput { envelope, raw: &raw, truncated, headers_truncated: false, auth: auth.as_ref() };
     Ok(analyze_guarded(engine, &input).0)
 }
 

@@ -143,7 +143,7 @@ fn run(engine: &Engine, raw: &str, ip: &str, mail_from: &str) -> (Verdict, Optio
     };
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let auth = rt.block_on(engine.authenticate(&env, raw.as_bytes(), false));
-    let (v, _) = analyze(engine, &MessageInput { envelope: &env, raw: raw.as_bytes(), truncated: false, auth: auth.as_ref() });
+    let (v, _) = analyze(engine, &MessageInput { envelope: &env, raw: raw.as_bytes(), truncated: false, headers_truncated: false, auth: auth.as_ref() });
     (v, auth)
 }
 

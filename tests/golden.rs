@@ -52,7 +52,7 @@ fn golden_cases() {
             rcpt_to: vec!["jean.dupont@rcpt.example".into()],
             ..Default::default()
         };
-        let (v, _) = analyze(&engine, &MessageInput { envelope: &env, raw: &raw, truncated: false, auth: None });
+        let (v, _) = analyze(&engine, &MessageInput { envelope: &env, raw: &raw, truncated: false, headers_truncated: false, auth: None });
         let mut got: Vec<String> = v.rule_ids().iter().map(|s| s.to_string()).collect();
         got.dedup();
         let mut want = case.rules.clone();

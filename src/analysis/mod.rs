@@ -35,6 +35,8 @@ pub struct MessageInput<'a> {
     pub raw: &'a [u8],
     /// The body was cut at `milter.max_body_bytes`.
     pub truncated: bool,
+    /// Header fields beyond `milter.max_headers` / `max_header_bytes` were dropped.
+    pub headers_truncated: bool,
     /// SPF/DKIM/DMARC results (own checks or trusted upstream); None when unknown (offline).
     pub auth: Option<&'a auth::AuthResults>,
 }
@@ -120,6 +122,13 @@ pub fn findings(engine: &Engine, input: &MessageInput) -> (Vec<Finding>, Facts) 
         out.push(Finding::new(
             rules::BODY_TRUNCATED,
             format!("body cut at {} bytes (milter.max_body_bytes)", engine.config.milter.max_body_bytes),
+        ));
+    }
+    if input.headers_truncated {
+        let m = &engine.config.milter;
+        out.push(Finding::new(
+            rules::HEADERS_TRUNCATED,
+            format!("more than {} header fields or {} header bytes; the rest were not analysed", m.max_headers, m.max_header_bytes),
         ));
     }
     match MessageParser::default().parse(input.raw) {
@@ -252,7 +261,7 @@ mod tests {
 
     fn run(toml: &str, env: &Envelope, raw: &str) -> Verdict {
         let engine = Engine::new(Config::from_toml_str(toml, "t.toml").unwrap());
-        analyze(&engine, &MessageInput { envelope: env, raw: raw.as_bytes(), truncated: false, auth: None }).0
+        analyze(&engine, &MessageInput { envelope: env, raw: raw.as_bytes(), truncated: false, headers_truncated: false, auth: None }).0
     }
 
     #[test]

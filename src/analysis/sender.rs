@@ -16,15 +16,27 @@ fn brand_in_host(brands: &BrandSet, host: &str) -> Option<(usize, String)> {
     Some((hit.brand, format!("{host}: names {} (brand token in a foreign domain)", brands.brands[hit.brand].name)))
 }
 
+/// Longest display name or Subject looked at: RFC 5322 lines end at 998
+/// characters; anything longer is hostile and the start is what a reader sees.
+const MAX_NAME_CHARS: usize = 998;
+
+fn bounded(s: &str) -> String {
+    s.chars().take(MAX_NAME_CHARS).collect()
+}
+
 pub fn check(engine: &Engine, msg: &Message, out: &mut Vec<Finding>, facts: &mut Facts) {
     let brands = &engine.brands;
-    let subject = msg.subject().unwrap_or("").to_string();
+    let subject = bounded(msg.subject().unwrap_or(""));
+    let from_fields = msg.headers().iter().filter(|h| matches!(h.name, mail_parser::HeaderName::From)).count();
+    if from_fields > 1 {
+        out.push(Finding::new(rules::DUPLICATE_FROM, format!("{from_fields} From header fields")));
+    }
     facts.subject = Some(subject.clone());
     // Malformed From headers ("Brand team ,_<x@evil>") parse as several
     // entries: the address is the first entry that has one, the display name
     // is every name in the header.
     let entries: Vec<_> = msg.from().map(|a| a.iter().collect()).unwrap_or_default();
-    let name = entries.iter().filter_map(|a| a.name()).map(str::trim).filter(|n| !n.is_empty()).collect::<Vec<_>>().join(" ");
+    let name = bounded(&entries.iter().filter_map(|a| a.name()).map(str::trim).filter(|n| !n.is_empty()).collect::<Vec<_>>().join(" "));
     let Some(address) = entries.iter().filter_map(|a| a.address()).map(|a| a.trim().to_ascii_lowercase()).find(|a| a.contains('@')) else {
         out.push(Finding::new(rules::NO_FROM_ADDRESS, format!("no From address (display name {name:?})")));
         return;
@@ -92,7 +104,7 @@ mod tests {
         let engine = Engine::new(Config::default());
         let raw = format!("{headers}\r\n\r\nHello.\r\n");
         let env = Envelope::default();
-        let (v, _) = analyze(&engine, &MessageInput { envelope: &env, raw: raw.as_bytes(), truncated: false, auth: None });
+        let (v, _) = analyze(&engine, &MessageInput { envelope: &env, raw: raw.as_bytes(), truncated: false, headers_truncated: false, auth: None });
         (v.action, v.rule_ids())
     }
 
@@ -149,6 +161,19 @@ mod tests {
     fn malformed_from_with_stray_comma_still_yields_name_and_address() {
         let (a, r) = run("From: OpenAI account team ,_<no-reply@access-accsecurity.com>\r\nSubject: hi");
         assert_eq!((a, r), (Action::Tag, vec!["BRAND_NAME_FOREIGN_DOMAIN"]));
+    }
+
+    #[test]
+    fn duplicate_from_is_a_signal() {
+        let (_, r) = run("From: alice@example.org\r\nFrom: \"OpenAI\" <x@evil.example>\r\nSubject: hi");
+        assert!(r.contains(&"DUPLICATE_FROM"), "{r:?}");
+    }
+
+    #[test]
+    fn megabyte_subject_is_bounded() {
+        let subject = format!("OpenAI {}", "A".repeat(2_000_000));
+        let (_, r) = run(&format!("From: x@evil.example\r\nSubject: {subject}"));
+        assert_eq!(r, vec!["BRAND_SUBJECT_FOREIGN_DOMAIN"]);
     }
 
     #[test]

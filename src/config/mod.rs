@@ -74,6 +74,10 @@ pub struct MilterConfig {
     pub shutdown_timeout: u64,
     /// Body bytes analysed per message; the rest is passed through unread.
     pub max_body_bytes: usize,
+    /// Header fields kept for analysis per message (the rest pass unread).
+    pub max_headers: usize,
+    /// Header bytes kept for analysis per message.
+    pub max_header_bytes: usize,
 }
 
 impl Default for MilterConfig {
@@ -86,6 +90,8 @@ impl Default for MilterConfig {
             connection_timeout: 300,
             shutdown_timeout: 30,
             max_body_bytes: 10 * 1024 * 1024,
+            max_headers: 10_000,
+            max_header_bytes: 1024 * 1024,
         }
     }
 }

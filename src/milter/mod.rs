@@ -30,6 +30,7 @@ pub fn callbacks(shared: Arc<Shared>) -> Callbacks<Session> {
     let s_conn = shared.clone();
     let s_mail = shared.clone();
     let s_body = shared.clone();
+    let s_header = shared.clone();
     let s_eom = shared;
     Callbacks::new()
         .on_negotiate(|cx, _actions, opts| Box::pin(negotiate(cx, opts)))
@@ -53,10 +54,12 @@ pub fn callbacks(shared: Arc<Shared>) -> Callbacks<Session> {
                 Status::Continue
             })
         })
-        .on_header(|cx, name, value| {
+        .on_header(move |cx, name, value| {
+            let mc = &s_header.engine().config.milter;
+            let (max_h, max_b) = (mc.max_headers, mc.max_header_bytes);
             Box::pin(async move {
                 if let Some(m) = cx.data.as_mut().and_then(|s| s.message.as_mut()) {
-                    m.add_header(name.as_bytes(), value.as_bytes());
+                    m.add_header(name.as_bytes(), value.as_bytes(), max_h, max_b);
                 }
                 Status::Continue
             })
@@ -173,7 +176,13 @@ async fn eom(shared: Arc<Shared>, cx: &mut EomContext<Session>) -> Status {
     }
     let task_engine = engine.clone();
     let (verdict, facts, msg, auth) = match tokio::task::spawn_blocking(move || {
-        let input = MessageInput { envelope: &msg.envelope, raw: &msg.raw, truncated: msg.truncated, auth: auth.as_ref() };
+        let input = MessageInput {
+            envelope: &msg.envelope,
+            raw: &msg.raw,
+            truncated: msg.truncated,
+            headers_truncated: msg.headers_truncated,
+            auth: auth.as_ref(),
+        };
         let (v, f) = analysis::analyze_guarded(&task_engine, &input);
         (v, f, msg, auth)
     })

@@ -51,6 +51,8 @@ pub struct MessageState {
     pub auth_results: Vec<(i32, String)>,
     pub body_len: usize,
     pub truncated: bool,
+    /// Header fields beyond milter.max_headers / max_header_bytes were not kept.
+    pub headers_truncated: bool,
     _inflight: InFlight,
 }
 
@@ -65,11 +67,15 @@ impl MessageState {
             auth_results: Vec::new(),
             body_len: 0,
             truncated: false,
+            headers_truncated: false,
             _inflight: inflight,
         }
     }
 
-    pub fn add_header(&mut self, name: &[u8], value: &[u8]) {
+    /// Records a header field. Forged X-Impostor-* and Authentication-Results
+    /// headers are always indexed (to be removed); the field itself is kept
+    /// for analysis only within `max_headers` and `max_bytes`.
+    pub fn add_header(&mut self, name: &[u8], value: &[u8], max_headers: usize, max_bytes: usize) {
         self.header_count += 1;
         let name_str = String::from_utf8_lossy(name).into_owned();
         let lower = name_str.to_ascii_lowercase();
@@ -82,6 +88,10 @@ impl MessageState {
             self.auth_results.push((idx, crate::analysis::auth::authserv_id(&String::from_utf8_lossy(value))));
         } else if lower == "subject" && self.subject.is_none() {
             self.subject = Some(String::from_utf8_lossy(value).into_owned());
+        }
+        if self.header_count > max_headers || self.raw.len() + name.len() + value.len() + 4 > max_bytes {
+            self.headers_truncated = true;
+            return;
         }
         self.raw.extend_from_slice(name);
         self.raw.extend_from_slice(b": ");
@@ -116,7 +126,7 @@ mod tests {
         let c = Arc::new(AtomicUsize::new(0));
         let mut m = MessageState::new(Envelope::default(), InFlight::new(&c));
         assert_eq!(c.load(Ordering::SeqCst), 1);
-        m.add_header(b"Subject", b"hi");
+        m.add_header(b"Subject", b"hi", 100, 1000);
         m.end_of_headers();
         assert!(m.add_body(b"12345", 8));
         assert!(!m.add_body(b"6789", 8));
@@ -130,9 +140,11 @@ mod tests {
     fn forged_own_headers_are_indexed_per_name() {
         let c = Arc::new(AtomicUsize::new(0));
         let mut m = MessageState::new(Envelope::default(), InFlight::new(&c));
-        m.add_header(b"X-Impostor-Verdict", b"accept");
-        m.add_header(b"x-impostor-verdict", b"accept");
-        m.add_header(b"X-Impostor-Score", b"0");
+        m.add_header(b"X-Impostor-Verdict", b"accept", 100, 1000);
+        m.add_header(b"x-impostor-verdict", b"accept", 1, 1000);
+        m.add_header(b"X-Impostor-Score", b"0", 1, 1000);
+        assert!(m.headers_truncated, "over max_headers");
+        assert_eq!(m.header_count, 3);
         assert_eq!(
             m.forged,
             vec![("X-Impostor-Verdict".into(), 1), ("x-impostor-verdict".into(), 2), ("X-Impostor-Score".into(), 1)]

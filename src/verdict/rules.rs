@@ -26,6 +26,8 @@ pub const BRAND_CLAIM_UNAUTHENTICATED: &str = "BRAND_CLAIM_UNAUTHENTICATED";
 pub const ENVELOPE_FROM_MISMATCH: &str = "ENVELOPE_FROM_MISMATCH";
 pub const DNS_TEMPERROR: &str = "DNS_TEMPERROR";
 pub const ALLOWLISTED: &str = "ALLOWLISTED";
+pub const HEADERS_TRUNCATED: &str = "HEADERS_TRUNCATED";
+pub const DUPLICATE_FROM: &str = "DUPLICATE_FROM";
 pub const ALLOWLIST_UNAUTHENTICATED: &str = "ALLOWLIST_UNAUTHENTICATED";
 
 pub static RULES: &[RuleDef] = &[
@@ -52,6 +54,12 @@ pub static RULES: &[RuleDef] = &[
         group: "sender",
         default_weight: 3.0,
         description: "From display name contains an e-mail address whose domain differs from the real From domain",
+    },
+    RuleDef {
+        id: DUPLICATE_FROM,
+        group: "sender",
+        default_weight: 3.0,
+        description: "More than one From header field (RFC 5322 allows one): clients disagree on which to show",
     },
     RuleDef {
         id: NO_FROM_ADDRESS,
@@ -124,6 +132,12 @@ pub static RULES: &[RuleDef] = &[
         group: "limits",
         default_weight: 0.0,
         description: "Message body exceeded milter.max_body_bytes; only the first part was analysed",
+    },
+    RuleDef {
+        id: HEADERS_TRUNCATED,
+        group: "limits",
+        default_weight: 0.0,
+        description: "More header fields or header bytes than milter.max_headers / max_header_bytes; the rest were not analysed",
     },
     RuleDef {
         id: MESSAGE_UNPARSEABLE,
