@@ -13,6 +13,7 @@ pub mod dns;
 pub mod logging;
 pub mod metrics;
 pub mod milter;
+pub mod privdrop;
 pub mod quarantine;
 pub mod verdict;
 
@@ -84,6 +85,9 @@ impl Shared {
 pub struct MilterListener {
     inner: Arc<Mutex<Option<Inner>>>,
     unix_path: Option<PathBuf>,
+    active: Arc<AtomicUsize>,
+    max_connections: Arc<AtomicUsize>,
+    refused: Arc<AtomicU64>,
 }
 
 #[derive(Debug)]
@@ -93,12 +97,22 @@ enum Inner {
 }
 
 impl MilterListener {
+    fn new(inner: Inner, unix_path: Option<PathBuf>) -> MilterListener {
+        MilterListener {
+            inner: Arc::new(Mutex::new(Some(inner))),
+            unix_path,
+            active: Arc::new(AtomicUsize::new(0)),
+            max_connections: Arc::new(AtomicUsize::new(usize::MAX)),
+            refused: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
     /// Binds `spec`. A stale unix socket file is removed first; the new one gets `mode` and `group`.
     pub async fn bind(spec: &SocketSpec, mode: u32, group: &str) -> io::Result<MilterListener> {
         match spec {
             SocketSpec::Inet(addr) => {
                 let l = TcpListener::bind(addr).await?;
-                Ok(MilterListener { inner: Arc::new(Mutex::new(Some(Inner::Tcp(l)))), unix_path: None })
+                Ok(MilterListener::new(Inner::Tcp(l), None))
             }
             SocketSpec::Unix(path) => {
                 remove_stale_socket(path)?;
@@ -108,7 +122,7 @@ impl MilterListener {
                 if !group.is_empty() {
                     chgrp(path, group)?;
                 }
-                Ok(MilterListener { inner: Arc::new(Mutex::new(Some(Inner::Unix(l)))), unix_path: Some(path.clone()) })
+                Ok(MilterListener::new(Inner::Unix(l), Some(path.clone())))
             }
         }
     }
@@ -174,7 +188,39 @@ fn chgrp(path: &Path, group: &str) -> io::Result<()> {
 /// Linux's delayed ACK on *our* side holds its next segment ~40 ms. Quick-ack
 /// mode is cleared by the kernel after a while, so it is set again after each read.
 #[derive(Debug)]
-pub struct MilterTcp(TcpStream);
+pub struct MilterTcp(TcpStream, #[allow(dead_code)] ConnSlot);
+
+/// One of `milter.max_connections` connection slots, released on drop.
+#[derive(Debug)]
+pub struct ConnSlot(Arc<AtomicUsize>);
+
+impl Drop for ConnSlot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// A milter unix-socket connection holding its slot.
+#[derive(Debug)]
+pub struct MilterUnix(UnixStream, #[allow(dead_code)] ConnSlot);
+
+impl tokio::io::AsyncRead for MilterUnix {
+    fn poll_read(self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut tokio::io::ReadBuf<'_>) -> Poll<io::Result<()>> {
+        std::pin::Pin::new(&mut self.get_mut().0).poll_read(cx, buf)
+    }
+}
+
+impl tokio::io::AsyncWrite for MilterUnix {
+    fn poll_write(self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        std::pin::Pin::new(&mut self.get_mut().0).poll_write(cx, buf)
+    }
+    fn poll_flush(self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        std::pin::Pin::new(&mut self.get_mut().0).poll_flush(cx)
+    }
+    fn poll_shutdown(self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        std::pin::Pin::new(&mut self.get_mut().0).poll_shutdown(cx)
+    }
+}
 
 impl MilterTcp {
     fn quickack(&self) {
@@ -226,28 +272,83 @@ impl tokio::io::AsyncWrite for MilterTcp {
     }
 }
 
+impl MilterListener {
+    /// Takes a connection slot, or None when `max_connections` are open.
+    fn slot(&self) -> Option<ConnSlot> {
+        let n = self.active.fetch_add(1, Ordering::SeqCst);
+        if n >= self.max_connections.load(Ordering::Relaxed) {
+            self.active.fetch_sub(1, Ordering::SeqCst);
+            None
+        } else {
+            Some(ConnSlot(self.active.clone()))
+        }
+    }
+
+    /// Open milter connections.
+    pub fn active(&self) -> usize {
+        self.active.load(Ordering::SeqCst)
+    }
+
+    pub fn set_max_connections(&self, n: usize) {
+        self.max_connections.store(n, Ordering::Relaxed);
+    }
+
+    fn refuse(&self) {
+        let n = self.refused.fetch_add(1, Ordering::Relaxed);
+        // one warning per 100 refusals is enough in a flood
+        if n % 100 == 0 {
+            tracing::warn!(
+                max_connections = self.max_connections.load(Ordering::Relaxed),
+                refused_so_far = n + 1,
+                "connection limit reached: closing new MTA connection (the MTA applies milter_default_action, e.g. 451 4.7.1)"
+            );
+        }
+    }
+}
+
 impl indymilter::Listener for MilterListener {
-    type Io = indymilter::EitherStream<MilterTcp, UnixStream>;
+    type Io = indymilter::EitherStream<MilterTcp, MilterUnix>;
 
     fn poll_accept(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<Self::Io>> {
         let Ok(mut guard) = self.inner.lock() else { return Poll::Pending };
         match guard.as_mut() {
             // closed for draining: accept nothing more
             None => Poll::Pending,
-            Some(Inner::Tcp(l)) => match TcpListener::poll_accept(l, cx) {
-                Poll::Ready(Ok((s, _))) => {
-                    // Nagle + delayed ACK stall every message ~40 ms on TCP without this.
-                    if let Err(e) = s.set_nodelay(true) {
-                        tracing::warn!("cannot set TCP_NODELAY: {e}");
+            Some(Inner::Tcp(l)) => loop {
+                match TcpListener::poll_accept(l, cx) {
+                    Poll::Ready(Ok((s, _))) => {
+                        let Some(slot) = self.slot() else {
+                            // over the limit: close at once, a clear failure for the MTA, not a hang
+                            drop(s);
+                            self.refuse();
+                            continue;
+                        };
+                        // Nagle + delayed ACK stall every message ~40 ms on TCP without this.
+                        if let Err(e) = s.set_nodelay(true) {
+                            tracing::warn!("cannot set TCP_NODELAY: {e}");
+                        }
+                        let s = MilterTcp(s, slot);
+                        s.quickack();
+                        return Poll::Ready(Ok(indymilter::EitherStream::Tcp(s)));
                     }
-                    let s = MilterTcp(s);
-                    s.quickack();
-                    Poll::Ready(Ok(indymilter::EitherStream::Tcp(s)))
+                    Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                    Poll::Pending => return Poll::Pending,
                 }
-                Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
-                Poll::Pending => Poll::Pending,
             },
-            Some(Inner::Unix(l)) => UnixListener::poll_accept(l, cx).map_ok(|(s, _)| indymilter::EitherStream::Unix(s)),
+            Some(Inner::Unix(l)) => loop {
+                match UnixListener::poll_accept(l, cx) {
+                    Poll::Ready(Ok((s, _))) => {
+                        let Some(slot) = self.slot() else {
+                            drop(s);
+                            self.refuse();
+                            continue;
+                        };
+                        return Poll::Ready(Ok(indymilter::EitherStream::Unix(MilterUnix(s, slot))));
+                    }
+                    Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                    Poll::Pending => return Poll::Pending,
+                }
+            },
         }
     }
 }
@@ -258,8 +359,11 @@ impl indymilter::Listener for MilterListener {
 pub async fn run(listener: MilterListener, shared: Arc<Shared>, shutdown: impl Future<Output = ()> + Send + 'static) -> io::Result<()> {
     let engine = shared.engine();
     let mc = &engine.config.milter;
+    listener.set_max_connections(mc.max_connections);
     let config = indymilter::Config {
-        max_connections: mc.max_connections,
+        // our listener enforces the limit by closing excess connections at once;
+        // indymilter's own limit (which stops accepting, so the MTA hangs) stays above it
+        max_connections: mc.max_connections.saturating_add(64),
         actions: indymilter::Actions::ADD_HEADER | indymilter::Actions::CHANGE_HEADER | indymilter::Actions::QUARANTINE | indymilter::Actions::REPLACE_BODY,
         connection_timeout: Duration::from_secs(mc.connection_timeout),
     };

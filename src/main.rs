@@ -278,6 +278,12 @@ fn serve(path: Option<PathBuf>, socket: Option<String>, dry_run: bool, nameserve
             tracing::info!(listen = %config.metrics.listen, "metrics at /metrics");
             tokio::spawn(impostor::metrics::serve(l, shared.metrics.clone()));
         }
+        let socket_path = match &config.socket {
+            SocketSpec::Unix(p) => Some(p.clone()),
+            SocketSpec::Inet(_) => None,
+        };
+        let own: Vec<&std::path::Path> = socket_path.iter().map(|p| p.as_path()).collect();
+        impostor::privdrop::drop_privileges(&config.user, &own)?;
         let reload_shared = shared.clone();
         let reload_path = path.clone();
         tokio::spawn(async move {

@@ -150,3 +150,32 @@ async fn reload_metrics_json_logs_and_clean_exit() {
     let status = p.child.wait().unwrap();
     assert_eq!(status.code(), Some(0));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn started_as_root_it_drops_to_the_configured_user() {
+    if unsafe { geteuid() } != 0 {
+        eprintln!("not root: privilege drop not exercised here (CI runs as root)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (mport, pport) = (free_port(), free_port());
+    let cfg = config(dir.path(), mport, pport, "user = \"nobody\"\n");
+    let p = start(&cfg);
+    p.wait_log("dropped privileges");
+    // every thread of the process runs as nobody, real and effective
+    let tasks = std::fs::read_dir(format!("/proc/{}/task", p.child.id())).unwrap();
+    let mut n = 0;
+    for t in tasks.flatten() {
+        let status = std::fs::read_to_string(t.path().join("status")).unwrap();
+        let uid = status.lines().find(|l| l.starts_with("Uid:")).unwrap();
+        assert_eq!(uid.split_whitespace().skip(1).collect::<Vec<_>>(), ["65534"; 4], "{uid}");
+        n += 1;
+    }
+    assert!(n >= 2, "a multi-threaded daemon");
+    let addr: SocketAddr = format!("127.0.0.1:{mport}").parse().unwrap();
+    assert_eq!(verdict(addr).await, "tag", "still serving after the drop");
+}
+
+extern "C" {
+    fn geteuid() -> u32;
+}

@@ -323,3 +323,44 @@ async fn tagged_mail_gets_a_banner_when_configured() {
     conn.close().await.unwrap();
     d.stop().await;
 }
+
+#[tokio::test]
+async fn connection_limit_closes_excess_connections_instead_of_hanging() {
+    let d = Daemon::start("[milter]\nmax_connections = 1\n").await;
+    let mut first = open(d.addr).await;
+    // the second connection is closed at once: the MTA sees a failed milter
+    // and applies milter_default_action (451 4.7.1 with tempfail)
+    let second = tokio::time::timeout(Duration::from_secs(5), async {
+        let mut c = TestConnection::open(d.addr).await?;
+        c.connect("mx.client.example", ([203, 0, 113, 7], 40001)).await
+    })
+    .await
+    .expect("no hang at the connection limit");
+    assert!(second.is_err(), "excess connection refused: {second:?}");
+    let (a, _) = send(&mut first, TAG, "x\r\n").await;
+    assert_eq!(added(&a, "X-Impostor-Verdict"), ["tag"], "the open connection keeps working");
+    first.close().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut third = open(d.addr).await;
+    let (a, _) = send(&mut third, CLEAN, "x\r\n").await;
+    assert_eq!(added(&a, "X-Impostor-Verdict"), ["accept"], "a slot frees when a connection closes");
+    third.close().await.unwrap();
+    d.stop().await;
+}
+
+#[tokio::test]
+async fn stalled_mta_connection_is_closed_by_the_idle_timeout() {
+    let d = Daemon::start("[milter]\nconnection_timeout = 1\nmax_connections = 1\n").await;
+    let mut slow = open(d.addr).await;
+    slow.mail(["<a@example.net>"]).await.unwrap();
+    // a slowloris client: sends nothing more
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert!(slow.rcpt(["<jean@rcpt.example>"]).await.is_err(), "idle connection was closed");
+    // and its slot is free again
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut next = open(d.addr).await;
+    let (a, _) = send(&mut next, CLEAN, "x\r\n").await;
+    assert_eq!(added(&a, "X-Impostor-Verdict"), ["accept"]);
+    next.close().await.unwrap();
+    d.stop().await;
+}

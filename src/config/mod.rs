@@ -294,6 +294,8 @@ fn is_default_overrides(o: &BrandOverrides) -> bool {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RawConfig {
+    /// Unprivileged account to switch to after binding the sockets (when started as root).
+    pub user: String,
     pub monitor: bool,
     pub fail_mode: FailMode,
     pub builtin_brands: bool,
@@ -318,6 +320,7 @@ pub struct RawConfig {
 impl Default for RawConfig {
     fn default() -> Self {
         RawConfig {
+            user: String::new(),
             monitor: false,
             fail_mode: FailMode::Tempfail,
             builtin_brands: true,
@@ -374,6 +377,7 @@ impl SocketSpec {
 /// The validated, immutable configuration.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
+    pub user: String,
     pub monitor: bool,
     pub fail_mode: FailMode,
     pub milter: MilterConfig,
@@ -536,6 +540,7 @@ impl Config {
             brands.push(brand);
         }
         Ok(Config {
+            user: raw.user.clone(),
             monitor: raw.monitor,
             fail_mode: raw.fail_mode,
             milter: raw.milter.clone(),
