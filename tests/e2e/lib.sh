@@ -25,6 +25,7 @@ PF_PORT=${PF_PORT:-2525}
 SINK_PORT=${SINK_PORT:-2526}
 IMPOSTOR_PORT=${IMPOSTOR_PORT:-7357}
 DNS_PORT=${DNS_PORT:-5353}
+METRICS_PORT=${METRICS_PORT:-9357}
 IMPOSTOR=${IMPOSTOR:-$REPO/target/debug/impostor}
 SWAKS_TO=${SWAKS_TO:-bob@rcpt.example}
 PASSED=0
@@ -340,3 +341,18 @@ e2e_cleanup() {
   fi
   exit "$rc"
 }
+
+# Explicit config files, so a /etc/impostor/impostor.toml on this machine cannot change the results:
+# built-in defaults (thresholds 5/10/15, brand OpenAI), DNS only via the loopback dnsmasq.
+# write_conf FILE [TOML LINE...]
+write_conf() {
+  local f=$1; shift
+  {
+    echo "# written by tests/e2e (lib.sh write_conf)"
+    printf '%s\n' "$@"
+    printf '[dns]\nnameservers = ["127.0.0.1:%s"]\n' "$DNS_PORT"
+    printf '[metrics]\nlisten = "127.0.0.1:%s"\n' "$METRICS_PORT"
+  } >"$f"
+  "$IMPOSTOR" config check -c "$f" >/dev/null || die "impostor config check -c $f failed: $(cat "$f")"
+}
+

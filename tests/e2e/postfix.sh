@@ -164,21 +164,6 @@ stop_impostor_checked() {
   check "$1: impostor exits 0 on SIGTERM" "exit status $STOPPED_RC; $(tail -3 "$RUN/impostor.log")" [ "${STOPPED_RC:-x}" = 0 ]
 }
 
-# Explicit config files, so a /etc/impostor/impostor.toml on this machine cannot change the results:
-# built-in defaults (thresholds 5/10/15, brand OpenAI), DNS only via the loopback dnsmasq.
-# write_conf FILE [TOML LINE...]
-write_conf() {
-  local f=$1; shift
-  {
-    echo "# written by tests/e2e/postfix.sh"
-    printf '%s\n' "$@"
-    if "$IMPOSTOR" config show 2>/dev/null | grep -q '^\[dns\]'; then
-      printf '[dns]\nnameservers = ["127.0.0.1:%s"]\n' "$DNS_PORT"
-    fi
-  } >"$f"
-  "$IMPOSTOR" config check -c "$f" >/dev/null || die "impostor config check -c $f failed: $(cat "$f")"
-}
-
 # ---------------------------------------------------------------------------------------------
 say "impostor binary: $IMPOSTOR"
 start_sink || die "smtp-sink did not start"
