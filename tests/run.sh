@@ -54,10 +54,12 @@ if step "cargo build --locked" cargo build --locked; then
   else
     # a hung MTA must not hang CI: SIGTERM after 10 minutes lets the script's trap clean up
     step "e2e: tests/e2e/postfix.sh" timeout --kill-after=30 600 bash tests/e2e/postfix.sh
+    step "e2e: tests/e2e/postfix-auth.sh" timeout --kill-after=30 600 bash tests/e2e/postfix-auth.sh
   fi
 else
   skip "cargo test --locked --no-fail-fast" "the build failed"
   skip "e2e: tests/e2e/postfix.sh" "the build failed"
+  skip "e2e: tests/e2e/postfix-auth.sh" "the build failed"
 fi
 
 printf '\n=== summary (%d s)\n' "$(($(date +%s) - T_ALL))"

@@ -135,14 +135,15 @@ start_sink() {
 
 # ---------------------------------------------------------------------------------------------
 # dnsmasq on 127.0.0.1:$DNS_PORT: NXDOMAIN for every name, nothing forwarded anywhere.
+# start_dns [DNSMASQ ARG...]: extra args add records, e.g. --txt-record=example.com,"v=spf1 -all"
 start_dns() {
   port_free "$DNS_PORT" || return 1
   /usr/sbin/dnsmasq --keep-in-foreground --port="$DNS_PORT" --listen-address=127.0.0.1 --bind-interfaces \
     --no-resolv --no-hosts --no-poll --address='/#/' --user=nobody --pid-file= --log-queries \
-    --log-facility="$RUN/dnsmasq.log" </dev/null >"$RUN/dnsmasq.out" 2>&1 &
+    --log-facility="$RUN/dnsmasq.log" "$@" </dev/null >"$RUN/dnsmasq.out" 2>&1 &
   echo $! >"$RUN/dns.pid"
   wait_port "$DNS_PORT" || { cat "$RUN/dnsmasq.out" >&2; return 1; }
-  say "dnsmasq pid $(cat "$RUN/dns.pid") on 127.0.0.1:$DNS_PORT (NXDOMAIN for every name)"
+  say "dnsmasq pid $(cat "$RUN/dns.pid") on 127.0.0.1:$DNS_PORT ($# test records; NXDOMAIN for every other name)"
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -274,7 +275,7 @@ send_eml() {
   from=$(sed -n 's/^From:.*<\([^>]*\)>.*/\1/p; /^$/q' "$file" | head -1)
   SWAKS_OUT=$RUN/swaks/$id.txt
   swaks --server "127.0.0.1:$PF_PORT" --timeout 60 \
-    --xclient "ADDR=203.0.113.7 NAME=[UNAVAILABLE]" --helo client.example.test \
+    --xclient "ADDR=${XCLIENT_ADDR:-203.0.113.7} NAME=[UNAVAILABLE]" --helo client.example.test \
     --from "${from:-sender@example.org}" --to "$SWAKS_TO" \
     --data "@$file" --add-header "X-E2E-Case: $id" "$@" </dev/null >"$SWAKS_OUT" 2>&1
   SWAKS_RC=$?
