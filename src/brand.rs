@@ -119,6 +119,10 @@ pub fn registrable(host: &str) -> Option<String> {
 fn fold_char(c: char, out: &mut String) {
     let lower: String = c.to_lowercase().collect();
     for s in unicode_security::confusable_detection::skeleton(&lower) {
+        // the skeleton is NFD: dropping combining marks folds accents (é → e)
+        if unicode_normalization::char::is_combining_mark(s) {
+            continue;
+        }
         for l in s.to_lowercase() {
             out.push(match l {
                 'i' | '1' | '|' | '!' | 'ı' => 'l',
@@ -214,6 +218,46 @@ impl BrandSet {
         None
     }
 
+    /// Whether the text is signed as a brand: a brand name next to a role word
+    /// ("The OpenAI Team", "OpenAI Support", "El equipo de OpenAI",
+    /// "L'équipe OpenAI") in the last `tail_chars` characters, where sign-offs
+    /// are. A brand merely mentioned is not a sign-off.
+    pub fn signed_as(&self, text: &str, tail_chars: usize) -> Option<NameHit> {
+        const AFTER: &[&str] = &[
+            "team", "support", "security", "billing", "accounts", "account team", "trust", "safety", "notifications",
+            "help center", "platform team", "equipe", "team di",
+        ];
+        const BEFORE: &[&str] = &[
+            "equipo de", "equipo", "soporte de", "l equipe", "equipe", "equipe do", "equipe da", "team di", "il team di",
+            "das", "ihr", "support", "servicio de", "service client", "the",
+        ];
+        let total = text.chars().count();
+        let tail: String = text.chars().skip(total.saturating_sub(tail_chars)).collect();
+        let tokens = fold_tokens(&tail);
+        let fold_list = |l: &[&str]| -> Vec<Vec<String>> { l.iter().map(|w| fold_tokens(w)).collect() };
+        let (after, before) = (fold_list(AFTER), fold_list(BEFORE));
+        for start in 0..tokens.len() {
+            let mut acc = String::new();
+            for (end, tok) in tokens.iter().enumerate().skip(start) {
+                acc.push_str(tok);
+                if let Some((_, b, n)) = self.keys.iter().find(|(k, _, _)| *k == acc) {
+                    let next = &tokens[end + 1..];
+                    let prev = &tokens[..start];
+                    let role_after = after.iter().any(|w| next.len() >= w.len() && next[..w.len()] == w[..]);
+                    // "the" alone before the brand is not enough: it needs a role word after
+                    let role_before = before.iter().filter(|w| w.len() != 1 || w[0] != "the").any(|w| prev.len() >= w.len() && prev[prev.len() - w.len()..] == w[..]);
+                    if role_after || role_before {
+                        return Some(NameHit { brand: *b, name: n.clone() });
+                    }
+                }
+                if !self.keys.iter().any(|(k, _, _)| k.starts_with(acc.as_str())) {
+                    break;
+                }
+            }
+        }
+        None
+    }
+
     /// The brand that owns `domain` (its domains or legitimate domains).
     pub fn owner_of(&self, domain: &str) -> Option<usize> {
         self.brands.iter().position(|b| b.owns(domain))
@@ -266,6 +310,34 @@ mod tests {
         ] {
             assert!(s.named_in(t).is_none(), "{t:?} should not name OpenAI");
         }
+    }
+
+    #[test]
+    fn sign_offs_speak_as_the_brand_in_several_languages() {
+        let s = set();
+        for t in [
+            "Thanks,\nThe OpenAI Team",
+            "Best regards,\nOpenAI Support",
+            "Atentamente,\nEl equipo de OpenAI",
+            "Cordialement,\nL'équipe OpenAI",
+            "Mit freundlichen Grüßen\nIhr OpenAI Team",
+            "Atenciosamente,\nEquipe OpenAI",
+            "Cordiali saluti,\nIl team di OpenAI",
+            "— 0penAI Security",
+        ] {
+            assert!(s.signed_as(t, 600).is_some(), "{t:?} is signed as OpenAI");
+        }
+    }
+
+    #[test]
+    fn mentions_are_not_sign_offs() {
+        let s = set();
+        for t in ["I tried the OpenAI API yesterday.", "OpenAirInterface team meeting", "Regards, Bob (ex-OpenAI)", "The OpenAI"] {
+            assert!(s.signed_as(t, 600).is_none(), "{t:?} is no sign-off");
+        }
+        // a sign-off far from the end is outside the tail
+        let long = format!("The OpenAI Team\n{}", "x ".repeat(1000));
+        assert!(s.signed_as(&long, 600).is_none());
     }
 
     #[test]

@@ -304,3 +304,18 @@ mod tests {
         assert!(run(toml, &env, &forged).rule_ids().contains(&"ALLOWLIST_UNAUTHENTICATED"), "untrusted A-R ignored");
     }
 }
+
+#[cfg(test)]
+mod claim_tests {
+    use super::*;
+
+    #[test]
+    fn body_sign_off_is_a_brand_claim_needing_authentication() {
+        let engine = Engine::new(Config::from_toml_str("[auth]\ntrusted_authserv_ids = [\"mx.rcpt.example\"]\n", "t.toml").unwrap());
+        let raw = "Authentication-Results: mx.rcpt.example; spf=pass smtp.mailfrom=notice.example; dmarc=pass header.from=notice.example\r\nFrom: Accounts <accounts@notice.example>\r\nSubject: Action required\r\n\r\nPlease confirm your API key.\r\n\r\nThe OpenAI Team\r\n";
+        let env = Envelope::default();
+        let (v, facts) = analyze(&engine, &MessageInput { envelope: &env, raw: raw.as_bytes(), truncated: false, headers_truncated: false, auth: None });
+        assert_eq!(facts.claim_evidence.as_deref(), Some("body sign-off"));
+        assert_eq!(v.rule_ids(), vec!["BRAND_CLAIM_UNAUTHENTICATED"]);
+    }
+}

@@ -78,6 +78,14 @@ pub fn check(engine: &Engine, msg: &Message, out: &mut Vec<Finding>, facts: &mut
             out.push(Finding::new(rules::LOOKALIKE_FROM_DOMAIN, evidence));
         }
     }
+    // The body speaks as the brand ("The OpenAI Team" as a sign-off): a claim, not a mention.
+    if let Some(text) = msg.body_text(0) {
+        let text: String = text.chars().take(64 * 1024).collect();
+        if let Some(hit) = brands.signed_as(&text, 600) {
+            facts.brand.get_or_insert(brands.brands[hit.brand].name.clone());
+            facts.claim(hit.brand, "body sign-off");
+        }
+    }
     // "support@openai.com" <x@evil.example>: an address in the display name
     // that is not the real one.
     for word in name.split(|c: char| c.is_whitespace() || matches!(c, '<' | '>' | '(' | ')' | '"' | '\'' | ',')) {
