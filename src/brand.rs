@@ -30,6 +30,10 @@ pub struct Brand {
 /// - `oaistatic.com`: OpenAI's static-asset CDN, linked from ChatGPT pages and mail.
 /// - `oaiusercontent.com`: user-content host for ChatGPT files and images.
 /// - `sora.com`: the Sora product site.
+///
+/// Legitimate (owned, but not a brand word): `chat.com`, which OpenAI bought
+/// and redirects to ChatGPT — listing it in `domains` would make "chat" a
+/// brand token.
 pub fn builtin_brands() -> Vec<Brand> {
     vec![Brand {
         name: "OpenAI".into(),
@@ -41,7 +45,7 @@ pub fn builtin_brands() -> Vec<Brand> {
             "oaiusercontent.com".into(),
             "sora.com".into(),
         ],
-        legitimate_domains: Vec::new(),
+        legitimate_domains: vec!["chat.com".into()],
         overrides: Default::default(),
     }]
 }

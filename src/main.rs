@@ -87,6 +87,16 @@ enum Cmd {
     },
     /// List every rule id with its group, default weight and description.
     Rules,
+    /// Say whether and how each domain imitates a protected brand.
+    Lookalike {
+        #[arg(short, long)]
+        config: Option<PathBuf>,
+        /// One JSON object per domain.
+        #[arg(long)]
+        json: bool,
+        #[arg(required = true)]
+        domains: Vec<String>,
+    },
     /// Review Postfix's hold queue: impostor's verdicts, release, delete.
     Quarantine {
         /// Postfix configuration directory of a non-default instance (postqueue -c DIR).
@@ -231,6 +241,42 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
                 QuarantineCmd::Delete { queue_id } => {
                     pf.delete(&queue_id)?;
                     println!("{queue_id}: deleted");
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Lookalike { config, json, domains } => {
+            use impostor::analysis::lookalike::{DomainClass, LookalikeMatcher};
+            let c = load(config.as_deref())?;
+            let m = LookalikeMatcher::new(&c.brands);
+            for d in &domains {
+                let class = m.check(d);
+                if json {
+                    let v = match &class {
+                        DomainClass::NoMatch => serde_json::json!({"domain": d, "brand": null, "techniques": [], "normalized": null}),
+                        DomainClass::Owned { brand } => {
+                            serde_json::json!({"domain": d, "brand": null, "owned_by": brand, "techniques": [], "normalized": null})
+                        }
+                        DomainClass::Lookalike(l) => serde_json::json!({
+                            "domain": d, "brand": l.brand, "imitates": l.imitates,
+                            "techniques": l.techniques.iter().map(|t| t.as_str()).collect::<Vec<_>>(),
+                            "normalized": l.normalized, "detail": l.detail,
+                        }),
+                    };
+                    println!("{v}");
+                } else {
+                    match &class {
+                        DomainClass::NoMatch => println!("{d}: no match"),
+                        DomainClass::Owned { brand } => println!("{d}: owned by {brand} (never a finding)"),
+                        DomainClass::Lookalike(l) => println!(
+                            "{d}: {} ~ {} [{}] normalized {:?}: {}",
+                            l.brand,
+                            l.imitates,
+                            l.techniques.iter().map(|t| t.as_str()).collect::<Vec<_>>().join(", "),
+                            l.normalized,
+                            l.detail
+                        ),
+                    }
                 }
             }
             Ok(ExitCode::SUCCESS)

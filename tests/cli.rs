@@ -122,3 +122,17 @@ fn explain_names_the_deciding_threshold() {
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.contains("decided by: score 10.0 >= quarantine 10.0"), "{text}");
 }
+
+#[test]
+fn lookalike_command_names_brand_technique_and_skeleton() {
+    let out = impostor().args(["lookalike", "--json", "--", "0penai.com", "platform.openai.com", "openairinterface.org"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let lines: Vec<serde_json::Value> =
+        String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 3);
+    assert_eq!(lines[0]["brand"], "OpenAI");
+    assert_eq!(lines[0]["techniques"][0], "homoglyph");
+    assert!(lines[0]["normalized"].is_string());
+    assert_eq!((lines[1]["brand"].is_null(), lines[1]["owned_by"].as_str()), (true, Some("OpenAI")));
+    assert!(lines[2]["brand"].is_null() && lines[2].get("owned_by").is_none());
+}

@@ -5,8 +5,10 @@
 #   2. cargo build --locked
 #   3. cargo test --locked --no-fail-fast   (unit, integration and doc tests; all of them, even after a failure)
 #   4. tests/e2e/postfix.sh           (real Postfix + smtp-sink on loopback; needs root)
+#      tests/e2e/postfix-auth.sh      (SPF/DKIM/DMARC through Postfix with a loopback DNS zone)
+#   5. tests/e2e/sendmail.sh          (real Sendmail 8.17, Debian's packages unpacked, not installed)
 #
-# Without root, steps 1 and 4 are skipped with a message, unless E2E_REQUIRED=1 (CI sets it), which
+# Without root, steps 1, 4 and 5 are skipped with a message, unless E2E_REQUIRED=1 (CI sets it), which
 # turns a skip into a failure. Prints one summary line per step and exits non-zero if any step failed.
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -38,10 +40,10 @@ skip() {
 }
 
 if [ "$(id -u)" -eq 0 ]; then
-  step "apt packages (postfix, swaks, dnsmasq-base, python3-dkim, openssl)" install_deps
+  step "apt packages (postfix, swaks, dnsmasq-base, python3-dkim, openssl, m4, busybox)" install_deps
   HAVE_DEPS=$?
 else
-  skip "apt packages (postfix, swaks, dnsmasq-base, python3-dkim, openssl)" "not root" required
+  skip "apt packages (postfix, swaks, dnsmasq-base, python3-dkim, openssl, m4, busybox)" "not root" required
   HAVE_DEPS=1
 fi
 
@@ -56,10 +58,18 @@ if step "cargo build --locked" cargo build --locked; then
     step "e2e: tests/e2e/postfix.sh" timeout --kill-after=30 600 bash tests/e2e/postfix.sh
     step "e2e: tests/e2e/postfix-auth.sh" timeout --kill-after=30 600 bash tests/e2e/postfix-auth.sh
   fi
+  if [ "$(id -u)" -ne 0 ]; then
+    skip "e2e: tests/e2e/sendmail.sh" "needs root to run a Sendmail instance" required
+  elif [ "$HAVE_DEPS" -ne 0 ]; then
+    skip "e2e: tests/e2e/sendmail.sh" "its apt packages could not be installed"
+  else
+    step "e2e: tests/e2e/sendmail.sh" timeout --kill-after=30 600 bash tests/e2e/sendmail.sh
+  fi
 else
   skip "cargo test --locked --no-fail-fast" "the build failed"
   skip "e2e: tests/e2e/postfix.sh" "the build failed"
   skip "e2e: tests/e2e/postfix-auth.sh" "the build failed"
+  skip "e2e: tests/e2e/sendmail.sh" "the build failed"
 fi
 
 printf '\n=== summary (%d s)\n' "$(($(date +%s) - T_ALL))"

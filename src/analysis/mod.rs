@@ -3,6 +3,8 @@
 //! offline is what the daemon does.
 
 pub mod auth;
+pub mod domains;
+pub mod lookalike;
 pub mod sender;
 
 use crate::brand::BrandSet;
@@ -45,6 +47,8 @@ pub struct MessageInput<'a> {
 pub struct Engine {
     pub config: Config,
     pub brands: BrandSet,
+    /// The lookalike matcher, built once per brand set.
+    pub lookalike: lookalike::LookalikeMatcher,
     /// The shared resolver for SPF/DKIM/DMARC; None when offline.
     pub dns: Option<Arc<mail_auth::MessageAuthenticator>>,
 }
@@ -59,14 +63,16 @@ impl Engine {
     /// An engine without DNS: authentication comes only from trusted recorded results.
     pub fn new(config: Config) -> Arc<Engine> {
         let brands = BrandSet::new(config.brands.clone());
-        Arc::new(Engine { config, brands, dns: None })
+        let lookalike = lookalike::LookalikeMatcher::new(&config.brands);
+        Arc::new(Engine { config, brands, lookalike, dns: None })
     }
 
     /// An engine that checks SPF/DKIM/DMARC itself (when `auth.enabled`).
     pub fn online(config: Config) -> Result<Arc<Engine>, String> {
         let dns = if config.auth.enabled { Some(crate::dns::authenticator(&config)?) } else { None };
         let brands = BrandSet::new(config.brands.clone());
-        Ok(Arc::new(Engine { config, brands, dns }))
+        let lookalike = lookalike::LookalikeMatcher::new(&config.brands);
+        Ok(Arc::new(Engine { config, brands, lookalike, dns }))
     }
 
     /// Authentication results for a message: trusted upstream headers when
@@ -132,7 +138,10 @@ pub fn findings(engine: &Engine, input: &MessageInput) -> (Vec<Finding>, Facts) 
         ));
     }
     match MessageParser::default().parse(input.raw) {
-        Some(msg) => sender::check(engine, &msg, &mut out, &mut facts),
+        Some(msg) => {
+            sender::check(engine, &msg, &mut out, &mut facts);
+            domains::check(engine, input.envelope, &msg, &mut out, &mut facts);
+        }
         None => out.push(Finding::new(rules::MESSAGE_UNPARSEABLE, "no header block could be parsed")),
     }
     // Trusted upstream results stand in when we have none of our own (offline scan of archived mail).

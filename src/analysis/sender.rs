@@ -2,19 +2,9 @@
 //! protected brands.
 
 use super::{Engine, Facts};
-use crate::brand::{registrable, BrandSet};
+use crate::brand::registrable;
 use crate::verdict::{rules, Finding};
 use mail_parser::Message;
-
-/// Brand named as a whole word somewhere in a host name's labels below the
-/// public suffix (`openai-help.net`, `openai.com.evil.io`, `secure.chat-gpt.io`),
-/// when the host is not the brand's. A simple first form of the lookalike check.
-fn brand_in_host(brands: &BrandSet, host: &str) -> Option<(usize, String)> {
-    let suffix = psl::suffix_str(host).unwrap_or("");
-    let below = host.strip_suffix(suffix).unwrap_or(host).trim_end_matches('.');
-    let hit = brands.named_in(below)?;
-    Some((hit.brand, format!("{host}: names {} (brand token in a foreign domain)", brands.brands[hit.brand].name)))
-}
 
 /// Longest display name or Subject looked at: RFC 5322 lines end at 998
 /// characters; anything longer is hostile and the start is what a reader sees.
@@ -69,13 +59,6 @@ pub fn check(engine: &Engine, msg: &Message, out: &mut Vec<Finding>, facts: &mut
                 rules::BRAND_SUBJECT_FOREIGN_DOMAIN,
                 format!("Subject {shown:?}: names {}, From domain {domain}", b.name),
             ));
-        }
-    }
-    if owner.is_none() {
-        if let Some((b, evidence)) = brand_in_host(brands, &host) {
-            facts.brand.get_or_insert(brands.brands[b].name.clone());
-            facts.claim(b, "lookalike From domain");
-            out.push(Finding::new(rules::LOOKALIKE_FROM_DOMAIN, evidence));
         }
     }
     // The body speaks as the brand ("The OpenAI Team" as a sign-off): a claim, not a mention.

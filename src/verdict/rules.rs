@@ -13,6 +13,11 @@ pub struct RuleDef {
 pub const BRAND_NAME_FOREIGN_DOMAIN: &str = "BRAND_NAME_FOREIGN_DOMAIN";
 pub const BRAND_SUBJECT_FOREIGN_DOMAIN: &str = "BRAND_SUBJECT_FOREIGN_DOMAIN";
 pub const LOOKALIKE_FROM_DOMAIN: &str = "LOOKALIKE_FROM_DOMAIN";
+pub const LOOKALIKE_REPLY_TO: &str = "LOOKALIKE_REPLY_TO";
+pub const LOOKALIKE_ENVELOPE_SENDER: &str = "LOOKALIKE_ENVELOPE_SENDER";
+pub const LOOKALIKE_HELO: &str = "LOOKALIKE_HELO";
+pub const LOOKALIKE_MESSAGE_ID: &str = "LOOKALIKE_MESSAGE_ID";
+pub const LOOKALIKE_DKIM_DOMAIN: &str = "LOOKALIKE_DKIM_DOMAIN";
 pub const DISPLAY_NAME_ADDRESS_MISMATCH: &str = "DISPLAY_NAME_ADDRESS_MISMATCH";
 pub const BODY_TRUNCATED: &str = "BODY_TRUNCATED";
 pub const MESSAGE_UNPARSEABLE: &str = "MESSAGE_UNPARSEABLE";
@@ -47,7 +52,37 @@ pub static RULES: &[RuleDef] = &[
         id: LOOKALIKE_FROM_DOMAIN,
         group: "lookalike",
         default_weight: 5.0,
-        description: "From domain imitates a protected brand's domain (brand token in a foreign domain, typo, homoglyph)",
+        description: "From domain imitates a protected brand's domain (homoglyph, typo, hyphenation, combosquat, subdomain, TLD swap)",
+    },
+    RuleDef {
+        id: LOOKALIKE_REPLY_TO,
+        group: "lookalike",
+        default_weight: 4.0,
+        description: "Reply-To domain imitates a protected brand's domain: replies go to the impostor",
+    },
+    RuleDef {
+        id: LOOKALIKE_ENVELOPE_SENDER,
+        group: "lookalike",
+        default_weight: 3.0,
+        description: "MAIL FROM, Return-Path or Sender domain imitates a protected brand's domain",
+    },
+    RuleDef {
+        id: LOOKALIKE_HELO,
+        group: "lookalike",
+        default_weight: 2.0,
+        description: "The client's HELO name imitates a protected brand's domain",
+    },
+    RuleDef {
+        id: LOOKALIKE_MESSAGE_ID,
+        group: "lookalike",
+        default_weight: 1.5,
+        description: "The Message-ID domain imitates a protected brand's domain",
+    },
+    RuleDef {
+        id: LOOKALIKE_DKIM_DOMAIN,
+        group: "lookalike",
+        default_weight: 2.0,
+        description: "A DKIM signature's d= domain imitates a protected brand's domain",
     },
     RuleDef {
         id: DISPLAY_NAME_ADDRESS_MISMATCH,

@@ -50,7 +50,8 @@ summary() { printf '%d passed, %d failed\n' "$PASSED" "$FAILED"; [ "$FAILED" -eq
 # ---------------------------------------------------------------------------------------------
 # Packages
 # install_deps: postfix (smtpd, smtp-sink, smtp-source, postqueue), swaks, dnsmasq-base (the
-# loopback DNS), python3-dkim (dkimsign) and openssl; installs only what is missing, as root.
+# loopback DNS), python3-dkim (dkimsign), openssl, and for Sendmail m4, busybox, liblockfile1 and
+# libwrap0; installs only what is missing, as root.
 install_deps() {
   local missing=()
   [ -x /usr/sbin/postfix ] && [ -x /usr/sbin/smtp-sink ] || missing+=(postfix)
@@ -58,6 +59,12 @@ install_deps() {
   [ -x /usr/sbin/dnsmasq ] || missing+=(dnsmasq-base)
   command -v dkimsign >/dev/null 2>&1 || missing+=(python3-dkim)   # independent DKIM signer (tests/auth_dns.rs)
   command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+  # tests/e2e/sendmail.sh: m4 builds sendmail.cf; busybox syslogd is Sendmail's log; the two
+  # libraries of the unpacked (not installed) sendmail-bin that a Postfix machine lacks
+  command -v m4 >/dev/null 2>&1 || missing+=(m4)
+  command -v busybox >/dev/null 2>&1 || missing+=(busybox)
+  local p
+  for p in liblockfile1 libwrap0; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
   [ ${#missing[@]} -eq 0 ] && return 0
   if [ "$(id -u)" -ne 0 ]; then
     echo "e2e: missing packages: ${missing[*]} (not root: install them with apt-get, then rerun)" >&2

@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# scripts/bench-postfix.sh: what impostor costs a real MTA. smtp-source -> Postfix -> smtp-sink (no dumping),
+# three modes interleaved in one invocation so the machine's drift cancels out:
+#   A  Postfix alone                      (smtpd_milters empty)
+#   B  Postfix + impostor, unix socket    (unix:$RUN/impostor.sock)
+#   C  Postfix + impostor, inet TCP       (inet:127.0.0.1:$IMPOSTOR_PORT)
+# ROUNDS times A B C. Prints each run's inject rate (smtp-source wall time: SMTP acceptance including the
+# milter round trips) and drain rate (until Postfix's queue is empty), and per mode the median and the
+# ratio to Postfix alone (target >= 0.90).
+#
+# The load: S sessions in parallel, M messages in all, one message per SMTP session (as smtp-source does
+# without -d, so one milter connection per message, as in ../shared/recipes/bench.sh).
+#   MIX=mix (default): the 20 KB mix of scripts/bench-milter.sh sent with smtp-source -F, split over
+#     4 smtp-source processes in proportion: 70 % clean, 15 % tag, 10 % quarantine, 5 % reject.
+#   MIX=plain: one smtp-source -s S -m M -l 20480 (smtp-source's own filler message).
+# Environment: ROUNDS=3 S=20 M=2000 MIX=mix BUILD=1 QUIET_WAIT=120 (seconds to wait for an idle box)
+#   private ports: PF_PORT=2625 SINK_PORT=2626 IMPOSTOR_PORT=7457 DNS_PORT=5453 METRICS_PORT=9457
+# Needs root (private Postfix instance via tests/e2e/lib.sh; /etc/postfix is not touched).
+set -uo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+ROUNDS=${ROUNDS:-3}; S=${S:-20}; M=${M:-2000}; MIX_MODE=${MIX:-mix}
+export PF_PORT=${PF_PORT:-2625} SINK_PORT=${SINK_PORT:-2626} IMPOSTOR_PORT=${IMPOSTOR_PORT:-7457} DNS_PORT=${DNS_PORT:-5453}
+export METRICS_PORT=${METRICS_PORT:-9457}
+cd "$ROOT"
+if [ "${BUILD:-1}" = 1 ]; then cargo build --release --bin impostor 2>&1 | tail -1 || exit 2; fi
+export IMPOSTOR=${CARGO_TARGET_DIR:-$ROOT/target}/release/impostor
+# shellcheck source=scripts/bench-milter.sh
+. "$ROOT/scripts/bench-milter.sh" --lib          # make_mix, MIX_DNS
+# shellcheck source=tests/e2e/lib.sh
+. "$ROOT/tests/e2e/lib.sh"
+install_deps || exit 2
+e2e_init >/dev/null
+trap 'rc=$?; stop_pidfile "$RUN/impostor-unix.pid"; (exit $rc); e2e_cleanup' EXIT
+
+make_mix "$RUN/mix"
+start_dns "${MIX_DNS[@]}" >/dev/null || die "dnsmasq did not start"
+# smtp-sink without -d: dumping 2000 x 20 KB would measure the disk
+/usr/sbin/smtp-sink -u nobody "127.0.0.1:$SINK_PORT" 1000 </dev/null >"$RUN/sink.log" 2>&1 &
+echo $! >"$RUN/sink.pid"; wait_port "$SINK_PORT" || die "smtp-sink did not start"
+write_conf "$RUN/unix.toml" '[milter]' 'socket_group = "postfix"'
+start_impostor -c "$RUN/unix.toml" --socket "unix:$IMPOSTOR_SOCK" >/dev/null || die "impostor (unix) did not start"
+mv "$RUN/impostor.pid" "$RUN/impostor-unix.pid"
+METRICS_PORT=$((METRICS_PORT + 1)) write_conf "$RUN/inet.toml"
+start_impostor -c "$RUN/inet.toml" --socket "inet:127.0.0.1:$IMPOSTOR_PORT" >/dev/null || die "impostor (inet) did not start"
+MILTERS=none start_postfix >/dev/null || die "Postfix did not start"
+say "Postfix 127.0.0.1:$PF_PORT -> smtp-sink :$SINK_PORT; impostor pids unix $(cat "$RUN/impostor-unix.pid") inet $(cat "$RUN/impostor.pid"); load: $S sessions, $M msgs, MIX=$MIX_MODE"
+
+qcount() { find "$PF_QUEUE"/{incoming,active,deferred,maildrop} -type f 2>/dev/null | wc -l; }
+stat_cpu() { awk '/^cpu /{print $5 + $6, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9}' /proc/stat; }
+busy1s() { local i0 a0 i1 a1; read -r i0 a0 < <(stat_cpu); sleep 1; read -r i1 a1 < <(stat_cpu); echo $((100 - 100 * (i1 - i0) / (a1 - a0))); }
+waitquiet() { local b=100 i; for ((i = 0; i < ${QUIET_WAIT:-120}; i++)); do b=$(busy1s); [ "$b" -le 10 ] && break; done; echo "$b"; }
+foreign() { pgrep -c -x 'rustc|cargo|cc1|cc1plus|ld|gcc|clang|cargo-afl' 2>/dev/null || true; }
+ticks() { local t=0 p; for p in "$@"; do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done; echo $t; }
+
+# load: the smtp-source processes; waits for all of them
+load() {
+  if [ "$MIX_MODE" = plain ]; then
+    smtp-source -A -s "$S" -m "$M" -l 20480 -f bench@sender.example -t bob@rcpt.example -S "bench" "127.0.0.1:$PF_PORT" 2>>"$RUN/source.err"
+    return
+  fi
+  local kind pct s m pids=()
+  for kind in clean:70 tag:15 quarantine:10 reject:5; do
+    pct=${kind#*:}; kind=${kind%:*}
+    s=$(( (S * pct + 50) / 100 )); [ "$s" -lt 1 ] && s=1
+    m=$(( M * pct / 100 ))
+    smtp-source -A -s "$s" -m "$m" -F "$RUN/mix/smtp/$kind.eml" -f "$(cat "$RUN/mix/smtp/$kind.from")" -t bob@rcpt.example \
+      -M client.example.test "127.0.0.1:$PF_PORT" 2>>"$RUN/source.err" &
+    pids+=($!)
+  done
+  wait "${pids[@]}"
+}
+
+RES=$RUN/runs.txt; : >"$RES"
+run_mode() {  # run_mode LABEL MILTERS
+  local label=$1 spec=$2 bg t0 t1 t2 i0 a0 i1 a1 f0 f1 off c0 c1 sent rej
+  set_milters "$spec" >/dev/null
+  postsuper -c "$PF_CONF" -d ALL >/dev/null 2>&1
+  bg=$(waitquiet); f0=$(foreign)
+  off=$(stat -c %s "$PF_LOG")
+  c0=$(ticks "$(cat "$RUN/impostor-unix.pid")" "$(cat "$RUN/impostor.pid")")
+  read -r i0 a0 < <(stat_cpu); t0=$(date +%s.%N)
+  load
+  t1=$(date +%s.%N)
+  while [ "$(qcount)" -gt 0 ]; do sleep 0.05; done
+  t2=$(date +%s.%N); read -r i1 a1 < <(stat_cpu); f1=$(foreign)
+  c1=$(ticks "$(cat "$RUN/impostor-unix.pid")" "$(cat "$RUN/impostor.pid")")
+  sleep 0.5
+  sent=$(tail -c +$((off + 1)) "$PF_LOG" | grep -c 'status=sent')
+  rej=$(tail -c +$((off + 1)) "$PF_LOG" | grep -c 'milter-reject')
+  local held; held=$(tail -c +$((off + 1)) "$PF_LOG" | grep -c 'milter-hold')
+  postsuper -c "$PF_CONF" -d ALL hold >/dev/null 2>&1
+  awk -v l="$label" -v r="$round" -v m="$M" -v t0="$t0" -v t1="$t1" -v t2="$t2" -v sent="$sent" -v rej="$rej" -v held="$held" \
+      -v busy=$((100 - 100 * (i1 - i0) / (a1 - a0))) -v bg="$bg" -v f=$((f0 + f1)) -v cpu=$((c1 - c0)) -v hz="$(getconf CLK_TCK)" 'BEGIN {
+    printf "round %d %-14s inject %6.2f s %5.0f msg/s  drained %6.2f s %5.0f msg/s  sent %d held %d rejected %d  impostor-cpu %.3f ms/msg  host-busy %d%% (before %d%%)%s\n",
+      r, l, t1 - t0, m / (t1 - t0), t2 - t0, m / (t2 - t0), sent, held, rej, cpu / hz * 1000 / m, busy, bg, (f > 0 ? "  CONTAMINATED(compiler running)" : "") }' | tee -a "$RES"
+}
+for ((round = 1; round <= ROUNDS; round++)); do
+  run_mode postfix-alone ""
+  run_mode impostor-unix "unix:$IMPOSTOR_SOCK"
+  run_mode impostor-inet "inet:127.0.0.1:$IMPOSTOR_PORT"
+done
+echo "# summary over $ROUNDS rounds (median; ratio = mode / postfix-alone)"
+for kind in inject drained; do
+  awk -v k="$kind" '{ for (i = 1; i <= NF; i++) if ($i == k) { v[$3] = v[$3] " " $(i + 3) } }
+    function med(s,   a, n, i, j, t) { n = split(s, a, " "); for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] + 0 < a[i] + 0) { t = a[i]; a[i] = a[j]; a[j] = t }
+      return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2 }
+    END { base = med(v["postfix-alone"]); printf "%-8s postfix-alone %5.0f msg/s", k, base
+      printf "  | impostor-unix %5.0f msg/s (%.2fx)", med(v["impostor-unix"]), med(v["impostor-unix"]) / base
+      printf "  | impostor-inet %5.0f msg/s (%.2fx)\n", med(v["impostor-inet"]), med(v["impostor-inet"]) / base }' "$RES"
+done
+grep -c . "$RUN/source.err" >/dev/null 2>&1 && [ -s "$RUN/source.err" ] && { echo "# smtp-source stderr (first lines):"; sort "$RUN/source.err" | uniq -c | sort -rn | head -5; }
+for p in impostor-unix impostor; do echo "# $p VmHWM $(awk '/VmHWM/ {print $2 " " $3}' "/proc/$(cat "$RUN/$p.pid")/status")"; done
