@@ -181,14 +181,23 @@ fn chgrp(path: &Path, group: &str) -> io::Result<()> {
     Ok(())
 }
 
-/// A milter TCP connection that re-arms TCP_QUICKACK after every read.
+/// An accepted milter connection holding one of `milter.max_connections` slots.
 ///
-/// TCP_NODELAY stops our small replies from waiting for an ACK, but when
-/// Postfix writes several commands back to back (stages it need not wait for)
-/// Linux's delayed ACK on *our* side holds its next segment ~40 ms. Quick-ack
-/// mode is cleared by the kernel after a while, so it is set again after each read.
+/// On TCP it re-arms TCP_QUICKACK after every read: TCP_NODELAY stops our
+/// small replies from waiting for an ACK, but when Postfix writes several
+/// commands back to back (stages it need not wait for) Linux's delayed ACK on
+/// *our* side holds its next segment ~40 ms. Quick-ack mode is cleared by the
+/// kernel after a while, so it is set again after each read.
 #[derive(Debug)]
-pub struct MilterTcp(TcpStream, #[allow(dead_code)] ConnSlot);
+pub struct MilterConn<S> {
+    stream: S,
+    tcp: bool,
+    _slot: ConnSlot,
+}
+
+/// The two kinds of milter connection.
+pub type MilterTcp = MilterConn<TcpStream>;
+pub type MilterUnix = MilterConn<UnixStream>;
 
 /// One of `milter.max_connections` connection slots, released on drop.
 #[derive(Debug)]
@@ -200,36 +209,16 @@ impl Drop for ConnSlot {
     }
 }
 
-/// A milter unix-socket connection holding its slot.
-#[derive(Debug)]
-pub struct MilterUnix(UnixStream, #[allow(dead_code)] ConnSlot);
-
-impl tokio::io::AsyncRead for MilterUnix {
-    fn poll_read(self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut tokio::io::ReadBuf<'_>) -> Poll<io::Result<()>> {
-        std::pin::Pin::new(&mut self.get_mut().0).poll_read(cx, buf)
-    }
-}
-
-impl tokio::io::AsyncWrite for MilterUnix {
-    fn poll_write(self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        std::pin::Pin::new(&mut self.get_mut().0).poll_write(cx, buf)
-    }
-    fn poll_flush(self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        std::pin::Pin::new(&mut self.get_mut().0).poll_flush(cx)
-    }
-    fn poll_shutdown(self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        std::pin::Pin::new(&mut self.get_mut().0).poll_shutdown(cx)
-    }
-}
-
-impl MilterTcp {
+impl<S: std::os::fd::AsRawFd> MilterConn<S> {
     fn quickack(&self) {
-        use std::os::fd::AsRawFd;
+        if !self.tcp {
+            return;
+        }
         let one: libc::c_int = 1;
-        // SAFETY: valid socket fd owned by self.0; option value is a c_int of the right size.
+        // SAFETY: valid socket fd owned by self.stream; option value is a c_int of the right size.
         unsafe {
             libc::setsockopt(
-                self.0.as_raw_fd(),
+                self.stream.as_raw_fd(),
                 libc::IPPROTO_TCP,
                 libc::TCP_QUICKACK,
                 (&one as *const libc::c_int).cast(),
@@ -239,10 +228,10 @@ impl MilterTcp {
     }
 }
 
-impl tokio::io::AsyncRead for MilterTcp {
+impl<S: tokio::io::AsyncRead + std::os::fd::AsRawFd + Unpin> tokio::io::AsyncRead for MilterConn<S> {
     fn poll_read(self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut tokio::io::ReadBuf<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
-        let r = std::pin::Pin::new(&mut this.0).poll_read(cx, buf);
+        let r = std::pin::Pin::new(&mut this.stream).poll_read(cx, buf);
         if matches!(r, Poll::Ready(Ok(()))) {
             this.quickack();
         }
@@ -250,25 +239,25 @@ impl tokio::io::AsyncRead for MilterTcp {
     }
 }
 
-impl tokio::io::AsyncWrite for MilterTcp {
+impl<S: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for MilterConn<S> {
     fn poll_write(self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        std::pin::Pin::new(&mut self.get_mut().0).poll_write(cx, buf)
+        std::pin::Pin::new(&mut self.get_mut().stream).poll_write(cx, buf)
     }
     fn poll_flush(self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        std::pin::Pin::new(&mut self.get_mut().0).poll_flush(cx)
+        std::pin::Pin::new(&mut self.get_mut().stream).poll_flush(cx)
     }
     fn poll_shutdown(self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        std::pin::Pin::new(&mut self.get_mut().0).poll_shutdown(cx)
+        std::pin::Pin::new(&mut self.get_mut().stream).poll_shutdown(cx)
     }
     fn poll_write_vectored(
         self: std::pin::Pin<&mut Self>,
         cx: &mut Context<'_>,
         bufs: &[std::io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        std::pin::Pin::new(&mut self.get_mut().0).poll_write_vectored(cx, bufs)
+        std::pin::Pin::new(&mut self.get_mut().stream).poll_write_vectored(cx, bufs)
     }
     fn is_write_vectored(&self) -> bool {
-        self.0.is_write_vectored()
+        self.stream.is_write_vectored()
     }
 }
 
@@ -327,7 +316,7 @@ impl indymilter::Listener for MilterListener {
                         if let Err(e) = s.set_nodelay(true) {
                             tracing::warn!("cannot set TCP_NODELAY: {e}");
                         }
-                        let s = MilterTcp(s, slot);
+                        let s = MilterConn { stream: s, tcp: true, _slot: slot };
                         s.quickack();
                         return Poll::Ready(Ok(indymilter::EitherStream::Tcp(s)));
                     }
@@ -343,7 +332,7 @@ impl indymilter::Listener for MilterListener {
                             self.refuse();
                             continue;
                         };
-                        return Poll::Ready(Ok(indymilter::EitherStream::Unix(MilterUnix(s, slot))));
+                        return Poll::Ready(Ok(indymilter::EitherStream::Unix(MilterConn { stream: s, tcp: false, _slot: slot })));
                     }
                     Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
                     Poll::Pending => return Poll::Pending,
