@@ -22,7 +22,7 @@
 # (default 3625/3626 here, so the e2e harness defaults stay free).
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-cd "$ROOT"
+cd "$ROOT" || exit 2
 export PF_PORT=${PF_PORT:-3625} SINK_PORT=${SINK_PORT:-3626}
 # shellcheck source=tests/e2e/lib.sh
 . tests/e2e/lib.sh
@@ -51,7 +51,7 @@ say "== 2. cargo deb"
 t=$(date +%s)
 deb_args=(--locked)
 [ -n "${BUILD_DEB_NO_BUILD:-}" ] && deb_args+=(--no-build)
-DEB=$(cargo deb "${deb_args[@]}" 2>"${TMPDIR:-/tmp}/build-deb.$$.err" | tail -1)
+DEB=$(cargo deb "${deb_args[@]}" 2>"${TMPDIR:-/tmp}/build-deb.$$.err" | grep -E '\.deb$' | grep -v dbgsym | tail -1)
 if [ ! -f "$DEB" ]; then cat "${TMPDIR:-/tmp}/build-deb.$$.err" >&2; rm -f "${TMPDIR:-/tmp}/build-deb.$$.err"; die "cargo deb failed"; fi
 rm -f "${TMPDIR:-/tmp}/build-deb.$$.err"
 say "built $DEB ($(du -h "$DEB" | cut -f1)) in $(($(date +%s) - t)) s"
@@ -80,6 +80,8 @@ if dpkg -i "$DEB" >"$RUN_DEB/install.txt" 2>&1; then pass "dpkg -i $(basename "$
 check "dpkg reports impostor installed" "$(dpkg -s impostor 2>&1 | head -3)" eval 'dpkg -s impostor | grep -q "^Status: install ok installed"'
 check "system user impostor exists (no login shell, no home)" "$(getent passwd impostor)" \
   eval 'getent passwd impostor | grep -qE ":/nonexistent:/usr/sbin/nologin$"'
+check "/usr/sbin/impostor is stripped (symbols in the -dbgsym .ddeb)" "$(file -L /usr/sbin/impostor; ls -la "$(dirname "$DEB")")" \
+  eval '! file -L /usr/sbin/impostor | grep -q "with debug_info"'
 check "/usr/sbin/impostor --version" "$(/usr/sbin/impostor --version 2>&1)" eval '/usr/sbin/impostor --version | grep -q "^impostor "'
 check "packaged config passes impostor config check" "$(/usr/sbin/impostor config check -c /etc/impostor/impostor.toml 2>&1)" \
   /usr/sbin/impostor config check -c /etc/impostor/impostor.toml
@@ -110,12 +112,13 @@ port_free "$PKG_PORT" && port_free "$MET_PORT" || die "the packaged ports $PKG_P
 
 # as_user USER ARGV...: exec ARGV with USER's uid, gid and groups (systemd's User=)
 as_user() { local u=$1; shift; setpriv --reuid="$u" --regid="$(id -gn "$u")" --init-groups -- "$@"; }
-# run_daemon AS_USER ARGV...: start like systemd (stdin /dev/null, stderr to a log), pid in $RUN/impostor.pid
+# run_daemon AS_USER ARGV...: start like systemd (stdin /dev/null, stderr to a log; setpriv execs, so $! is
+# the daemon itself), pid in $RUN/impostor.pid
 run_daemon() {
   local who=$1; shift
   echo "--- $(date +%T) as $who: $*" >>"$RUN/impostor.log"
   if [ "$who" = root ]; then "$@" </dev/null >>"$RUN/impostor.log" 2>&1 &
-  else as_user "$who" "$@" </dev/null >>"$RUN/impostor.log" 2>&1 & fi
+  else setpriv --reuid="$who" --regid="$(id -gn "$who")" --init-groups -- "$@" </dev/null >>"$RUN/impostor.log" 2>&1 & fi
   echo $! >"$RUN/impostor.pid"
 }
 serving_checks() {

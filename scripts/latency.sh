@@ -19,7 +19,7 @@ export PF_PORT=${PF_PORT:-2625} SINK_PORT=${SINK_PORT:-2626} IMPOSTOR_PORT=${IMP
 export METRICS_PORT=${METRICS_PORT:-9457}
 cd "$ROOT"
 if [ "${BUILD:-1}" = 1 ]; then cargo build --release --bin impostor 2>&1 | tail -1 || exit 2; fi
-export IMPOSTOR=${CARGO_TARGET_DIR:-$ROOT/target}/release/impostor
+export IMPOSTOR=${IMPOSTOR:-${CARGO_TARGET_DIR:-$ROOT/target}/release/impostor}
 # shellcheck source=scripts/bench-milter.sh
 . "$ROOT/scripts/bench-milter.sh" --lib
 # shellcheck source=tests/e2e/lib.sh

@@ -282,7 +282,7 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Rules => {
-            for r in verdict::rules::RULES {
+            for r in verdict::rules::all() {
                 println!("{:<32} {:<10} {:>5.1}  {}", r.id, r.group, r.default_weight, r.description);
             }
             Ok(ExitCode::SUCCESS)

@@ -26,7 +26,7 @@ fn sample_config_mentions_every_key_and_rule() {
         }
         assert!(text.contains(&format!("{key} = ")), "deploy/impostor.toml does not document {key}");
     }
-    for r in impostor::verdict::rules::RULES {
+    for r in impostor::verdict::rules::all() {
         assert!(text.contains(r.id), "deploy/impostor.toml does not list rule {}", r.id);
     }
 }
@@ -41,7 +41,7 @@ fn example_brand_profiles_load() {
 #[test]
 fn rules_doc_lists_every_registered_rule() {
     let doc = std::fs::read_to_string(repo("docs/rules.md")).unwrap();
-    for r in impostor::verdict::rules::RULES {
+    for r in impostor::verdict::rules::all() {
         assert!(doc.contains(&format!("### {} (default {:.1})", r.id, r.default_weight)), "docs/rules.md lacks {} with its default", r.id);
     }
 }
@@ -84,3 +84,4 @@ fn grafana_dashboard_queries_only_exported_series() {
     }
     assert!(n >= 8);
 }
+

@@ -100,7 +100,7 @@ const CLEAN: &[(&str, &str)] = &[("From", "Alice <alice@example.org>"), ("Subjec
 async fn display_name_claims_brand_is_tagged_with_subject_prefix() {
     let d = Daemon::start("").await;
     let mut conn = open(d.addr).await;
-    let (actions, status) = send(&mut conn, TAG, "Please pay.\r\n").await;
+    let (actions, status) = send(&mut conn, TAG, "Hello.\r\n").await;
     assert_eq!(status, Status::Continue);
     assert_eq!(added(&actions, "X-Impostor-Verdict"), ["tag"]);
     assert_eq!(added(&actions, "X-Impostor-Score"), ["6.0"]);
@@ -115,11 +115,11 @@ async fn display_name_claims_brand_is_tagged_with_subject_prefix() {
 async fn brand_name_and_subject_from_foreign_domain_is_quarantined() {
     let d = Daemon::start("").await;
     let mut conn = open(d.addr).await;
-    let (actions, status) = send(&mut conn, QUARANTINE, "Verify now.\r\n").await;
+    let (actions, status) = send(&mut conn, QUARANTINE, "Hello.\r\n").await;
     assert_eq!(status, Status::Continue);
     assert!(actions.has_quarantine("impostor: suspected brand impersonation"));
     assert_eq!(added(&actions, "X-Impostor-Verdict"), ["quarantine"]);
-    assert_eq!(added(&actions, "X-Impostor-Rules"), ["BRAND_NAME_FOREIGN_DOMAIN=6.0, BRAND_SUBJECT_FOREIGN_DOMAIN=4.0"]);
+    assert_eq!(added(&actions, "X-Impostor-Rules"), ["BRAND_NAME_FOREIGN_DOMAIN=6.0, BRAND_SUBJECT_FOREIGN_DOMAIN=4.0, LURE_ACCOUNT_THREAT=1.5"]);
     conn.close().await.unwrap();
     d.stop().await;
 }
@@ -128,7 +128,7 @@ async fn brand_name_and_subject_from_foreign_domain_is_quarantined() {
 async fn combosquat_sender_is_rejected_with_550() {
     let d = Daemon::start("").await;
     let mut conn = open(d.addr).await;
-    let (actions, status) = send(&mut conn, REJECT, "Send us your key.\r\n").await;
+    let (actions, status) = send(&mut conn, REJECT, "Hello.\r\n").await;
     let Status::Reject { message: Some(m) } = status else { panic!("expected reject with message, got {status:?}") };
     assert_eq!(m.to_str().unwrap(), "550 5.7.1 Message rejected: suspected brand impersonation");
     assert!(added(&actions, "X-Impostor-Verdict").is_empty());

@@ -6,6 +6,8 @@
 #   3. cargo test --locked --no-fail-fast   (unit, integration and doc tests; all of them, even after a failure)
 #   4. tests/e2e/postfix.sh           (real Postfix + smtp-sink on loopback; needs root)
 #      tests/e2e/postfix-auth.sh      (SPF/DKIM/DMARC through Postfix with a loopback DNS zone)
+#      tests/e2e/faults.sh            (load + faults through Postfix: SIGKILL, DNS down, slowloris, connection
+#                                      limit, SIGHUP/SIGTERM; FAULTS_MESSAGES=400 here, 10000 for the full run)
 #   5. tests/e2e/sendmail.sh          (real Sendmail 8.17, Debian's packages unpacked, not installed)
 #
 # Without root, steps 1, 4 and 5 are skipped with a message, unless E2E_REQUIRED=1 (CI sets it), which
@@ -58,6 +60,16 @@ if step "cargo build --locked" cargo build --locked; then
     step "e2e: tests/e2e/postfix.sh" timeout --kill-after=30 600 bash tests/e2e/postfix.sh
     step "e2e: tests/e2e/postfix-auth.sh" timeout --kill-after=30 600 bash tests/e2e/postfix-auth.sh
   fi
+  # load and faults through Postfix (tests/e2e/faults.sh), CI size; the 10,000-message run is
+  # FAULTS_MESSAGES=10000 bash tests/e2e/faults.sh (docs/reliability.md)
+  if [ "$(id -u)" -ne 0 ]; then
+    skip "e2e: tests/e2e/faults.sh" "needs root to run a Postfix instance" required
+  elif [ "$HAVE_DEPS" -ne 0 ]; then
+    skip "e2e: tests/e2e/faults.sh" "its apt packages could not be installed"
+  else
+    step "e2e: tests/e2e/faults.sh (FAULTS_MESSAGES=${FAULTS_MESSAGES:-400})" \
+      env FAULTS_MESSAGES="${FAULTS_MESSAGES:-400}" timeout --kill-after=30 900 bash tests/e2e/faults.sh
+  fi
   if [ "$(id -u)" -ne 0 ]; then
     skip "e2e: tests/e2e/sendmail.sh" "needs root to run a Sendmail instance" required
   elif [ "$HAVE_DEPS" -ne 0 ]; then
@@ -69,6 +81,7 @@ else
   skip "cargo test --locked --no-fail-fast" "the build failed"
   skip "e2e: tests/e2e/postfix.sh" "the build failed"
   skip "e2e: tests/e2e/postfix-auth.sh" "the build failed"
+  skip "e2e: tests/e2e/faults.sh" "the build failed"
   skip "e2e: tests/e2e/sendmail.sh" "the build failed"
 fi
 

@@ -36,7 +36,13 @@ fn main() {
             None => (0, data),
         };
         let engine = &engines()[(flags >> 2 & 1) as usize];
-        let input = MessageInput { envelope: &envelope, raw, truncated: flags & 1 != 0, headers_truncated: flags & 2 != 0, auth: None };
+        let input = MessageInput {
+            envelope: &envelope,
+            raw,
+            truncated: flags & 1 != 0,
+            headers_truncated: flags & 2 != 0,
+            auth: None,
+        };
         let (verdict, _facts) = analyze(engine, &input);
         // the verdict must render (header values, log line)
         let _ = verdict.rule_ids();

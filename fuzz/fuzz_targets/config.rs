@@ -8,12 +8,23 @@ use impostor::config::Config;
 const MSG: &[u8] = b"From: \"OpenAI Billing\" <billing@example.net>\r\nSubject: OpenAI invoice\r\n\r\nPay now at https://openai-billing.example/login\r\n";
 
 fn main() {
-    let envelope = Envelope { mail_from: Some("bounce@example.net".into()), ..Default::default() };
+    let envelope = Envelope {
+        mail_from: Some("bounce@example.net".into()),
+        ..Default::default()
+    };
     afl::fuzz!(|data: &[u8]| {
-        let Ok(text) = std::str::from_utf8(data) else { return };
+        let Ok(text) = std::str::from_utf8(data) else {
+            return;
+        };
         if let Ok(config) = Config::from_toml_str(text, "fuzz.toml") {
             let engine = Engine::new(config);
-            let input = MessageInput { envelope: &envelope, raw: MSG, truncated: false, headers_truncated: false, auth: None };
+            let input = MessageInput {
+                envelope: &envelope,
+                raw: MSG,
+                truncated: false,
+                headers_truncated: false,
+                auth: None,
+            };
             let _ = analyze(&engine, &input);
         }
     });

@@ -3,6 +3,7 @@
 //! offline is what the daemon does.
 
 pub mod auth;
+pub mod content;
 pub mod domains;
 pub mod lookalike;
 pub mod sender;
@@ -49,8 +50,17 @@ pub struct Engine {
     pub brands: BrandSet,
     /// The lookalike matcher, built once per brand set.
     pub lookalike: lookalike::LookalikeMatcher,
+    /// Lure phrases of every language, matched in one pass.
+    pub phrases: Arc<content::Phrases>,
+    pub content_limits: content::Limits,
     /// The shared resolver for SPF/DKIM/DMARC; None when offline.
     pub dns: Option<Arc<mail_auth::MessageAuthenticator>>,
+}
+
+/// The built-in phrase sets, compiled once per process.
+fn builtin_phrases() -> Arc<content::Phrases> {
+    static P: std::sync::OnceLock<Arc<content::Phrases>> = std::sync::OnceLock::new();
+    P.get_or_init(|| Arc::new(content::Phrases::builtin())).clone()
 }
 
 impl std::fmt::Debug for Engine {
@@ -64,7 +74,7 @@ impl Engine {
     pub fn new(config: Config) -> Arc<Engine> {
         let brands = BrandSet::new(config.brands.clone());
         let lookalike = lookalike::LookalikeMatcher::new(&config.brands);
-        Arc::new(Engine { config, brands, lookalike, dns: None })
+        Arc::new(Engine { config, brands, lookalike, phrases: builtin_phrases(), content_limits: Default::default(), dns: None })
     }
 
     /// An engine that checks SPF/DKIM/DMARC itself (when `auth.enabled`).
@@ -72,7 +82,7 @@ impl Engine {
         let dns = if config.auth.enabled { Some(crate::dns::authenticator(&config)?) } else { None };
         let brands = BrandSet::new(config.brands.clone());
         let lookalike = lookalike::LookalikeMatcher::new(&config.brands);
-        Ok(Arc::new(Engine { config, brands, lookalike, dns }))
+        Ok(Arc::new(Engine { config, brands, lookalike, phrases: builtin_phrases(), content_limits: Default::default(), dns }))
     }
 
     /// Authentication results for a message: trusted upstream headers when
@@ -141,6 +151,11 @@ pub fn findings(engine: &Engine, input: &MessageInput) -> (Vec<Finding>, Facts) 
         Some(msg) => {
             sender::check(engine, &msg, &mut out, &mut facts);
             domains::check(engine, input.envelope, &msg, &mut out, &mut facts);
+            let look = |h: &str| match engine.lookalike.check(h) {
+                lookalike::DomainClass::Lookalike(m) => Some((m.brand.clone(), domains::evidence(&m))),
+                _ => None,
+            };
+            content::check(&msg, &engine.brands, facts.claimed_brand, &engine.phrases, &look, &engine.content_limits, &mut out);
         }
         None => out.push(Finding::new(rules::MESSAGE_UNPARSEABLE, "no header block could be parsed")),
     }
@@ -325,6 +340,6 @@ mod claim_tests {
         let env = Envelope::default();
         let (v, facts) = analyze(&engine, &MessageInput { envelope: &env, raw: raw.as_bytes(), truncated: false, headers_truncated: false, auth: None });
         assert_eq!(facts.claim_evidence.as_deref(), Some("body sign-off"));
-        assert_eq!(v.rule_ids(), vec!["BRAND_CLAIM_UNAUTHENTICATED"]);
+        assert!(v.rule_ids().contains(&"BRAND_CLAIM_UNAUTHENTICATED"), "{v:?}");
     }
 }

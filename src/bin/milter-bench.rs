@@ -1033,7 +1033,7 @@ mod tests {
         assert_eq!(b, [0, 0, 0, 1, b'N']);
         b.clear();
         put_strings(&mut b, cmd::HEADER, &[b"Subject", b"hi"]);
-        assert_eq!(b, b"\0\0\0\x0bLSubject\0hi\0");
+        assert_eq!(b, b"\0\0\0\x0cLSubject\0hi\0");
         b.clear();
         put_macros(&mut b, cmd::MAIL, &[("i", "Q1")]);
         assert_eq!(b, b"\0\0\0\x07DMi\0Q1\0");

@@ -478,7 +478,7 @@ impl Config {
             }
         }
         for (group, cap) in &raw.group_caps {
-            if !rules::RULES.iter().any(|r| r.group == group) {
+            if !rules::all().any(|r| r.group == group) {
                 return Err(invalid(file, format!("group_caps.{group}: {cap}: unknown rule group")));
             }
             if !cap.is_finite() || *cap < 0.0 {
@@ -583,7 +583,7 @@ impl Config {
     pub fn to_toml(&self) -> String {
         let mut raw = self.raw.clone();
         // show every weight, not only overridden ones
-        for r in rules::RULES {
+        for r in rules::all() {
             raw.scores.entry(r.id.to_string()).or_insert(r.default_weight);
         }
         raw.brand = self

@@ -35,6 +35,13 @@ pub const HEADERS_TRUNCATED: &str = "HEADERS_TRUNCATED";
 pub const DUPLICATE_FROM: &str = "DUPLICATE_FROM";
 pub const ALLOWLIST_UNAUTHENTICATED: &str = "ALLOWLIST_UNAUTHENTICATED";
 
+/// Every registered rule: the core families here, then the content, links and
+/// attachments families (`crate::analysis::content::RULES`).
+pub fn all() -> impl Iterator<Item = &'static RuleDef> {
+    RULES.iter().chain(crate::analysis::content::RULES.iter())
+}
+
+/// Rules of the sender, lookalike, auth, allow and limits families.
 pub static RULES: &[RuleDef] = &[
     RuleDef {
         id: BRAND_NAME_FOREIGN_DOMAIN,
@@ -184,5 +191,5 @@ pub static RULES: &[RuleDef] = &[
 
 /// Looks up a rule by id.
 pub fn rule(id: &str) -> Option<&'static RuleDef> {
-    RULES.iter().find(|r| r.id == id)
+    all().find(|r| r.id == id)
 }

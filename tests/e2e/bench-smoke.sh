@@ -41,7 +41,7 @@ smoke() {
     "milter-bench rc=$rc: $(cat "$RUN/bench.err" "$out" | head -40)" [ "${finals:-0}" = "$total" ]
   check "$sock: no protocol errors (${errors:-?})" "$(grep -A5 error_kinds "$out")" [ "${errors:-1}" = 0 ]
   say "$sock: $(field "$out" msgs_per_sec) msgs/s, eom p99 $(sed -n '/"eom_ms"/,/}/s/.*"p99": \([0-9.]*\).*/\1/p' "$out") ms;" \
-    "replies: $(sed -n '/"final_replies"/,/}/p' "$out" | grep -o '"[a-z_0-9]*": [0-9]*' | tr -d '"' | tr '\n' ' ')"
+    "replies: $(sed -n '/"final_replies"/,/}/p' "$out" | grep -o '"[a-z_0-9]*": [0-9][0-9]*' | tr -d '"' | tr '\n' ' ')"
   stop_impostor
 }
 smoke "unix:$IMPOSTOR_SOCK"

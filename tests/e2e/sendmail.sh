@@ -17,7 +17,7 @@
 # smtp-sink (X-Impostor-* headers, Subject tag); the quarantined message in Sendmail's quarantine
 # (hf file with a "q" line carrying impostor's reason, `mailq -qQ`), not delivered, then released
 # and delivered; reject -> 550 5.7.1 at the client; impostor stopped -> 451 4.3.2 (F=T), and the
-# same message accepted once impostor is back.
+# same message accepted once impostor is back; then tag and reject over a unix socket (S=local:).
 #
 # Environment: as lib.sh (SINK_PORT, IMPOSTOR_PORT, DNS_PORT, METRICS_PORT, IMPOSTOR, E2E_KEEP...)
 # plus SM_PORT (default 2527) and SM_CACHE. Needs root. Prints "ok - ..." / "not ok - ..." per
@@ -68,6 +68,7 @@ SMX=(unshare --uts sh -c "hostname $SM_HOSTNAME && exec \"\$0\" \"\$@\"" "$SM_BI
 sm_cleanup() {
   local rc=$?
   stop_sendmail
+  [ -n "${SOCK_DIR:-}" ] && rm -rf "$SOCK_DIR"
   if [ -f "$RUN/syslogd.pid" ]; then
     stop_pidfile "$RUN/syslogd.pid"
     rm -f /dev/log                       # we created it (it did not exist before)
@@ -88,8 +89,10 @@ start_syslog() {
 }
 sm_log() { cat "$SM_LOG" 2>/dev/null; }
 
-# write_sendmail_cf: the .mc (test settings + deploy/sendmail.mc.snippet) -> sendmail.cf
+# write_sendmail_cf [S=SPEC]: the .mc (test settings + deploy/sendmail.mc.snippet) -> sendmail.cf;
+# the snippet's socket becomes inet:$IMPOSTOR_PORT@127.0.0.1, or SPEC (e.g. local:/run/x/impostor.sock)
 write_sendmail_cf() {
+  local spec=${1:-inet:$IMPOSTOR_PORT@127.0.0.1}
   install -d -m 755 -o root -g root "$SM_DIR" "$SM_DIR/etc"
   install -d -m 700 -o root -g root "$SM_DIR/mqueue"
   printf 'hosts\tfiles\naliases\tfiles\n' >"$SM_DIR/etc/service.switch"     # never DNS
@@ -130,7 +133,7 @@ FEATURE(`accept_unresolvable_domains')dnl
 DAEMON_OPTIONS(`Family=inet, Name=MTA, Port=@SM_PORT@, Addr=127.0.0.1, Listen=256')dnl
 EOF
   # the shipped snippet, pointed at this run's impostor port
-  sed "s/inet:7357@127\.0\.0\.1/inet:$IMPOSTOR_PORT@127.0.0.1/" "$SNIPPET" >>"$SM_DIR/etc/sendmail.mc"
+  sed "s|S=inet:7357@127\.0\.0\.1|S=$spec|" "$SNIPPET" >>"$SM_DIR/etc/sendmail.mc"
   printf "MAILER(\`local')dnl\nMAILER(\`smtp')dnl\n" >>"$SM_DIR/etc/sendmail.mc"
   m4 "$SM_ROOT/usr/share/sendmail/cf/m4/cf.m4" "$SM_DIR/etc/sendmail.mc" >"$SM_CF" 2>"$RUN/m4.err" || { cat "$RUN/m4.err" >&2; return 1; }
   chmod 644 "$SM_CF"
@@ -144,7 +147,7 @@ start_sendmail() {
   setsid "${SMX[@]}" -bD -q10s -L sm-mta </dev/null >>"$RUN/sendmail.out" 2>&1 &
   echo $! >"$RUN/sendmail.pid"
   wait_port "$SM_PORT" 15 || { cat "$RUN/sendmail.out" >&2; return 1; }
-  say "Sendmail pid $(cat "$RUN/sendmail.pid") on 127.0.0.1:$SM_PORT (cf $SM_CF), milter inet:$IMPOSTOR_PORT@127.0.0.1"
+  say "Sendmail pid $(cat "$RUN/sendmail.pid") on 127.0.0.1:$SM_PORT (cf $SM_CF), milter $(sed -n 's/^Ximpostor, S=\([^,]*\),.*/\1/p' "$SM_CF")"
 }
 # stop_sendmail: SIGTERM the daemon we started, then whatever is left of its process group
 stop_sendmail() {
@@ -288,6 +291,28 @@ expect_quarantined sm-quarantine quarantine.eml BRAND_NAME_FOREIGN_DOMAIN BRAND_
 expect_refused sm-reject reject.eml "550 5.7.1" "\\."
 release_quarantined sm-quarantine
 
+say "== one SMTP session, several transactions (per-transaction state, queue id per message)"
+session_probe() {
+  local n=${E2E_SESSION_MSGS:-20} t0 t1 ms before after ids got i
+  before=$(grep -c 'verdict queue_id=' "$RUN/impostor.log")
+  t0=$(date +%s%N)
+  smtp-source -s 1 -m "$n" -l 2000 -f probe@example.org -t "$SWAKS_TO" -S "sendmail session probe" \
+    "127.0.0.1:$SM_PORT" 2>"$RUN/smtp-source.err"
+  t1=$(date +%s%N)
+  ms=$(awk -v a="$t0" -v b="$t1" -v n="$n" 'BEGIN { printf "%.1f", (b - a) / 1e6 / n }')
+  say "one Sendmail SMTP session of $n messages: $ms ms per message"
+  check "session: $n messages without client errors" "$(head -3 "$RUN/smtp-source.err")" [ ! -s "$RUN/smtp-source.err" ]
+  for ((i = 0; i < 200; i++)); do
+    got=$(grep -l '^Subject: sendmail session probe' "$SINK_DIR"/* 2>/dev/null | wc -l); [ "$got" -ge "$n" ] && break; sleep 0.1
+  done
+  check "session: all $n delivered to smtp-sink, once each" "$got delivered" [ "$got" -eq "$n" ]
+  after=$(grep -c 'verdict queue_id=' "$RUN/impostor.log")
+  ids=$(grep 'verdict queue_id=' "$RUN/impostor.log" | tail -n +"$((before + 1))" | sed 's/.*queue_id="\([^"]*\)".*/\1/' | sort -u | grep -vc '^-$')
+  check "session: impostor logged $n verdicts with $n distinct queue ids" "$((after - before)) verdicts, $ids distinct ids" \
+    eval '[ "$((after - before))" -eq "$n" ] && [ "$ids" -eq "$n" ]'
+}
+session_probe
+
 say "== impostor down: F=T"
 stop_impostor
 check "impostor exits 0 on SIGTERM" "exit status $STOPPED_RC; $(tail -3 "$RUN/impostor.log")" [ "${STOPPED_RC:-x}" = 0 ]
@@ -295,6 +320,21 @@ expect_refused sm-down clean.eml "451 4.3.2" "MAIL FROM"
 start_impostor -c "$CONF" --socket "inet:127.0.0.1:$IMPOSTOR_PORT" || die "impostor did not restart"
 expect_delivered sm-down clean.eml accept accept "Lunch on Friday"
 check "sm-down: delivered exactly once" "$(sink_count sm-down) copies" [ "$(sink_count sm-down)" -eq 1 ]
+
+say "== unix socket: S=local:PATH (the directory must not be group/world-writable for Sendmail)"
+stop_impostor
+SOCK_DIR=$(mktemp -d /run/impostor-e2e.XXXXXX) || die "cannot create a socket directory in /run"
+chmod 755 "$SOCK_DIR"
+SOCK=$SOCK_DIR/impostor.sock
+write_conf "$RUN/impostor-unix.toml" '[milter]' "socket = \"unix:$SOCK\""
+start_impostor -c "$RUN/impostor-unix.toml" --socket "unix:$SOCK" || die "impostor did not start on $SOCK"
+stop_sendmail
+write_sendmail_cf "local:$SOCK" || die "could not rebuild sendmail.cf"
+start_sendmail || die "Sendmail did not restart"
+expect_delivered sm-unix-tag tag.eml tag tag "[Suspected impersonation] Your invoice" BRAND_NAME_FOREIGN_DOMAIN
+expect_refused sm-unix-reject reject.eml "550 5.7.1" "\\."
+stop_impostor
+check "impostor removed its unix socket on exit" "$(ls -l "$SOCK" 2>&1)" [ ! -e "$SOCK" ]
 
 say "== logs"
 if [ -s "$SM_LOG" ]; then

@@ -1,0 +1,164 @@
+//! Link rules: where a link really goes, against what it shows.
+//!
+//! A host that a protected brand owns (its `domains` and `legitimate_domains`,
+//! e.g. its ESP click-trackers) never produces a finding. Each rule reports
+//! its first offending link, with a count of the others.
+
+use super::*;
+use crate::brand::registrable;
+
+static SHORTENERS: std::sync::LazyLock<Vec<&'static str>> =
+    std::sync::LazyLock::new(|| data_list(include_str!("../../../data/shorteners.txt")));
+
+/// The host is a known URL shortener.
+pub fn is_shortener(host: &str) -> bool {
+    let reg = registrable(host).unwrap_or_else(|| host.to_string());
+    SHORTENERS.iter().any(|s| *s == host || *s == reg)
+}
+
+fn org(host: &str) -> String {
+    registrable(host).unwrap_or_else(|| host.to_string())
+}
+
+fn is_ip(host: &str) -> bool {
+    host.starts_with('[') || host.parse::<std::net::Ipv4Addr>().is_ok()
+}
+
+/// A domain shown in link text ("www.paypal.com", "https://platform.openai.com/login"), if any.
+fn shown_domain(text: &str) -> Option<String> {
+    for word in text.split_whitespace() {
+        if word.contains('@') {
+            continue;
+        }
+        let w = word.trim_matches(|c: char| !c.is_alphanumeric());
+        let lower = w.to_ascii_lowercase();
+        let rest = lower.split_once("://").map(|(_, r)| r).unwrap_or(&lower);
+        let host = rest.split(['/', '?', '#', ':']).next().unwrap_or("");
+        let ok = host.contains('.')
+            && host.split('.').all(|l| !l.is_empty() && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
+            && host.rsplit('.').next().is_some_and(|tld| tld.len() >= 2 && tld.chars().all(|c| c.is_ascii_alphabetic()));
+        if ok && psl::suffix(host.as_bytes()).is_some_and(|s| s.is_known()) {
+            return Some(host.to_string());
+        }
+    }
+    None
+}
+
+#[derive(Default)]
+struct Once {
+    found: Vec<(&'static str, String, usize)>,
+}
+
+impl Once {
+    fn add(&mut self, rule: &'static str, evidence: String) {
+        match self.found.iter_mut().find(|f| f.0 == rule) {
+            Some(f) => f.2 += 1,
+            None => self.found.push((rule, evidence, 0)),
+        }
+    }
+    fn emit(self, out: &mut Vec<Finding>) {
+        for (rule, ev, more) in self.found {
+            let ev = if more > 0 { format!("{ev} (+{more} more)") } else { ev };
+            out.push(Finding::new(rule, ev));
+        }
+    }
+}
+
+fn short(url: &str) -> String {
+    if url.chars().count() > 100 {
+        format!("{}…", url.chars().take(100).collect::<String>())
+    } else {
+        url.to_string()
+    }
+}
+
+/// The URL a redirector link carries in its query (`?url=https%3A%2F%2F…`), one level deep.
+pub fn embedded(link: &Link) -> Option<Link> {
+    link.host.as_ref()?;
+    let u = url::Url::parse(&link.url).ok()?;
+    for (_, v) in u.query_pairs() {
+        let l = v.to_ascii_lowercase();
+        if l.starts_with("http://") || l.starts_with("https://") {
+            return Link::parse(&v, link.source.clone(), link.anchor_text.clone()).filter(|i| i.host != link.host);
+        }
+    }
+    None
+}
+
+/// Judges every link of a message.
+pub fn check(content: &Content, brands: &BrandSet, claimed_brand: Option<usize>, lookalike: LookalikeFn, out: &mut Vec<Finding>) {
+    let mut f = Once::default();
+    let claimed = claimed_brand.and_then(|b| brands.brands.get(b).map(|br| (b, br)));
+    // a redirector's destination (`?url=https://…`) is judged too
+    let mut all: Vec<Link> = Vec::with_capacity(content.links.len());
+    for link in &content.links {
+        all.push(link.clone());
+        if let Some(inner) = embedded(link) {
+            all.push(inner);
+        }
+    }
+    for link in &all {
+        let pre = link.source.evidence_prefix();
+        let Some(host) = link.host.as_deref() else {
+            if link.source.clickable() && link.source != LinkSource::PlainText {
+                f.add(LINK_SCRIPT_OR_DATA_URL, format!("{pre}{}", short(&link.url)));
+            }
+            continue;
+        };
+        if brands.owner_of(host).is_some() {
+            continue;
+        }
+        if let Some((_, ev)) = lookalike(host) {
+            f.add(LINK_LOOKALIKE_HOST, format!("{pre}{}: {ev}", short(&link.url)));
+        }
+        if !link.source.clickable() {
+            continue;
+        }
+        if matches!(link.source, LinkSource::Qr(_)) {
+            f.add(QR_CODE_LINK, format!("{pre}{}", short(&link.url)));
+        }
+        if link.source == LinkSource::FormAction {
+            f.add(FORM_EXTERNAL_ACTION, format!("form posts to {}", short(&link.url)));
+        }
+        let parsed = url::Url::parse(&link.url).ok();
+        if let Some(u) = &parsed {
+            if !u.username().is_empty() || u.password().is_some() {
+                f.add(LINK_USERINFO, format!("{pre}{} shows {:?} but goes to {host}", short(&link.url), u.username()));
+            }
+        }
+        if is_ip(host) {
+            f.add(LINK_IP_HOST, format!("{pre}{}", short(&link.url)));
+        }
+        if host.split('.').any(|l| l.starts_with("xn--")) {
+            let (uni, _) = idna::domain_to_unicode(host);
+            f.add(LINK_PUNYCODE_HOST, format!("{pre}{host} ({uni})"));
+        }
+        if is_shortener(host) {
+            f.add(LINK_SHORTENER, format!("{pre}{}", short(&link.url)));
+        }
+        if let Some(text) = link.anchor_text.as_deref() {
+            let dest = embedded(link).and_then(|l| l.host).unwrap_or_default();
+            if let (Some(shown), Some(_)) = (shown_domain(text), claimed) {
+                if org(&shown) != org(host) && org(&shown) != org(&dest) {
+                    if brands.owner_of(&shown).is_some() {
+                        f.add(LINK_DISPLAYED_BRAND_DOMAIN, format!("text shows {shown}, link goes to {host}"));
+                    } else {
+                        f.add(LINK_DISPLAYED_DOMAIN_MISMATCH, format!("text shows {shown}, link goes to {host}"));
+                    }
+                }
+            } else if let Some((b, br)) = claimed {
+                if brands.named_in(text).is_some_and(|h| h.brand == b) {
+                    f.add(LINK_BRAND_TEXT_FOREIGN_HREF, format!("text {:?} names {}, link goes to {host}", short(text), br.name));
+                }
+            }
+        }
+        if let (Some((b, br)), Some(u)) = (claimed, &parsed) {
+            let tail = format!("{} {}", u.path(), u.query().unwrap_or(""));
+            let words: String = tail.chars().map(|c| if c.is_alphanumeric() { c } else { ' ' }).collect();
+            if lookalike(host).is_none() && brands.named_in(&words).is_some_and(|h| h.brand == b) {
+                f.add(LINK_BRAND_IN_PATH, format!("{pre}{} names {} on {host}", short(&link.url), br.name));
+            }
+        }
+    }
+    f.emit(out);
+}

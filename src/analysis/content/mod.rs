@@ -1,0 +1,516 @@
+//! Content, links and attachments: what the message says and where it sends
+//! the reader.
+//!
+//! [`extract`] reads every text and HTML part (attached messages and HTML
+//! attachments included), every URL (HTML `href`/`src`/`action`, plain-text
+//! URLs, QR codes in images, `/URI` entries in PDFs) and classifies
+//! attachments, with bounded work ([`Limits`]). [`check`] turns that into
+//! findings: lure phrases per family and language ([`Phrases`]), deceptive
+//! links, dangerous attachments, and Reply-To / display-name tricks.
+//! Nothing is ever fetched: no URL is followed.
+
+pub mod attachments;
+pub mod links;
+pub mod phrases;
+pub mod qr;
+pub mod text;
+
+pub use attachments::{AttachmentInfo, AttachmentKind};
+pub use phrases::{Family, PhraseHit, Phrases};
+
+use crate::brand::{registrable, BrandSet};
+use crate::verdict::rules::RuleDef;
+use crate::verdict::Finding;
+use mail_parser::{Message, MimeHeaders, PartType};
+
+/// Bounds on the work done for one message. A bound that is reached is
+/// reported in [`Content::limits_hit`] and as `CONTENT_LIMIT_REACHED` (weight 0).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Limits {
+    /// MIME parts examined, attached messages included.
+    pub max_parts: usize,
+    /// Visible text kept, in bytes (before normalisation).
+    pub max_text_bytes: usize,
+    /// Bytes of each HTML part parsed.
+    pub max_html_bytes: usize,
+    /// URLs kept per message.
+    pub max_links: usize,
+    /// Largest image decoded for QR codes; also the bytes of a PDF or archive inspected.
+    pub max_image_bytes: usize,
+    /// Largest image (width × height) decoded for QR codes.
+    pub max_image_pixels: u64,
+    /// Images decoded for QR codes per message.
+    pub max_qr_images: usize,
+    /// Nesting of attached messages followed.
+    pub max_depth: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_parts: 100,
+            max_text_bytes: 256 * 1024,
+            max_html_bytes: 1024 * 1024,
+            max_links: 500,
+            max_image_bytes: 2 * 1024 * 1024,
+            max_image_pixels: 4_000_000,
+            max_qr_images: 4,
+            max_depth: 3,
+        }
+    }
+}
+
+/// Where a URL was found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LinkSource {
+    /// `<a href>`, `<area href>`, `<meta http-equiv=refresh>`.
+    Href,
+    /// `src` of `<img>`, `<iframe>`, `<script>` … (not clickable).
+    Src,
+    /// `<form action>`.
+    FormAction,
+    /// A URL written in plain text.
+    PlainText,
+    /// Decoded from a QR code in the named image.
+    Qr(String),
+    /// A `/URI` entry in the named PDF.
+    Pdf(String),
+}
+
+impl LinkSource {
+    /// A reader can follow it (click, scan, type).
+    pub fn clickable(&self) -> bool {
+        !matches!(self, LinkSource::Src)
+    }
+    /// Prefix for evidence: `QR code in image.png: `.
+    pub fn evidence_prefix(&self) -> String {
+        match self {
+            LinkSource::Qr(n) => format!("QR code in {n}: "),
+            LinkSource::Pdf(n) => format!("in PDF {n}: "),
+            LinkSource::FormAction => "form action ".into(),
+            _ => String::new(),
+        }
+    }
+}
+
+/// A URL found in the message.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Link {
+    /// The URL as found (whitespace removed; `www.` URLs get `http://`), at most 2,000 bytes.
+    pub url: String,
+    /// Host, lowercased, IDN in ASCII (punycode, as `url` and `Brand::owns` use it);
+    /// IP literals as text (`192.0.2.1`, `[2001:db8::1]`). None for `data:`/`javascript:`.
+    pub host: Option<String>,
+    pub source: LinkSource,
+    /// Visible text of an `<a>`, whitespace collapsed.
+    pub anchor_text: Option<String>,
+}
+
+impl Link {
+    /// Parses a URL as found in a message. Relative URLs, `mailto:`, `tel:`,
+    /// `cid:` and fragments are not links and give None.
+    pub fn parse(raw: &str, source: LinkSource, anchor_text: Option<String>) -> Option<Link> {
+        let cleaned: String = raw.chars().filter(|c| !c.is_whitespace() && !c.is_control() && !text::is_invisible(*c)).collect();
+        let s = text::truncate(&cleaned, 2000);
+        let lower = s.to_ascii_lowercase();
+        if lower.starts_with("data:") || lower.starts_with("javascript:") || lower.starts_with("vbscript:") {
+            let url: String = s.chars().take(120).collect();
+            return Some(Link { url, host: None, source, anchor_text });
+        }
+        let full = if lower.starts_with("www.") {
+            format!("http://{s}")
+        } else if lower.starts_with("//") {
+            format!("http:{s}")
+        } else if lower.starts_with("http://") || lower.starts_with("https://") || lower.starts_with("ftp://") {
+            s.to_string()
+        } else {
+            return None;
+        };
+        let u = url::Url::parse(&full).ok()?;
+        let host = match u.host()? {
+            url::Host::Domain(d) => d.trim_end_matches('.').to_ascii_lowercase(),
+            url::Host::Ipv4(ip) => ip.to_string(),
+            url::Host::Ipv6(ip) => format!("[{ip}]"),
+        };
+        Some(Link { url: full, host: Some(host), source, anchor_text })
+    }
+}
+
+/// What a message shows its reader.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Content {
+    /// Normalised visible text (subject, text parts, HTML parts and HTML
+    /// attachments, attached messages), see [`text::normalize`].
+    pub text: String,
+    pub links: Vec<Link>,
+    pub attachments: Vec<AttachmentInfo>,
+    /// The limits reached (`"max_parts (100)"` …): the message was only partly read.
+    pub limits_hit: Vec<String>,
+    /// `<input type=password>` in the message body (not in attachments).
+    pub body_password_fields: usize,
+    /// Zero-width characters (U+200B–U+200D, U+2060, U+FEFF) found between two letters of the text.
+    pub zero_width_in_words: usize,
+    /// Addresses of `mailto:` links in HTML (at most 20): where "reply to this address" sends the reader.
+    pub mailto: Vec<String>,
+}
+
+struct Walk<'l> {
+    limits: &'l Limits,
+    content: Content,
+    raw_text: String,
+    parts: usize,
+    qr_images: usize,
+}
+
+impl Walk<'_> {
+    fn hit(&mut self, what: String) {
+        if !self.content.limits_hit.contains(&what) {
+            self.content.limits_hit.push(what);
+        }
+    }
+
+    fn push_text(&mut self, t: &str) {
+        let room = self.limits.max_text_bytes.saturating_sub(self.raw_text.len());
+        if t.len() > room {
+            self.raw_text.push_str(text::truncate(t, room));
+            self.hit(format!("max_text_bytes ({})", self.limits.max_text_bytes));
+        } else {
+            self.raw_text.push_str(t);
+        }
+        self.raw_text.push('\n');
+    }
+
+    fn push_links(&mut self, links: Vec<Link>) {
+        for l in links {
+            if self.content.links.len() >= self.limits.max_links {
+                self.hit(format!("max_links ({})", self.limits.max_links));
+                return;
+            }
+            if !self.content.links.contains(&l) {
+                self.content.links.push(l);
+            }
+        }
+    }
+
+    fn message(&mut self, msg: &Message, depth: usize) {
+        if let Some(s) = msg.subject() {
+            self.push_text(s);
+        }
+        for part in &msg.parts {
+            self.parts += 1;
+            if self.parts > self.limits.max_parts {
+                self.hit(format!("max_parts ({})", self.limits.max_parts));
+                return;
+            }
+            let name = part.attachment_name().map(str::to_string);
+            let ctype = part
+                .content_type()
+                .map(|c| format!("{}/{}", c.ctype(), c.subtype().unwrap_or("")).to_ascii_lowercase())
+                .unwrap_or_default();
+            let disposition_attachment = part.content_disposition().is_some_and(|d| d.is_attachment());
+            let lname = name.as_deref().unwrap_or("").to_ascii_lowercase();
+            let html_name = [".htm", ".html", ".shtml", ".xhtml", ".svg"].iter().any(|x| lname.ends_with(x));
+            match &part.body {
+                PartType::Text(t) if html_name => self.html_attachment(name.as_deref().unwrap_or("attachment.html"), &ctype, t),
+                PartType::Text(t) => {
+                    let mut links = Vec::new();
+                    text::plain_urls(text::truncate(t, self.limits.max_text_bytes), self.limits, &mut links);
+                    self.push_links(links);
+                    self.push_text(t);
+                }
+                PartType::Html(h) if html_name || disposition_attachment => {
+                    self.html_attachment(name.as_deref().unwrap_or("attachment.html"), &ctype, h)
+                }
+                PartType::Html(h) => {
+                    if h.len() > self.limits.max_html_bytes {
+                        self.hit(format!("max_html_bytes ({})", self.limits.max_html_bytes));
+                    }
+                    let o = text::html(h, self.limits);
+                    self.content.body_password_fields += o.password_inputs;
+                    for m in o.mailto {
+                        if self.content.mailto.len() < 20 && !self.content.mailto.contains(&m) {
+                            self.content.mailto.push(m);
+                        }
+                    }
+                    self.push_links(o.links);
+                    self.push_text(&o.text);
+                }
+                PartType::Binary(b) | PartType::InlineBinary(b) => {
+                    let name = name.unwrap_or_else(|| format!("part {}", self.parts));
+                    self.binary(&name, &ctype, b);
+                }
+                PartType::Message(m) => {
+                    if depth + 1 > self.limits.max_depth {
+                        self.hit(format!("max_depth ({})", self.limits.max_depth));
+                    } else {
+                        self.message(m, depth + 1);
+                    }
+                }
+                PartType::Multipart(_) => {}
+            }
+        }
+    }
+
+    fn html_attachment(&mut self, name: &str, ctype: &str, source: &str) {
+        let o = text::html(source, self.limits);
+        let info = attachments::html_attachment(name, ctype, source, &o);
+        self.content.attachments.push(info);
+        self.push_links(o.links);
+        self.push_text(&o.text);
+    }
+
+    fn binary(&mut self, name: &str, ctype: &str, bytes: &[u8]) {
+        let lname = name.to_ascii_lowercase();
+        let image = ctype.starts_with("image/") || [".png", ".jpg", ".jpeg", ".gif"].iter().any(|x| lname.ends_with(x));
+        let info = attachments::classify(name, ctype, bytes, self.limits);
+        if info.kind == AttachmentKind::Pdf {
+            let mut links = Vec::new();
+            if attachments::pdf_uris(name, bytes, self.limits, &mut links) {
+                self.hit(format!("max_image_bytes ({}) for PDF", self.limits.max_image_bytes));
+            }
+            self.push_links(links);
+        }
+        if image && ctype != "image/svg+xml" {
+            if bytes.len() > self.limits.max_image_bytes {
+                self.hit(format!("max_image_bytes ({})", self.limits.max_image_bytes));
+            } else if self.qr_images >= self.limits.max_qr_images {
+                self.hit(format!("max_qr_images ({})", self.limits.max_qr_images));
+            } else {
+                self.qr_images += 1;
+                match qr::decode(bytes, self.limits) {
+                    Ok(texts) => {
+                        let links = texts.iter().filter_map(|t| Link::parse(t, LinkSource::Qr(name.to_string()), None)).collect();
+                        self.push_links(links);
+                    }
+                    Err(qr::Skipped::TooLarge(px)) => self.hit(format!("max_image_pixels ({}): {name} has {px}", self.limits.max_image_pixels)),
+                    Err(qr::Skipped::Unreadable) => {}
+                }
+            }
+        }
+        self.content.attachments.push(info);
+    }
+}
+
+/// Reads what the message shows: text, links, attachments. Bounded by `limits`.
+pub fn extract(msg: &Message, limits: &Limits) -> Content {
+    let mut w = Walk { limits, content: Content::default(), raw_text: String::new(), parts: 0, qr_images: 0 };
+    w.message(msg, 0);
+    w.content.zero_width_in_words = text::zero_width_in_words(&w.raw_text);
+    w.content.text = text::normalize(&w.raw_text);
+    w.content
+}
+
+/// Whether a host is a lookalike of a protected brand; supplied by the core.
+/// Returns (brand name, evidence like "openai-support.com ~ openai.com (combosquat)").
+pub type LookalikeFn<'a> = &'a dyn Fn(&str) -> Option<(String, String)>;
+
+pub const LURE_API_KEY: &str = "LURE_API_KEY";
+pub const LURE_PASSWORD: &str = "LURE_PASSWORD";
+pub const LURE_MFA_CODE: &str = "LURE_MFA_CODE";
+pub const LURE_ACCOUNT_THREAT: &str = "LURE_ACCOUNT_THREAT";
+pub const LURE_INCIDENT: &str = "LURE_INCIDENT";
+pub const LURE_PAYMENT: &str = "LURE_PAYMENT";
+pub const LURE_REWARD: &str = "LURE_REWARD";
+pub const TEXT_ZERO_WIDTH_OBFUSCATION: &str = "TEXT_ZERO_WIDTH_OBFUSCATION";
+pub const CREDENTIAL_LURE_BRAND_CLAIM: &str = "CREDENTIAL_LURE_BRAND_CLAIM";
+pub const REPLY_TO_FREEMAIL_BRAND_CLAIM: &str = "REPLY_TO_FREEMAIL_BRAND_CLAIM";
+pub const MAILTO_LOOKALIKE: &str = "MAILTO_LOOKALIKE";
+pub const REPLY_TO_OUTSIDE_BRAND: &str = "REPLY_TO_OUTSIDE_BRAND";
+pub const FROM_NAME_HIDDEN_CHARACTERS: &str = "FROM_NAME_HIDDEN_CHARACTERS";
+pub const LINK_DISPLAYED_DOMAIN_MISMATCH: &str = "LINK_DISPLAYED_DOMAIN_MISMATCH";
+pub const LINK_DISPLAYED_BRAND_DOMAIN: &str = "LINK_DISPLAYED_BRAND_DOMAIN";
+pub const LINK_BRAND_TEXT_FOREIGN_HREF: &str = "LINK_BRAND_TEXT_FOREIGN_HREF";
+pub const LINK_LOOKALIKE_HOST: &str = "LINK_LOOKALIKE_HOST";
+pub const LINK_BRAND_IN_PATH: &str = "LINK_BRAND_IN_PATH";
+pub const LINK_USERINFO: &str = "LINK_USERINFO";
+pub const LINK_IP_HOST: &str = "LINK_IP_HOST";
+pub const LINK_PUNYCODE_HOST: &str = "LINK_PUNYCODE_HOST";
+pub const LINK_SHORTENER: &str = "LINK_SHORTENER";
+pub const LINK_SCRIPT_OR_DATA_URL: &str = "LINK_SCRIPT_OR_DATA_URL";
+pub const FORM_EXTERNAL_ACTION: &str = "FORM_EXTERNAL_ACTION";
+pub const FORM_PASSWORD_FIELD: &str = "FORM_PASSWORD_FIELD";
+pub const QR_CODE_LINK: &str = "QR_CODE_LINK";
+pub const ATTACHMENT_EXECUTABLE: &str = "ATTACHMENT_EXECUTABLE";
+pub const ATTACHMENT_MACRO_OFFICE: &str = "ATTACHMENT_MACRO_OFFICE";
+pub const ATTACHMENT_ARCHIVE: &str = "ATTACHMENT_ARCHIVE";
+pub const ATTACHMENT_DISK_IMAGE_OR_SHORTCUT: &str = "ATTACHMENT_DISK_IMAGE_OR_SHORTCUT";
+pub const ATTACHMENT_HTML: &str = "ATTACHMENT_HTML";
+pub const ATTACHMENT_HTML_LOGIN_FORM: &str = "ATTACHMENT_HTML_LOGIN_FORM";
+pub const ATTACHMENT_HTML_SMUGGLING: &str = "ATTACHMENT_HTML_SMUGGLING";
+pub const CONTENT_LIMIT_REACHED: &str = "CONTENT_LIMIT_REACHED";
+
+const fn r(id: &'static str, group: &'static str, default_weight: f64, description: &'static str) -> RuleDef {
+    RuleDef { id, group, default_weight, description }
+}
+
+/// Every rule this module can emit.
+pub static RULES: &[RuleDef] = &[
+    r(LURE_API_KEY, "content", 2.5, "Text asks for an API key, secret key, access token or wallet recovery phrase (phrase and language in the evidence)"),
+    r(LURE_PASSWORD, "content", 2.0, "Text asks for a password or to sign in to verify or keep an account"),
+    r(LURE_MFA_CODE, "content", 2.5, "Text asks for an MFA / 2FA / verification / one-time code"),
+    r(LURE_ACCOUNT_THREAT, "content", 1.5, "Text threatens the account or presses for time (suspended, revoked, within 24 hours, unusual activity)"),
+    r(LURE_INCIDENT, "content", 1.5, "Text uses a security incident as the pretext (data breach, third-party vendor, Mixpanel)"),
+    r(LURE_PAYMENT, "content", 1.5, "Text reports a failed payment or billing problem"),
+    r(LURE_REWARD, "content", 2.0, "Text baits with a prize, giveaway, crypto airdrop or gift card"),
+    r(TEXT_ZERO_WIDTH_OBFUSCATION, "content", 2.0, "Zero-width characters hidden inside words of the text (filter evasion)"),
+    r(CREDENTIAL_LURE_BRAND_CLAIM, "content", 3.0, "Message claims a brand from outside its domains and asks for a password, code or key"),
+    r(REPLY_TO_FREEMAIL_BRAND_CLAIM, "sender", 4.0, "Message claims a brand but replies (Reply-To or a mailto: link) go to a freemail mailbox (data/freemail.txt)"),
+    r(MAILTO_LOOKALIKE, "sender", 4.0, "A mailto: link in the text sends replies to a lookalike of a protected brand's domain (Reply-To itself is the core's LOOKALIKE_REPLY_TO)"),
+    r(REPLY_TO_OUTSIDE_BRAND, "sender", 3.5, "From is a protected brand's own domain but replies (Reply-To or a mailto: link) go to a domain the brand does not use"),
+    r(FROM_NAME_HIDDEN_CHARACTERS, "sender", 3.0, "From display name contains zero-width or bidi control characters, or a word mixing scripts"),
+    r(LINK_DISPLAYED_DOMAIN_MISMATCH, "links", 1.5, "In a message claiming a brand, link text shows one domain and the link goes to another registrable domain"),
+    r(LINK_DISPLAYED_BRAND_DOMAIN, "links", 4.0, "Link text shows a protected brand's domain, the link goes elsewhere"),
+    r(LINK_BRAND_TEXT_FOREIGN_HREF, "links", 2.0, "In a message claiming a brand, link text names the brand but the link leaves its domains"),
+    r(LINK_LOOKALIKE_HOST, "links", 4.0, "A link (or image, form, QR code, PDF link) goes to a lookalike of a protected brand's domain"),
+    r(LINK_BRAND_IN_PATH, "links", 2.0, "In a message claiming a brand, a link to a foreign host carries the brand name in its path or query"),
+    r(LINK_USERINFO, "links", 4.0, "Link hides its host behind userinfo (https://platform.openai.com@evil.example/)"),
+    r(LINK_IP_HOST, "links", 2.0, "Link goes to an IP address instead of a domain"),
+    r(LINK_PUNYCODE_HOST, "links", 1.5, "Link goes to an internationalised (punycode) host name"),
+    r(LINK_SHORTENER, "links", 1.0, "Link goes through a URL shortener that hides its destination (data/shorteners.txt)"),
+    r(LINK_SCRIPT_OR_DATA_URL, "links", 3.0, "Link or form uses a data: or javascript: URL"),
+    r(FORM_EXTERNAL_ACTION, "links", 3.0, "HTML form with a password or e-mail field posts to an external host"),
+    r(FORM_PASSWORD_FIELD, "links", 3.0, "HTML body of the message contains a password field"),
+    r(QR_CODE_LINK, "links", 1.5, "An image carries a QR code with a URL (the link rules also judge that URL)"),
+    r(ATTACHMENT_EXECUTABLE, "attachments", 5.0, "Executable or script attached (or inside an attached archive): exe, scr, js, vbs, hta, ps1 …"),
+    r(ATTACHMENT_MACRO_OFFICE, "attachments", 4.0, "Macro-enabled Office document attached (docm/xlsm, or a document with a VBA project)"),
+    r(ATTACHMENT_ARCHIVE, "attachments", 1.0, "Archive attached (zip, rar, 7z …); its names are checked for executables"),
+    r(ATTACHMENT_DISK_IMAGE_OR_SHORTCUT, "attachments", 4.0, "Disk image or Windows shortcut attached (iso, img, vhd, lnk)"),
+    r(ATTACHMENT_HTML, "attachments", 2.0, "HTML or SVG document attached"),
+    r(ATTACHMENT_HTML_LOGIN_FORM, "attachments", 4.0, "Attached HTML contains a login form (password field)"),
+    r(ATTACHMENT_HTML_SMUGGLING, "attachments", 4.0, "Attached HTML assembles a file or page from encoded script data (HTML smuggling)"),
+    r(CONTENT_LIMIT_REACHED, "limits", 0.0, "A content limit was reached; the message was only partly read"),
+];
+
+fn family_rule(f: Family) -> &'static str {
+    match f {
+        Family::ApiKey => LURE_API_KEY,
+        Family::Password => LURE_PASSWORD,
+        Family::MfaCode => LURE_MFA_CODE,
+        Family::AccountThreat => LURE_ACCOUNT_THREAT,
+        Family::Incident => LURE_INCIDENT,
+        Family::Payment => LURE_PAYMENT,
+        Family::Reward => LURE_REWARD,
+    }
+}
+
+static FREEMAIL: std::sync::LazyLock<Vec<&'static str>> = std::sync::LazyLock::new(|| data_list(include_str!("../../../data/freemail.txt")));
+
+/// A data file's entries: one lowercase domain a line, `#` comments.
+pub(crate) fn data_list(text: &'static str) -> Vec<&'static str> {
+    text.lines().map(|l| l.split('#').next().unwrap_or("").trim()).filter(|l| !l.is_empty()).collect()
+}
+
+/// The domain is a freemail provider (or a subdomain of one).
+pub fn is_freemail(domain: &str) -> bool {
+    let d = domain.trim_end_matches('.').to_ascii_lowercase();
+    let reg = registrable(&d).unwrap_or_else(|| d.clone());
+    FREEMAIL.iter().any(|f| *f == d || *f == reg)
+}
+
+fn domain_of(address: &str) -> Option<String> {
+    address.rsplit_once('@').map(|(_, d)| d.trim().trim_end_matches('.').trim_end_matches('>').to_ascii_lowercase()).filter(|d| d.contains('.'))
+}
+
+/// All content, link, attachment and Reply-To/display-name findings for a message.
+pub fn check(
+    msg: &Message,
+    brands: &BrandSet,
+    claimed_brand: Option<usize>,
+    phrases: &Phrases,
+    lookalike: LookalikeFn,
+    limits: &Limits,
+    out: &mut Vec<Finding>,
+) -> Content {
+    let content = extract(msg, limits);
+    let from_entries: Vec<_> = msg.from().map(|a| a.iter().collect()).unwrap_or_default();
+    let from_domain = from_entries.iter().filter_map(|a| a.address()).find_map(domain_of);
+    let claimed = claimed_brand.and_then(|b| brands.brands.get(b).map(|br| (b, br)));
+    let claim_from_outside = claimed.is_some_and(|(_, b)| !from_domain.as_deref().is_some_and(|d| b.owns(d)));
+
+    // Phrases: one finding per family, quoting up to three phrases.
+    let hits = phrases.find(&content.text);
+    for f in Family::ALL {
+        let of: Vec<&PhraseHit> = hits.iter().filter(|h| h.family == f).collect();
+        if let Some(first) = of.first() {
+            let mut ev = format!("{:?} ({})", first.phrase, first.lang);
+            for h in of.iter().skip(1).take(2) {
+                ev.push_str(&format!(", {:?} ({})", h.phrase, h.lang));
+            }
+            out.push(Finding::new(family_rule(f), ev));
+        }
+    }
+    if claim_from_outside {
+        if let (Some((_, b)), Some(h)) = (claimed, hits.iter().find(|h| h.family.is_credential())) {
+            out.push(Finding::new(
+                CREDENTIAL_LURE_BRAND_CLAIM,
+                format!("claims {} from {}, asks: {:?} ({})", b.name, from_domain.as_deref().unwrap_or("no domain"), h.phrase, h.lang),
+            ));
+        }
+    }
+
+    if content.zero_width_in_words >= 3 {
+        out.push(Finding::new(TEXT_ZERO_WIDTH_OBFUSCATION, format!("{} zero-width characters inside words", content.zero_width_in_words)));
+    }
+
+    // Reply-To
+    let mut reply: Vec<(String, &str)> =
+        msg.reply_to().map(|a| a.iter().filter_map(|x| x.address()).map(|a| (a.to_string(), "Reply-To")).collect()).unwrap_or_default();
+    reply.extend(content.mailto.iter().map(|a| (a.clone(), "mailto: link")));
+    for (addr, how) in &reply {
+        let Some(d) = domain_of(addr) else { continue };
+        if brands.owner_of(&d).is_some() {
+            continue;
+        }
+        // a lookalike Reply-To is the core's LOOKALIKE_REPLY_TO; mailto: links are ours
+        if let Some((_, ev)) = lookalike(&d) {
+            if *how != "Reply-To" {
+                out.push(Finding::new(MAILTO_LOOKALIKE, format!("{how} <{addr}>: {ev}")));
+            }
+            break;
+        }
+        let same_org = from_domain.as_deref().is_some_and(|f| registrable(f).unwrap_or_else(|| f.to_string()) == registrable(&d).unwrap_or_else(|| d.clone()));
+        if let Some((_, b)) = claimed {
+            if is_freemail(&d) && !same_org {
+                out.push(Finding::new(REPLY_TO_FREEMAIL_BRAND_CLAIM, format!("claims {}, {how} <{addr}> is a freemail mailbox", b.name)));
+                break;
+            }
+            if !claim_from_outside && !same_org {
+                out.push(Finding::new(
+                    REPLY_TO_OUTSIDE_BRAND,
+                    format!("From {} is {}'s, {how} <{addr}> is not", from_domain.as_deref().unwrap_or(""), b.name),
+                ));
+                break;
+            }
+        }
+    }
+
+    // Display name tricks
+    let name = from_entries.iter().filter_map(|a| a.name()).collect::<Vec<_>>().join(" ");
+    if let Some(why) = hidden_characters(&name) {
+        out.push(Finding::new(FROM_NAME_HIDDEN_CHARACTERS, format!("display name {name:?}: {why}")));
+    }
+
+    links::check(&content, brands, claimed_brand, lookalike, out);
+    attachments::check(&content, out);
+    if !content.limits_hit.is_empty() {
+        out.push(Finding::new(CONTENT_LIMIT_REACHED, content.limits_hit.join(", ")));
+    }
+    content
+}
+
+/// Zero-width/bidi characters, or a word mixing scripts (Latin with Cyrillic or Greek).
+fn hidden_characters(name: &str) -> Option<String> {
+    use unicode_security::MixedScript;
+    if let Some(c) = name.chars().find(|c| text::is_invisible(*c)) {
+        return Some(format!("invisible character U+{:04X}", c as u32));
+    }
+    for w in name.split(|c: char| !c.is_alphanumeric()) {
+        if w.chars().count() >= 2 && !w.is_single_script() {
+            return Some(format!("word {w:?} mixes scripts"));
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+pub(crate) mod tests;

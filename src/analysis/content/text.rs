@@ -1,0 +1,393 @@
+//! The text a reader sees, and its normalisation against obfuscation.
+//!
+//! HTML is parsed with html5ever (via `scraper`), the parser browsers'
+//! behaviour is specified by, so broken markup reads as a mail client shows it.
+//! Block elements and `<br>` end a word; `<script>`, `<style>`, `<head>`,
+//! `<template>` and elements hidden with `display:none` or `hidden` are not
+//! read.
+
+use super::{Limits, Link, LinkSource};
+use scraper::node::Node;
+use scraper::Html;
+use unicode_normalization::char::is_combining_mark;
+use unicode_normalization::UnicodeNormalization;
+
+/// Characters that render as nothing or reorder text: zero-width spaces and
+/// joiners, soft hyphen, word joiner, BOM, bidi controls, variation selectors,
+/// combining grapheme joiner, Mongolian vowel separator.
+pub fn is_invisible(c: char) -> bool {
+    matches!(c,
+        '\u{00AD}' | '\u{034F}' | '\u{180E}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}'
+        | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{2069}' | '\u{FE00}'..='\u{FE0F}' | '\u{FEFF}')
+}
+
+/// Zero-width characters between two letters ("pa\u{200B}ss"): filter evasion.
+/// Soft hyphens (real hyphenation hints) and joiners next to non-Latin
+/// letters (Persian, Indic, emoji sequences) do not count.
+pub fn zero_width_in_words(s: &str) -> usize {
+    let chars: Vec<char> = s.chars().collect();
+    let mut n = 0;
+    for (i, c) in chars.iter().enumerate() {
+        if matches!(c, '\u{200B}'..='\u{200D}' | '\u{2060}' | '\u{FEFF}') {
+            let before = chars[..i].iter().rev().find(|c| !is_invisible(**c));
+            let after = chars[i + 1..].iter().find(|c| !is_invisible(**c));
+            if before.is_some_and(|c| c.is_ascii_alphabetic()) && after.is_some_and(|c| c.is_ascii_alphabetic()) {
+                n += 1;
+            }
+        }
+    }
+    n
+}
+
+/// Folds one lowercase non-ASCII character to ASCII where it is a Latin
+/// letter with accents or a confusable of one (UTS #39 skeleton); other
+/// letters (Greek words, CJK) are kept.
+fn fold_non_ascii(c: char, out: &mut String) {
+    match c {
+        'ß' => return out.push_str("ss"),
+        'æ' => return out.push_str("ae"),
+        'œ' => return out.push_str("oe"),
+        'ø' => return out.push('o'),
+        'ł' => return out.push('l'),
+        'đ' | 'ð' => return out.push('d'),
+        'ı' => return out.push('i'),
+        _ => {}
+    }
+    let stripped: String = c.to_string().nfd().filter(|c| !is_combining_mark(*c)).collect();
+    if !stripped.is_empty() && stripped.chars().all(|c| c.is_ascii_alphanumeric()) {
+        return out.push_str(&stripped);
+    }
+    let skel: String = unicode_security::confusable_detection::skeleton(&c.to_string())
+        .filter(|c| !is_combining_mark(*c))
+        .flat_map(char::to_lowercase)
+        .collect();
+    if !skel.is_empty() && skel.len() <= 2 && skel.chars().all(|c| c.is_ascii_alphanumeric()) {
+        out.push_str(&skel);
+    } else if c.is_alphanumeric() {
+        out.push(c);
+    } else {
+        out.push(' ');
+    }
+}
+
+/// Normalises text for phrase matching: NFKC, invisible characters removed,
+/// lowercase, accents and confusables folded to ASCII, `@`/`$` and digits
+/// used as letters inside a word read as letters (`p@ssw0rd`), everything
+/// that is not a letter or digit a word break, runs of four or more
+/// single-letter words joined (`p a s s w o r d`). Output: words separated by
+/// one space.
+pub fn normalize(s: &str) -> String {
+    let chars: Vec<char> = s.nfkc().filter(|c| !is_invisible(*c)).collect();
+    let mut folded = String::with_capacity(chars.len());
+    let mut cache: std::collections::HashMap<char, String> = std::collections::HashMap::new();
+    let letter = |i: usize| chars.get(i).is_some_and(|c| c.is_alphabetic());
+    for (i, &c) in chars.iter().enumerate() {
+        if c.is_ascii() {
+            let l = c.to_ascii_lowercase();
+            let between = i > 0 && letter(i - 1) && letter(i + 1);
+            match l {
+                'a'..='z' | '0'..='9' => folded.push(l),
+                // '@' between letters reads as 'a', unless it is an address ("jo@example.com")
+                '@' if between && !chars[i + 1..].iter().take_while(|c| !c.is_whitespace()).any(|c| *c == '.') => folded.push('a'),
+                '$' if between => folded.push('s'),
+                _ => folded.push(' '),
+            }
+        } else {
+            // folding a character (NFD + skeleton) is costly: once per distinct character
+            let f = cache.entry(c).or_insert_with(|| {
+                let mut f = String::new();
+                for l in c.to_lowercase() {
+                    fold_non_ascii(l, &mut f);
+                }
+                f
+            });
+            folded.push_str(f);
+        }
+    }
+    let mut words: Vec<String> = Vec::new();
+    for w in folded.split(' ').filter(|w| !w.is_empty()) {
+        words.push(unleet(w));
+    }
+    // join letter-spaced runs
+    let mut out: Vec<String> = Vec::with_capacity(words.len());
+    let mut i = 0;
+    while i < words.len() {
+        let single = |w: &String| w.chars().count() == 1 && w.chars().all(char::is_alphabetic);
+        let mut j = i;
+        while j < words.len() && single(&words[j]) {
+            j += 1;
+        }
+        if j - i >= 4 {
+            out.push(words[i..j].concat());
+            i = j;
+        } else {
+            out.push(std::mem::take(&mut words[i]));
+            i += 1;
+        }
+    }
+    out.join(" ")
+}
+
+/// Digits between letters read as the letters they imitate (`passw0rd`, `l0gin`).
+fn unleet(w: &str) -> String {
+    if !w.bytes().any(|b| b.is_ascii_digit()) || w.bytes().filter(|b| b.is_ascii_alphabetic()).count() < 3 {
+        return w.to_string();
+    }
+    let b: Vec<char> = w.chars().collect();
+    let mut s = String::with_capacity(w.len());
+    for (i, &c) in b.iter().enumerate() {
+        let between = i > 0 && b[i - 1].is_ascii_alphabetic() && b.get(i + 1).is_some_and(|c| c.is_ascii_alphabetic());
+        s.push(match c {
+            '0' if between => 'o',
+            '1' if between => 'i',
+            '3' if between => 'e',
+            '4' if between => 'a',
+            '5' if between => 's',
+            '7' if between => 't',
+            other => other,
+        });
+    }
+    s
+}
+
+const BLOCK: &[&str] = &[
+    "address", "article", "aside", "blockquote", "br", "center", "dd", "div", "dl", "dt", "fieldset", "figcaption", "figure",
+    "footer", "form", "h1", "h2", "h3", "h4", "h5", "h6", "header", "hr", "li", "main", "nav", "ol", "option", "p", "pre",
+    "section", "table", "tbody", "td", "tfoot", "th", "thead", "title", "tr", "ul", "button", "img",
+];
+const SKIP: &[&str] = &["script", "style", "head", "template", "noscript", "svg", "xml"];
+
+static SECRET_INPUT: std::sync::LazyLock<scraper::Selector> = std::sync::LazyLock::new(|| {
+    scraper::Selector::parse("input[type=password i], input[type=email i]").unwrap_or_else(|_| unreachable!("static selector"))
+});
+
+/// Replaces long base64 runs (`data:` images, embedded fonts) by nothing, so
+/// a megabyte of inline image does not push the text out of `max_html_bytes`.
+pub fn strip_inline_data(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.contains("base64,") {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len().min(1 << 20));
+    let mut rest = s;
+    while let Some(p) = rest.find("base64,") {
+        let (head, tail) = rest.split_at(p + 7);
+        out.push_str(head);
+        let run = tail.bytes().take_while(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=' | b'\r' | b'\n' | b' ')).count();
+        if run > 256 {
+            rest = &tail[run..];
+        } else {
+            rest = tail;
+        }
+    }
+    out.push_str(rest);
+    std::borrow::Cow::Owned(out)
+}
+
+/// What one HTML document yields.
+#[derive(Debug, Default)]
+pub struct HtmlOut {
+    pub text: String,
+    pub links: Vec<Link>,
+    /// `<input type=password>` count.
+    pub password_inputs: usize,
+    /// Number of `<form>` elements.
+    pub forms: usize,
+    /// Addresses of `mailto:` links.
+    pub mailto: Vec<String>,
+}
+
+fn hidden(el: &scraper::node::Element) -> bool {
+    if el.attr("hidden").is_some() {
+        return true;
+    }
+    el.attr("style").is_some_and(|s| {
+        let s: String = s.chars().filter(|c| !c.is_whitespace()).collect::<String>().to_ascii_lowercase();
+        s.contains("display:none") || s.contains("visibility:hidden")
+    })
+}
+
+/// Parses an HTML document (at most `limits.max_html_bytes` of it) and returns
+/// its visible text (raw, not normalised), links and form facts.
+pub fn html(source: &str, limits: &Limits) -> HtmlOut {
+    let stripped = strip_inline_data(source);
+    let src = truncate(&stripped, limits.max_html_bytes);
+    let doc = Html::parse_document(src);
+    let mut out = HtmlOut::default();
+    let mut skip_depth = 0usize;
+    // (node id, href, text collected so far) for open <a> elements
+    let mut anchors: Vec<(ego_tree::NodeId, String, String)> = Vec::new();
+    for edge in doc.tree.root().traverse() {
+        match edge {
+            ego_tree::iter::Edge::Open(node) => match node.value() {
+                Node::Element(el) => {
+                    let name = el.name();
+                    if skip_depth > 0 || SKIP.contains(&name) || hidden(el) {
+                        skip_depth += 1;
+                        continue;
+                    }
+                    if BLOCK.contains(&name) {
+                        out.text.push('\n');
+                        for a in anchors.iter_mut() {
+                            a.2.push(' ');
+                        }
+                    }
+                    let mut push = |url: &str, source: LinkSource| {
+                        if out.links.len() < limits.max_links {
+                            if let Some(l) = Link::parse(url, source, None) {
+                                out.links.push(l);
+                            }
+                        }
+                    };
+                    match name {
+                        "a" | "area" => {
+                            if let Some(m) = el.attr("href").and_then(|h| h.trim().get(..7).filter(|p| p.eq_ignore_ascii_case("mailto:")).map(|_| h.trim()[7..].to_string())) {
+                                let addr = m.split(['?', ',']).next().unwrap_or("").trim().to_ascii_lowercase();
+                                if addr.contains('@') && out.mailto.len() < 20 && !out.mailto.contains(&addr) {
+                                    out.mailto.push(addr);
+                                }
+                            }
+                            if let Some(h) = el.attr("href") {
+                                anchors.push((node.id(), h.to_string(), String::new()));
+                            }
+                        }
+                        "form" => {
+                            out.forms += 1;
+                            // A search or subscribe box is not a credential form: only forms with a password or e-mail field count.
+                            let asks = scraper::ElementRef::wrap(node).is_some_and(|f| f.select(&SECRET_INPUT).next().is_some());
+                            if let (Some(a), true) = (el.attr("action"), asks) {
+                                push(a, LinkSource::FormAction);
+                            }
+                        }
+                        "input" if el.attr("type").is_some_and(|t| t.trim().eq_ignore_ascii_case("password")) => {
+                            out.password_inputs += 1;
+                        }
+                        "meta" if el.attr("http-equiv").is_some_and(|h| h.eq_ignore_ascii_case("refresh")) => {
+                            if let Some((c, p)) = el.attr("content").and_then(|c| c.to_ascii_lowercase().find("url=").map(|p| (c, p))) {
+                                push(c[p + 4..].trim().trim_matches(|c| c == '\'' || c == '"'), LinkSource::Href);
+                            }
+                        }
+                        _ => {}
+                    }
+                    if let Some(s) = el.attr("src") {
+                        // data: images are ordinary inline images
+                        if !s.trim_start().get(..5).is_some_and(|p| p.eq_ignore_ascii_case("data:")) {
+                            push(s, LinkSource::Src);
+                        }
+                    }
+                    if name == "img" {
+                        if let Some(alt) = el.attr("alt") {
+                            out.text.push_str(alt);
+                        }
+                    }
+                }
+                Node::Text(t) if skip_depth == 0 => {
+                    if out.text.len() < limits.max_text_bytes {
+                        out.text.push_str(t);
+                    }
+                    for a in anchors.iter_mut() {
+                        if a.2.len() < 1000 {
+                            a.2.push_str(t);
+                        }
+                    }
+                }
+                _ => {}
+            },
+            ego_tree::iter::Edge::Close(node) => {
+                if let Node::Element(el) = node.value() {
+                    if skip_depth > 0 {
+                        skip_depth -= 1;
+                        continue;
+                    }
+                    if BLOCK.contains(&el.name()) {
+                        out.text.push('\n');
+                    }
+                    if anchors.last().is_some_and(|a| a.0 == node.id()) {
+                        let (_, href, text) = anchors.pop().unwrap_or_else(|| unreachable!());
+                        if out.links.len() < limits.max_links {
+                            let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+                            if let Some(l) = Link::parse(&href, LinkSource::Href, Some(text)) {
+                                out.links.push(l);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The longest prefix of `s` of at most `max` bytes that ends on a char boundary.
+pub fn truncate(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+/// Plain-text URLs (with a scheme, or starting with `www.`).
+pub fn plain_urls(text: &str, limits: &Limits, out: &mut Vec<Link>) {
+    let mut finder = linkify::LinkFinder::new();
+    finder.kinds(&[linkify::LinkKind::Url]);
+    finder.url_must_have_scheme(false);
+    for l in finder.links(text) {
+        if out.len() >= limits.max_links {
+            break;
+        }
+        let s = l.as_str();
+        let lower = s.to_ascii_lowercase();
+        if !(lower.contains("://") || lower.starts_with("www.")) {
+            continue;
+        }
+        if let Some(link) = Link::parse(s, LinkSource::PlainText, None) {
+            out.push(link);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalisation_folds_accents_case_and_punctuation() {
+        assert_eq!(normalize("Vérifiez   VOTRE mot-de-passe!"), "verifiez votre mot de passe");
+        assert_eq!(normalize("Straße"), "strasse");
+        assert_eq!(normalize("ＡＰＩ　ｋｅｙ"), "api key");
+    }
+
+    #[test]
+    fn homoglyphs_fold_to_latin() {
+        // Cyrillic о, а, е; Greek ο
+        assert_eq!(normalize("pаsswоrd vеrificatiοn"), "password verification");
+    }
+
+    #[test]
+    fn leetspeak_inside_words_is_read() {
+        assert_eq!(normalize("p@ssw0rd l0gin"), "password login");
+        assert_eq!(normalize("mail jo@example.com 2fa 24 hours"), "mail jo example com 2fa 24 hours");
+    }
+
+    #[test]
+    fn letter_spacing_is_collapsed() {
+        assert_eq!(normalize("p a s s w o r d reset"), "password reset");
+        assert_eq!(normalize("a b c"), "a b c");
+    }
+
+    #[test]
+    fn html_blocks_keep_word_boundaries_and_scripts_are_not_text() {
+        let h = html(
+            "<html><head><title>x</title><style>p{}</style></head><body><div>verify</div><div>account</div>\
+             <script>var password=1</script><p style='display:none'>hidden words</p><a href='https://evil.example/x'>Sign <b>in</b></a></body></html>",
+            &Limits::default(),
+        );
+        assert_eq!(normalize(&h.text), "verify account sign in");
+        assert_eq!(h.links.len(), 1);
+        assert_eq!(h.links[0].anchor_text.as_deref(), Some("Sign in"));
+        assert_eq!(h.links[0].host.as_deref(), Some("evil.example"));
+    }
+}
