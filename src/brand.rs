@@ -121,6 +121,27 @@ pub fn registrable(host: &str) -> Option<String> {
 /// then the digits and symbols used as letters. `i`, `l`, `1`, `|` all fold to
 /// `l` so that "OpenAl" and "opena1" name OpenAI.
 fn fold_char(c: char, out: &mut String) {
+    if c.is_ascii() {
+        out.push_str(&ascii_fold_table()[c as usize]);
+    } else {
+        fold_char_slow(c, out)
+    }
+}
+
+/// `fold_char` of every ASCII character, computed once with the general path
+/// (so the results are identical): the common case costs a table lookup.
+fn ascii_fold_table() -> &'static [String; 128] {
+    static T: std::sync::OnceLock<[String; 128]> = std::sync::OnceLock::new();
+    T.get_or_init(|| {
+        std::array::from_fn(|i| {
+            let mut s = String::new();
+            fold_char_slow(i as u8 as char, &mut s);
+            s
+        })
+    })
+}
+
+fn fold_char_slow(c: char, out: &mut String) {
     let lower: String = c.to_lowercase().collect();
     for s in unicode_security::confusable_detection::skeleton(&lower) {
         // the skeleton is NFD: dropping combining marks folds accents (é → e)
@@ -150,7 +171,9 @@ fn is_invisible(c: char) -> bool {
 pub fn fold_tokens(text: &str) -> Vec<String> {
     let mut tokens = Vec::new();
     let mut cur = String::new();
-    let chars: Vec<char> = text.nfkc().filter(|c| !is_invisible(*c)).collect();
+    // NFKC of ASCII is ASCII, and ASCII has no invisible characters
+    let chars: Vec<char> =
+        if text.is_ascii() { text.chars().collect() } else { text.nfkc().filter(|c| !is_invisible(*c)).collect() };
     for (i, &c) in chars.iter().enumerate() {
         // '@' inside an address ("noreply@openai.com") separates words; in
         // "P@yPal" it stands for a letter.
@@ -235,11 +258,15 @@ impl BrandSet {
             "equipo de", "equipo", "soporte de", "l equipe", "equipe", "equipe do", "equipe da", "team di", "il team di",
             "das", "ihr", "support", "servicio de", "service client", "the",
         ];
-        let total = text.chars().count();
-        let tail: String = text.chars().skip(total.saturating_sub(tail_chars)).collect();
+        let start = text.char_indices().rev().nth(tail_chars.saturating_sub(1)).map_or(0, |(i, _)| i);
+        let tail = &text[start..];
         let tokens = fold_tokens(&tail);
-        let fold_list = |l: &[&str]| -> Vec<Vec<String>> { l.iter().map(|w| fold_tokens(w)).collect() };
-        let (after, before) = (fold_list(AFTER), fold_list(BEFORE));
+        // the role phrases, folded once per process
+        static ROLES: std::sync::OnceLock<(Vec<Vec<String>>, Vec<Vec<String>>)> = std::sync::OnceLock::new();
+        let (after, before) = ROLES.get_or_init(|| {
+            let fold_list = |l: &[&str]| -> Vec<Vec<String>> { l.iter().map(|w| fold_tokens(w)).collect() };
+            (fold_list(AFTER), fold_list(BEFORE))
+        });
         for start in 0..tokens.len() {
             let mut acc = String::new();
             for (end, tok) in tokens.iter().enumerate().skip(start) {

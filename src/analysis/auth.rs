@@ -353,7 +353,8 @@ pub fn ar_header(authserv_id: &str, r: &AuthResults) -> String {
         Some(d) => parts.push(format!("dmarc={} header.from={}", d.result, d.domain)),
         None => parts.push("dmarc=none".into()),
     }
-    parts.join(";\r\n\t")
+    // folded with a bare LF: the MTA writes its own line ends (libmilter convention)
+    parts.join(";\n\t")
 }
 
 /// True when `from_domain` has an aligned pass: DMARC pass for it, or a DKIM
@@ -489,7 +490,7 @@ mod tests {
     fn ar_header_is_rfc8601_shaped() {
         let r = trusted_results(AR.as_bytes(), &["mx.example.test".into()]).unwrap();
         let h = ar_header("impostor.test", &r);
-        assert!(h.starts_with("impostor.test;\r\n\tspf=pass smtp.mailfrom=em.openai.com;\r\n\tdkim=pass header.d=openai.com header.s=s1;"), "{h}");
+        assert!(h.starts_with("impostor.test;\n\tspf=pass smtp.mailfrom=em.openai.com;\n\tdkim=pass header.d=openai.com header.s=s1;"), "{h}");
         assert!(h.ends_with("dmarc=pass (p=reject) header.from=openai.com"), "{h}");
     }
 }

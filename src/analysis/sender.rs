@@ -63,7 +63,6 @@ pub fn check(engine: &Engine, msg: &Message, out: &mut Vec<Finding>, facts: &mut
     }
     // The body speaks as the brand ("The OpenAI Team" as a sign-off): a claim, not a mention.
     if let Some(text) = msg.body_text(0) {
-        let text: String = text.chars().take(64 * 1024).collect();
         if let Some(hit) = brands.signed_as(&text, 600) {
             facts.brand.get_or_insert(brands.brands[hit.brand].name.clone());
             facts.claim(hit.brand, "body sign-off");

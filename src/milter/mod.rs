@@ -40,7 +40,7 @@ pub fn callbacks(shared: Arc<Shared>) -> Callbacks<Session> {
                 if let Some(s) = cx.data.as_mut() {
                     s.helo = Some(helo.to_string_lossy().into_owned());
                 }
-                Status::Continue
+                reply(cx, ProtoOpts::NOREPLY_HELO)
             })
         })
         .on_mail(move |cx, args| Box::pin(mail(s_mail.clone(), cx, args)))
@@ -51,7 +51,7 @@ pub fn callbacks(shared: Arc<Shared>) -> Callbacks<Session> {
                         m.envelope.rcpt_to.push(strip_brackets(a));
                     }
                 }
-                Status::Continue
+                reply(cx, ProtoOpts::NOREPLY_RCPT)
             })
         })
         .on_header(move |cx, name, value| {
@@ -61,7 +61,7 @@ pub fn callbacks(shared: Arc<Shared>) -> Callbacks<Session> {
                 if let Some(m) = cx.data.as_mut().and_then(|s| s.message.as_mut()) {
                     m.add_header(name.as_bytes(), value.as_bytes(), max_h, max_b);
                 }
-                Status::Continue
+                reply(cx, ProtoOpts::NOREPLY_HEADER)
             })
         })
         .on_eoh(|cx| {
@@ -69,7 +69,7 @@ pub fn callbacks(shared: Arc<Shared>) -> Callbacks<Session> {
                 if let Some(m) = cx.data.as_mut().and_then(|s| s.message.as_mut()) {
                     m.end_of_headers();
                 }
-                Status::Continue
+                reply(cx, ProtoOpts::NOREPLY_EOH)
             })
         })
         .on_body(move |cx, chunk| {
@@ -103,15 +103,38 @@ pub fn callbacks(shared: Arc<Shared>) -> Callbacks<Session> {
         })
 }
 
+/// Stages whose callback always continues: the MTA need not wait for a
+/// reply (fewer round trips per message). The body stage keeps replying,
+/// since it answers Skip over the body cap.
+const NOREPLY_STAGES: ProtoOpts = ProtoOpts::NOREPLY_CONNECT
+    .union(ProtoOpts::NOREPLY_HELO)
+    .union(ProtoOpts::NOREPLY_MAIL)
+    .union(ProtoOpts::NOREPLY_RCPT)
+    .union(ProtoOpts::NOREPLY_HEADER)
+    .union(ProtoOpts::NOREPLY_EOH);
+
+/// Continue, or Noreply when the MTA agreed not to wait at this stage.
+fn reply(cx: &Context<Session>, stage: ProtoOpts) -> Status {
+    if cx.data.as_ref().is_some_and(|s| s.noreply.contains(stage)) {
+        Status::Noreply
+    } else {
+        Status::Continue
+    }
+}
+
 async fn negotiate(cx: &mut NegotiateContext<Session>, mta_opts: ProtoOpts) -> Status {
     cx.requested_actions = Actions::ADD_HEADER | Actions::CHANGE_HEADER | Actions::QUARANTINE | Actions::REPLACE_BODY;
-    cx.requested_opts |= mta_opts & ProtoOpts::NO_UNKNOWN;
+    cx.requested_opts |= mta_opts & (ProtoOpts::NO_UNKNOWN | NOREPLY_STAGES);
     let want = |s: &str| CString::new(s).expect("static macro list");
     cx.requested_macros.insert(MacroStage::Connect, want("j {client_addr} {client_name}"));
     cx.requested_macros.insert(MacroStage::Mail, want("i {auth_authen} {mail_addr}"));
     cx.requested_macros.insert(MacroStage::Eoh, want("i"));
     cx.requested_macros.insert(MacroStage::Eom, want("i"));
-    cx.data = Some(Session { skip_ok: cx.requested_opts.contains(ProtoOpts::SKIP), ..Default::default() });
+    cx.data = Some(Session {
+        skip_ok: cx.requested_opts.contains(ProtoOpts::SKIP),
+        noreply: cx.requested_opts & NOREPLY_STAGES,
+        ..Default::default()
+    });
     Status::Continue
 }
 
@@ -128,7 +151,7 @@ async fn connect(shared: Arc<Shared>, cx: &mut Context<Session>, hostname: CStri
     if s.connection.is_none() {
         s.connection = Some(crate::metrics::ConnectionGuard::new(&shared.metrics));
     }
-    Status::Continue
+    reply(cx, ProtoOpts::NOREPLY_CONNECT)
 }
 
 async fn mail(shared: Arc<Shared>, cx: &mut Context<Session>, args: Vec<CString>) -> Status {
@@ -145,7 +168,7 @@ async fn mail(shared: Arc<Shared>, cx: &mut Context<Session>, args: Vec<CString>
         auth_authen,
     };
     session.message = Some(MessageState::new(envelope, InFlight::new(&shared.in_flight)));
-    Status::Continue
+    reply(cx, ProtoOpts::NOREPLY_MAIL)
 }
 
 async fn eom(shared: Arc<Shared>, cx: &mut EomContext<Session>) -> Status {

@@ -31,6 +31,8 @@ pub struct Session {
     pub helo: Option<String>,
     /// The MTA accepts SMFIS_SKIP (stop sending body chunks).
     pub skip_ok: bool,
+    /// Stages at which the MTA does not wait for a reply (negotiated).
+    pub noreply: indymilter::ProtoOpts,
     /// Counts the connection in the metrics while the session lives.
     pub connection: Option<crate::metrics::ConnectionGuard>,
     pub message: Option<MessageState>,

@@ -70,7 +70,7 @@ else
 fi
 
 # 2. an unsigned spoof of the brand domain from a stranger: rejected (BRAND_DOMAIN_DMARC_FAIL + DMARC_FAIL + SPF_FAIL)
-msg '"ExampleBrand Security" <security@brand.example>' "Verify your account" "Send us the code." >"$RUN/spoof.eml"
+msg '"ExampleBrand Security" <security@brand.example>' "Quarterly newsletter" "Please see the notes below." >"$RUN/spoof.eml"
 XCLIENT_ADDR=$STRANGER_IP send_eml brand-spoof "$RUN/spoof.eml" --from security@brand.example
 check "brand-spoof: client gets 550 5.7.1" "$(swaks_reply)" grep -qE '^<\*\* +550 5\.7\.1' "$SWAKS_OUT"
 
@@ -85,7 +85,7 @@ held=$(postcat -c "$PF_CONF" -hq "$QID" 2>/dev/null | grep -E '^X-Impostor-Rules
 check "brand-spoof-q: held copy names BRAND_DOMAIN_DMARC_FAIL" "$held" grep -q BRAND_DOMAIN_DMARC_FAIL <<<"$held"
 
 # 4. a lookalike that authenticates as itself: its pass does not help it
-msg '"ExampleBrand Support" <help@brand-support.example>' "Action required" "Confirm your password." \
+msg '"ExampleBrand Support" <help@brand-support.example>' "Hello" "See you at the meetup." \
   | sign brand-support.example >"$RUN/lookalike.eml"
 XCLIENT_ADDR=$STRANGER_IP send_eml lookalike "$RUN/lookalike.eml" --from help@brand-support.example
 for ((i = 0; i < 100; i++)); do [ -n "$QID" ] && in_queue "$QID" hold && break; sleep 0.1; done
