@@ -51,6 +51,8 @@ fi
 
 if step "cargo build --locked" cargo build --locked; then
   step "cargo test --locked --no-fail-fast" cargo test --locked --no-fail-fast
+  # the milter load driver against a fresh impostor, small size: every message answered, no errors
+  step "bench smoke: tests/e2e/bench-smoke.sh" timeout --kill-after=30 300 bash tests/e2e/bench-smoke.sh
   if [ "$(id -u)" -ne 0 ]; then
     skip "e2e: tests/e2e/postfix.sh" "needs root to run a Postfix instance" required
   elif [ "$HAVE_DEPS" -ne 0 ]; then
@@ -83,6 +85,14 @@ else
   skip "e2e: tests/e2e/postfix-auth.sh" "the build failed"
   skip "e2e: tests/e2e/faults.sh" "the build failed"
   skip "e2e: tests/e2e/sendmail.sh" "the build failed"
+fi
+
+# dependency licences, bans and sources (deny.toml); installs cargo-deny from crates.io on first
+# use (~5-7 min on 2 cores), so it runs in CI (CI=true) or when asked (RUN_CARGO_DENY=1)
+if [ -n "${CI:-}${RUN_CARGO_DENY:-}" ]; then
+  step "cargo deny check licenses bans sources" bash scripts/cargo-deny.sh
+else
+  skip "cargo deny check licenses bans sources" "set RUN_CARGO_DENY=1 (CI runs it)"
 fi
 
 printf '\n=== summary (%d s)\n' "$(($(date +%s) - T_ALL))"
