@@ -77,7 +77,14 @@ fn fold_non_ascii(c: char, out: &mut String) {
 /// single-letter words joined (`p a s s w o r d`). Output: words separated by
 /// one space.
 pub fn normalize(s: &str) -> String {
-    let chars: Vec<char> = s.nfkc().filter(|c| !is_invisible(*c)).collect();
+    // NFKC of ASCII is ASCII, and ASCII holds no invisible character: skip the normaliser
+    let chars: Vec<char> = if s.is_ascii() {
+        s.chars().collect()
+    } else if unicode_normalization::is_nfkc_quick(s.chars()) == unicode_normalization::IsNormalized::Yes {
+        s.chars().filter(|c| !is_invisible(*c)).collect()
+    } else {
+        s.nfkc().filter(|c| !is_invisible(*c)).collect()
+    };
     let mut folded = String::with_capacity(chars.len());
     let mut cache: std::collections::HashMap<char, String> = std::collections::HashMap::new();
     let letter = |i: usize| chars.get(i).is_some_and(|c| c.is_alphabetic());
@@ -104,34 +111,39 @@ pub fn normalize(s: &str) -> String {
             folded.push_str(f);
         }
     }
-    let mut words: Vec<String> = Vec::new();
-    for w in folded.split(' ').filter(|w| !w.is_empty()) {
-        words.push(unleet(w));
-    }
-    // join letter-spaced runs
-    let mut out: Vec<String> = Vec::with_capacity(words.len());
+    let words: Vec<std::borrow::Cow<str>> = folded.split(' ').filter(|w| !w.is_empty()).map(unleet).collect();
+    // join letter-spaced runs ("p a s s w o r d")
+    let single = |w: &str| {
+        let mut it = w.chars();
+        matches!((it.next(), it.next()), (Some(c), None) if c.is_alphabetic())
+    };
+    let mut out = String::with_capacity(folded.len());
     let mut i = 0;
     while i < words.len() {
-        let single = |w: &String| w.chars().count() == 1 && w.chars().all(char::is_alphabetic);
         let mut j = i;
         while j < words.len() && single(&words[j]) {
             j += 1;
         }
+        if !out.is_empty() {
+            out.push(' ');
+        }
         if j - i >= 4 {
-            out.push(words[i..j].concat());
+            for w in &words[i..j] {
+                out.push_str(w);
+            }
             i = j;
         } else {
-            out.push(std::mem::take(&mut words[i]));
+            out.push_str(&words[i]);
             i += 1;
         }
     }
-    out.join(" ")
+    out
 }
 
 /// Digits between letters read as the letters they imitate (`passw0rd`, `l0gin`).
-fn unleet(w: &str) -> String {
+fn unleet(w: &str) -> std::borrow::Cow<'_, str> {
     if !w.bytes().any(|b| b.is_ascii_digit()) || w.bytes().filter(|b| b.is_ascii_alphabetic()).count() < 3 {
-        return w.to_string();
+        return std::borrow::Cow::Borrowed(w);
     }
     let b: Vec<char> = w.chars().collect();
     let mut s = String::with_capacity(w.len());
@@ -147,7 +159,7 @@ fn unleet(w: &str) -> String {
             other => other,
         });
     }
-    s
+    std::borrow::Cow::Owned(s)
 }
 
 const BLOCK: &[&str] = &[
