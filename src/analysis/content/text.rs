@@ -91,12 +91,12 @@ pub fn normalize(s: &str) -> String {
     for (i, &c) in chars.iter().enumerate() {
         if c.is_ascii() {
             let l = c.to_ascii_lowercase();
-            let between = i > 0 && letter(i - 1) && letter(i + 1);
+            let between = || i > 0 && letter(i - 1) && letter(i + 1);
             match l {
                 'a'..='z' | '0'..='9' => folded.push(l),
                 // '@' between letters reads as 'a', unless it is an address ("jo@example.com")
-                '@' if between && !chars[i + 1..].iter().take_while(|c| !c.is_whitespace()).any(|c| *c == '.') => folded.push('a'),
-                '$' if between => folded.push('s'),
+                '@' if between() && !chars[i + 1..].iter().take_while(|c| !c.is_whitespace()).any(|c| *c == '.') => folded.push('a'),
+                '$' if between() => folded.push('s'),
                 _ => folded.push(' '),
             }
         } else {
