@@ -1277,21 +1277,12 @@ fn homoglyph_detail(seen: &str, brand: &str) -> String {
 mod tests {
     use super::*;
 
+    /// The built-in OpenAI profile (with a test ESP as legitimate) plus ExampleBank.
     fn brands() -> Vec<Brand> {
+        let mut openai = crate::brand::builtin_brands().remove(0);
+        openai.legitimate_domains.push("openaimail.example-esp.net".into());
         vec![
-            Brand {
-                name: "OpenAI".into(),
-                aliases: vec!["ChatGPT".into()],
-                domains: vec![
-                    "openai.com".into(),
-                    "chatgpt.com".into(),
-                    "oaistatic.com".into(),
-                    "oaiusercontent.com".into(),
-                    "sora.com".into(),
-                ],
-                legitimate_domains: vec!["openaimail.example-esp.net".into()],
-                overrides: Default::default(),
-            },
+            openai,
             Brand {
                 name: "ExampleBank".into(),
                 aliases: vec![],
