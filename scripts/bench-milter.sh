@@ -86,6 +86,22 @@ MIX_DNS=(
   --auth-zone=au --auth-zone=ch --auth-zone=it --auth-zone=es --auth-zone=se --auth-zone=br --auth-zone=in --auth-zone=ru
 )
 
+# start_bench_stack: for bench-postfix.sh and latency.sh (lib.sh sourced, e2e_init done): the mix in
+# $RUN/mix, the loopback DNS, smtp-sink without dumping (2000 x 20 KB would measure the disk),
+# impostor on unix ($RUN/impostor-unix.pid) and on inet ($RUN/impostor.pid), Postfix without milter.
+start_bench_stack() {
+  make_mix "$RUN/mix"
+  start_dns "${MIX_DNS[@]}" >/dev/null || die "dnsmasq did not start"
+  /usr/sbin/smtp-sink -u nobody "127.0.0.1:$SINK_PORT" 1000 </dev/null >"$RUN/sink.log" 2>&1 &
+  echo $! >"$RUN/sink.pid"; wait_port "$SINK_PORT" || die "smtp-sink did not start"
+  write_conf "$RUN/unix.toml" '[milter]' 'socket_group = "postfix"'
+  start_impostor -c "$RUN/unix.toml" --socket "unix:$IMPOSTOR_SOCK" >/dev/null || die "impostor (unix) did not start"
+  mv "$RUN/impostor.pid" "$RUN/impostor-unix.pid"
+  METRICS_PORT=$((METRICS_PORT + 1)) write_conf "$RUN/inet.toml"
+  start_impostor -c "$RUN/inet.toml" --socket "inet:127.0.0.1:$IMPOSTOR_PORT" >/dev/null || die "impostor (inet) did not start"
+  MILTERS=none start_postfix >/dev/null || die "Postfix did not start"
+}
+
 if [ "${1:-}" = --mix-only ]; then make_mix "${2:?DIR}"; exit; fi
 # when sourced by bench-postfix.sh / latency.sh, stop here
 return 0 2>/dev/null || true

@@ -27,16 +27,7 @@ export IMPOSTOR=${IMPOSTOR:-${CARGO_TARGET_DIR:-$ROOT/target}/release/impostor}
 install_deps || exit 2
 e2e_init >/dev/null
 trap 'rc=$?; stop_pidfile "$RUN/impostor-unix.pid"; (exit $rc); e2e_cleanup' EXIT
-make_mix "$RUN/mix"
-start_dns "${MIX_DNS[@]}" >/dev/null || die "dnsmasq did not start"
-/usr/sbin/smtp-sink -u nobody "127.0.0.1:$SINK_PORT" 1000 </dev/null >"$RUN/sink.log" 2>&1 &
-echo $! >"$RUN/sink.pid"; wait_port "$SINK_PORT" || die "smtp-sink did not start"
-write_conf "$RUN/unix.toml" '[milter]' 'socket_group = "postfix"'
-start_impostor -c "$RUN/unix.toml" --socket "unix:$IMPOSTOR_SOCK" >/dev/null || die "impostor (unix) did not start"
-mv "$RUN/impostor.pid" "$RUN/impostor-unix.pid"
-METRICS_PORT=$((METRICS_PORT + 1)) write_conf "$RUN/inet.toml"
-start_impostor -c "$RUN/inet.toml" --socket "inet:127.0.0.1:$IMPOSTOR_PORT" >/dev/null || die "impostor (inet) did not start"
-MILTERS=none start_postfix >/dev/null || die "Postfix did not start"
+start_bench_stack
 
 probe() {  # probe LABEL: one SMTP session, N messages; prints one line, appends "LABEL p50" to $RUN/p50
   python3 - "$1" "$PF_PORT" "$N" "$RUN/mix" "$RUN/p50" <<'PY'
