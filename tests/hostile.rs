@@ -15,15 +15,12 @@
 //! scripts/fuzz.sh) once crashed or hung on; they are replayed here.
 
 use impostor::analysis::{analyze, Engine, Envelope, MessageInput};
-use impostor::config::{Config, SocketSpec};
-use impostor::{MilterListener, Shared};
+use impostor::config::Config;
 use indymilter_test::{EomAction, Status, TestConnection};
 use std::ffi::CString;
-use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::oneshot;
 
 // ---------------------------------------------------------------------------------------------
 // Message generators
@@ -386,36 +383,8 @@ fn fuzz_regressions() {
 // ---------------------------------------------------------------------------------------------
 // Through the daemon (milter protocol, caps applied by the milter layer)
 
-struct Daemon {
-    addr: SocketAddr,
-    stop: Option<oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<std::io::Result<()>>,
-}
-
-impl Daemon {
-    async fn start(toml: &str) -> Daemon {
-        let config = Config::from_toml_str(toml, "hostile.toml").expect("test config");
-        let listener = MilterListener::bind(&SocketSpec::Inet("127.0.0.1:0".into()), 0o660, "")
-            .await
-            .unwrap();
-        let addr = listener.local_addr().unwrap();
-        let shared = Shared::new(Engine::new(config));
-        let (tx, rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(impostor::run(listener, shared, async {
-            let _ = rx.await;
-        }));
-        Daemon {
-            addr,
-            stop: Some(tx),
-            task,
-        }
-    }
-
-    async fn stop(mut self) {
-        let _ = self.stop.take().unwrap().send(());
-        self.task.await.unwrap().unwrap();
-    }
-}
+mod common;
+use common::Daemon;
 
 /// Splits a raw message into header fields (unfolded, as an MTA hands them over) and body.
 type Fields = Vec<(Vec<u8>, Vec<u8>)>;

@@ -1,53 +1,12 @@
 //! Milter protocol tests: the real daemon (`impostor::run`) on 127.0.0.1:0,
 //! driven by indymilter-test playing the MTA.
 
-use impostor::analysis::Engine;
-use impostor::config::{Config, SocketSpec};
-use impostor::{MilterListener, Shared};
 use indymilter_test::{EomAction, Status, TestConnection};
 use std::net::SocketAddr;
 use std::time::Duration;
-use tokio::sync::oneshot;
 
-struct Daemon {
-    addr: SocketAddr,
-    stop: Option<oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<std::io::Result<()>>,
-}
-
-impl Daemon {
-    async fn start(toml: &str) -> Daemon {
-        let config = Config::from_toml_str(toml, "test.toml").expect("test config");
-        let listener = MilterListener::bind(&SocketSpec::Inet("127.0.0.1:0".into()), 0o660, "").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let shared = Shared::new(Engine::new(config));
-        let (tx, rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(impostor::run(listener, shared, async {
-            let _ = rx.await;
-        }));
-        Daemon { addr, stop: Some(tx), task }
-    }
-
-    /// With DNS checks on, against a resolver port where nothing answers.
-    async fn start_online(toml: &str) -> Daemon {
-        let port = std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let toml = format!("{toml}\n[dns]\nnameservers = [\"127.0.0.1:{port}\"]\ntimeout_ms = 200\nattempts = 1\non_error = \"continue\"\n");
-        let config = Config::from_toml_str(&toml, "test.toml").expect("test config");
-        let listener = MilterListener::bind(&SocketSpec::Inet("127.0.0.1:0".into()), 0o660, "").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let shared = Shared::new(Engine::online(config).unwrap());
-        let (tx, rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(impostor::run(listener, shared, async {
-            let _ = rx.await;
-        }));
-        Daemon { addr, stop: Some(tx), task }
-    }
-
-    async fn stop(mut self) {
-        let _ = self.stop.take().unwrap().send(());
-        self.task.await.unwrap().unwrap();
-    }
-}
+mod common;
+use common::Daemon;
 
 async fn open(addr: SocketAddr) -> TestConnection {
     let mut conn = TestConnection::open(addr).await.unwrap();
