@@ -49,38 +49,35 @@ else
   HAVE_DEPS=1
 fi
 
+# mta_step NAME SECONDS CMD...: an end-to-end step that runs a real MTA: needs root and the apt
+# packages (a "required" skip otherwise), bounded by `timeout`
+mta_step() {
+  local name=$1 secs=$2; shift 2
+  if [ "$(id -u)" -ne 0 ]; then
+    skip "$name" "needs root to run an MTA instance" required
+  elif [ "$HAVE_DEPS" -ne 0 ]; then
+    skip "$name" "its apt packages could not be installed"
+  else
+    step "$name" timeout --kill-after=30 "$secs" "$@"
+  fi
+}
+
 if step "cargo build --locked" cargo build --locked; then
   step "cargo test --locked --no-fail-fast" cargo test --locked --no-fail-fast
   # the milter load driver against a fresh impostor, small size: every message answered, no errors
   step "bench smoke: tests/e2e/bench-smoke.sh" timeout --kill-after=30 300 bash tests/e2e/bench-smoke.sh
-  if [ "$(id -u)" -ne 0 ]; then
-    skip "e2e: tests/e2e/postfix.sh" "needs root to run a Postfix instance" required
-  elif [ "$HAVE_DEPS" -ne 0 ]; then
-    skip "e2e: tests/e2e/postfix.sh" "its apt packages could not be installed"
-  else
-    # a hung MTA must not hang CI: SIGTERM after 10 minutes lets the script's trap clean up
-    step "e2e: tests/e2e/postfix.sh" timeout --kill-after=30 600 bash tests/e2e/postfix.sh
-    step "e2e: tests/e2e/postfix-auth.sh" timeout --kill-after=30 600 bash tests/e2e/postfix-auth.sh
-  fi
-  # load and faults through Postfix (tests/e2e/faults.sh), CI size; the 10,000-message run is
+  # the MTA end-to-end runs; a hung MTA must not hang CI: SIGTERM after the limit lets each
+  # script's trap clean up
+  mta_step "e2e: tests/e2e/postfix.sh" 600 bash tests/e2e/postfix.sh
+  mta_step "e2e: tests/e2e/postfix-auth.sh" 600 bash tests/e2e/postfix-auth.sh
+  # load and faults through Postfix, CI size; the 10,000-message run is
   # FAULTS_MESSAGES=10000 bash tests/e2e/faults.sh (docs/reliability.md)
-  if [ "$(id -u)" -ne 0 ]; then
-    skip "e2e: tests/e2e/faults.sh" "needs root to run a Postfix instance" required
-  elif [ "$HAVE_DEPS" -ne 0 ]; then
-    skip "e2e: tests/e2e/faults.sh" "its apt packages could not be installed"
-  else
-    step "e2e: tests/e2e/faults.sh (FAULTS_MESSAGES=${FAULTS_MESSAGES:-400})" \
-      env FAULTS_MESSAGES="${FAULTS_MESSAGES:-400}" timeout --kill-after=30 900 bash tests/e2e/faults.sh
-  fi
-  if [ "$(id -u)" -ne 0 ]; then
-    skip "e2e: tests/e2e/sendmail.sh" "needs root to run a Sendmail instance" required
-  elif [ "$HAVE_DEPS" -ne 0 ]; then
-    skip "e2e: tests/e2e/sendmail.sh" "its apt packages could not be installed"
-  else
-    step "e2e: tests/e2e/sendmail.sh" timeout --kill-after=30 600 bash tests/e2e/sendmail.sh
-  fi
+  mta_step "e2e: tests/e2e/faults.sh (FAULTS_MESSAGES=${FAULTS_MESSAGES:-400})" 900 \
+    env FAULTS_MESSAGES="${FAULTS_MESSAGES:-400}" bash tests/e2e/faults.sh
+  mta_step "e2e: tests/e2e/sendmail.sh" 600 bash tests/e2e/sendmail.sh
 else
   skip "cargo test --locked --no-fail-fast" "the build failed"
+  skip "bench smoke: tests/e2e/bench-smoke.sh" "the build failed"
   skip "e2e: tests/e2e/postfix.sh" "the build failed"
   skip "e2e: tests/e2e/postfix-auth.sh" "the build failed"
   skip "e2e: tests/e2e/faults.sh" "the build failed"
