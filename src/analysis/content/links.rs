@@ -27,7 +27,7 @@ fn is_ip(host: &str) -> bool {
 /// A domain shown in link text ("www.paypal.com", "https://platform.openai.com/login"), if any.
 fn shown_domain(text: &str) -> Option<String> {
     for word in text.split_whitespace() {
-        if word.contains('@') {
+        if !word.contains('.') || word.contains('@') {
             continue;
         }
         let w = word.trim_matches(|c: char| !c.is_alphanumeric());

@@ -142,6 +142,8 @@ pub struct Content {
     /// Normalised visible text (subject, text parts, HTML parts and HTML
     /// attachments, attached messages), see [`text::normalize`].
     pub text: String,
+    /// `text` without its spaces.
+    pub compact: String,
     pub links: Vec<Link>,
     pub attachments: Vec<AttachmentInfo>,
     /// The limits reached (`"max_parts (100)"` …): the message was only partly read.
@@ -296,7 +298,7 @@ pub fn extract(msg: &Message, limits: &Limits) -> Content {
     let mut w = Walk { limits, content: Content::default(), raw_text: String::new(), parts: 0, qr_images: 0 };
     w.message(msg, 0);
     w.content.zero_width_in_words = text::zero_width_in_words(&w.raw_text);
-    w.content.text = text::normalize(&w.raw_text);
+    (w.content.text, w.content.compact) = text::normalize_both(&w.raw_text);
     w.content
 }
 
@@ -428,7 +430,7 @@ pub fn check(
     let claim_from_outside = claimed.is_some_and(|(_, b)| !from_domain.as_deref().is_some_and(|d| b.owns(d)));
 
     // Phrases: one finding per family, quoting up to three phrases.
-    let hits = phrases.find(&content.text);
+    let hits = phrases.find_both(&content.text, &content.compact);
     for f in Family::ALL {
         let of: Vec<&PhraseHit> = hits.iter().filter(|h| h.family == f).collect();
         if let Some(first) = of.first() {

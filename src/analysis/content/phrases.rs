@@ -164,6 +164,8 @@ impl Phrases {
                 .match_kind(MatchKind::Standard)
                 // a DFA: more memory at build time, the fastest overlapping search
                 .kind(Some(aho_corasick::AhoCorasickKind::DFA))
+                // every spaced pattern starts with a space: a start-byte prefilter would stop at every word
+                .prefilter(false)
                 .build(pats).expect("phrase automaton builds")
         };
         Phrases { spaced: build(&spaced_pats), compact: build(&compact_pats), compact_ids, entries }
@@ -179,6 +181,13 @@ impl Phrases {
     /// Every distinct phrase found in `normalized_text` (the output of
     /// [`normalize`]), in order of first occurrence.
     pub fn find(&self, normalized_text: &str) -> Vec<PhraseHit> {
+        let compact: String = normalized_text.chars().filter(|c| *c != ' ').collect();
+        self.find_both(normalized_text, &compact)
+    }
+
+    /// [`Phrases::find`] with the compact text (spaces removed) already made,
+    /// as [`super::text::normalize_both`] gives it.
+    pub fn find_both(&self, normalized_text: &str, compact: &str) -> Vec<PhraseHit> {
         let hay = format!(" {normalized_text} ");
         let bytes = hay.as_bytes();
         let mut seen = vec![false; self.entries.len()];
@@ -202,8 +211,7 @@ impl Phrases {
             push(&mut hits, m.pattern().as_usize());
         }
         if !self.compact_ids.is_empty() {
-            let compact: String = normalized_text.chars().filter(|c| *c != ' ').collect();
-            for m in self.compact.find_overlapping_iter(&compact) {
+            for m in self.compact.find_overlapping_iter(compact) {
                 let id = self.compact_ids[m.pattern().as_usize()];
                 if !seen[id] {
                     seen[id] = true;
