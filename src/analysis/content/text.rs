@@ -102,12 +102,13 @@ pub fn normalize_both(s: &str) -> (String, String) {
     } else {
         std::borrow::Cow::Owned(s.nfkc().filter(|c| !is_invisible(*c)).collect())
     };
-    let mut folded = String::with_capacity(pre.len() + 1);
-    if pre.is_ascii() {
-        fold_ascii(pre.as_bytes(), &mut folded);
+    let folded = if pre.is_ascii() {
+        fold_ascii(pre.as_bytes())
     } else {
-        fold_unicode(&pre, &mut folded);
-    }
+        let mut f = String::with_capacity(pre.len() + 1);
+        fold_unicode(&pre, &mut f);
+        f
+    };
     join_words(&folded)
 }
 
@@ -119,17 +120,39 @@ fn at_is_letter(rest: &[u8]) -> bool {
     !rest.iter().take_while(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\x0B' | b'\x0C' | b'\r')).any(|b| *b == b'.')
 }
 
-fn fold_ascii(b: &[u8], out: &mut String) {
-    let alpha = |i: usize| b.get(i).is_some_and(u8::is_ascii_alphabetic);
-    for (i, &c) in b.iter().enumerate() {
-        out.push(match c {
-            b'a'..=b'z' | b'0'..=b'9' => c as char,
-            b'A'..=b'Z' => c.to_ascii_lowercase() as char,
-            b'@' if i > 0 && alpha(i - 1) && alpha(i + 1) && at_is_letter(&b[i + 1..]) => 'a',
-            b'$' if i > 0 && alpha(i - 1) && alpha(i + 1) => 's',
-            _ => ' ',
-        });
+/// ASCII folded for phrase matching: lowercase letters and digits kept, everything else a space.
+static FOLD_ASCII: [u8; 256] = {
+    let mut t = [b' '; 256];
+    let mut c = 0;
+    while c < 128 {
+        let b = c as u8;
+        t[c] = if b.is_ascii_lowercase() || b.is_ascii_digit() {
+            b
+        } else if b.is_ascii_uppercase() {
+            b.to_ascii_lowercase()
+        } else {
+            b' '
+        };
+        c += 1;
     }
+    t
+};
+
+fn fold_ascii(b: &[u8]) -> String {
+    let mut v: Vec<u8> = b.iter().map(|&c| FOLD_ASCII[c as usize]).collect();
+    // `@` and `$` between letters read as letters (rare: look only where they are)
+    let alpha = |i: usize| b.get(i).is_some_and(u8::is_ascii_alphabetic);
+    for i in memchr::memchr2_iter(b'@', b'$', b) {
+        if i > 0 && alpha(i - 1) && alpha(i + 1) {
+            if b[i] == b'$' {
+                v[i] = b's';
+            } else if at_is_letter(&b[i + 1..]) {
+                v[i] = b'a';
+            }
+        }
+    }
+    // every byte of `v` comes from FOLD_ASCII or is a letter: ASCII
+    String::from_utf8(v).unwrap_or_else(|_| unreachable!("folded ASCII is UTF-8"))
 }
 
 fn fold_unicode(s: &str, out: &mut String) {
@@ -163,57 +186,116 @@ fn fold_unicode(s: &str, out: &mut String) {
 /// Splits folded text into words, reads leetspeak inside words, joins runs of
 /// four or more single-letter words, and writes the words with one space between.
 fn join_words(folded: &str) -> (String, String) {
-    fn single(w: &str) -> bool {
-        let mut it = w.chars();
-        matches!((it.next(), it.next()), (Some(c), None) if c.is_alphabetic())
-    }
-    struct Out {
-        spaced: String,
-        compact: String,
-    }
-    fn word(out: &mut Out, w: &str) {
-        if !out.spaced.is_empty() {
-            out.spaced.push(' ');
-        }
-        out.spaced.push_str(w);
-        out.compact.push_str(w);
-    }
-    fn flush(out: &mut Out, run: &mut Vec<&str>) {
-        if run.len() >= 4 {
-            word(out, &run.concat());
-        } else {
-            for w in run.iter() {
-                word(out, w);
-            }
-        }
-        run.clear();
-    }
-    let mut out = Out { spaced: String::with_capacity(folded.len()), compact: String::with_capacity(folded.len()) };
-    let mut run: Vec<&str> = Vec::new();
-    // words are separated by runs of spaces (punctuation was folded to spaces):
-    // a byte scan, as memchr-based splitting pays per (mostly empty) piece
+    // One byte loop writing both outputs by index (no per-word copy call); a
+    // word is fixed up in place when it ends: leetspeak is a same-length ASCII
+    // substitution, and a run of single letters loses its spaces.
     let b = folded.as_bytes();
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b' ' {
-            i += 1;
+    let mut out = vec![0u8; b.len() + 1];
+    let mut compact = vec![0u8; b.len()];
+    let (mut o, mut k) = (0usize, 0usize);
+    // current word: start in `out` and in `compact`, whether it has a digit
+    let (mut ws, mut cs, mut digit, mut in_word) = (0usize, 0usize, false, false);
+    // the run of single-letter words before the current word: start in `out`, length
+    let (mut rs, mut run) = (0usize, 0usize);
+    let mut end_word = |out: &mut Vec<u8>, o: &mut usize, compact: &mut Vec<u8>, ws: usize, cs: usize, digit: bool| {
+        let w = &out[ws..*o];
+        let single = match w.len() {
+            1 => w[0].is_ascii_alphabetic(),
+            2..=4 => std::str::from_utf8(w).is_ok_and(|w| {
+                let mut it = w.chars();
+                matches!((it.next(), it.next()), (Some(c), None) if c.is_alphabetic())
+            }),
+            _ => false,
+        };
+        if single {
+            if run == 0 {
+                rs = ws;
+            }
+            run += 1;
+            return;
+        }
+        if digit {
+            unleet_in_place(&mut out[ws..*o]);
+            compact[cs..cs + (*o - ws)].copy_from_slice(&out[ws..*o]);
+        }
+        if run >= 4 {
+            // "p a s s word" -> "pass word": drop the spaces inside the run
+            let mut to = rs;
+            for from in rs..ws - 1 {
+                if out[from] != b' ' {
+                    out[to] = out[from];
+                    to += 1;
+                }
+            }
+            out.copy_within(ws - 1..*o, to);
+            *o = to + (*o - ws + 1);
+        }
+        run = 0;
+    };
+    for &c in b {
+        if c == b' ' {
+            if in_word {
+                in_word = false;
+                end_word(&mut out, &mut o, &mut compact, ws, cs, digit);
+            }
             continue;
         }
-        let start = i;
-        while i < b.len() && b[i] != b' ' {
-            i += 1;
+        if !in_word {
+            in_word = true;
+            digit = false;
+            if o > 0 {
+                out[o] = b' ';
+                o += 1;
+            }
+            ws = o;
+            cs = k;
         }
-        // a space is ASCII: start and i are char boundaries
-        let w = &folded[start..i];
-        if single(w) {
-            run.push(w);
-        } else {
-            flush(&mut out, &mut run);
-            word(&mut out, &unleet(w));
+        digit |= c.is_ascii_digit();
+        out[o] = c;
+        o += 1;
+        compact[k] = c;
+        k += 1;
+    }
+    if in_word {
+        end_word(&mut out, &mut o, &mut compact, ws, cs, digit);
+    }
+    if run >= 4 {
+        let mut to = rs;
+        for from in rs..o {
+            if out[from] != b' ' {
+                out[to] = out[from];
+                to += 1;
+            }
+        }
+        o = to;
+    }
+    out.truncate(o);
+    compact.truncate(k);
+    // words are whole UTF-8 sequences of `folded` (split at ASCII spaces), and
+    // unleet only swaps ASCII digits for ASCII letters
+    let s = |v: Vec<u8>| String::from_utf8(v).unwrap_or_else(|_| unreachable!("words of a str"));
+    (s(out), s(compact))
+}
+
+/// Digits between ASCII letters read as the letters they imitate, in place,
+/// for a word with at least three ASCII letters (`passw0rd`, `l0gin`).
+fn unleet_in_place(w: &mut [u8]) {
+    if w.iter().filter(|b| b.is_ascii_alphabetic()).count() < 3 {
+        return;
+    }
+    for i in 1..w.len().saturating_sub(1) {
+        if w[i - 1].is_ascii_alphabetic() && w[i + 1].is_ascii_alphabetic() {
+            w[i] = match w[i] {
+                b'0' => b'o',
+                b'1' => b'i',
+                b'3' => b'e',
+                b'4' => b'a',
+                b'5' => b's',
+                b'7' => b't',
+                other => other,
+            };
         }
     }
-    flush(&mut out, &mut run);
-    (out.spaced, out.compact)
 }
 
 /// The normaliser as first written (a character vector, three passes); kept
@@ -283,7 +365,9 @@ pub(crate) fn normalize_reference(s: &str) -> String {
     out
 }
 
-/// Digits between letters read as the letters they imitate (`passw0rd`, `l0gin`).
+/// Digits between letters read as the letters they imitate (`passw0rd`, `l0gin`);
+/// the reference for [`unleet_in_place`].
+#[cfg(test)]
 fn unleet(w: &str) -> std::borrow::Cow<'_, str> {
     if !w.bytes().any(|b| b.is_ascii_digit()) || w.bytes().filter(|b| b.is_ascii_alphabetic()).count() < 3 {
         return std::borrow::Cow::Borrowed(w);
