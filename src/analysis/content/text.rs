@@ -35,7 +35,9 @@ pub fn zero_width_in_words(s: &str) -> usize {
         if matches!(c, '\u{200B}'..='\u{200D}' | '\u{2060}' | '\u{FEFF}') {
             let before = chars[..i].iter().rev().find(|c| !is_invisible(**c));
             let after = chars[i + 1..].iter().find(|c| !is_invisible(**c));
-            if before.is_some_and(|c| c.is_ascii_alphabetic()) && after.is_some_and(|c| c.is_ascii_alphabetic()) {
+            if before.is_some_and(|c| c.is_ascii_alphabetic())
+                && after.is_some_and(|c| c.is_ascii_alphabetic())
+            {
                 n += 1;
             }
         }
@@ -57,7 +59,11 @@ fn fold_non_ascii(c: char, out: &mut String) {
         'ı' => return out.push('i'),
         _ => {}
     }
-    let stripped: String = c.to_string().nfd().filter(|c| !is_combining_mark(*c)).collect();
+    let stripped: String = c
+        .to_string()
+        .nfd()
+        .filter(|c| !is_combining_mark(*c))
+        .collect();
     if !stripped.is_empty() && stripped.chars().all(|c| c.is_ascii_alphanumeric()) {
         return out.push_str(&stripped);
     }
@@ -93,7 +99,9 @@ pub fn normalize_both(s: &str) -> (String, String) {
     // NFKC of ASCII is ASCII, and ASCII holds no invisible character: skip the normaliser
     let pre: std::borrow::Cow<str> = if s.is_ascii() {
         std::borrow::Cow::Borrowed(s)
-    } else if unicode_normalization::is_nfkc_quick(s.chars()) == unicode_normalization::IsNormalized::Yes {
+    } else if unicode_normalization::is_nfkc_quick(s.chars())
+        == unicode_normalization::IsNormalized::Yes
+    {
         if s.chars().any(is_invisible) {
             std::borrow::Cow::Owned(s.chars().filter(|c| !is_invisible(*c)).collect())
         } else {
@@ -117,7 +125,10 @@ pub fn normalize_both(s: &str) -> (String, String) {
 fn at_is_letter(rest: &[u8]) -> bool {
     // the whitespace of `char::is_whitespace` that ends the word early enough:
     // ASCII spaces and controls; a non-ASCII space only makes the word longer
-    !rest.iter().take_while(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\x0B' | b'\x0C' | b'\r')).any(|b| *b == b'.')
+    !rest
+        .iter()
+        .take_while(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\x0B' | b'\x0C' | b'\r'))
+        .any(|b| *b == b'.')
 }
 
 /// ASCII folded for phrase matching: lowercase letters and digits kept, everything else a space.
@@ -165,7 +176,9 @@ fn fold_unicode(s: &str, out: &mut String) {
         if c.is_ascii() {
             match c.to_ascii_lowercase() {
                 l @ ('a'..='z' | '0'..='9') => out.push(l),
-                '@' if prev_letter && next_letter && at_is_letter(&s.as_bytes()[i + 1..]) => out.push('a'),
+                '@' if prev_letter && next_letter && at_is_letter(&s.as_bytes()[i + 1..]) => {
+                    out.push('a')
+                }
                 '$' if prev_letter && next_letter => out.push('s'),
                 _ => out.push(' '),
             }
@@ -197,7 +210,12 @@ fn join_words(folded: &str) -> (String, String) {
     let (mut ws, mut cs, mut digit, mut in_word) = (0usize, 0usize, false, false);
     // the run of single-letter words before the current word: start in `out`, length
     let (mut rs, mut run) = (0usize, 0usize);
-    let mut end_word = |out: &mut Vec<u8>, o: &mut usize, compact: &mut Vec<u8>, ws: usize, cs: usize, digit: bool| {
+    let mut end_word = |out: &mut Vec<u8>,
+                        o: &mut usize,
+                        compact: &mut Vec<u8>,
+                        ws: usize,
+                        cs: usize,
+                        digit: bool| {
         let w = &out[ws..*o];
         let single = match w.len() {
             1 => w[0].is_ascii_alphabetic(),
@@ -305,7 +323,9 @@ pub(crate) fn normalize_reference(s: &str) -> String {
     // NFKC of ASCII is ASCII, and ASCII holds no invisible character: skip the normaliser
     let chars: Vec<char> = if s.is_ascii() {
         s.chars().collect()
-    } else if unicode_normalization::is_nfkc_quick(s.chars()) == unicode_normalization::IsNormalized::Yes {
+    } else if unicode_normalization::is_nfkc_quick(s.chars())
+        == unicode_normalization::IsNormalized::Yes
+    {
         s.chars().filter(|c| !is_invisible(*c)).collect()
     } else {
         s.nfkc().filter(|c| !is_invisible(*c)).collect()
@@ -320,7 +340,14 @@ pub(crate) fn normalize_reference(s: &str) -> String {
             match l {
                 'a'..='z' | '0'..='9' => folded.push(l),
                 // '@' between letters reads as 'a', unless it is an address ("jo@example.com")
-                '@' if between() && !chars[i + 1..].iter().take_while(|c| !c.is_whitespace()).any(|c| *c == '.') => folded.push('a'),
+                '@' if between()
+                    && !chars[i + 1..]
+                        .iter()
+                        .take_while(|c| !c.is_whitespace())
+                        .any(|c| *c == '.') =>
+                {
+                    folded.push('a')
+                }
                 '$' if between() => folded.push('s'),
                 _ => folded.push(' '),
             }
@@ -336,7 +363,11 @@ pub(crate) fn normalize_reference(s: &str) -> String {
             folded.push_str(f);
         }
     }
-    let words: Vec<std::borrow::Cow<str>> = folded.split(' ').filter(|w| !w.is_empty()).map(unleet).collect();
+    let words: Vec<std::borrow::Cow<str>> = folded
+        .split(' ')
+        .filter(|w| !w.is_empty())
+        .map(unleet)
+        .collect();
     // join letter-spaced runs ("p a s s w o r d")
     let single = |w: &str| {
         let mut it = w.chars();
@@ -369,13 +400,17 @@ pub(crate) fn normalize_reference(s: &str) -> String {
 /// the reference for [`unleet_in_place`].
 #[cfg(test)]
 fn unleet(w: &str) -> std::borrow::Cow<'_, str> {
-    if !w.bytes().any(|b| b.is_ascii_digit()) || w.bytes().filter(|b| b.is_ascii_alphabetic()).count() < 3 {
+    if !w.bytes().any(|b| b.is_ascii_digit())
+        || w.bytes().filter(|b| b.is_ascii_alphabetic()).count() < 3
+    {
         return std::borrow::Cow::Borrowed(w);
     }
     let b: Vec<char> = w.chars().collect();
     let mut s = String::with_capacity(w.len());
     for (i, &c) in b.iter().enumerate() {
-        let between = i > 0 && b[i - 1].is_ascii_alphabetic() && b.get(i + 1).is_some_and(|c| c.is_ascii_alphabetic());
+        let between = i > 0
+            && b[i - 1].is_ascii_alphabetic()
+            && b.get(i + 1).is_some_and(|c| c.is_ascii_alphabetic());
         s.push(match c {
             '0' if between => 'o',
             '1' if between => 'i',
@@ -390,14 +425,56 @@ fn unleet(w: &str) -> std::borrow::Cow<'_, str> {
 }
 
 const BLOCK: &[&str] = &[
-    "address", "article", "aside", "blockquote", "br", "center", "dd", "div", "dl", "dt", "fieldset", "figcaption", "figure",
-    "footer", "form", "h1", "h2", "h3", "h4", "h5", "h6", "header", "hr", "li", "main", "nav", "ol", "option", "p", "pre",
-    "section", "table", "tbody", "td", "tfoot", "th", "thead", "title", "tr", "ul", "button", "img",
+    "address",
+    "article",
+    "aside",
+    "blockquote",
+    "br",
+    "center",
+    "dd",
+    "div",
+    "dl",
+    "dt",
+    "fieldset",
+    "figcaption",
+    "figure",
+    "footer",
+    "form",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "header",
+    "hr",
+    "li",
+    "main",
+    "nav",
+    "ol",
+    "option",
+    "p",
+    "pre",
+    "section",
+    "table",
+    "tbody",
+    "td",
+    "tfoot",
+    "th",
+    "thead",
+    "title",
+    "tr",
+    "ul",
+    "button",
+    "img",
 ];
-const SKIP: &[&str] = &["script", "style", "head", "template", "noscript", "svg", "xml"];
+const SKIP: &[&str] = &[
+    "script", "style", "head", "template", "noscript", "svg", "xml",
+];
 
 static SECRET_INPUT: std::sync::LazyLock<scraper::Selector> = std::sync::LazyLock::new(|| {
-    scraper::Selector::parse("input[type=password i], input[type=email i]").unwrap_or_else(|_| unreachable!("static selector"))
+    scraper::Selector::parse("input[type=password i], input[type=email i]")
+        .unwrap_or_else(|_| unreachable!("static selector"))
 });
 
 /// Replaces long base64 runs (`data:` images, embedded fonts) by nothing, so
@@ -411,7 +488,12 @@ pub fn strip_inline_data(s: &str) -> std::borrow::Cow<'_, str> {
     while let Some(p) = rest.find("base64,") {
         let (head, tail) = rest.split_at(p + 7);
         out.push_str(head);
-        let run = tail.bytes().take_while(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=' | b'\r' | b'\n' | b' ')).count();
+        let run = tail
+            .bytes()
+            .take_while(|b| {
+                b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=' | b'\r' | b'\n' | b' ')
+            })
+            .count();
         if run > 256 {
             rest = &tail[run..];
         } else {
@@ -440,7 +522,11 @@ fn hidden(el: &scraper::node::Element) -> bool {
         return true;
     }
     el.attr("style").is_some_and(|s| {
-        let s: String = s.chars().filter(|c| !c.is_whitespace()).collect::<String>().to_ascii_lowercase();
+        let s: String = s
+            .chars()
+            .filter(|c| !c.is_whitespace())
+            .collect::<String>()
+            .to_ascii_lowercase();
         s.contains("display:none") || s.contains("visibility:hidden")
     })
 }
@@ -479,9 +565,22 @@ pub fn html(source: &str, limits: &Limits) -> HtmlOut {
                     };
                     match name {
                         "a" | "area" => {
-                            if let Some(m) = el.attr("href").and_then(|h| h.trim().get(..7).filter(|p| p.eq_ignore_ascii_case("mailto:")).map(|_| h.trim()[7..].to_string())) {
-                                let addr = m.split(['?', ',']).next().unwrap_or("").trim().to_ascii_lowercase();
-                                if addr.contains('@') && out.mailto.len() < 20 && !out.mailto.contains(&addr) {
+                            if let Some(m) = el.attr("href").and_then(|h| {
+                                h.trim()
+                                    .get(..7)
+                                    .filter(|p| p.eq_ignore_ascii_case("mailto:"))
+                                    .map(|_| h.trim()[7..].to_string())
+                            }) {
+                                let addr = m
+                                    .split(['?', ','])
+                                    .next()
+                                    .unwrap_or("")
+                                    .trim()
+                                    .to_ascii_lowercase();
+                                if addr.contains('@')
+                                    && out.mailto.len() < 20
+                                    && !out.mailto.contains(&addr)
+                                {
                                     out.mailto.push(addr);
                                 }
                             }
@@ -492,24 +591,43 @@ pub fn html(source: &str, limits: &Limits) -> HtmlOut {
                         "form" => {
                             out.forms += 1;
                             // A search or subscribe box is not a credential form: only forms with a password or e-mail field count.
-                            let asks = scraper::ElementRef::wrap(node).is_some_and(|f| f.select(&SECRET_INPUT).next().is_some());
+                            let asks = scraper::ElementRef::wrap(node)
+                                .is_some_and(|f| f.select(&SECRET_INPUT).next().is_some());
                             if let (Some(a), true) = (el.attr("action"), asks) {
                                 push(a, LinkSource::FormAction);
                             }
                         }
-                        "input" if el.attr("type").is_some_and(|t| t.trim().eq_ignore_ascii_case("password")) => {
+                        "input"
+                            if el
+                                .attr("type")
+                                .is_some_and(|t| t.trim().eq_ignore_ascii_case("password")) =>
+                        {
                             out.password_inputs += 1;
                         }
-                        "meta" if el.attr("http-equiv").is_some_and(|h| h.eq_ignore_ascii_case("refresh")) => {
-                            if let Some((c, p)) = el.attr("content").and_then(|c| c.to_ascii_lowercase().find("url=").map(|p| (c, p))) {
-                                push(c[p + 4..].trim().trim_matches(|c| c == '\'' || c == '"'), LinkSource::Href);
+                        "meta"
+                            if el
+                                .attr("http-equiv")
+                                .is_some_and(|h| h.eq_ignore_ascii_case("refresh")) =>
+                        {
+                            if let Some((c, p)) = el
+                                .attr("content")
+                                .and_then(|c| c.to_ascii_lowercase().find("url=").map(|p| (c, p)))
+                            {
+                                push(
+                                    c[p + 4..].trim().trim_matches(|c| c == '\'' || c == '"'),
+                                    LinkSource::Href,
+                                );
                             }
                         }
                         _ => {}
                     }
                     if let Some(s) = el.attr("src") {
                         // data: images are ordinary inline images
-                        if !s.trim_start().get(..5).is_some_and(|p| p.eq_ignore_ascii_case("data:")) {
+                        if !s
+                            .trim_start()
+                            .get(..5)
+                            .is_some_and(|p| p.eq_ignore_ascii_case("data:"))
+                        {
                             push(s, LinkSource::Src);
                         }
                     }
@@ -596,9 +714,49 @@ mod tests {
     #[test]
     fn fast_normaliser_matches_the_reference() {
         const PIECES: &[&str] = &[
-            "p@ss", "w0rd", " ", "  ", "a", " b", " c ", "d", "Vérifiez", "ß", "\u{200B}", "ＡＰＩ", "jo@example.com", "$", "u$er", "Ω",
-            "Ωμέγα", "pаsswоrd", "\n", "\t", ".", "-", "1", "l0g1n", "@", "x@y", "é", "e\u{301}", "\u{FEFF}", "日本語", "K", "ﬁ", "Ⅻ",
-            "\u{202E}", "@a.", "b@c d.", "\u{A0}", "Straße", "ǅ", "İ", "3", "4ever", "s3cur1ty",
+            "p@ss",
+            "w0rd",
+            " ",
+            "  ",
+            "a",
+            " b",
+            " c ",
+            "d",
+            "Vérifiez",
+            "ß",
+            "\u{200B}",
+            "ＡＰＩ",
+            "jo@example.com",
+            "$",
+            "u$er",
+            "Ω",
+            "Ωμέγα",
+            "pаsswоrd",
+            "\n",
+            "\t",
+            ".",
+            "-",
+            "1",
+            "l0g1n",
+            "@",
+            "x@y",
+            "é",
+            "e\u{301}",
+            "\u{FEFF}",
+            "日本語",
+            "K",
+            "ﬁ",
+            "Ⅻ",
+            "\u{202E}",
+            "@a.",
+            "b@c d.",
+            "\u{A0}",
+            "Straße",
+            "ǅ",
+            "İ",
+            "3",
+            "4ever",
+            "s3cur1ty",
         ];
         let mut seed = 0x2545F4914F6CDD1Du64;
         for n in 0..4000 {
@@ -617,13 +775,19 @@ mod tests {
         for e in std::fs::read_dir(&dir).expect("golden fixtures") {
             let p = e.expect("dir entry").path();
             if p.is_dir() {
-                paths.extend(std::fs::read_dir(&p).expect("golden family dir").map(|e| e.expect("dir entry").path()));
+                paths.extend(
+                    std::fs::read_dir(&p)
+                        .expect("golden family dir")
+                        .map(|e| e.expect("dir entry").path()),
+                );
             }
         }
         for p in paths {
             if p.extension().is_some_and(|x| x == "eml") {
                 let raw = std::fs::read(&p).expect("read fixture");
-                let msg = mail_parser::MessageParser::default().parse(&raw).expect("fixture parses");
+                let msg = mail_parser::MessageParser::default()
+                    .parse(&raw)
+                    .expect("fixture parses");
                 for part in &msg.parts {
                     let t = match &part.body {
                         mail_parser::PartType::Text(t) => t.to_string(),
@@ -640,7 +804,10 @@ mod tests {
 
     #[test]
     fn normalisation_folds_accents_case_and_punctuation() {
-        assert_eq!(normalize("Vérifiez   VOTRE mot-de-passe!"), "verifiez votre mot de passe");
+        assert_eq!(
+            normalize("Vérifiez   VOTRE mot-de-passe!"),
+            "verifiez votre mot de passe"
+        );
         assert_eq!(normalize("Straße"), "strasse");
         assert_eq!(normalize("ＡＰＩ　ｋｅｙ"), "api key");
     }
@@ -654,7 +821,10 @@ mod tests {
     #[test]
     fn leetspeak_inside_words_is_read() {
         assert_eq!(normalize("p@ssw0rd l0gin"), "password login");
-        assert_eq!(normalize("mail jo@example.com 2fa 24 hours"), "mail jo example com 2fa 24 hours");
+        assert_eq!(
+            normalize("mail jo@example.com 2fa 24 hours"),
+            "mail jo example com 2fa 24 hours"
+        );
     }
 
     #[test]
