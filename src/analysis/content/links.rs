@@ -84,6 +84,11 @@ fn short(url: &str) -> String {
 /// The URL a redirector link carries in its query (`?url=https%3A%2F%2F…`), one level deep.
 pub fn embedded(link: &Link) -> Option<Link> {
     link.host.as_ref()?;
+    // only a query that mentions http (plain or percent-encoded) can carry a URL
+    let (_, query) = link.url.split_once('?')?;
+    if !query.as_bytes().windows(4).any(|w| w.eq_ignore_ascii_case(b"http")) {
+        return None;
+    }
     let u = url::Url::parse(&link.url).ok()?;
     for (_, v) in u.query_pairs() {
         let l = v.to_ascii_lowercase();
@@ -113,6 +118,13 @@ pub fn check(
             all.push(inner);
         }
     }
+    // what depends only on the host, once per distinct host (links repeat hosts)
+    struct HostFacts {
+        owned: bool,
+        lookalike: Option<String>,
+        shortener: bool,
+    }
+    let mut hosts: std::collections::HashMap<&str, HostFacts> = std::collections::HashMap::new();
     for link in &all {
         let pre = link.source.evidence_prefix();
         let Some(host) = link.host.as_deref() else {
@@ -124,10 +136,19 @@ pub fn check(
             }
             continue;
         };
-        if brands.owner_of(host).is_some() {
+        let facts = hosts.entry(host).or_insert_with(|| {
+            let owned = brands.owner_of(host).is_some();
+            HostFacts {
+                owned,
+                lookalike: if owned { None } else { lookalike(host).map(|(_, ev)| ev) },
+                shortener: !owned && is_shortener(host),
+            }
+        });
+        if facts.owned {
             continue;
         }
-        if let Some((_, ev)) = lookalike(host) {
+        let (is_lookalike, shortener) = (facts.lookalike.is_some(), facts.shortener);
+        if let Some(ev) = &facts.lookalike {
             f.add(
                 LINK_LOOKALIKE_HOST,
                 format!("{pre}{}: {ev}", short(&link.url)),
@@ -145,7 +166,8 @@ pub fn check(
                 format!("form posts to {}", short(&link.url)),
             );
         }
-        let parsed = url::Url::parse(&link.url).ok();
+        // parsed only where needed: userinfo needs an '@', the path rule a claimed brand
+        let parsed = if claimed.is_some() || link.url.contains('@') { url::Url::parse(&link.url).ok() } else { None };
         if let Some(u) = &parsed {
             if !u.username().is_empty() || u.password().is_some() {
                 f.add(
@@ -165,7 +187,7 @@ pub fn check(
             let (uni, _) = idna::domain_to_unicode(host);
             f.add(LINK_PUNYCODE_HOST, format!("{pre}{host} ({uni})"));
         }
-        if is_shortener(host) {
+        if shortener {
             f.add(LINK_SHORTENER, format!("{pre}{}", short(&link.url)));
         }
         if let Some(text) = link.anchor_text.as_deref() {
@@ -203,7 +225,7 @@ pub fn check(
                 .chars()
                 .map(|c| if c.is_alphanumeric() { c } else { ' ' })
                 .collect();
-            if lookalike(host).is_none() && brands.named_in(&words).is_some_and(|h| h.brand == b) {
+            if !is_lookalike && brands.named_in(&words).is_some_and(|h| h.brand == b) {
                 f.add(
                     LINK_BRAND_IN_PATH,
                     format!("{pre}{} names {} on {host}", short(&link.url), br.name),
