@@ -14,6 +14,8 @@
 #     4 smtp-source processes in proportion: 70 % clean, 15 % tag, 10 % quarantine, 5 % reject.
 #   MIX=plain: one smtp-source -s S -m M -l 20480 (smtp-source's own filler message).
 # Environment: ROUNDS=3 S=20 M=2000 MIX=mix BUILD=1 QUIET_WAIT=120 (seconds to wait for an idle box)
+#   WORKERS=N: impostor's milter.worker_threads (default 0 = one per CPU)
+#   PERF_OUT=file: perf record (dwarf call graphs) of impostor during round 1 of the unix mode
 #   private ports: PF_PORT=2625 SINK_PORT=2626 IMPOSTOR_PORT=7457 DNS_PORT=5453 METRICS_PORT=9457
 # Needs root (private Postfix instance via tests/e2e/lib.sh; /etc/postfix is not touched).
 set -uo pipefail
@@ -68,9 +70,15 @@ run_mode() {  # run_mode LABEL MILTERS
   bg=$(waitquiet); f0=$(foreign)
   off=$(stat -c %s "$PF_LOG")
   c0=$(ticks "$(cat "$RUN/impostor-unix.pid")" "$(cat "$RUN/impostor.pid")")
+  local perf_pid=
+  if [ -n "${PERF_OUT:-}" ] && [ "$label" = impostor-unix ] && [ "$round" = 1 ]; then
+    perf record -F 999 --call-graph dwarf,16384 -p "$(cat "$RUN/impostor-unix.pid")" -o "$PERF_OUT" >/dev/null 2>&1 &
+    perf_pid=$!; sleep 0.5
+  fi
   read -r i0 a0 < <(stat_cpu); t0=$(date +%s.%N)
   load
   t1=$(date +%s.%N)
+  if [ -n "$perf_pid" ]; then kill -INT "$perf_pid"; wait "$perf_pid"; fi
   while [ "$(qcount)" -gt 0 ]; do sleep 0.05; done
   t2=$(date +%s.%N); read -r i1 a1 < <(stat_cpu); f1=$(foreign)
   c1=$(ticks "$(cat "$RUN/impostor-unix.pid")" "$(cat "$RUN/impostor.pid")")

@@ -386,10 +386,11 @@ fn serve(
     };
     let config = overrides(load(path.as_deref())?)?;
     logging::init(&config);
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| e.to_string())?;
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if config.milter.worker_threads > 0 {
+        builder.worker_threads(config.milter.worker_threads);
+    }
+    let rt = builder.enable_all().build().map_err(|e| e.to_string())?;
     rt.block_on(async move {
         let listener = MilterListener::bind(&config.socket, config.socket_mode, &config.milter.socket_group)
             .await

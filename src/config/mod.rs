@@ -84,6 +84,8 @@ pub struct MilterConfig {
     pub max_headers: usize,
     /// Header bytes kept for analysis per message.
     pub max_header_bytes: usize,
+    /// Threads serving MTA connections (0: one per CPU). Restart to change.
+    pub worker_threads: usize,
 }
 
 impl Default for MilterConfig {
@@ -98,6 +100,7 @@ impl Default for MilterConfig {
             max_body_bytes: 10 * 1024 * 1024,
             max_headers: 10_000,
             max_header_bytes: 1024 * 1024,
+            worker_threads: 0,
         }
     }
 }
@@ -499,6 +502,15 @@ impl Config {
                     ),
                 )
             })?;
+        if raw.milter.worker_threads > 1024 {
+            return Err(invalid(
+                file,
+                format!(
+                    "milter.worker_threads: {} is more than 1024 (0 = one per CPU)",
+                    raw.milter.worker_threads
+                ),
+            ));
+        }
         if raw.milter.max_connections == 0 {
             return Err(invalid(
                 file,
@@ -849,6 +861,19 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.starts_with("x.toml: ") && e.contains("tga"), "{e}");
+    }
+
+    #[test]
+    fn worker_threads_is_bounded() {
+        let c = Config::from_toml_str("[milter]\nworker_threads = 1\n", "x.toml").unwrap();
+        assert_eq!(c.milter.worker_threads, 1);
+        let e = Config::from_toml_str("[milter]\nworker_threads = 5000\n", "x.toml")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "x.toml: milter.worker_threads: 5000 is more than 1024 (0 = one per CPU)"
+        );
     }
 
     #[test]

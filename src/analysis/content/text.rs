@@ -26,7 +26,7 @@ pub fn is_invisible(c: char) -> bool {
 /// letters (Persian, Indic, emoji sequences) do not count.
 pub fn zero_width_in_words(s: &str) -> usize {
     // U+200B–U+200D and U+2060 encode as E2 xx xx, U+FEFF as EF BB BF
-    if !s.bytes().any(|b| b == 0xE2 || b == 0xEF) {
+    if memchr::memchr2(0xE2, 0xEF, s.as_bytes()).is_none() {
         return 0;
     }
     let chars: Vec<char> = s.chars().collect();
