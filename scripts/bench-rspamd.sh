@@ -96,7 +96,7 @@ for ((i = 0; i < ${HS_WAIT:-300}; i++)); do
   n=$(grep -cE '\(normal\).* hyperscan database of [0-9]+ regexps has been loaded' "$LOG" 2>/dev/null)
   [ "${n:-0}" -ge "$nw" ] && break; sleep 1
 done
-say "hyperscan regexp cache loaded by ${n:-0} of $nw normal workers after $i s; $(grep -oE 'compiled [0-9]+ regular expressions to the hyperscan' "$LOG" | tail -n 1)"
+say "hyperscan regexp cache loaded by ${n:-0} of $nw normal workers after $i s; $(grep -oE 'compiled [0-9]+ regular expressions to the hyperscan tree' "$LOG" | tail -n 1)"
 "$BENCH" --socket "inet:127.0.0.1:$RSPAMD_PORT" -c 4 -n "$WARMUP" --per-conn 50 "$MIX" >/dev/null || die "warm-up failed (see $LOG)"
 
 # CPU ticks of rspamd: main + live children, plus main's reaped children (cutime+cstime)

@@ -6,6 +6,7 @@
 pub mod action;
 pub mod analysis;
 pub mod banner;
+pub mod batch;
 pub mod brand;
 pub mod cli;
 pub mod config;
@@ -214,6 +215,8 @@ fn chgrp(path: &Path, group: &str) -> io::Result<()> {
 pub struct MilterConn<S> {
     stream: S,
     tcp: bool,
+    /// Modification actions held back until the final reply (see [`batch`]).
+    batch: batch::ActionBatch,
     _slot: ConnSlot,
 }
 
@@ -267,29 +270,58 @@ impl<S: tokio::io::AsyncRead + std::os::fd::AsRawFd + Unpin> tokio::io::AsyncRea
     }
 }
 
+impl<S: tokio::io::AsyncWrite + Unpin> MilterConn<S> {
+    /// Writes what the batch holds to the socket.
+    fn poll_send(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        while !self.batch.is_empty() {
+            match std::pin::Pin::new(&mut self.stream).poll_write(cx, self.batch.unsent()) {
+                Poll::Ready(Ok(0)) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
+                Poll::Ready(Ok(n)) => self.batch.advance(n),
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+        Poll::Ready(Ok(()))
+    }
+}
+
+/// Writes go to the [`batch::ActionBatch`]; a flush sends them unless they are
+/// only modification actions, which wait for the reply that follows.
 impl<S: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for MilterConn<S> {
     fn poll_write(
         self: std::pin::Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        std::pin::Pin::new(&mut self.get_mut().stream).poll_write(cx, buf)
+        let this = self.get_mut();
+        // a large batch is written out before more is taken
+        if this.batch.must_send() {
+            match this.poll_send(cx) {
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Ok(())) => {}
+            }
+        }
+        this.batch.push(buf);
+        Poll::Ready(Ok(buf.len()))
     }
     fn poll_flush(self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        std::pin::Pin::new(&mut self.get_mut().stream).poll_flush(cx)
+        let this = self.get_mut();
+        if !this.batch.must_send() {
+            // only modification actions so far: they go out with the reply that follows
+            return Poll::Ready(Ok(()));
+        }
+        match this.poll_send(cx) {
+            Poll::Ready(Ok(())) => std::pin::Pin::new(&mut this.stream).poll_flush(cx),
+            other => other,
+        }
     }
     fn poll_shutdown(self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        std::pin::Pin::new(&mut self.get_mut().stream).poll_shutdown(cx)
-    }
-    fn poll_write_vectored(
-        self: std::pin::Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[std::io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        std::pin::Pin::new(&mut self.get_mut().stream).poll_write_vectored(cx, bufs)
-    }
-    fn is_write_vectored(&self) -> bool {
-        self.stream.is_write_vectored()
+        let this = self.get_mut();
+        match this.poll_send(cx) {
+            Poll::Ready(Ok(())) => std::pin::Pin::new(&mut this.stream).poll_shutdown(cx),
+            other => other,
+        }
     }
 }
 
@@ -353,6 +385,7 @@ impl indymilter::Listener for MilterListener {
                         let s = MilterConn {
                             stream: s,
                             tcp: true,
+                            batch: Default::default(),
                             _slot: slot,
                         };
                         s.quickack();
@@ -373,6 +406,7 @@ impl indymilter::Listener for MilterListener {
                         return Poll::Ready(Ok(indymilter::EitherStream::Unix(MilterConn {
                             stream: s,
                             tcp: false,
+                            batch: Default::default(),
                             _slot: slot,
                         })));
                     }

@@ -793,6 +793,12 @@ pub fn parse_nameserver(s: &str) -> Option<std::net::SocketAddr> {
 
 /// This host's name, for the default authserv-id.
 pub fn hostname() -> String {
+    // read once per process: the SPF check asks for it with every message
+    static NAME: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    NAME.get_or_init(read_hostname).clone()
+}
+
+fn read_hostname() -> String {
     let mut buf = [0u8; 256];
     // SAFETY: buf is valid for its length; gethostname NUL-terminates on success.
     let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
