@@ -13,7 +13,7 @@
 # .eml files found under it. `scripts/bench-milter.sh --mix-only DIR` only writes the synthesized mix.
 #
 # Environment: CONNS=20 N=20000 PER_CONN=10 WARMUP=500 SEQ_N=2000 MIX_N=400 BUILD=1 OUT=file.json
-#   WORKERS=N: impostor's milter.worker_threads (0 = one per CPU, the default)
+#   WORKERS=N: impostor's milter.worker_threads (default 0 = half the CPUs)
 #   ports (private, so it can run beside tests/e2e): IMPOSTOR_PORT=7457 DNS_PORT=5453 METRICS_PORT=9457
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)

@@ -14,7 +14,7 @@
 #     4 smtp-source processes in proportion: 70 % clean, 15 % tag, 10 % quarantine, 5 % reject.
 #   MIX=plain: one smtp-source -s S -m M -l 20480 (smtp-source's own filler message).
 # Environment: ROUNDS=3 S=20 M=2000 MIX=mix BUILD=1 QUIET_WAIT=120 (seconds to wait for an idle box)
-#   WORKERS=N: impostor's milter.worker_threads (default 0 = one per CPU)
+#   WORKERS=N: impostor's milter.worker_threads (default 0 = half the CPUs)
 #   PERF_OUT=file: perf record (dwarf call graphs) of impostor during round 1 of the unix mode
 #   private ports: PF_PORT=2625 SINK_PORT=2626 IMPOSTOR_PORT=7457 DNS_PORT=5453 METRICS_PORT=9457
 # Needs root (private Postfix instance via tests/e2e/lib.sh; /etc/postfix is not touched).

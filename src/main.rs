@@ -387,9 +387,8 @@ fn serve(
     let config = overrides(load(path.as_deref())?)?;
     logging::init(&config);
     let mut builder = tokio::runtime::Builder::new_multi_thread();
-    if config.milter.worker_threads > 0 {
-        builder.worker_threads(config.milter.worker_threads);
-    }
+    let workers = impostor::config::worker_threads(config.milter.worker_threads);
+    builder.worker_threads(workers);
     let rt = builder.enable_all().build().map_err(|e| e.to_string())?;
     rt.block_on(async move {
         let listener = MilterListener::bind(&config.socket, config.socket_mode, &config.milter.socket_group)
@@ -400,6 +399,7 @@ fn serve(
             config = %config.source,
             monitor = config.monitor,
             brands = config.brands.len(),
+            worker_threads = workers,
             version = env!("CARGO_PKG_VERSION"),
             "impostor listening"
         );

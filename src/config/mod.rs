@@ -84,7 +84,7 @@ pub struct MilterConfig {
     pub max_headers: usize,
     /// Header bytes kept for analysis per message.
     pub max_header_bytes: usize,
-    /// Threads serving MTA connections (0: one per CPU). Restart to change.
+    /// Threads serving MTA connections (0: half the CPUs, at least one). Restart to change.
     pub worker_threads: usize,
 }
 
@@ -506,7 +506,7 @@ impl Config {
             return Err(invalid(
                 file,
                 format!(
-                    "milter.worker_threads: {} is more than 1024 (0 = one per CPU)",
+                    "milter.worker_threads: {} is more than 1024 (0 = half the CPUs)",
                     raw.milter.worker_threads
                 ),
             ));
@@ -791,6 +791,18 @@ pub fn parse_nameserver(s: &str) -> Option<std::net::SocketAddr> {
     s.parse().ok()
 }
 
+/// Threads for the daemon's runtime: `milter.worker_threads`, or for 0 half
+/// the CPUs (at least one). impostor runs beside its MTA, which needs CPU for
+/// every message too; with as many threads as CPUs the two fight over the
+/// cores and every wake-up crosses CPUs (docs/performance.md).
+pub fn worker_threads(configured: usize) -> usize {
+    if configured > 0 {
+        return configured;
+    }
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    (cpus / 2).max(1)
+}
+
 /// This host's name, for the default authserv-id.
 pub fn hostname() -> String {
     // read once per process: the SPF check asks for it with every message
@@ -878,7 +890,7 @@ mod tests {
             .to_string();
         assert_eq!(
             e,
-            "x.toml: milter.worker_threads: 5000 is more than 1024 (0 = one per CPU)"
+            "x.toml: milter.worker_threads: 5000 is more than 1024 (0 = half the CPUs)"
         );
     }
 
