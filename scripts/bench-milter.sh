@@ -137,7 +137,7 @@ write_conf "$CONF" '[milter]' "worker_threads = ${WORKERS:-0}"
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 hwm() { awk '/VmHWM/ {print $2 " " $3}' "/proc/$1/status"; }
-dns_queries() { local n; n=$(grep -c 'query\[' "$RUN/dnsmasq.log" 2>/dev/null); echo "${n:-0}"; }
+dns_queries() { local n; n=$(grep -cE 'query\[|auth\[' "$RUN/dnsmasq.log" 2>/dev/null); echo "${n:-0}"; }
 # busy%: what share of the two CPUs something else uses right now (a concurrent cargo build spoils runs)
 foreign() { pgrep -c -x 'rustc|cargo|cc1|cc1plus|ld|gcc|clang' 2>/dev/null || true; }
 
