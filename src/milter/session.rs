@@ -62,7 +62,8 @@ impl MessageState {
     pub fn new(envelope: Envelope, inflight: InFlight) -> MessageState {
         MessageState {
             envelope,
-            raw: Vec::with_capacity(4096),
+            // most mail is a few tens of KiB: fewer regrowths of the buffer
+            raw: Vec::with_capacity(32 * 1024),
             header_count: 0,
             subject: None,
             forged: Vec::new(),
