@@ -61,7 +61,7 @@ impl Default for Limits {
 }
 
 /// Where a URL was found.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum LinkSource {
     /// `<a href>`, `<area href>`, `<meta http-equiv=refresh>`.
     Href,
@@ -94,7 +94,7 @@ impl LinkSource {
 }
 
 /// A URL found in the message.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Link {
     /// The URL as found (whitespace removed; `www.` URLs get `http://`), at most 2,000 bytes.
     pub url: String,
@@ -110,10 +110,16 @@ impl Link {
     /// Parses a URL as found in a message. Relative URLs, `mailto:`, `tel:`,
     /// `cid:` and fragments are not links and give None.
     pub fn parse(raw: &str, source: LinkSource, anchor_text: Option<String>) -> Option<Link> {
-        let cleaned: String = raw
-            .chars()
-            .filter(|c| !c.is_whitespace() && !c.is_control() && !text::is_invisible(*c))
-            .collect();
+        // most URLs have nothing to remove: no copy then
+        let cleaned: std::borrow::Cow<str> = if raw.bytes().all(|b| b.is_ascii_graphic()) {
+            std::borrow::Cow::Borrowed(raw)
+        } else {
+            std::borrow::Cow::Owned(
+                raw.chars()
+                    .filter(|c| !c.is_whitespace() && !c.is_control() && !text::is_invisible(*c))
+                    .collect(),
+            )
+        };
         let s = text::truncate(&cleaned, 2000);
         let lower = s.to_ascii_lowercase();
         if lower.starts_with("data:")
@@ -178,6 +184,8 @@ pub struct Content {
 struct Walk<'l> {
     limits: &'l Limits,
     content: Content,
+    /// Hashes of `content.links`, for de-duplication.
+    link_hashes: std::collections::HashSet<u64>,
     raw_text: String,
     parts: usize,
     qr_images: usize,
@@ -210,9 +218,17 @@ impl Walk<'_> {
                 self.hit(format!("max_links ({})", self.limits.max_links));
                 return;
             }
-            if !self.content.links.contains(&l) {
-                self.content.links.push(l);
+            // a newsletter has hundreds of links: look up a hash, not every link so far
+            let key = {
+                use std::hash::{Hash, Hasher};
+                let mut h = std::collections::hash_map::DefaultHasher::new();
+                l.hash(&mut h);
+                h.finish()
+            };
+            if !self.link_hashes.insert(key) && self.content.links.contains(&l) {
+                continue;
             }
+            self.content.links.push(l);
         }
     }
 
@@ -344,6 +360,7 @@ pub fn extract(msg: &Message, limits: &Limits) -> Content {
     let mut w = Walk {
         limits,
         content: Content::default(),
+        link_hashes: Default::default(),
         raw_text: String::new(),
         parts: 0,
         qr_images: 0,
