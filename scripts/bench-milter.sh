@@ -95,10 +95,10 @@ start_bench_stack() {
   start_dns "${MIX_DNS[@]}" >/dev/null || die "dnsmasq did not start"
   /usr/sbin/smtp-sink -u nobody "127.0.0.1:$SINK_PORT" 1000 </dev/null >"$RUN/sink.log" 2>&1 &
   echo $! >"$RUN/sink.pid"; wait_port "$SINK_PORT" || die "smtp-sink did not start"
-  write_conf "$RUN/unix.toml" '[milter]' 'socket_group = "postfix"' "worker_threads = ${WORKERS:-0}"
+  write_conf "$RUN/unix.toml" '[milter]' 'socket_group = "postfix"' "${WORKERS:+worker_threads = $WORKERS}"
   start_impostor -c "$RUN/unix.toml" --socket "unix:$IMPOSTOR_SOCK" >/dev/null || die "impostor (unix) did not start"
   mv "$RUN/impostor.pid" "$RUN/impostor-unix.pid"
-  METRICS_PORT=$((METRICS_PORT + 1)) write_conf "$RUN/inet.toml" '[milter]' "worker_threads = ${WORKERS:-0}"
+  METRICS_PORT=$((METRICS_PORT + 1)) write_conf "$RUN/inet.toml" '[milter]' "${WORKERS:+worker_threads = $WORKERS}"
   start_impostor -c "$RUN/inet.toml" --socket "inet:127.0.0.1:$IMPOSTOR_PORT" >/dev/null || die "impostor (inet) did not start"
   MILTERS=none start_postfix >/dev/null || die "Postfix did not start"
 }
@@ -133,7 +133,7 @@ fi
 say "mix: $(find "$MIX" -maxdepth 1 \( -type f -o -type l \) | wc -l) messages, $(du -shL "$MIX" | cut -f1) ($MIX)"
 start_dns "${MIX_DNS[@]}" >/dev/null || die "dnsmasq did not start"
 CONF=$RUN/impostor.toml
-write_conf "$CONF" '[milter]' "worker_threads = ${WORKERS:-0}"
+write_conf "$CONF" '[milter]' "${WORKERS:+worker_threads = $WORKERS}"
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 hwm() { awk '/VmHWM/ {print $2 " " $3}' "/proc/$1/status"; }
