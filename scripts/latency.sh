@@ -9,8 +9,8 @@
 #   txn        MAIL FROM .. final reply
 # for Postfix alone, Postfix + impostor inet:127.0.0.1 and Postfix + impostor unix socket, ROUNDS times
 # interleaved. It also runs `smtp-source -s 1 -m N` (a new SMTP session and milter connection per
-# message, as ../shared/recipes/latency.sh) per mode. Target: <= 1 ms added at p50. Prints figures,
-# asserts nothing.
+# message, as ../shared/recipes/latency.sh) per mode. Target: <= 1 ms added at p50. Prints the figures;
+# fails only when a message does not get its verdict (no timing assertion), so CI runs it small.
 # Environment: N=200 ROUNDS=2 BUILD=1; private ports PF_PORT=2625 SINK_PORT=2626 IMPOSTOR_PORT=7457 DNS_PORT=5453
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -62,6 +62,12 @@ s.quit()
 print(f"{label:<22} data->250 ms p50 {pct(data, .5):6.2f} p90 {pct(data, .9):6.2f} p99 {pct(data, .99):6.2f} max {max(data):6.2f}"
       f"   txn ms p50 {pct(txn, .5):6.2f} p99 {pct(txn, .99):6.2f}   replies {' '.join(f'{k}x{v}' for k, v in sorted(codes.items()))}")
 open(p50file, "a").write(f"{label} {pct(data, .5):.3f} {pct(txn, .5):.3f}\n")
+# a regression check, not a timing one: every message gets its verdict (250, or 550 for the
+# mix's reject message through impostor), never a temporary failure
+bad = {k: v for k, v in codes.items() if k not in ((250,) if label == "postfix-alone" else (250, 550))}
+if bad or sum(codes.values()) != n:
+    print(f"{label}: unexpected replies {bad} ({sum(codes.values())} of {n} answered)", file=sys.stderr)
+    sys.exit(1)
 PY
 }
 source1() {  # source1 LABEL: smtp-source -s 1 -m N (a new SMTP session per message), ms per message
@@ -72,11 +78,12 @@ source1() {  # source1 LABEL: smtp-source -s 1 -m N (a new SMTP session per mess
   awk -v l="$1" -v n="$N" -v t0="$t0" -v t1="$t1" 'BEGIN { printf "%-22s smtp-source -s 1 -m %d (clean.eml): %.2f ms/msg (%.0f msg/s)\n", l, n, (t1 - t0) * 1000 / n, n / (t1 - t0) }'
 }
 : >"$RUN/p50"
+FAILED=0
 for ((round = 1; round <= ROUNDS; round++)); do
   echo "# round $round"
-  set_milters "" >/dev/null;                                  probe postfix-alone;  source1 postfix-alone
-  set_milters "inet:127.0.0.1:$IMPOSTOR_PORT" >/dev/null;    probe impostor-inet;  source1 impostor-inet
-  set_milters "unix:$IMPOSTOR_SOCK" >/dev/null;               probe impostor-unix;  source1 impostor-unix
+  set_milters "" >/dev/null;                                  probe postfix-alone || FAILED=1;  source1 postfix-alone
+  set_milters "inet:127.0.0.1:$IMPOSTOR_PORT" >/dev/null;    probe impostor-inet || FAILED=1;  source1 impostor-inet
+  set_milters "unix:$IMPOSTOR_SOCK" >/dev/null;               probe impostor-unix || FAILED=1;  source1 impostor-unix
   postsuper -c "$PF_CONF" -d ALL hold >/dev/null 2>&1
 done
 echo "# added at p50 (median over rounds of each round's p50, minus Postfix alone); target <= 1 ms"
@@ -85,3 +92,4 @@ awk '{ d[$1] = d[$1] " " $2; t[$1] = t[$1] " " $3 }
     return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2 }
   END { for (m in d) if (m != "postfix-alone") printf "%-14s data->250 p50 %+.2f ms   txn p50 %+.2f ms   (postfix alone: %.2f / %.2f ms)\n", m,
           med(d[m]) - med(d["postfix-alone"]), med(t[m]) - med(t["postfix-alone"]), med(d["postfix-alone"]), med(t["postfix-alone"]) }' "$RUN/p50" | sort
+[ "$FAILED" -eq 0 ] || { echo "latency probe: some messages did not get their verdict (see above)" >&2; exit 1; }

@@ -70,6 +70,10 @@ if step "cargo build --locked" cargo build --locked; then
   # script's trap clean up
   mta_step "e2e: tests/e2e/postfix.sh" 600 bash tests/e2e/postfix.sh
   mta_step "e2e: tests/e2e/postfix-auth.sh" 600 bash tests/e2e/postfix-auth.sh
+  # the one-session latency probe, small: prints the ms impostor adds per message (no timing
+  # assertion); fails only if a message does not get its verdict
+  mta_step "latency probe: scripts/latency.sh (N=40, 1 round)" 600 \
+    env BUILD=0 ROUNDS=1 N=40 IMPOSTOR="$PWD/target/debug/impostor" bash scripts/latency.sh
   # load and faults through Postfix, CI size; the 10,000-message run is
   # FAULTS_MESSAGES=10000 bash tests/e2e/faults.sh (docs/reliability.md)
   mta_step "e2e: tests/e2e/faults.sh (FAULTS_MESSAGES=${FAULTS_MESSAGES:-400})" 900 \
@@ -80,6 +84,7 @@ else
   skip "bench smoke: tests/e2e/bench-smoke.sh" "the build failed"
   skip "e2e: tests/e2e/postfix.sh" "the build failed"
   skip "e2e: tests/e2e/postfix-auth.sh" "the build failed"
+  skip "latency probe: scripts/latency.sh" "the build failed"
   skip "e2e: tests/e2e/faults.sh" "the build failed"
   skip "e2e: tests/e2e/sendmail.sh" "the build failed"
 fi
