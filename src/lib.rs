@@ -480,3 +480,49 @@ pub async fn run(
 pub fn engine_from(config: Config) -> Arc<Engine> {
     Engine::new(config)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    fn packet(kind: u8, data: &[u8]) -> Vec<u8> {
+        let mut v = ((data.len() + 1) as u32).to_be_bytes().to_vec();
+        v.push(kind);
+        v.extend_from_slice(data);
+        v
+    }
+
+    /// Through the real connection type: a flushed header action stays
+    /// unsent until the final reply is flushed, then both arrive in order.
+    #[tokio::test]
+    async fn actions_reach_the_mta_with_the_final_reply() {
+        let (ours, mut mta) = tokio::io::duplex(1 << 20);
+        let active = Arc::new(AtomicUsize::new(1));
+        let mut conn = MilterConn {
+            stream: ours,
+            tcp: false,
+            batch: Default::default(),
+            _slot: ConnSlot(active.clone()),
+        };
+        let action = packet(b'h', b"X-Impostor-Verdict\0tag\0");
+        conn.write_all(&action).await.unwrap();
+        conn.flush().await.unwrap();
+        let mut buf = [0u8; 64];
+        let early =
+            tokio::time::timeout(std::time::Duration::from_millis(50), mta.read(&mut buf)).await;
+        assert!(early.is_err(), "the action was sent before the reply");
+        let reply = packet(b'c', b"");
+        conn.write_all(&reply).await.unwrap();
+        conn.flush().await.unwrap();
+        let mut got = vec![0u8; action.len() + reply.len()];
+        mta.read_exact(&mut got).await.unwrap();
+        assert_eq!(got, [action, reply].concat());
+        drop(conn);
+        assert_eq!(
+            active.load(Ordering::SeqCst),
+            0,
+            "the connection slot is released"
+        );
+    }
+}
