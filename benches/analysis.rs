@@ -14,39 +14,9 @@ use impostor::analysis::{analyze, Engine, Envelope, MessageInput};
 use impostor::config::Config;
 
 const WORDS: &[&str] = &[
-    "the",
-    "quarterly",
-    "report",
-    "is",
-    "attached",
-    "and",
-    "please",
-    "review",
-    "before",
-    "Friday",
-    "meeting",
-    "notes",
-    "from",
-    "our",
-    "team",
-    "project",
-    "schedule",
-    "budget",
-    "update",
-    "customer",
-    "feedback",
-    "thanks",
-    "regards",
-    "invoice",
-    "shipment",
-    "warehouse",
-    "delivery",
-    "agenda",
-    "minutes",
-    "draft",
-    "version",
-    "final",
-    "comments",
+    "the", "quarterly", "report", "is", "attached", "and", "please", "review", "before", "Friday", "meeting", "notes",
+    "from", "our", "team", "project", "schedule", "budget", "update", "customer", "feedback", "thanks", "regards",
+    "invoice", "shipment", "warehouse", "delivery", "agenda", "minutes", "draft", "version", "final", "comments",
 ];
 
 /// Deterministic filler text of about `len` bytes, wrapped at 72 columns, CRLF line ends.
@@ -101,11 +71,7 @@ fn headers(from: &str, subject: &str, content_type: &str) -> String {
 }
 
 fn plain_2k() -> Vec<u8> {
-    let mut m = headers(
-        "Alice Martin <alice@example.org>",
-        "Lunch on Friday",
-        "text/plain; charset=utf-8",
-    );
+    let mut m = headers("Alice Martin <alice@example.org>", "Lunch on Friday", "text/plain; charset=utf-8");
     m.push_str("Content-Transfer-Encoding: 7bit\r\n\r\n");
     m.push_str(&text(2048 - m.len(), 1));
     m.into_bytes()
@@ -134,11 +100,7 @@ fn html_50k() -> Vec<u8> {
 }
 
 fn attachments_1m() -> Vec<u8> {
-    let mut m = headers(
-        "Carol Diaz <carol@partner.example.net>",
-        "Signed contract and site photos",
-        "multipart/mixed; boundary=\"mix-b2\"",
-    );
+    let mut m = headers("Carol Diaz <carol@partner.example.net>", "Signed contract and site photos", "multipart/mixed; boundary=\"mix-b2\"");
     m.push_str("\r\n--mix-b2\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n");
     m.push_str(&text(3 * 1024, 3));
     m.push_str("\r\n--mix-b2\r\nContent-Type: application/pdf; name=\"contract.pdf\"\r\nContent-Disposition: attachment; filename=\"contract.pdf\"\r\nContent-Transfer-Encoding: base64\r\n\r\n");
@@ -152,11 +114,7 @@ fn attachments_1m() -> Vec<u8> {
 }
 
 fn lure_3k() -> Vec<u8> {
-    let mut m = headers(
-        "\"OpenAI Billing\" <billing@openai-help.net>",
-        "OpenAI: your API key was suspended",
-        "text/html; charset=utf-8",
-    );
+    let mut m = headers("\"OpenAI Billing\" <billing@openai-help.net>", "OpenAI: your API key was suspended", "text/html; charset=utf-8");
     m.push_str("Content-Transfer-Encoding: 7bit\r\n\r\n<html><body><p>Dear customer,</p>\r\n");
     m.push_str("<p>Your API key was suspended after unusual activity. To restore access, verify your account and confirm your billing details within 24 hours:</p>\r\n");
     m.push_str("<p><a href=\"https://0penai-login.com/verify?id=88213\">https://platform.openai.com/account/billing</a></p>\r\n<p>");
@@ -176,34 +134,16 @@ fn bench(c: &mut Criterion) {
         queue_id: Some("4Xyz1".into()),
         auth_authen: None,
     };
-    let cases: [(&str, Vec<u8>); 4] = [
-        ("plain_2k", plain_2k()),
-        ("html_50k", html_50k()),
-        ("attachments_1m", attachments_1m()),
-        ("lure_3k", lure_3k()),
-    ];
+    let cases: [(&str, Vec<u8>); 4] =
+        [("plain_2k", plain_2k()), ("html_50k", html_50k()), ("attachments_1m", attachments_1m()), ("lure_3k", lure_3k())];
     let mut g = c.benchmark_group("analyze");
     for (name, raw) in &cases {
-        let input = MessageInput {
-            envelope: &env,
-            raw,
-            truncated: false,
-            headers_truncated: false,
-            auth: None,
-        };
+        let input = MessageInput { envelope: &env, raw, truncated: false, headers_truncated: false, auth: None };
         // print the verdict once, so a reader sees what each case exercises
         let (v, _) = analyze(&engine, &input);
-        eprintln!(
-            "analysis/{name}: {} bytes, action {} score {} rules {:?}",
-            raw.len(),
-            v.action.as_str(),
-            v.score,
-            v.rule_ids()
-        );
+        eprintln!("analysis/{name}: {} bytes, action {} score {} rules {:?}", raw.len(), v.action.as_str(), v.score, v.rule_ids());
         g.throughput(Throughput::Bytes(raw.len() as u64));
-        g.bench_function(*name, |b| {
-            b.iter(|| black_box(analyze(&engine, black_box(&input))))
-        });
+        g.bench_function(*name, |b| b.iter(|| black_box(analyze(&engine, black_box(&input)))));
     }
     g.finish();
 }

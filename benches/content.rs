@@ -11,40 +11,9 @@ use impostor::brand::{builtin_brands, BrandSet};
 use mail_parser::MessageParser;
 
 const WORDS: &[&str] = &[
-    "the",
-    "quarterly",
-    "report",
-    "is",
-    "ready",
-    "and",
-    "please",
-    "review",
-    "before",
-    "Friday",
-    "meeting",
-    "notes",
-    "from",
-    "our",
-    "team",
-    "project",
-    "schedule",
-    "budget",
-    "update",
-    "customer",
-    "feedback",
-    "thanks",
-    "regards",
-    "workspace",
-    "invoice",
-    "usage",
-    "model",
-    "organization",
-    "members",
-    "settings",
-    "billing",
-    "limits",
-    "requests",
-    "tokens",
+    "the", "quarterly", "report", "is", "ready", "and", "please", "review", "before", "Friday", "meeting", "notes", "from",
+    "our", "team", "project", "schedule", "budget", "update", "customer", "feedback", "thanks", "regards", "workspace",
+    "invoice", "usage", "model", "organization", "members", "settings", "billing", "limits", "requests", "tokens",
 ];
 
 /// A 50 KB HTML newsletter-style lure: paragraphs, tables, many links (own,
@@ -60,16 +29,10 @@ fn html_message(target: usize) -> String {
             i += 1;
         }
         match i % 4 {
-            0 => body.push_str(&format!(
-                "<a href=\"https://platform.openai.com/docs/{i}\">docs</a>"
-            )),
-            1 => body.push_str(&format!(
-                "<a href=\"https://news.example/article/{i}?utm_source=mail\">www.news.example</a>"
-            )),
+            0 => body.push_str(&format!("<a href=\"https://platform.openai.com/docs/{i}\">docs</a>")),
+            1 => body.push_str(&format!("<a href=\"https://news.example/article/{i}?utm_source=mail\">www.news.example</a>")),
             2 => body.push_str(&format!("<a href=\"https://bit.ly/x{i}\">read more</a>")),
-            _ => body.push_str(&format!(
-                "<img src=\"https://cdn.example/img/{i}.png\" alt=\"\">"
-            )),
+            _ => body.push_str(&format!("<img src=\"https://cdn.example/img/{i}.png\" alt=\"\">")),
         }
         body.push_str("</p></td></tr>\n");
     }
@@ -85,9 +48,7 @@ fn html_message(target: usize) -> String {
 
 fn bench(c: &mut Criterion) {
     let raw = html_message(50 * 1024);
-    let msg = MessageParser::default()
-        .parse(raw.as_bytes())
-        .expect("bench message parses");
+    let msg = MessageParser::default().parse(raw.as_bytes()).expect("bench message parses");
     let brands = BrandSet::new(builtin_brands());
     let phrases = Phrases::builtin();
     let limits = Limits::default();
@@ -96,54 +57,29 @@ fn bench(c: &mut Criterion) {
         if brands.owner_of(host).is_some() {
             return None;
         }
-        brands.named_in(host).map(|h| {
-            (
-                brands.brands[h.brand].name.clone(),
-                format!("{host} ~ openai.com"),
-            )
-        })
+        brands.named_in(host).map(|h| (brands.brands[h.brand].name.clone(), format!("{host} ~ openai.com")))
     };
     let mut g = c.benchmark_group("content_50k_html");
     g.throughput(Throughput::Bytes(raw.len() as u64));
     g.bench_function("check (extract + phrases + links)", |b| {
         b.iter(|| {
             let mut out = Vec::new();
-            let content = content::check(
-                black_box(&msg),
-                &brands,
-                Some(0),
-                &phrases,
-                &lookalike,
-                &limits,
-                &mut out,
-            );
+            let content = content::check(black_box(&msg), &brands, Some(0), &phrases, &lookalike, &limits, &mut out);
             black_box((content, out))
         })
     });
-    g.bench_function("extract", |b| {
-        b.iter(|| black_box(content::extract(black_box(&msg), &limits)))
-    });
+    g.bench_function("extract", |b| b.iter(|| black_box(content::extract(black_box(&msg), &limits))));
     let extracted = content::extract(&msg, &limits);
-    g.bench_function("phrases.find", |b| {
-        b.iter(|| black_box(phrases.find(black_box(&extracted.text))))
-    });
+    g.bench_function("phrases.find", |b| b.iter(|| black_box(phrases.find(black_box(&extracted.text)))));
     g.bench_function("links::check", |b| {
         b.iter(|| {
             let mut out = Vec::new();
-            content::links::check(
-                black_box(&extracted),
-                &brands,
-                Some(0),
-                &lookalike,
-                &mut out,
-            );
+            content::links::check(black_box(&extracted), &brands, Some(0), &lookalike, &mut out);
             black_box(out)
         })
     });
     let html = msg.body_html(0).map(|h| h.into_owned()).unwrap_or_default();
-    g.bench_function("text::normalize", |b| {
-        b.iter(|| black_box(text::normalize(black_box(&html))))
-    });
+    g.bench_function("text::normalize", |b| b.iter(|| black_box(text::normalize(black_box(&html)))));
     g.finish();
 }
 

@@ -42,13 +42,7 @@ pub fn plan(config: &Config, verdict: &Verdict, subject: Option<&str>) -> Plan {
         (HEADER_SCORE, fmt_score(verdict.score)),
         (HEADER_RULES, verdict.rules_header()),
     ];
-    let mut p = Plan {
-        add_headers,
-        subject: None,
-        quarantine: None,
-        disposition: Action::Accept,
-        reply: None,
-    };
+    let mut p = Plan { add_headers, subject: None, quarantine: None, disposition: Action::Accept, reply: None };
     match verdict.effective_action() {
         Action::Accept => {}
         Action::Tag => {
@@ -88,11 +82,7 @@ mod tests {
     use crate::verdict::{score, Finding};
 
     fn verdict(c: &Config, rules: &[&'static str]) -> Verdict {
-        score(
-            c,
-            rules.iter().map(|r| Finding::new(r, "e")).collect(),
-            None,
-        )
+        score(c, rules.iter().map(|r| Finding::new(r, "e")).collect(), None)
     }
 
     #[test]
@@ -100,32 +90,17 @@ mod tests {
         let c = Config::default();
         let v = verdict(&c, &["BRAND_NAME_FOREIGN_DOMAIN"]);
         let p = plan(&c, &v, Some("Your invoice"));
-        assert_eq!(
-            p.subject,
-            Some(SubjectChange::Replace(
-                "[Suspected impersonation] Your invoice".into()
-            ))
-        );
+        assert_eq!(p.subject, Some(SubjectChange::Replace("[Suspected impersonation] Your invoice".into())));
         assert_eq!(p.disposition, Action::Accept);
         let again = plan(&c, &v, Some("[Suspected impersonation] Your invoice"));
         assert_eq!(again.subject, None);
-        assert_eq!(
-            plan(&c, &v, None).subject,
-            Some(SubjectChange::Add("[Suspected impersonation]".into()))
-        );
+        assert_eq!(plan(&c, &v, None).subject, Some(SubjectChange::Add("[Suspected impersonation]".into())));
     }
 
     #[test]
     fn reject_uses_configured_reply() {
         let c = Config::default();
-        let v = verdict(
-            &c,
-            &[
-                "BRAND_NAME_FOREIGN_DOMAIN",
-                "BRAND_SUBJECT_FOREIGN_DOMAIN",
-                "LOOKALIKE_FROM_DOMAIN",
-            ],
-        );
+        let v = verdict(&c, &["BRAND_NAME_FOREIGN_DOMAIN", "BRAND_SUBJECT_FOREIGN_DOMAIN", "LOOKALIKE_FROM_DOMAIN"]);
         let p = plan(&c, &v, None);
         assert_eq!(p.disposition, Action::Reject);
         assert_eq!(p.reply.unwrap().code, "550");
@@ -135,15 +110,9 @@ mod tests {
     #[test]
     fn quarantine_keeps_message_with_reason() {
         let c = Config::default();
-        let v = verdict(
-            &c,
-            &["BRAND_NAME_FOREIGN_DOMAIN", "BRAND_SUBJECT_FOREIGN_DOMAIN"],
-        );
+        let v = verdict(&c, &["BRAND_NAME_FOREIGN_DOMAIN", "BRAND_SUBJECT_FOREIGN_DOMAIN"]);
         let p = plan(&c, &v, None);
-        assert_eq!(
-            p.quarantine.as_deref(),
-            Some("impostor: suspected brand impersonation")
-        );
+        assert_eq!(p.quarantine.as_deref(), Some("impostor: suspected brand impersonation"));
         assert_eq!(p.disposition, Action::Accept);
     }
 
@@ -151,19 +120,9 @@ mod tests {
     fn monitor_only_adds_headers() {
         let mut c = Config::default();
         c.monitor = true;
-        let v = verdict(
-            &c,
-            &[
-                "BRAND_NAME_FOREIGN_DOMAIN",
-                "BRAND_SUBJECT_FOREIGN_DOMAIN",
-                "LOOKALIKE_FROM_DOMAIN",
-            ],
-        );
+        let v = verdict(&c, &["BRAND_NAME_FOREIGN_DOMAIN", "BRAND_SUBJECT_FOREIGN_DOMAIN", "LOOKALIKE_FROM_DOMAIN"]);
         let p = plan(&c, &v, Some("x"));
-        assert_eq!(
-            (p.disposition, p.quarantine, p.subject),
-            (Action::Accept, None, None)
-        );
+        assert_eq!((p.disposition, p.quarantine, p.subject), (Action::Accept, None, None));
         assert_eq!(p.add_headers[0].1, "accept (monitor: would reject)");
     }
 }

@@ -20,51 +20,18 @@ const BANNERS: &[(&str, &str)] = &[
 
 /// Frequent short words per language: enough to tell these six apart.
 const STOPWORDS: &[(&str, &[&str])] = &[
-    (
-        "en",
-        &[
-            "the", "and", "your", "you", "to", "of", "is", "please", "account",
-        ],
-    ),
-    (
-        "es",
-        &[
-            "el", "los", "que", "su", "usted", "de", "por", "para", "cuenta",
-        ],
-    ),
-    (
-        "fr",
-        &[
-            "le", "les", "vous", "votre", "de", "des", "est", "pour", "compte",
-        ],
-    ),
-    (
-        "de",
-        &[
-            "der", "die", "und", "sie", "ihr", "ihre", "ist", "nicht", "konto",
-        ],
-    ),
-    (
-        "pt",
-        &[
-            "o", "os", "que", "você", "seu", "sua", "não", "para", "conta",
-        ],
-    ),
-    (
-        "it",
-        &[
-            "il", "che", "di", "tuo", "tua", "non", "per", "è", "account",
-        ],
-    ),
+    ("en", &["the", "and", "your", "you", "to", "of", "is", "please", "account"]),
+    ("es", &["el", "los", "que", "su", "usted", "de", "por", "para", "cuenta"]),
+    ("fr", &["le", "les", "vous", "votre", "de", "des", "est", "pour", "compte"]),
+    ("de", &["der", "die", "und", "sie", "ihr", "ihre", "ist", "nicht", "konto"]),
+    ("pt", &["o", "os", "que", "você", "seu", "sua", "não", "para", "conta"]),
+    ("it", &["il", "che", "di", "tuo", "tua", "non", "per", "è", "account"]),
 ];
 
 /// The language of `text` among those with a banner, or "en".
 pub fn detect_language(text: &str) -> &'static str {
     let lower = text.chars().take(8192).collect::<String>().to_lowercase();
-    let words: Vec<&str> = lower
-        .split(|c: char| !c.is_alphanumeric())
-        .filter(|w| !w.is_empty())
-        .collect();
+    let words: Vec<&str> = lower.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).collect();
     let mut best = ("en", 0usize);
     for (lang, list) in STOPWORDS {
         let n = words.iter().filter(|w| list.contains(w)).count();
@@ -76,19 +43,12 @@ pub fn detect_language(text: &str) -> &'static str {
 }
 
 pub fn banner_text(lang: &str, brand: &str) -> String {
-    let t = BANNERS
-        .iter()
-        .find(|(l, _)| *l == lang)
-        .map(|(_, t)| *t)
-        .unwrap_or(BANNERS[0].1);
+    let t = BANNERS.iter().find(|(l, _)| *l == lang).map(|(_, t)| *t).unwrap_or(BANNERS[0].1);
     t.replace("{brand}", brand)
 }
 
 fn html_escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
 fn html_banner(text: &str) -> String {
@@ -103,11 +63,7 @@ fn qp(s: &str) -> String {
     let mut out = String::new();
     let mut line = 0;
     for b in s.bytes() {
-        let enc = if (b.is_ascii_graphic() && b != b'=') || b == b' ' {
-            (b as char).to_string()
-        } else {
-            format!("={b:02X}")
-        };
+        let enc = if (b.is_ascii_graphic() && b != b'=') || b == b' ' { (b as char).to_string() } else { format!("={b:02X}") };
         if line + enc.len() > 75 {
             out.push_str("=\r\n");
             line = 0;
@@ -123,25 +79,15 @@ fn qp(s: &str) -> String {
 pub fn apply(raw: &[u8], brand: &str) -> Option<Vec<u8>> {
     let msg = MessageParser::default().parse(raw)?;
     let body_start = msg.root_part().offset_body as usize;
-    let sample: String = msg
-        .body_text(0)
-        .map(|t| t.chars().take(8192).collect())
-        .unwrap_or_default();
+    let sample: String = msg.body_text(0).map(|t| t.chars().take(8192).collect()).unwrap_or_default();
     let lang = detect_language(&sample);
-    let mut ids: Vec<usize> = msg
-        .text_body
-        .iter()
-        .chain(msg.html_body.iter())
-        .map(|i| *i as usize)
-        .collect();
+    let mut ids: Vec<usize> = msg.text_body.iter().chain(msg.html_body.iter()).map(|i| *i as usize).collect();
     ids.sort_unstable();
     ids.dedup();
     // (start, end, replacement) edits on the raw message, non-overlapping
     let mut edits: Vec<(usize, usize, Vec<u8>)> = Vec::new();
     for id in ids {
-        let Some(part) = msg.parts.get(id) else {
-            continue;
-        };
+        let Some(part) = msg.parts.get(id) else { continue };
         let (is_html, decoded) = match &part.body {
             PartType::Text(t) => (false, t.as_ref()),
             PartType::Html(t) => (true, t.as_ref()),
@@ -151,46 +97,26 @@ pub fn apply(raw: &[u8], brand: &str) -> Option<Vec<u8>> {
         if start < body_start || end > raw.len() || start > end {
             continue;
         }
-        let charset = part
-            .content_type()
-            .and_then(|c| c.attribute("charset"))
-            .unwrap_or("us-ascii")
-            .to_ascii_lowercase();
+        let charset = part.content_type().and_then(|c| c.attribute("charset")).unwrap_or("us-ascii").to_ascii_lowercase();
         let utf8 = matches!(charset.as_str(), "utf-8" | "utf8" | "us-ascii" | "ascii");
         // a non-UTF-8 part gets the English (ASCII) banner
-        let text = if utf8 {
-            banner_text(lang, brand)
-        } else {
-            banner_text("en", brand)
-        };
-        let block = if is_html {
-            html_banner(&text)
-        } else {
-            format!("{text}\r\n\r\n")
-        };
+        let text = if utf8 { banner_text(lang, brand) } else { banner_text("en", brand) };
+        let block = if is_html { html_banner(&text) } else { format!("{text}\r\n\r\n") };
         match part.encoding {
             Encoding::None | Encoding::QuotedPrintable => {
                 let ins = if is_html {
                     // after <body ...> when there is one
                     let lower = String::from_utf8_lossy(&raw[start..end]).to_ascii_lowercase();
-                    lower
-                        .find("<body")
-                        .and_then(|b| lower[b..].find('>').map(|e| start + b + e + 1))
-                        .unwrap_or(start)
+                    lower.find("<body").and_then(|b| lower[b..].find('>').map(|e| start + b + e + 1)).unwrap_or(start)
                 } else {
                     start
                 };
-                let bytes = if part.encoding == Encoding::QuotedPrintable {
-                    qp(&block).into_bytes()
+                let bytes = if part.encoding == Encoding::QuotedPrintable { qp(&block).into_bytes() } else { block.into_bytes() };
+                let bytes = if part.encoding == Encoding::QuotedPrintable && !bytes.ends_with(b"\r\n") {
+                    [bytes, b"=\r\n".to_vec()].concat()
                 } else {
-                    block.into_bytes()
+                    bytes
                 };
-                let bytes =
-                    if part.encoding == Encoding::QuotedPrintable && !bytes.ends_with(b"\r\n") {
-                        [bytes, b"=\r\n".to_vec()].concat()
-                    } else {
-                        bytes
-                    };
                 edits.push((ins, ins, bytes));
             }
             Encoding::Base64 => {
@@ -199,10 +125,7 @@ pub fn apply(raw: &[u8], brand: &str) -> Option<Vec<u8>> {
                 }
                 let new_text = if is_html {
                     let lower = decoded.to_ascii_lowercase();
-                    match lower
-                        .find("<body")
-                        .and_then(|b| lower[b..].find('>').map(|e| b + e + 1))
-                    {
+                    match lower.find("<body").and_then(|b| lower[b..].find('>').map(|e| b + e + 1)) {
                         Some(at) => format!("{}{}{}", &decoded[..at], block, &decoded[at..]),
                         None => format!("{block}{decoded}"),
                     }
@@ -246,11 +169,7 @@ mod tests {
         let header_end = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
         let full = [&raw[..header_end], new_body].concat();
         let msg = MessageParser::default().parse(&full).unwrap();
-        format!(
-            "{}\n---\n{}",
-            msg.body_text(0).unwrap_or_default(),
-            msg.body_html(0).unwrap_or_default()
-        )
+        format!("{}\n---\n{}", msg.body_text(0).unwrap_or_default(), msg.body_html(0).unwrap_or_default())
     }
 
     #[test]
@@ -258,10 +177,7 @@ mod tests {
         let raw = b"From: a@b.example\r\nSubject: x\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nBonjour, votre compte est suspendu. Saisissez le code pour le compte.\r\n";
         let body = apply(raw, "OpenAI").unwrap();
         let text = body_of(raw, &body);
-        assert!(
-            text.starts_with("Attention : ce message mentionne OpenAI"),
-            "{text}"
-        );
+        assert!(text.starts_with("Attention : ce message mentionne OpenAI"), "{text}");
         assert!(text.contains("Bonjour, votre compte"), "{text}");
     }
 
@@ -283,42 +199,20 @@ mod tests {
         let full = [&raw[..header_end], &body[..]].concat();
         let msg = MessageParser::default().parse(&full).unwrap();
         let text = msg.body_text(0).unwrap();
-        assert!(
-            text.starts_with("Caution: this message mentions OpenAI"),
-            "{text}"
-        );
-        assert!(
-            text.contains("Please verify your account — the team."),
-            "{text}"
-        );
+        assert!(text.starts_with("Caution: this message mentions OpenAI"), "{text}");
+        assert!(text.contains("Please verify your account — the team."), "{text}");
         let html = msg.body_html(0).unwrap();
-        assert!(
-            html.contains("<body><div style=")
-                && html.contains("Caution: this message mentions OpenAI"),
-            "{html}"
-        );
-        assert!(
-            html.contains("<p>Please verify your account.</p>"),
-            "{html}"
-        );
+        assert!(html.contains("<body><div style=") && html.contains("Caution: this message mentions OpenAI"), "{html}");
+        assert!(html.contains("<p>Please verify your account.</p>"), "{html}");
         let att = msg.attachment(0).unwrap();
         assert_eq!(att.contents(), b"attachment text");
     }
 
     #[test]
     fn language_detection() {
-        assert_eq!(
-            detect_language("Hola, su cuenta de usuario que está suspendida"),
-            "es"
-        );
-        assert_eq!(
-            detect_language("Sehr geehrte Kundin, Ihr Konto ist nicht aktiv und die Daten"),
-            "de"
-        );
-        assert_eq!(
-            detect_language("Please confirm your account and the key"),
-            "en"
-        );
+        assert_eq!(detect_language("Hola, su cuenta de usuario que está suspendida"), "es");
+        assert_eq!(detect_language("Sehr geehrte Kundin, Ihr Konto ist nicht aktiv und die Daten"), "de");
+        assert_eq!(detect_language("Please confirm your account and the key"), "en");
         assert_eq!(detect_language(""), "en");
     }
 }

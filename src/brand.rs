@@ -54,9 +54,7 @@ fn is_hostname(d: &str) -> bool {
     !d.is_empty()
         && d.len() <= 253
         && d.split('.').all(|l| {
-            !l.is_empty()
-                && l.len() <= 63
-                && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+            !l.is_empty() && l.len() <= 63 && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
         })
 }
 
@@ -77,16 +75,11 @@ impl Brand {
         }
         let norm = |key: &str, list: &[String]| -> Result<Vec<String>, String> {
             list.iter()
-                .map(|d| {
-                    normalize_domain(d).ok_or_else(|| format!("{key}: {d:?} is not a domain name"))
-                })
+                .map(|d| normalize_domain(d).ok_or_else(|| format!("{key}: {d:?} is not a domain name")))
                 .collect()
         };
         if b.domains.is_empty() {
-            return Err(format!(
-                "domains: brand {:?} needs at least one domain it owns",
-                b.name
-            ));
+            return Err(format!("domains: brand {:?} needs at least one domain it owns", b.name));
         }
         Ok(Brand {
             name: b.name.trim().to_string(),
@@ -100,15 +93,9 @@ impl Brand {
     /// True when `domain` is one of the brand's domains, a subdomain of one, or listed as legitimate.
     pub fn owns(&self, domain: &str) -> bool {
         let d = domain.trim_end_matches('.').to_ascii_lowercase();
-        self.domains
-            .iter()
-            .chain(&self.legitimate_domains)
-            .any(|own| {
-                d == *own
-                    || (d.len() > own.len()
-                        && d.ends_with(own.as_str())
-                        && d.as_bytes()[d.len() - own.len() - 1] == b'.')
-            })
+        self.domains.iter().chain(&self.legitimate_domains).any(|own| {
+            d == *own || (d.len() > own.len() && d.ends_with(own.as_str()) && d.as_bytes()[d.len() - own.len() - 1] == b'.')
+        })
     }
 
     /// The names this brand goes by: name, aliases, and the first label of each owned domain.
@@ -116,9 +103,7 @@ impl Brand {
         let mut v = vec![self.name.clone()];
         v.extend(self.aliases.iter().cloned());
         for d in &self.domains {
-            if let Some(label) =
-                registrable(d).and_then(|r| r.split('.').next().map(str::to_string))
-            {
+            if let Some(label) = registrable(d).and_then(|r| r.split('.').next().map(str::to_string)) {
                 v.push(label);
             }
         }
@@ -187,22 +172,13 @@ pub fn fold_tokens(text: &str) -> Vec<String> {
     let mut tokens = Vec::new();
     let mut cur = String::new();
     // NFKC of ASCII is ASCII, and ASCII has no invisible characters
-    let chars: Vec<char> = if text.is_ascii() {
-        text.chars().collect()
-    } else {
-        text.nfkc().filter(|c| !is_invisible(*c)).collect()
-    };
+    let chars: Vec<char> =
+        if text.is_ascii() { text.chars().collect() } else { text.nfkc().filter(|c| !is_invisible(*c)).collect() };
     for (i, &c) in chars.iter().enumerate() {
         // '@' inside an address ("noreply@openai.com") separates words; in
         // "P@yPal" it stands for a letter.
-        let address_at = c == '@'
-            && chars[i + 1..]
-                .iter()
-                .take_while(|c| !c.is_whitespace() && **c != '>')
-                .any(|c| *c == '.');
-        if c.is_alphanumeric()
-            || (matches!(c, '@' | '$' | '|' | '!') && !cur.is_empty() && !address_at)
-        {
+        let address_at = c == '@' && chars[i + 1..].iter().take_while(|c| !c.is_whitespace() && **c != '>').any(|c| *c == '.');
+        if c.is_alphanumeric() || (matches!(c, '@' | '$' | '|' | '!') && !cur.is_empty() && !address_at) {
             fold_char(c, &mut cur);
         } else if !cur.is_empty() {
             tokens.push(std::mem::take(&mut cur));
@@ -259,16 +235,9 @@ impl BrandSet {
             for tok in &tokens[start..] {
                 acc.push_str(tok);
                 if let Some((_, b, n)) = self.keys.iter().find(|(k, _, _)| *k == acc) {
-                    return Some(NameHit {
-                        brand: *b,
-                        name: n.clone(),
-                    });
+                    return Some(NameHit { brand: *b, name: n.clone() });
                 }
-                if !self
-                    .keys
-                    .iter()
-                    .any(|(k, _, _)| k.starts_with(acc.as_str()))
-                {
+                if !self.keys.iter().any(|(k, _, _)| k.starts_with(acc.as_str())) {
                     break;
                 }
             }
@@ -282,50 +251,20 @@ impl BrandSet {
     /// are. A brand merely mentioned is not a sign-off.
     pub fn signed_as(&self, text: &str, tail_chars: usize) -> Option<NameHit> {
         const AFTER: &[&str] = &[
-            "team",
-            "support",
-            "security",
-            "billing",
-            "accounts",
-            "account team",
-            "trust",
-            "safety",
-            "notifications",
-            "help center",
-            "platform team",
-            "equipe",
-            "team di",
+            "team", "support", "security", "billing", "accounts", "account team", "trust", "safety", "notifications",
+            "help center", "platform team", "equipe", "team di",
         ];
         const BEFORE: &[&str] = &[
-            "equipo de",
-            "equipo",
-            "soporte de",
-            "l equipe",
-            "equipe",
-            "equipe do",
-            "equipe da",
-            "team di",
-            "il team di",
-            "das",
-            "ihr",
-            "support",
-            "servicio de",
-            "service client",
-            "the",
+            "equipo de", "equipo", "soporte de", "l equipe", "equipe", "equipe do", "equipe da", "team di", "il team di",
+            "das", "ihr", "support", "servicio de", "service client", "the",
         ];
-        let start = text
-            .char_indices()
-            .rev()
-            .nth(tail_chars.saturating_sub(1))
-            .map_or(0, |(i, _)| i);
+        let start = text.char_indices().rev().nth(tail_chars.saturating_sub(1)).map_or(0, |(i, _)| i);
         let tail = &text[start..];
         let tokens = fold_tokens(&tail);
         // the role phrases, folded once per process
-        static ROLES: std::sync::OnceLock<(Vec<Vec<String>>, Vec<Vec<String>>)> =
-            std::sync::OnceLock::new();
+        static ROLES: std::sync::OnceLock<(Vec<Vec<String>>, Vec<Vec<String>>)> = std::sync::OnceLock::new();
         let (after, before) = ROLES.get_or_init(|| {
-            let fold_list =
-                |l: &[&str]| -> Vec<Vec<String>> { l.iter().map(|w| fold_tokens(w)).collect() };
+            let fold_list = |l: &[&str]| -> Vec<Vec<String>> { l.iter().map(|w| fold_tokens(w)).collect() };
             (fold_list(AFTER), fold_list(BEFORE))
         });
         for start in 0..tokens.len() {
@@ -335,26 +274,14 @@ impl BrandSet {
                 if let Some((_, b, n)) = self.keys.iter().find(|(k, _, _)| *k == acc) {
                     let next = &tokens[end + 1..];
                     let prev = &tokens[..start];
-                    let role_after = after
-                        .iter()
-                        .any(|w| next.len() >= w.len() && next[..w.len()] == w[..]);
+                    let role_after = after.iter().any(|w| next.len() >= w.len() && next[..w.len()] == w[..]);
                     // "the" alone before the brand is not enough: it needs a role word after
-                    let role_before = before
-                        .iter()
-                        .filter(|w| w.len() != 1 || w[0] != "the")
-                        .any(|w| prev.len() >= w.len() && prev[prev.len() - w.len()..] == w[..]);
+                    let role_before = before.iter().filter(|w| w.len() != 1 || w[0] != "the").any(|w| prev.len() >= w.len() && prev[prev.len() - w.len()..] == w[..]);
                     if role_after || role_before {
-                        return Some(NameHit {
-                            brand: *b,
-                            name: n.clone(),
-                        });
+                        return Some(NameHit { brand: *b, name: n.clone() });
                     }
                 }
-                if !self
-                    .keys
-                    .iter()
-                    .any(|(k, _, _)| k.starts_with(acc.as_str()))
-                {
+                if !self.keys.iter().any(|(k, _, _)| k.starts_with(acc.as_str())) {
                     break;
                 }
             }
@@ -436,12 +363,7 @@ mod tests {
     #[test]
     fn mentions_are_not_sign_offs() {
         let s = set();
-        for t in [
-            "I tried the OpenAI API yesterday.",
-            "OpenAirInterface team meeting",
-            "Regards, Bob (ex-OpenAI)",
-            "The OpenAI",
-        ] {
+        for t in ["I tried the OpenAI API yesterday.", "OpenAirInterface team meeting", "Regards, Bob (ex-OpenAI)", "The OpenAI"] {
             assert!(s.signed_as(t, 600).is_none(), "{t:?} is no sign-off");
         }
         // a sign-off far from the end is outside the tail
@@ -461,13 +383,7 @@ mod tests {
 
     #[test]
     fn registrable_uses_the_public_suffix_list() {
-        assert_eq!(
-            registrable("mail.openai-help.co.uk").as_deref(),
-            Some("openai-help.co.uk")
-        );
-        assert_eq!(
-            registrable("openai.com.evil.io").as_deref(),
-            Some("evil.io")
-        );
+        assert_eq!(registrable("mail.openai-help.co.uk").as_deref(), Some("openai-help.co.uk"));
+        assert_eq!(registrable("openai.com.evil.io").as_deref(), Some("evil.io"));
     }
 }

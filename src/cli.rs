@@ -32,13 +32,7 @@ pub fn check_file(
         Some(rt) => rt.block_on(engine.authenticate(envelope, &raw, truncated)),
         None => None,
     };
-    let input = MessageInput {
-        envelope,
-        raw: &raw,
-        truncated,
-        headers_truncated: false,
-        auth: auth.as_ref(),
-    };
+    let input = MessageInput { envelope, raw: &raw, truncated, headers_truncated: false, auth: auth.as_ref() };
     Ok(analyze_guarded(engine, &input).0)
 }
 
@@ -73,15 +67,8 @@ pub fn explain(file: &str, v: &Verdict) -> String {
         s.push_str("\n  rules:  none");
     }
     for r in &v.rules {
-        let m = if r.monitor {
-            " (monitor: not counted)"
-        } else {
-            ""
-        };
-        s.push_str(&format!(
-            "\n  {:<32} {:>+6.1}  {}{m}",
-            r.id, r.score, r.evidence
-        ));
+        let m = if r.monitor { " (monitor: not counted)" } else { "" };
+        s.push_str(&format!("\n  {:<32} {:>+6.1}  {}{m}", r.id, r.score, r.evidence));
     }
     s.push_str(&format!("\n  decided by: {}", v.decided_by));
     s
@@ -125,106 +112,46 @@ pub enum Expect {
 /// The confusion summary of `scan --expect`: how many reached each action,
 /// and the worst misses (phish accepted, ham flagged) with their rules.
 pub fn expect_report(expect: Expect, results: &[(String, Result<Verdict, String>)]) -> String {
-    let ok: Vec<(&String, &Verdict)> = results
-        .iter()
-        .filter_map(|(f, r)| r.as_ref().ok().map(|v| (f, v)))
-        .collect();
+    let ok: Vec<(&String, &Verdict)> = results.iter().filter_map(|(f, r)| r.as_ref().ok().map(|v| (f, v))).collect();
     let n = ok.len().max(1) as f64;
     let count = |a: Action| ok.iter().filter(|(_, v)| v.action == a).count();
-    let flagged = ok
-        .iter()
-        .filter(|(_, v)| v.action != Action::Accept)
-        .count();
-    let mut s = format!(
-        "expected {}: {} messages",
-        if expect == Expect::Phish {
-            "phish"
-        } else {
-            "ham"
-        },
-        ok.len()
-    );
+    let flagged = ok.iter().filter(|(_, v)| v.action != Action::Accept).count();
+    let mut s = format!("expected {}: {} messages", if expect == Expect::Phish { "phish" } else { "ham" }, ok.len());
     for a in Action::ALL {
-        s.push_str(&format!(
-            "\n  {:<12} {:>6}  {:>6.2}%",
-            a.as_str(),
-            count(a),
-            100.0 * count(a) as f64 / n
-        ));
+        s.push_str(&format!("\n  {:<12} {:>6}  {:>6.2}%", a.as_str(), count(a), 100.0 * count(a) as f64 / n));
     }
     let mut misses: Vec<&(&String, &Verdict)> = match expect {
         Expect::Phish => {
-            s.push_str(&format!(
-                "\n  detected (tag or above): {} of {} ({:.1}%)",
-                flagged,
-                ok.len(),
-                100.0 * flagged as f64 / n
-            ));
-            ok.iter()
-                .filter(|(_, v)| v.action == Action::Accept)
-                .collect()
+            s.push_str(&format!("\n  detected (tag or above): {} of {} ({:.1}%)", flagged, ok.len(), 100.0 * flagged as f64 / n));
+            ok.iter().filter(|(_, v)| v.action == Action::Accept).collect()
         }
         Expect::Ham => {
-            s.push_str(&format!(
-                "\n  false positives (tag or above): {} of {} ({:.2}%)",
-                flagged,
-                ok.len(),
-                100.0 * flagged as f64 / n
-            ));
-            ok.iter()
-                .filter(|(_, v)| v.action != Action::Accept)
-                .collect()
+            s.push_str(&format!("\n  false positives (tag or above): {} of {} ({:.2}%)", flagged, ok.len(), 100.0 * flagged as f64 / n));
+            ok.iter().filter(|(_, v)| v.action != Action::Accept).collect()
         }
     };
     // phish: the misses closest to the threshold first; ham: the worst false positives first
-    misses.sort_by(|a, b| {
-        b.1.score
-            .partial_cmp(&a.1.score)
-            .unwrap_or(std::cmp::Ordering::Equal)
-    });
-    let label = if expect == Expect::Phish {
-        "top false negatives"
-    } else {
-        "top false positives"
-    };
+    misses.sort_by(|a, b| b.1.score.partial_cmp(&a.1.score).unwrap_or(std::cmp::Ordering::Equal));
+    let label = if expect == Expect::Phish { "top false negatives" } else { "top false positives" };
     if !misses.is_empty() {
         s.push_str(&format!("\n  {label}:"));
     }
     for (f, v) in misses.iter().take(10) {
-        let rules = v
-            .rules
-            .iter()
-            .map(|r| format!("{}={}", r.id, fmt_score(r.score)))
-            .collect::<Vec<_>>()
-            .join(",");
-        s.push_str(&format!(
-            "\n    {:<10} {:>6}  {f}  {}",
-            v.action.as_str(),
-            fmt_score(v.score),
-            if rules.is_empty() { "-".into() } else { rules }
-        ));
+        let rules = v.rules.iter().map(|r| format!("{}={}", r.id, fmt_score(r.score))).collect::<Vec<_>>().join(",");
+        s.push_str(&format!("\n    {:<10} {:>6}  {f}  {}", v.action.as_str(), fmt_score(v.score), if rules.is_empty() { "-".into() } else { rules }));
     }
     s
 }
 
 /// `impostor scan`: analyses every file in parallel, prints one result per
 /// message in input order and a summary. Returns the number of unreadable files.
-pub fn scan(
-    engine: &Engine,
-    files: &[PathBuf],
-    json: bool,
-    rt: Option<&tokio::runtime::Handle>,
-    expect: Option<Expect>,
-) -> usize {
+pub fn scan(engine: &Engine, files: &[PathBuf], json: bool, rt: Option<&tokio::runtime::Handle>, expect: Option<Expect>) -> usize {
     let env = Envelope::default();
-    let results: Vec<(String, Result<Verdict, String>)> = files
-        .par_iter()
-        .map(|p| (p.display().to_string(), check_file(engine, p, &env, rt)))
-        .collect();
+    let results: Vec<(String, Result<Verdict, String>)> =
+        files.par_iter().map(|p| (p.display().to_string(), check_file(engine, p, &env, rt))).collect();
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
-    let mut per_action: BTreeMap<&'static str, usize> =
-        Action::ALL.iter().map(|a| (a.as_str(), 0)).collect();
+    let mut per_action: BTreeMap<&'static str, usize> = Action::ALL.iter().map(|a| (a.as_str(), 0)).collect();
     let mut per_rule: BTreeMap<&'static str, usize> = BTreeMap::new();
     let mut errors = 0;
     for (file, r) in &results {
@@ -239,18 +166,10 @@ pub fn scan(
                     }
                 }
                 let line = if json {
-                    serde_json::to_string(&FileResult {
-                        file: file.clone(),
-                        verdict: v,
-                    })
-                    .unwrap_or_default()
+                    serde_json::to_string(&FileResult { file: file.clone(), verdict: v }).unwrap_or_default()
                 } else {
                     let rules = v.rules.iter().map(|r| r.id).collect::<Vec<_>>().join(",");
-                    format!(
-                        "{:<10} {:>6} {file} {rules}",
-                        v.action.as_str(),
-                        fmt_score(v.score)
-                    )
+                    format!("{:<10} {:>6} {file} {rules}", v.action.as_str(), fmt_score(v.score))
                 };
                 let _ = writeln!(out, "{line}");
             }
@@ -261,11 +180,7 @@ pub fn scan(
         }
     }
     let _ = out.flush();
-    let mut summary = format!(
-        "scanned {} messages ({} unreadable)",
-        results.len() - errors,
-        errors
-    );
+    let mut summary = format!("scanned {} messages ({} unreadable)", results.len() - errors, errors);
     for (a, n) in &per_action {
         summary.push_str(&format!("\n  {a:<12} {n}"));
     }

@@ -11,8 +11,7 @@ use std::time::Duration;
 /// configuration (/etc/resolv.conf) is used.
 pub fn authenticator(config: &Config) -> Result<Arc<MessageAuthenticator>, String> {
     let (rconf, mut opts) = if config.nameservers.is_empty() {
-        hickory_resolver::system_conf::read_system_conf()
-            .map_err(|e| format!("system resolver configuration: {e}"))?
+        hickory_resolver::system_conf::read_system_conf().map_err(|e| format!("system resolver configuration: {e}"))?
     } else {
         let servers = config
             .nameservers
@@ -25,16 +24,11 @@ pub fn authenticator(config: &Config) -> Result<Arc<MessageAuthenticator>, Strin
                 NameServerConfig::new(sa.ip(), true, vec![udp, tcp])
             })
             .collect();
-        (
-            ResolverConfig::from_parts(None, vec![], servers),
-            ResolverOpts::default(),
-        )
+        (ResolverConfig::from_parts(None, vec![], servers), ResolverOpts::default())
     };
     opts.timeout = Duration::from_millis(config.dns.timeout_ms);
     opts.attempts = config.dns.attempts;
     opts.cache_size = config.dns.cache_size;
     opts.edns0 = true;
-    MessageAuthenticator::new(rconf, opts)
-        .map(Arc::new)
-        .map_err(|e| format!("DNS resolver: {e}"))
+    MessageAuthenticator::new(rconf, opts).map(Arc::new).map_err(|e| format!("DNS resolver: {e}"))
 }

@@ -55,10 +55,7 @@ impl Shared {
 
     /// The current engine (config + precomputed matchers).
     pub fn engine(&self) -> Arc<Engine> {
-        self.engine
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        self.engine.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// Replaces the engine (reload). Socket settings need a restart.
@@ -75,17 +72,9 @@ impl Shared {
         let action = v.effective_action();
         let i = Action::ALL.iter().position(|a| *a == action).unwrap_or(0);
         self.by_action[i].fetch_add(1, Ordering::Relaxed);
-        self.metrics
-            .messages
-            .get_or_create(&metrics::ActionLabel {
-                action: action.as_str().into(),
-            })
-            .inc();
+        self.metrics.messages.get_or_create(&metrics::ActionLabel { action: action.as_str().into() }).inc();
         for r in &v.rules {
-            self.metrics
-                .findings
-                .get_or_create(&metrics::RuleLabel { rule: r.id.into() })
-                .inc();
+            self.metrics.findings.get_or_create(&metrics::RuleLabel { rule: r.id.into() }).inc();
         }
         self.metrics.analysis_seconds.observe(elapsed.as_secs_f64());
     }
@@ -163,17 +152,11 @@ fn remove_stale_socket(path: &Path) -> io::Result<()> {
     match std::fs::symlink_metadata(path) {
         Ok(m) if m.file_type().is_socket() => {
             if std::os::unix::net::UnixStream::connect(path).is_ok() {
-                return Err(io::Error::new(
-                    io::ErrorKind::AddrInUse,
-                    format!("{}: another process is listening", path.display()),
-                ));
+                return Err(io::Error::new(io::ErrorKind::AddrInUse, format!("{}: another process is listening", path.display())));
             }
             std::fs::remove_file(path)
         }
-        Ok(_) => Err(io::Error::new(
-            io::ErrorKind::AlreadyExists,
-            format!("{}: exists and is not a socket", path.display()),
-        )),
+        Ok(_) => Err(io::Error::new(io::ErrorKind::AlreadyExists, format!("{}: exists and is not a socket", path.display()))),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(e),
     }
@@ -182,21 +165,16 @@ fn remove_stale_socket(path: &Path) -> io::Result<()> {
 fn chgrp(path: &Path, group: &str) -> io::Result<()> {
     use std::ffi::CString;
     use std::os::unix::ffi::OsStrExt;
-    let g = CString::new(group)
-        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "group name"))?;
+    let g = CString::new(group).map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "group name"))?;
     // SAFETY: getgrnam returns a pointer into static storage or null; we read gr_gid immediately.
     let gid = unsafe {
         let gr = libc::getgrnam(g.as_ptr());
         if gr.is_null() {
-            return Err(io::Error::new(
-                io::ErrorKind::NotFound,
-                format!("milter.socket_group: no group {group:?}"),
-            ));
+            return Err(io::Error::new(io::ErrorKind::NotFound, format!("milter.socket_group: no group {group:?}")));
         }
         (*gr).gr_gid
     };
-    let p = CString::new(path.as_os_str().as_bytes())
-        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path"))?;
+    let p = CString::new(path.as_os_str().as_bytes()).map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path"))?;
     // SAFETY: valid NUL-terminated path; uid -1 leaves the owner unchanged.
     if unsafe { libc::chown(p.as_ptr(), u32::MAX, gid) } != 0 {
         return Err(io::Error::last_os_error());
@@ -253,14 +231,8 @@ impl<S: std::os::fd::AsRawFd> MilterConn<S> {
     }
 }
 
-impl<S: tokio::io::AsyncRead + std::os::fd::AsRawFd + Unpin> tokio::io::AsyncRead
-    for MilterConn<S>
-{
-    fn poll_read(
-        self: std::pin::Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut tokio::io::ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
+impl<S: tokio::io::AsyncRead + std::os::fd::AsRawFd + Unpin> tokio::io::AsyncRead for MilterConn<S> {
+    fn poll_read(self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut tokio::io::ReadBuf<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         let r = std::pin::Pin::new(&mut this.stream).poll_read(cx, buf);
         if matches!(r, Poll::Ready(Ok(()))) {
@@ -363,9 +335,7 @@ impl indymilter::Listener for MilterListener {
     type Io = indymilter::EitherStream<MilterTcp, MilterUnix>;
 
     fn poll_accept(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<Self::Io>> {
-        let Ok(mut guard) = self.inner.lock() else {
-            return Poll::Pending;
-        };
+        let Ok(mut guard) = self.inner.lock() else { return Poll::Pending };
         match guard.as_mut() {
             // closed for draining: accept nothing more
             None => Poll::Pending,
@@ -382,12 +352,7 @@ impl indymilter::Listener for MilterListener {
                         if let Err(e) = s.set_nodelay(true) {
                             tracing::warn!("cannot set TCP_NODELAY: {e}");
                         }
-                        let s = MilterConn {
-                            stream: s,
-                            tcp: true,
-                            batch: Default::default(),
-                            _slot: slot,
-                        };
+                        let s = MilterConn { stream: s, tcp: true, batch: Default::default(), _slot: slot };
                         s.quickack();
                         return Poll::Ready(Ok(indymilter::EitherStream::Tcp(s)));
                     }
@@ -403,12 +368,7 @@ impl indymilter::Listener for MilterListener {
                             self.refuse();
                             continue;
                         };
-                        return Poll::Ready(Ok(indymilter::EitherStream::Unix(MilterConn {
-                            stream: s,
-                            tcp: false,
-                            batch: Default::default(),
-                            _slot: slot,
-                        })));
+                        return Poll::Ready(Ok(indymilter::EitherStream::Unix(MilterConn { stream: s, tcp: false, batch: Default::default(), _slot: slot })));
                     }
                     Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
                     Poll::Pending => return Poll::Pending,
@@ -421,11 +381,7 @@ impl indymilter::Listener for MilterListener {
 /// Runs the milter on `listener` until `shutdown` completes; then stops
 /// accepting, lets in-flight messages finish (up to `milter.shutdown_timeout`)
 /// and returns.
-pub async fn run(
-    listener: MilterListener,
-    shared: Arc<Shared>,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> io::Result<()> {
+pub async fn run(listener: MilterListener, shared: Arc<Shared>, shutdown: impl Future<Output = ()> + Send + 'static) -> io::Result<()> {
     let engine = shared.engine();
     let mc = &engine.config.milter;
     listener.set_max_connections(mc.max_connections);
@@ -433,10 +389,7 @@ pub async fn run(
         // our listener enforces the limit by closing excess connections at once;
         // indymilter's own limit (which stops accepting, so the MTA hangs) stays above it
         max_connections: mc.max_connections.saturating_add(64),
-        actions: indymilter::Actions::ADD_HEADER
-            | indymilter::Actions::CHANGE_HEADER
-            | indymilter::Actions::QUARANTINE
-            | indymilter::Actions::REPLACE_BODY,
+        actions: indymilter::Actions::ADD_HEADER | indymilter::Actions::CHANGE_HEADER | indymilter::Actions::QUARANTINE | indymilter::Actions::REPLACE_BODY,
         connection_timeout: Duration::from_secs(mc.connection_timeout),
     };
     let grace = Duration::from_secs(mc.shutdown_timeout);
@@ -448,22 +401,14 @@ pub async fn run(
         shutdown.await;
         drain_listener.close();
         let n = drain_shared.in_flight.load(Ordering::SeqCst);
-        tracing::info!(
-            in_flight = n,
-            "shutting down: no new connections; draining in-flight messages"
-        );
+        tracing::info!(in_flight = n, "shutting down: no new connections; draining in-flight messages");
         let deadline = tokio::time::Instant::now() + grace;
-        while drain_shared.in_flight.load(Ordering::SeqCst) > 0
-            && tokio::time::Instant::now() < deadline
-        {
+        while drain_shared.in_flight.load(Ordering::SeqCst) > 0 && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         let left = drain_shared.in_flight.load(Ordering::SeqCst);
         if left > 0 {
-            tracing::warn!(
-                in_flight = left,
-                "shutdown grace period over; the MTA will apply its default action to these"
-            );
+            tracing::warn!(in_flight = left, "shutdown grace period over; the MTA will apply its default action to these");
         }
         let _ = stop_tx.send(());
     };

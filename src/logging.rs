@@ -43,24 +43,13 @@ pub fn log_verdict(
     elapsed: Duration,
 ) {
     let mode = config.log.addresses;
-    let mail_from = env
-        .and_then(|e| e.mail_from.as_deref())
-        .map(|a| redact(a, mode))
-        .unwrap_or_else(|| "-".into());
+    let mail_from = env.and_then(|e| e.mail_from.as_deref()).map(|a| redact(a, mode)).unwrap_or_else(|| "-".into());
     let from_domain = match mode {
         LogAddresses::None => "-".to_string(),
         _ => facts.from_domain.clone().unwrap_or_else(|| "-".into()),
     };
-    let client = env
-        .and_then(|e| e.client_ip)
-        .map(|i| i.to_string())
-        .unwrap_or_else(|| "-".into());
-    let rules = v
-        .rules
-        .iter()
-        .map(|r| format!("{}={}", r.id, fmt_score(r.score)))
-        .collect::<Vec<_>>()
-        .join(",");
+    let client = env.and_then(|e| e.client_ip).map(|i| i.to_string()).unwrap_or_else(|| "-".into());
+    let rules = v.rules.iter().map(|r| format!("{}={}", r.id, fmt_score(r.score))).collect::<Vec<_>>().join(",");
     let fail = v.error.as_deref().unwrap_or("");
     tracing::info!(
         queue_id,
@@ -84,15 +73,9 @@ mod tests {
 
     #[test]
     fn addresses_are_domain_only_by_default() {
-        assert_eq!(
-            redact("jean@example.fr", LogAddresses::Domain),
-            "@example.fr"
-        );
+        assert_eq!(redact("jean@example.fr", LogAddresses::Domain), "@example.fr");
         assert_eq!(redact("", LogAddresses::Domain), "<>");
-        assert_eq!(
-            redact("jean@example.fr", LogAddresses::Full),
-            "jean@example.fr"
-        );
+        assert_eq!(redact("jean@example.fr", LogAddresses::Full), "jean@example.fr");
         assert_eq!(redact("jean@example.fr", LogAddresses::None), "-");
     }
 }

@@ -8,11 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(
-    name = "impostor",
-    version,
-    about = "Milter that detects brand impersonation (lookalike domains, unauthenticated brand claims, credential lures)"
-)]
+#[command(name = "impostor", version, about = "Milter that detects brand impersonation (lookalike domains, unauthenticated brand claims, credential lures)")]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -76,11 +72,7 @@ enum Cmd {
         #[arg(long)]
         online: bool,
         /// DNS resolver IP:PORT (repeatable, implies --online); overrides dns.nameservers.
-        #[arg(
-            long = "nameserver",
-            value_name = "IP:PORT",
-            conflicts_with = "offline"
-        )]
+        #[arg(long = "nameserver", value_name = "IP:PORT", conflicts_with = "offline")]
         nameservers: Vec<String>,
         /// The corpus is phish or ham: print a confusion summary and the worst misses.
         #[arg(long, value_enum)]
@@ -153,10 +145,7 @@ fn with_nameservers(mut c: Config, ns: &[String]) -> Result<Config, String> {
     if !ns.is_empty() {
         c.nameservers = ns
             .iter()
-            .map(|n| {
-                impostor::config::parse_nameserver(n)
-                    .ok_or_else(|| format!("--nameserver {n:?}: expected IP or IP:PORT"))
-            })
+            .map(|n| impostor::config::parse_nameserver(n).ok_or_else(|| format!("--nameserver {n:?}: expected IP or IP:PORT")))
             .collect::<Result<_, _>>()?;
         c.dns.nameservers = ns.to_vec();
     }
@@ -164,10 +153,7 @@ fn with_nameservers(mut c: Config, ns: &[String]) -> Result<Config, String> {
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, String> {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| e.to_string())
+    tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| e.to_string())
 }
 
 fn main() -> ExitCode {
@@ -183,36 +169,12 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<ExitCode, String> {
     match cli.cmd {
-        Cmd::Serve {
-            config,
-            socket,
-            dry_run,
-            nameservers,
-        } => serve(config, socket, dry_run, nameservers),
-        Cmd::Check {
-            config,
-            client_ip,
-            helo,
-            mail_from,
-            json,
-            offline,
-            nameservers,
-            explain: _,
-            message,
-        } => {
+        Cmd::Serve { config, socket, dry_run, nameservers } => serve(config, socket, dry_run, nameservers),
+        Cmd::Check { config, client_ip, helo, mail_from, json, offline, nameservers, explain: _, message } => {
             let c = with_nameservers(load(config.as_deref())?, &nameservers)?;
             let rt = runtime()?;
-            let engine = if offline {
-                Engine::new(c)
-            } else {
-                rt.block_on(async { Engine::online(c) })?
-            };
-            let env = Envelope {
-                client_ip,
-                helo,
-                mail_from,
-                ..Default::default()
-            };
+            let engine = if offline { Engine::new(c) } else { rt.block_on(async { Engine::online(c) })? };
+            let env = Envelope { client_ip, helo, mail_from, ..Default::default() };
             let handle = (!offline).then(|| rt.handle().clone());
             let v = cli::check_file(&engine, &message, &env, handle.as_ref())?;
             let file = message.display().to_string();
@@ -224,52 +186,27 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Cmd::Scan {
-            config,
-            json,
-            offline: _,
-            online,
-            nameservers,
-            expect,
-            paths,
-        } => {
+        Cmd::Scan { config, json, offline: _, online, nameservers, expect, paths } => {
             let online = online || !nameservers.is_empty();
             let c = with_nameservers(load(config.as_deref())?, &nameservers)?;
             let rt = runtime()?;
-            let engine = if online {
-                rt.block_on(async { Engine::online(c) })?
-            } else {
-                Engine::new(c)
-            };
+            let engine = if online { rt.block_on(async { Engine::online(c) })? } else { Engine::new(c) };
             let files = cli::collect_files(&paths)?;
             let handle = online.then(|| rt.handle().clone());
             let errors = cli::scan(&engine, &files, json, handle.as_ref(), expect);
-            Ok(if errors > 0 {
-                ExitCode::from(1)
-            } else {
-                ExitCode::SUCCESS
-            })
+            Ok(if errors > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
         }
-        Cmd::Config {
-            cmd: ConfigCmd::Check { config },
-        } => {
+        Cmd::Config { cmd: ConfigCmd::Check { config } } => {
             let c = load(config.as_deref())?;
             println!("{}: ok", c.source);
             Ok(ExitCode::SUCCESS)
         }
-        Cmd::Config {
-            cmd: ConfigCmd::Show { config },
-        } => {
+        Cmd::Config { cmd: ConfigCmd::Show { config } } => {
             print!("{}", load(config.as_deref())?.to_toml());
             Ok(ExitCode::SUCCESS)
         }
-        Cmd::Quarantine {
-            postfix_config,
-            cmd,
-        } => {
-            let pf = impostor::quarantine::Postfix {
-                config_dir: postfix_config,
-            };
+        Cmd::Quarantine { postfix_config, cmd } => {
+            let pf = impostor::quarantine::Postfix { config_dir: postfix_config };
             match cmd {
                 QuarantineCmd::List { json } => {
                     let held = pf.list()?;
@@ -308,11 +245,7 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Cmd::Lookalike {
-            config,
-            json,
-            domains,
-        } => {
+        Cmd::Lookalike { config, json, domains } => {
             use impostor::analysis::lookalike::{DomainClass, LookalikeMatcher};
             let c = load(config.as_deref())?;
             let m = LookalikeMatcher::new(&c.brands);
@@ -320,9 +253,7 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
                 let class = m.check(d);
                 if json {
                     let v = match &class {
-                        DomainClass::NoMatch => {
-                            serde_json::json!({"domain": d, "brand": null, "techniques": [], "normalized": null})
-                        }
+                        DomainClass::NoMatch => serde_json::json!({"domain": d, "brand": null, "techniques": [], "normalized": null}),
                         DomainClass::Owned { brand } => {
                             serde_json::json!({"domain": d, "brand": null, "owned_by": brand, "techniques": [], "normalized": null})
                         }
@@ -336,18 +267,12 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
                 } else {
                     match &class {
                         DomainClass::NoMatch => println!("{d}: no match"),
-                        DomainClass::Owned { brand } => {
-                            println!("{d}: owned by {brand} (never a finding)")
-                        }
+                        DomainClass::Owned { brand } => println!("{d}: owned by {brand} (never a finding)"),
                         DomainClass::Lookalike(l) => println!(
                             "{d}: {} ~ {} [{}] normalized {:?}: {}",
                             l.brand,
                             l.imitates,
-                            l.techniques
-                                .iter()
-                                .map(|t| t.as_str())
-                                .collect::<Vec<_>>()
-                                .join(", "),
+                            l.techniques.iter().map(|t| t.as_str()).collect::<Vec<_>>().join(", "),
                             l.normalized,
                             l.detail
                         ),
@@ -358,22 +283,14 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
         }
         Cmd::Rules => {
             for r in verdict::rules::all() {
-                println!(
-                    "{:<32} {:<10} {:>5.1}  {}",
-                    r.id, r.group, r.default_weight, r.description
-                );
+                println!("{:<32} {:<10} {:>5.1}  {}", r.id, r.group, r.default_weight, r.description);
             }
             Ok(ExitCode::SUCCESS)
         }
     }
 }
 
-fn serve(
-    path: Option<PathBuf>,
-    socket: Option<String>,
-    dry_run: bool,
-    nameservers: Vec<String>,
-) -> Result<ExitCode, String> {
+fn serve(path: Option<PathBuf>, socket: Option<String>, dry_run: bool, nameservers: Vec<String>) -> Result<ExitCode, String> {
     let overrides = move |c: Config| -> Result<Config, String> {
         let mut c = with_nameservers(c, &nameservers)?;
         if let Some(s) = &socket {

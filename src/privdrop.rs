@@ -32,13 +32,10 @@ pub fn drop_privileges(user: &str, own: &[&std::path::Path]) -> Result<(), Strin
         return Ok(());
     }
     if euid != 0 {
-        return Err(format!(
-            "user = {user:?}: cannot switch user without root (running as uid {euid})"
-        ));
+        return Err(format!("user = {user:?}: cannot switch user without root (running as uid {euid})"));
     }
     for p in own {
-        let c = CString::new(p.as_os_str().as_encoded_bytes())
-            .map_err(|_| "socket path".to_string())?;
+        let c = CString::new(p.as_os_str().as_encoded_bytes()).map_err(|_| "socket path".to_string())?;
         // SAFETY: valid path; keep the group (-1) chosen by milter.socket_group.
         unsafe { libc::chown(c.as_ptr(), uid, u32::MAX) };
     }
@@ -49,16 +46,10 @@ pub fn drop_privileges(user: &str, own: &[&std::path::Path]) -> Result<(), Strin
             return Err(format!("setgroups: {}", std::io::Error::last_os_error()));
         }
         if libc::setgid(gid) != 0 {
-            return Err(format!(
-                "setgid({gid}): {}",
-                std::io::Error::last_os_error()
-            ));
+            return Err(format!("setgid({gid}): {}", std::io::Error::last_os_error()));
         }
         if libc::setuid(uid) != 0 {
-            return Err(format!(
-                "setuid({uid}): {}",
-                std::io::Error::last_os_error()
-            ));
+            return Err(format!("setuid({uid}): {}", std::io::Error::last_os_error()));
         }
         if libc::setuid(0) == 0 {
             return Err("privileges could be regained after setuid; refusing to run".into());

@@ -36,17 +36,9 @@ impl Postfix {
     }
 
     fn run(&self, prog: &str, args: &[&str]) -> Result<String, String> {
-        let out = self
-            .cmd(prog)
-            .args(args)
-            .output()
-            .map_err(|e| format!("{prog}: {e} (is Postfix installed?)"))?;
+        let out = self.cmd(prog).args(args).output().map_err(|e| format!("{prog}: {e} (is Postfix installed?)"))?;
         if !out.status.success() {
-            return Err(format!(
-                "{prog} {}: {}",
-                args.join(" "),
-                String::from_utf8_lossy(&out.stderr).trim()
-            ));
+            return Err(format!("{prog} {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim()));
         }
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }
@@ -56,8 +48,7 @@ impl Postfix {
         let json = self.run("postqueue", &["-j"])?;
         let mut held = Vec::new();
         for line in json.lines().filter(|l| !l.trim().is_empty()) {
-            let v: serde_json::Value =
-                serde_json::from_str(line).map_err(|e| format!("postqueue -j: {e}"))?;
+            let v: serde_json::Value = serde_json::from_str(line).map_err(|e| format!("postqueue -j: {e}"))?;
             if v["queue_name"] != "hold" {
                 continue;
             }
@@ -68,11 +59,7 @@ impl Postfix {
                 sender: v["sender"].as_str().unwrap_or_default().to_string(),
                 recipients: v["recipients"]
                     .as_array()
-                    .map(|r| {
-                        r.iter()
-                            .filter_map(|x| x["address"].as_str().map(str::to_string))
-                            .collect()
-                    })
+                    .map(|r| r.iter().filter_map(|x| x["address"].as_str().map(str::to_string)).collect())
                     .unwrap_or_default(),
                 verdict: None,
                 score: None,
@@ -104,12 +91,7 @@ impl Postfix {
         check_id(id)?;
         let raw = self.run("postcat", &["-hq", id])?;
         // postcat prints "*** HEADER EXTRACTED ... ***" banners
-        Ok(raw
-            .lines()
-            .filter(|l| !l.starts_with("*** "))
-            .collect::<Vec<_>>()
-            .join("\n")
-            + "\n")
+        Ok(raw.lines().filter(|l| !l.starts_with("*** ")).collect::<Vec<_>>().join("\n") + "\n")
     }
 
     /// Releases a held message for delivery (`postsuper -H`). It is delivered

@@ -17,15 +17,8 @@ const LOOKALIKE_IP: &str = "198.51.100.20";
 const STRANGER_IP: &str = "203.0.113.7";
 
 fn need(bin: &str, pkg: &str) {
-    let found = Command::new("sh")
-        .args(["-c", &format!("command -v {bin}")])
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    assert!(
-        found,
-        "{bin} not found: install the Debian package {pkg} (tests/run.sh does)"
-    );
+    let found = Command::new("sh").args(["-c", &format!("command -v {bin}")]).output().map(|o| o.status.success()).unwrap_or(false);
+    assert!(found, "{bin} not found: install the Debian package {pkg} (tests/run.sh does)");
 }
 
 struct Keys {
@@ -43,37 +36,15 @@ fn keys() -> Keys {
     need("openssl", "openssl");
     let dir = tempfile::tempdir().unwrap();
     let key = dir.path().join("dkim.key");
-    let st = Command::new("openssl")
-        .args(["genrsa", "-out"])
-        .arg(&key)
-        .arg("2048")
-        .stderr(Stdio::null())
-        .status()
-        .unwrap();
+    let st = Command::new("openssl").args(["genrsa", "-out"]).arg(&key).arg("2048").stderr(Stdio::null()).status().unwrap();
     assert!(st.success(), "openssl genrsa");
-    let der = Command::new("openssl")
-        .args(["rsa", "-pubout", "-outform", "DER", "-in"])
-        .arg(&key)
-        .stderr(Stdio::null())
-        .output()
-        .unwrap();
+    let der = Command::new("openssl").args(["rsa", "-pubout", "-outform", "DER", "-in"]).arg(&key).stderr(Stdio::null()).output().unwrap();
     assert!(der.status.success());
-    let b64 = Command::new("base64")
-        .arg("-w0")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .and_then(|mut c| {
-            c.stdin.take().unwrap().write_all(&der.stdout)?;
-            c.wait_with_output()
-        });
-    Keys {
-        dir,
-        public_b64: String::from_utf8(b64.unwrap().stdout)
-            .unwrap()
-            .trim()
-            .to_string(),
-    }
+    let b64 = Command::new("base64").arg("-w0").stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().and_then(|mut c| {
+        c.stdin.take().unwrap().write_all(&der.stdout)?;
+        c.wait_with_output()
+    });
+    Keys { dir, public_b64: String::from_utf8(b64.unwrap().stdout).unwrap().trim().to_string() }
 }
 
 /// dnsmasq on 127.0.0.1:<free port>, authoritative for the test zones,
@@ -91,11 +62,7 @@ impl Drop for Dns {
 }
 
 fn free_udp_port() -> u16 {
-    UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 fn start_dns(public_b64: &str) -> Dns {
@@ -106,53 +73,28 @@ fn start_dns(public_b64: &str) -> Dns {
         ("brand.example", format!("v=spf1 ip4:{BRAND_IP} -all")),
         ("_dmarc.brand.example", "v=DMARC1; p=reject".to_string()),
         ("s1._domainkey.brand.example", dkim.clone()),
-        (
-            "brand-support.example",
-            format!("v=spf1 ip4:{LOOKALIKE_IP} -all"),
-        ),
-        (
-            "_dmarc.brand-support.example",
-            "v=DMARC1; p=none".to_string(),
-        ),
+        ("brand-support.example", format!("v=spf1 ip4:{LOOKALIKE_IP} -all")),
+        ("_dmarc.brand-support.example", "v=DMARC1; p=none".to_string()),
         ("s1._domainkey.brand-support.example", dkim.clone()),
         ("shop.example", format!("v=spf1 ip4:{STRANGER_IP} -all")),
     ];
     let mut cmd = Command::new("dnsmasq");
-    cmd.args([
-        "--keep-in-foreground",
-        "--listen-address=127.0.0.1",
-        "--bind-interfaces",
-        "--no-resolv",
-        "--no-hosts",
-        "--no-poll",
-    ])
-    .arg(format!("--port={port}"))
-    .args(["--pid-file=", "--address=/#/", "--log-facility=-"]);
+    cmd.args(["--keep-in-foreground", "--listen-address=127.0.0.1", "--bind-interfaces", "--no-resolv", "--no-hosts", "--no-poll"])
+        .arg(format!("--port={port}"))
+        .args(["--pid-file=", "--address=/#/", "--log-facility=-"]);
     if unsafe { libc_geteuid() } == 0 {
         cmd.arg("--user=nobody");
     }
     for (name, txt) in &records {
         // a TXT string holds at most 255 bytes: long DKIM keys go in several strings
-        let chunks: Vec<String> = txt
-            .as_bytes()
-            .chunks(250)
-            .map(|c| String::from_utf8_lossy(c).into_owned())
-            .collect();
+        let chunks: Vec<String> = txt.as_bytes().chunks(250).map(|c| String::from_utf8_lossy(c).into_owned()).collect();
         cmd.arg(format!("--txt-record={name},{}", chunks.join(",")));
     }
-    let child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start dnsmasq");
+    let child = cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("start dnsmasq");
     let mut dns = Dns { child, port };
     // dnsmasq binds before it forks nothing (--keep-in-foreground); give it a moment and make sure it lives
     std::thread::sleep(std::time::Duration::from_millis(300));
-    assert!(
-        dns.child.try_wait().unwrap().is_none(),
-        "dnsmasq exited at start (port {port} taken?)"
-    );
+    assert!(dns.child.try_wait().unwrap().is_none(), "dnsmasq exited at start (port {port} taken?)");
     dns
 }
 
@@ -172,18 +114,9 @@ fn dkim_sign(msg: &str, domain: &str, key: &Path) -> String {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(msg.as_bytes())
-        .unwrap();
+    child.stdin.take().unwrap().write_all(msg.as_bytes()).unwrap();
     let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "dkimsign: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "dkimsign: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8(out.stdout).unwrap()
 }
 
@@ -201,33 +134,16 @@ fn engine(port: u16, extra: &str) -> Arc<Engine> {
     Engine::online(Config::from_toml_str(&toml, "auth-test.toml").unwrap()).unwrap()
 }
 
-fn run(
-    engine: &Engine,
-    raw: &str,
-    ip: &str,
-    mail_from: &str,
-) -> (Verdict, Option<impostor::analysis::auth::AuthResults>) {
+fn run(engine: &Engine, raw: &str, ip: &str, mail_from: &str) -> (Verdict, Option<impostor::analysis::auth::AuthResults>) {
     let env = Envelope {
         client_ip: Some(ip.parse::<IpAddr>().unwrap()),
         helo: Some("mx.sender.example".into()),
         mail_from: Some(mail_from.into()),
         ..Default::default()
     };
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let auth = rt.block_on(engine.authenticate(&env, raw.as_bytes(), false));
-    let (v, _) = analyze(
-        engine,
-        &MessageInput {
-            envelope: &env,
-            raw: raw.as_bytes(),
-            truncated: false,
-            headers_truncated: false,
-            auth: auth.as_ref(),
-        },
-    );
+    let (v, _) = analyze(engine, &MessageInput { envelope: &env, raw: raw.as_bytes(), truncated: false, headers_truncated: false, auth: auth.as_ref() });
     (v, auth)
 }
 
@@ -244,92 +160,40 @@ fn authentication_with_real_dns_and_independent_signer() {
     let e = engine(dns.port, "");
 
     // 1. The brand's own mail, signed and sent from its SPF-listed IP: passes untouched.
-    let signed = dkim_sign(
-        &message(
-            "\"ExampleBrand\" <news@brand.example>",
-            "Your ExampleBrand invoice",
-            "Thanks.",
-        ),
-        "brand.example",
-        &k.private(),
-    );
+    let signed = dkim_sign(&message("\"ExampleBrand\" <news@brand.example>", "Your ExampleBrand invoice", "Thanks."), "brand.example", &k.private());
     let (v, auth) = run(&e, &signed, BRAND_IP, "bounce@brand.example");
     let auth = auth.unwrap();
     assert_eq!(auth.dkim[0].result, AuthResult::Pass, "{auth:?}");
-    assert_eq!(
-        auth.spf.as_ref().unwrap().result,
-        AuthResult::Pass,
-        "{auth:?}"
-    );
-    assert_eq!(
-        auth.dmarc.as_ref().unwrap().result,
-        AuthResult::Pass,
-        "{auth:?}"
-    );
+    assert_eq!(auth.spf.as_ref().unwrap().result, AuthResult::Pass, "{auth:?}");
+    assert_eq!(auth.dmarc.as_ref().unwrap().result, AuthResult::Pass, "{auth:?}");
     assert_eq!((v.action, ids(&v)), (Action::Accept, vec![]), "{v:?}");
     let ar = impostor::analysis::auth::ar_header("mx.test", &auth);
-    assert!(
-        ar.contains("dkim=pass header.d=brand.example header.s=s1")
-            && ar.contains("dmarc=pass (p=reject) header.from=brand.example"),
-        "{ar}"
-    );
+    assert!(ar.contains("dkim=pass header.d=brand.example header.s=s1") && ar.contains("dmarc=pass (p=reject) header.from=brand.example"), "{ar}");
 
     // 2. Same message with a tampered body from a stranger's IP: DKIM fail, SPF fail, DMARC fail on a brand domain.
     let tampered = signed.replace("Thanks.", "Thanks a lot.");
     let (v, auth) = run(&e, &tampered, STRANGER_IP, "bounce@brand.example");
     assert_eq!(auth.unwrap().dkim[0].result, AuthResult::Fail);
-    assert_eq!(
-        ids(&v),
-        vec![
-            "BRAND_DOMAIN_DMARC_FAIL",
-            "DKIM_FAIL",
-            "DMARC_FAIL",
-            "SPF_FAIL"
-        ],
-        "{v:?}"
-    );
+    assert_eq!(ids(&v), vec!["BRAND_DOMAIN_DMARC_FAIL", "DKIM_FAIL", "DMARC_FAIL", "SPF_FAIL"], "{v:?}");
     assert_eq!(v.action, Action::Reject);
-    assert!(v
-        .rules
-        .iter()
-        .any(|r| r.id == "DMARC_FAIL" && r.evidence.contains("p=reject")));
+    assert!(v.rules.iter().any(|r| r.id == "DMARC_FAIL" && r.evidence.contains("p=reject")));
 
     // 3. Unsigned spoof of the brand domain from its... nowhere: DMARC fail (the policy does not matter).
-    let spoof = message(
-        "\"ExampleBrand Security\" <security@brand.example>",
-        "Verify your account",
-        "Hi",
-    );
+    let spoof = message("\"ExampleBrand Security\" <security@brand.example>", "Verify your account", "Hi");
     let (v, _) = run(&e, &spoof, STRANGER_IP, "security@brand.example");
     assert!(ids(&v).contains(&"BRAND_DOMAIN_DMARC_FAIL"), "{v:?}");
     assert!(v.action >= Action::Quarantine, "{v:?}");
 
     // 4. A lookalike domain with perfect SPF/DKIM/DMARC of its own: its pass does not help it.
     let look = dkim_sign(
-        &message(
-            "\"ExampleBrand Support\" <help@brand-support.example>",
-            "Hello",
-            "See you soon.",
-        ),
+        &message("\"ExampleBrand Support\" <help@brand-support.example>", "Hello", "See you soon."),
         "brand-support.example",
         &k.private(),
     );
     let (v, auth) = run(&e, &look, LOOKALIKE_IP, "bounce@brand-support.example");
     let auth = auth.unwrap();
-    assert_eq!(
-        auth.dmarc.as_ref().unwrap().result,
-        AuthResult::Pass,
-        "the lookalike authenticates as itself: {auth:?}"
-    );
-    assert_eq!(
-        ids(&v),
-        vec![
-            "BRAND_CLAIM_UNAUTHENTICATED",
-            "BRAND_NAME_FOREIGN_DOMAIN",
-            "LOOKALIKE_FROM_DOMAIN"
-        ],
-        "{v:?}"
-    );
+    assert_eq!(auth.dmarc.as_ref().unwrap().result, AuthResult::Pass, "the lookalike authenticates as itself: {auth:?}");
+    assert_eq!(ids(&v), vec!["BRAND_CLAIM_UNAUTHENTICATED", "BRAND_NAME_FOREIGN_DOMAIN", "LOOKALIKE_FROM_DOMAIN"], "{v:?}");
     assert_eq!(v.action, Action::Quarantine);
 
     // 5. Ordinary mail from an unrelated domain with SPF pass: nothing to say.
@@ -344,31 +208,16 @@ fn authentication_with_real_dns_and_independent_signer() {
 fn dns_outage_is_temperror_never_fail() {
     // Nothing listens on this port: every lookup fails temporarily.
     let port = free_udp_port();
-    let spoof = message(
-        "\"ExampleBrand Security\" <security@brand.example>",
-        "Verify your account",
-        "Hi",
-    );
+    let spoof = message("\"ExampleBrand Security\" <security@brand.example>", "Verify your account", "Hi");
     let shop = message("Shop <orders@shop.example>", "Your order", "Shipped.");
 
     let e = engine(port, "");
     let (v, _) = run(&e, &spoof, STRANGER_IP, "security@brand.example");
-    assert_eq!(
-        v.action,
-        Action::Tempfail,
-        "brand claim + DNS down + on_error=tempfail: {v:?}"
-    );
+    assert_eq!(v.action, Action::Tempfail, "brand claim + DNS down + on_error=tempfail: {v:?}");
     assert!(ids(&v).contains(&"DNS_TEMPERROR"));
-    assert!(
-        !ids(&v).iter().any(|r| r.contains("FAIL")),
-        "no fail from a DNS outage: {v:?}"
-    );
+    assert!(!ids(&v).iter().any(|r| r.contains("FAIL")), "no fail from a DNS outage: {v:?}");
     let (v, _) = run(&e, &shop, STRANGER_IP, "orders@shop.example");
-    assert_eq!(
-        v.action,
-        Action::Accept,
-        "a message that claims no brand is not held up: {v:?}"
-    );
+    assert_eq!(v.action, Action::Accept, "a message that claims no brand is not held up: {v:?}");
     assert_eq!(ids(&v), vec!["DNS_TEMPERROR"]);
 
     let toml = format!(
@@ -376,10 +225,6 @@ fn dns_outage_is_temperror_never_fail() {
     );
     let e = Engine::online(Config::from_toml_str(&toml, "t.toml").unwrap()).unwrap();
     let (v, _) = run(&e, &spoof, STRANGER_IP, "security@brand.example");
-    assert_ne!(
-        v.action,
-        Action::Tempfail,
-        "on_error=continue decides with what is known: {v:?}"
-    );
+    assert_ne!(v.action, Action::Tempfail, "on_error=continue decides with what is known: {v:?}");
     assert!(ids(&v).contains(&"DNS_TEMPERROR"));
 }

@@ -8,58 +8,30 @@ fn impostor() -> Command {
 }
 
 fn golden(p: &str) -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/golden")
-        .join(p)
-        .display()
-        .to_string()
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/golden").join(p).display().to_string()
 }
 
 #[test]
 fn check_explains_a_combosquat_reject() {
-    let out = impostor()
-        .args([
-            "check",
-            "--offline",
-            &golden("sender/combosquat_sender_domain.eml"),
-        ])
-        .output()
-        .unwrap();
+    let out = impostor().args(["check", "--offline", &golden("sender/combosquat_sender_domain.eml")]).output().unwrap();
     assert_eq!(out.status.code(), Some(0));
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.contains("action: reject"), "{text}");
     assert!(text.contains("score:  22.0"), "{text}");
-    assert!(
-        text.contains("LOOKALIKE_FROM_DOMAIN") && text.contains("openai-help.net"),
-        "{text}"
-    );
+    assert!(text.contains("LOOKALIKE_FROM_DOMAIN") && text.contains("openai-help.net"), "{text}");
 }
 
 #[test]
 fn check_json_has_the_scan_fields() {
-    let out = impostor()
-        .args([
-            "check",
-            "--offline",
-            "--json",
-            &golden("sender/display_name_and_subject_claim_brand.eml"),
-        ])
-        .output()
-        .unwrap();
+    let out = impostor().args(["check", "--offline", "--json", &golden("sender/display_name_and_subject_claim_brand.eml")]).output().unwrap();
     assert_eq!(out.status.code(), Some(0));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["action"], "quarantine");
     assert_eq!(v["score"], 11.5);
     assert_eq!(v["monitor"], false);
     assert_eq!(v["rules"][0]["id"], "BRAND_NAME_FOREIGN_DOMAIN");
-    assert!(v["rules"][0]["evidence"]
-        .as_str()
-        .unwrap()
-        .contains("account-notice.example"));
-    assert!(v["file"]
-        .as_str()
-        .unwrap()
-        .ends_with("display_name_and_subject_claim_brand.eml"));
+    assert!(v["rules"][0]["evidence"].as_str().unwrap().contains("account-notice.example"));
+    assert!(v["file"].as_str().unwrap().ends_with("display_name_and_subject_claim_brand.eml"));
 }
 
 #[test]
@@ -68,51 +40,29 @@ fn monitor_config_reports_would_be_action_in_json() {
     let cfg = dir.path().join("m.toml");
     std::fs::write(&cfg, "monitor = true\n").unwrap();
     let out = impostor()
-        .args([
-            "check",
-            "--offline",
-            "--json",
-            "-c",
-            cfg.to_str().unwrap(),
-            &golden("sender/combosquat_sender_domain.eml"),
-        ])
+        .args(["check", "--offline", "--json", "-c", cfg.to_str().unwrap(), &golden("sender/combosquat_sender_domain.eml")])
         .output()
         .unwrap();
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(
-        (v["action"].as_str(), v["monitor"].as_bool()),
-        (Some("reject"), Some(true))
-    );
+    assert_eq!((v["action"].as_str(), v["monitor"].as_bool()), (Some("reject"), Some(true)));
 }
 
 #[test]
 fn scan_prints_pure_json_lines_and_summary_on_stderr() {
-    let out = impostor()
-        .args(["scan", "--json", &golden("sender")])
-        .output()
-        .unwrap();
+    let out = impostor().args(["scan", "--json", &golden("sender")]).output().unwrap();
     assert_eq!(out.status.code(), Some(0));
     let stdout = String::from_utf8(out.stdout).unwrap();
-    let lines: Vec<serde_json::Value> = stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("JSON line"))
-        .collect();
+    let lines: Vec<serde_json::Value> = stdout.lines().map(|l| serde_json::from_str(l).expect("JSON line")).collect();
     assert_eq!(lines.len(), 14);
     assert!(lines.iter().any(|l| l["action"] == "reject"));
     let stderr = String::from_utf8(out.stderr).unwrap();
-    assert!(
-        stderr.contains("scanned 14 messages (0 unreadable)"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("scanned 14 messages (0 unreadable)"), "{stderr}");
     assert!(stderr.contains("reject       3"), "{stderr}");
 }
 
 #[test]
 fn unreadable_input_exits_1_with_a_clear_message() {
-    let out = impostor()
-        .args(["check", "--offline", "/nonexistent/x.eml"])
-        .output()
-        .unwrap();
+    let out = impostor().args(["check", "--offline", "/nonexistent/x.eml"]).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8(out.stderr).unwrap();
     assert!(err.contains("/nonexistent/x.eml: cannot read"), "{err}");
@@ -123,34 +73,17 @@ fn invalid_config_exits_1_naming_file_key_value() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("impostor.toml");
     std::fs::write(&cfg, "[actions]\nreject = 8\n").unwrap();
-    let out = impostor()
-        .args(["config", "check", "-c", cfg.to_str().unwrap()])
-        .output()
-        .unwrap();
+    let out = impostor().args(["config", "check", "-c", cfg.to_str().unwrap()]).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8(out.stderr).unwrap();
-    assert!(
-        err.contains("impostor.toml: actions.reject: 8 must be above actions.quarantine (10)"),
-        "{err}"
-    );
-    let ok = impostor()
-        .args([
-            "config",
-            "check",
-            "-c",
-            cfg.to_str().unwrap().replace("impostor.toml", "").as_str(),
-        ])
-        .output()
-        .unwrap();
+    assert!(err.contains("impostor.toml: actions.reject: 8 must be above actions.quarantine (10)"), "{err}");
+    let ok = impostor().args(["config", "check", "-c", cfg.to_str().unwrap().replace("impostor.toml", "").as_str()]).output().unwrap();
     assert_eq!(ok.status.code(), Some(1));
 }
 
 #[test]
 fn config_show_prints_every_rule_weight() {
-    let out = impostor()
-        .args(["config", "show", "-c", "/dev/null"])
-        .output()
-        .unwrap();
+    let out = impostor().args(["config", "show", "-c", "/dev/null"]).output().unwrap();
     assert_eq!(out.status.code(), Some(0));
     let text = String::from_utf8(out.stdout).unwrap();
     for r in impostor::verdict::rules::all() {
@@ -163,96 +96,43 @@ fn config_show_prints_every_rule_weight() {
 fn rules_lists_the_registry() {
     let out = impostor().arg("rules").output().unwrap();
     let text = String::from_utf8(out.stdout).unwrap();
-    assert_eq!(
-        text.lines().count(),
-        impostor::verdict::rules::all().count()
-    );
+    assert_eq!(text.lines().count(), impostor::verdict::rules::all().count());
     assert!(text.contains("BRAND_NAME_FOREIGN_DOMAIN"));
 }
 
 #[test]
 fn scan_expect_prints_confusion_summary_and_misses() {
-    let out = impostor()
-        .args(["scan", "--expect", "phish", &golden("sender")])
-        .output()
-        .unwrap();
+    let out = impostor().args(["scan", "--expect", "phish", &golden("sender")]).output().unwrap();
     assert_eq!(out.status.code(), Some(0));
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.contains("expected phish: 14 messages"), "{text}");
-    assert!(
-        text.contains("detected (tag or above): 9 of 14 (64.3%)"),
-        "{text}"
-    );
-    assert!(
-        text.contains("top false negatives:")
-            && text.contains("subject_mentions_brand_newsletter.eml"),
-        "{text}"
-    );
-    let out = impostor()
-        .args(["scan", "--expect", "ham", &golden("sender")])
-        .output()
-        .unwrap();
+    assert!(text.contains("detected (tag or above): 9 of 14 (64.3%)"), "{text}");
+    assert!(text.contains("top false negatives:") && text.contains("subject_mentions_brand_newsletter.eml"), "{text}");
+    let out = impostor().args(["scan", "--expect", "ham", &golden("sender")]).output().unwrap();
     let text = String::from_utf8(out.stdout).unwrap();
-    assert!(
-        text.contains("false positives (tag or above): 9 of 14"),
-        "{text}"
-    );
+    assert!(text.contains("false positives (tag or above): 9 of 14"), "{text}");
     // worst false positive first
     let fp = text.split("top false positives:").nth(1).unwrap();
-    assert!(
-        fp.lines()
-            .nth(1)
-            .unwrap()
-            .trim_start()
-            .starts_with("reject"),
-        "{fp}"
-    );
+    assert!(fp.lines().nth(1).unwrap().trim_start().starts_with("reject"), "{fp}");
 }
 
 #[test]
 fn explain_names_the_deciding_threshold() {
-    let out = impostor()
-        .args([
-            "check",
-            "--offline",
-            "--explain",
-            &golden("sender/display_name_and_subject_claim_brand.eml"),
-        ])
-        .output()
-        .unwrap();
+    let out = impostor().args(["check", "--offline", "--explain", &golden("sender/display_name_and_subject_claim_brand.eml")]).output().unwrap();
     let text = String::from_utf8(out.stdout).unwrap();
-    assert!(
-        text.contains("decided by: score 11.5 >= quarantine 10.0"),
-        "{text}"
-    );
+    assert!(text.contains("decided by: score 11.5 >= quarantine 10.0"), "{text}");
 }
 
 #[test]
 fn lookalike_command_names_brand_technique_and_skeleton() {
-    let out = impostor()
-        .args([
-            "lookalike",
-            "--json",
-            "--",
-            "0penai.com",
-            "platform.openai.com",
-            "openairinterface.org",
-        ])
-        .output()
-        .unwrap();
+    let out = impostor().args(["lookalike", "--json", "--", "0penai.com", "platform.openai.com", "openairinterface.org"]).output().unwrap();
     assert_eq!(out.status.code(), Some(0));
-    let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let lines: Vec<serde_json::Value> =
+        String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(lines.len(), 3);
     assert_eq!(lines[0]["brand"], "OpenAI");
     assert_eq!(lines[0]["techniques"][0], "homoglyph");
     assert!(lines[0]["normalized"].is_string());
-    assert_eq!(
-        (lines[1]["brand"].is_null(), lines[1]["owned_by"].as_str()),
-        (true, Some("OpenAI"))
-    );
+    assert_eq!((lines[1]["brand"].is_null(), lines[1]["owned_by"].as_str()), (true, Some("OpenAI")));
     assert!(lines[2]["brand"].is_null() && lines[2].get("owned_by").is_none());
 }

@@ -11,10 +11,7 @@ fn repo(p: &str) -> std::path::PathBuf {
 fn sample_config_is_exactly_the_default() {
     let sample = Config::load(&repo("deploy/impostor.toml")).expect("deploy/impostor.toml loads");
     let default = Config::default();
-    assert_eq!(
-        sample.raw, default.raw,
-        "deploy/impostor.toml must set every key to its default"
-    );
+    assert_eq!(sample.raw, default.raw, "deploy/impostor.toml must set every key to its default");
     assert_eq!(sample.brands, default.brands);
 }
 
@@ -23,36 +20,20 @@ fn sample_config_mentions_every_key_and_rule() {
     let text = std::fs::read_to_string(repo("deploy/impostor.toml")).unwrap();
     let shown = Config::default().to_toml();
     for line in shown.lines() {
-        let Some((key, _)) = line.split_once(" = ") else {
-            continue;
-        };
-        if line.starts_with(' ')
-            || key.starts_with('[')
-            || key == "name"
-            || key == "aliases"
-            || key == "domains"
-            || key == "legitimate_domains"
-        {
+        let Some((key, _)) = line.split_once(" = ") else { continue };
+        if line.starts_with(' ') || key.starts_with('[') || key == "name" || key == "aliases" || key == "domains" || key == "legitimate_domains" {
             continue;
         }
-        assert!(
-            text.contains(&format!("{key} = ")),
-            "deploy/impostor.toml does not document {key}"
-        );
+        assert!(text.contains(&format!("{key} = ")), "deploy/impostor.toml does not document {key}");
     }
     for r in impostor::verdict::rules::all() {
-        assert!(
-            text.contains(r.id),
-            "deploy/impostor.toml does not list rule {}",
-            r.id
-        );
+        assert!(text.contains(r.id), "deploy/impostor.toml does not list rule {}", r.id);
     }
 }
 
 #[test]
 fn example_brand_profiles_load() {
-    let c = Config::load(&repo("deploy/brands-example.toml"))
-        .expect("deploy/brands-example.toml loads");
+    let c = Config::load(&repo("deploy/brands-example.toml")).expect("deploy/brands-example.toml loads");
     assert!(c.brands.len() > 5);
     assert!(c.brands.iter().any(|b| b.name == "Microsoft"));
 }
@@ -61,11 +42,7 @@ fn example_brand_profiles_load() {
 fn rules_doc_lists_every_registered_rule() {
     let doc = std::fs::read_to_string(repo("docs/rules.md")).unwrap();
     for r in impostor::verdict::rules::all() {
-        assert!(
-            doc.contains(&format!("### {} (default {:.1})", r.id, r.default_weight)),
-            "docs/rules.md lacks {} with its default",
-            r.id
-        );
+        assert!(doc.contains(&format!("### {} (default {:.1})", r.id, r.default_weight)), "docs/rules.md lacks {} with its default", r.id);
     }
 }
 
@@ -79,59 +56,32 @@ fn configuration_doc_lists_every_key() {
             section = s.trim_matches(['[', ']']).to_string();
             continue;
         }
-        let Some((key, _)) = line.split_once(" = ") else {
-            continue;
-        };
-        let full = if section.is_empty() {
-            key.to_string()
-        } else if section == "scores" {
-            "scores.RULE_ID".into()
-        } else {
-            format!("{section}.{key}")
-        };
-        assert!(
-            doc.contains(&format!("`{full}`")),
-            "docs/configuration.md lacks `{full}`"
-        );
+        let Some((key, _)) = line.split_once(" = ") else { continue };
+        let full = if section.is_empty() { key.to_string() } else if section == "scores" { "scores.RULE_ID".into() } else { format!("{section}.{key}") };
+        assert!(doc.contains(&format!("`{full}`")), "docs/configuration.md lacks `{full}`");
     }
 }
 
 #[test]
 fn grafana_dashboard_queries_only_exported_series() {
-    let dash: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(repo("deploy/grafana-dashboard.json")).unwrap(),
-    )
-    .unwrap();
+    let dash: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(repo("deploy/grafana-dashboard.json")).unwrap()).unwrap();
     let m = impostor::metrics::Metrics::new();
     // label families are exported once they have a series
-    m.messages
-        .get_or_create(&impostor::metrics::ActionLabel {
-            action: "accept".into(),
-        })
-        .inc();
-    m.findings
-        .get_or_create(&impostor::metrics::RuleLabel {
-            rule: "SPF_FAIL".into(),
-        })
-        .inc();
+    m.messages.get_or_create(&impostor::metrics::ActionLabel { action: "accept".into() }).inc();
+    m.findings.get_or_create(&impostor::metrics::RuleLabel { rule: "SPF_FAIL".into() }).inc();
     m.reload(true);
     let exported = m.render();
     let mut n = 0;
     for p in dash["panels"].as_array().unwrap() {
         for t in p["targets"].as_array().unwrap() {
             let expr = t["expr"].as_str().unwrap();
-            for word in expr
-                .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-                .filter(|w| w.starts_with("impostor_"))
-            {
+            for word in expr.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).filter(|w| w.starts_with("impostor_")) {
                 let base = word.trim_end_matches("_bucket").trim_end_matches("_total");
-                assert!(
-                    exported.contains(base),
-                    "dashboard uses {word}, not exported"
-                );
+                assert!(exported.contains(base), "dashboard uses {word}, not exported");
                 n += 1;
             }
         }
     }
     assert!(n >= 8);
 }
+

@@ -8,11 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 struct Proc {
@@ -29,11 +25,7 @@ impl Drop for Proc {
 
 impl Proc {
     fn signal(&self, sig: &str) {
-        assert!(Command::new("kill")
-            .args(["-s", sig, &self.child.id().to_string()])
-            .status()
-            .unwrap()
-            .success());
+        assert!(Command::new("kill").args(["-s", sig, &self.child.id().to_string()]).status().unwrap().success());
     }
 
     /// Waits for a stderr line containing `needle`; returns it.
@@ -84,14 +76,10 @@ fn config(dir: &std::path::Path, milter: u16, metrics: u16, extra: &str) -> std:
 
 async fn verdict(addr: SocketAddr) -> String {
     let mut conn = TestConnection::open(addr).await.unwrap();
-    conn.connect("mx.client.example", ([203, 0, 113, 7], 40000))
-        .await
-        .unwrap();
+    conn.connect("mx.client.example", ([203, 0, 113, 7], 40000)).await.unwrap();
     conn.mail(["<bounce@example.net>"]).await.unwrap();
     conn.rcpt(["<jean@rcpt.example>"]).await.unwrap();
-    conn.header("From", "\"OpenAI Billing\" <billing@example.net>")
-        .await
-        .unwrap();
+    conn.header("From", "\"OpenAI Billing\" <billing@example.net>").await.unwrap();
     conn.header("Subject", "Your invoice").await.unwrap();
     conn.eoh().await.unwrap();
     conn.body(b"Pay.\r\n".to_vec()).await.unwrap();
@@ -102,9 +90,7 @@ async fn verdict(addr: SocketAddr) -> String {
         .actions
         .iter()
         .find_map(|a| match a {
-            EomAction::AddHeader { name, value }
-                if name.to_str().unwrap() == "X-Impostor-Verdict" =>
-            {
+            EomAction::AddHeader { name, value } if name.to_str().unwrap() == "X-Impostor-Verdict" => {
                 Some(value.to_string_lossy().into_owned())
             }
             _ => None,
@@ -114,8 +100,7 @@ async fn verdict(addr: SocketAddr) -> String {
 
 fn scrape(port: u16) -> String {
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
-        .unwrap();
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").unwrap();
     let mut out = String::new();
     s.read_to_string(&mut out).unwrap();
     assert!(out.starts_with("HTTP/1.1 200 OK"), "{out}");
@@ -137,29 +122,15 @@ async fn reload_metrics_json_logs_and_clean_exit() {
     assert_eq!(rec["action"], "tag");
     assert_eq!(rec["rules"], "BRAND_NAME_FOREIGN_DOMAIN=6.0");
     assert_eq!(rec["from_domain"], "example.net");
-    assert_eq!(
-        rec["mail_from"], "@example.net",
-        "addresses are domain-only by default"
-    );
+    assert_eq!(rec["mail_from"], "@example.net", "addresses are domain-only by default");
 
     let m = scrape(pport);
-    assert!(
-        m.contains("impostor_messages_total{action=\"tag\"} 1"),
-        "{m}"
-    );
-    assert!(
-        m.contains("impostor_findings_total{rule=\"BRAND_NAME_FOREIGN_DOMAIN\"} 1"),
-        "{m}"
-    );
+    assert!(m.contains("impostor_messages_total{action=\"tag\"} 1"), "{m}");
+    assert!(m.contains("impostor_findings_total{rule=\"BRAND_NAME_FOREIGN_DOMAIN\"} 1"), "{m}");
     assert!(m.contains("impostor_connections_total 1"), "{m}");
 
     // a heavier weight, reloaded without restart
-    config(
-        dir.path(),
-        mport,
-        pport,
-        "[scores]\nBRAND_NAME_FOREIGN_DOMAIN = 11.0\n",
-    );
+    config(dir.path(), mport, pport, "[scores]\nBRAND_NAME_FOREIGN_DOMAIN = 11.0\n");
     p.signal("HUP");
     p.wait_log("configuration reloaded");
     assert_eq!(verdict(addr).await, "quarantine");
@@ -172,10 +143,7 @@ async fn reload_metrics_json_logs_and_clean_exit() {
     assert_eq!(verdict(addr).await, "quarantine");
     let m = scrape(pport);
     assert!(m.contains("impostor_reloads_total{result=\"ok\"} 1"), "{m}");
-    assert!(
-        m.contains("impostor_reloads_total{result=\"failed\"} 1"),
-        "{m}"
-    );
+    assert!(m.contains("impostor_reloads_total{result=\"failed\"} 1"), "{m}");
 
     let mut p = p;
     p.signal("TERM");
@@ -200,11 +168,7 @@ async fn started_as_root_it_drops_to_the_configured_user() {
     for t in tasks.flatten() {
         let status = std::fs::read_to_string(t.path().join("status")).unwrap();
         let uid = status.lines().find(|l| l.starts_with("Uid:")).unwrap();
-        assert_eq!(
-            uid.split_whitespace().skip(1).collect::<Vec<_>>(),
-            ["65534"; 4],
-            "{uid}"
-        );
+        assert_eq!(uid.split_whitespace().skip(1).collect::<Vec<_>>(), ["65534"; 4], "{uid}");
         n += 1;
     }
     assert!(n >= 2, "a multi-threaded daemon");

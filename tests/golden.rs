@@ -42,11 +42,9 @@ fn golden_cases() {
     assert!(!manifest.case.is_empty(), "cases.toml lists no case");
     let mut diffs = Vec::new();
     for case in &manifest.case {
-        let config = Config::from_toml_str(case.config.as_deref().unwrap_or(""), &case.file)
-            .expect("case config");
+        let config = Config::from_toml_str(case.config.as_deref().unwrap_or(""), &case.file).expect("case config");
         let engine = Engine::new(config);
-        let raw =
-            std::fs::read(dir.join(&case.file)).unwrap_or_else(|e| panic!("{}: {e}", case.file));
+        let raw = std::fs::read(dir.join(&case.file)).unwrap_or_else(|e| panic!("{}: {e}", case.file));
         let env = Envelope {
             client_ip: case.client_ip,
             helo: case.helo.clone(),
@@ -54,16 +52,7 @@ fn golden_cases() {
             rcpt_to: vec!["jean.dupont@rcpt.example".into()],
             ..Default::default()
         };
-        let (v, _) = analyze(
-            &engine,
-            &MessageInput {
-                envelope: &env,
-                raw: &raw,
-                truncated: false,
-                headers_truncated: false,
-                auth: None,
-            },
-        );
+        let (v, _) = analyze(&engine, &MessageInput { envelope: &env, raw: &raw, truncated: false, headers_truncated: false, auth: None });
         let mut got: Vec<String> = v.rule_ids().iter().map(|s| s.to_string()).collect();
         got.dedup();
         let mut want = case.rules.clone();
@@ -79,22 +68,12 @@ fn golden_cases() {
     // every .eml in the tree must be in the manifest
     let listed: Vec<&str> = manifest.case.iter().map(|c| c.file.as_str()).collect();
     for entry in walk(&dir) {
-        let rel = entry
-            .strip_prefix(&dir)
-            .unwrap()
-            .to_string_lossy()
-            .into_owned();
+        let rel = entry.strip_prefix(&dir).unwrap().to_string_lossy().into_owned();
         if !listed.contains(&rel.as_str()) {
             diffs.push(format!("{rel}: not listed in cases.toml"));
         }
     }
-    assert!(
-        diffs.is_empty(),
-        "{} of {} cases diverged:\n{}",
-        diffs.len(),
-        manifest.case.len(),
-        diffs.join("\n")
-    );
+    assert!(diffs.is_empty(), "{} of {} cases diverged:\n{}", diffs.len(), manifest.case.len(), diffs.join("\n"));
 }
 
 fn walk(dir: &Path) -> Vec<std::path::PathBuf> {

@@ -10,24 +10,14 @@ use common::Daemon;
 
 async fn open(addr: SocketAddr) -> TestConnection {
     let mut conn = TestConnection::open(addr).await.unwrap();
-    let st = conn
-        .connect("mx.client.example", ([203, 0, 113, 7], 40000))
-        .await
-        .unwrap();
+    let st = conn.connect("mx.client.example", ([203, 0, 113, 7], 40000)).await.unwrap();
     assert_eq!(st, Status::Noreply);
-    assert_eq!(
-        conn.helo("mx.client.example").await.unwrap(),
-        Status::Noreply
-    );
+    assert_eq!(conn.helo("mx.client.example").await.unwrap(), Status::Noreply);
     conn
 }
 
 /// Sends one message; returns the end-of-message actions and status.
-async fn send(
-    conn: &mut TestConnection,
-    headers: &[(&str, &str)],
-    body: &str,
-) -> (indymilter_test::EomActions, Status) {
+async fn send(conn: &mut TestConnection, headers: &[(&str, &str)], body: &str) -> (indymilter_test::EomActions, Status) {
     // envelope sender in the From domain, so ENVELOPE_FROM_MISMATCH stays out of the way
     let from_domain = headers
         .iter()
@@ -35,16 +25,8 @@ async fn send(
         .and_then(|(_, v)| v.rsplit_once('@'))
         .map(|(_, d)| d.trim_end_matches('>').to_string())
         .unwrap_or_else(|| "client.example".into());
-    assert_eq!(
-        conn.mail([format!("<bounce@{from_domain}>")])
-            .await
-            .unwrap(),
-        Status::Noreply
-    );
-    assert_eq!(
-        conn.rcpt(["<jean@rcpt.example>"]).await.unwrap(),
-        Status::Noreply
-    );
+    assert_eq!(conn.mail([format!("<bounce@{from_domain}>")]).await.unwrap(), Status::Noreply);
+    assert_eq!(conn.rcpt(["<jean@rcpt.example>"]).await.unwrap(), Status::Noreply);
     for (n, v) in headers {
         assert_eq!(conn.header(*n, *v).await.unwrap(), Status::Noreply);
     }
@@ -60,30 +42,18 @@ fn added(actions: &indymilter_test::EomActions, name: &str) -> Vec<String> {
         .actions
         .iter()
         .filter_map(|a| match a {
-            EomAction::AddHeader { name: n, value } if n.to_str().unwrap() == name => {
-                Some(value.to_string_lossy().into_owned())
-            }
+            EomAction::AddHeader { name: n, value } if n.to_str().unwrap() == name => Some(value.to_string_lossy().into_owned()),
             _ => None,
         })
         .collect()
 }
 
-const TAG: &[(&str, &str)] = &[
-    ("From", "\"OpenAI Billing\" <billing@example.net>"),
-    ("Subject", "Your invoice"),
-];
-const QUARANTINE: &[(&str, &str)] = &[
-    ("From", "\"OpenAI Security\" <security@mail-notify.example>"),
-    ("Subject", "OpenAI: unusual sign-in to your account"),
-];
-const REJECT: &[(&str, &str)] = &[
-    ("From", "\"OpenAI Security\" <security@openai-help.net>"),
-    ("Subject", "OpenAI API key revoked"),
-];
-const CLEAN: &[(&str, &str)] = &[
-    ("From", "Alice <alice@example.org>"),
-    ("Subject", "Lunch on Friday"),
-];
+const TAG: &[(&str, &str)] = &[("From", "\"OpenAI Billing\" <billing@example.net>"), ("Subject", "Your invoice")];
+const QUARANTINE: &[(&str, &str)] =
+    &[("From", "\"OpenAI Security\" <security@mail-notify.example>"), ("Subject", "OpenAI: unusual sign-in to your account")];
+const REJECT: &[(&str, &str)] =
+    &[("From", "\"OpenAI Security\" <security@openai-help.net>"), ("Subject", "OpenAI API key revoked")];
+const CLEAN: &[(&str, &str)] = &[("From", "Alice <alice@example.org>"), ("Subject", "Lunch on Friday")];
 
 #[tokio::test]
 async fn display_name_claims_brand_is_tagged_with_subject_prefix() {
@@ -93,15 +63,9 @@ async fn display_name_claims_brand_is_tagged_with_subject_prefix() {
     assert_eq!(status, Status::Continue);
     assert_eq!(added(&actions, "X-Impostor-Verdict"), ["tag"]);
     assert_eq!(added(&actions, "X-Impostor-Score"), ["6.0"]);
-    assert_eq!(
-        added(&actions, "X-Impostor-Rules"),
-        ["BRAND_NAME_FOREIGN_DOMAIN=6.0"]
-    );
+    assert_eq!(added(&actions, "X-Impostor-Rules"), ["BRAND_NAME_FOREIGN_DOMAIN=6.0"]);
     assert!(actions.has_change_header("Subject", 1, "[Suspected impersonation] Your invoice"));
-    assert!(!actions
-        .actions
-        .iter()
-        .any(|a| matches!(a, EomAction::Quarantine { .. })));
+    assert!(!actions.actions.iter().any(|a| matches!(a, EomAction::Quarantine { .. })));
     conn.close().await.unwrap();
     d.stop().await;
 }
@@ -124,13 +88,8 @@ async fn combosquat_sender_is_rejected_with_550() {
     let d = Daemon::start("").await;
     let mut conn = open(d.addr).await;
     let (actions, status) = send(&mut conn, REJECT, "Hello.\r\n").await;
-    let Status::Reject { message: Some(m) } = status else {
-        panic!("expected reject with message, got {status:?}")
-    };
-    assert_eq!(
-        m.to_str().unwrap(),
-        "550 5.7.1 Message rejected: suspected brand impersonation"
-    );
+    let Status::Reject { message: Some(m) } = status else { panic!("expected reject with message, got {status:?}") };
+    assert_eq!(m.to_str().unwrap(), "550 5.7.1 Message rejected: suspected brand impersonation");
     assert!(added(&actions, "X-Impostor-Verdict").is_empty());
     conn.close().await.unwrap();
     d.stop().await;
@@ -141,12 +100,7 @@ async fn configured_reject_text_is_used() {
     let d = Daemon::start("[reject]\ntext = \"Go away, impostor\"\nxcode = \"5.7.0\"\n").await;
     let mut conn = open(d.addr).await;
     let (_, status) = send(&mut conn, REJECT, "x\r\n").await;
-    assert_eq!(
-        status,
-        Status::Reject {
-            message: Some(c"550 5.7.0 Go away, impostor".into())
-        }
-    );
+    assert_eq!(status, Status::Reject { message: Some(c"550 5.7.0 Go away, impostor".into()) });
     conn.close().await.unwrap();
     d.stop().await;
 }
@@ -157,15 +111,9 @@ async fn monitor_mode_only_adds_headers() {
     let mut conn = open(d.addr).await;
     let (actions, status) = send(&mut conn, REJECT, "x\r\n").await;
     assert_eq!(status, Status::Continue);
-    assert_eq!(
-        added(&actions, "X-Impostor-Verdict"),
-        ["accept (monitor: would reject)"]
-    );
+    assert_eq!(added(&actions, "X-Impostor-Verdict"), ["accept (monitor: would reject)"]);
     assert_eq!(added(&actions, "X-Impostor-Score"), ["15.0"]);
-    assert!(!actions.actions.iter().any(|a| matches!(
-        a,
-        EomAction::Quarantine { .. } | EomAction::ChangeHeader { .. }
-    )));
+    assert!(!actions.actions.iter().any(|a| matches!(a, EomAction::Quarantine { .. } | EomAction::ChangeHeader { .. })));
     conn.close().await.unwrap();
     d.stop().await;
 }
@@ -180,10 +128,7 @@ async fn two_messages_on_one_connection_get_their_own_verdicts() {
     assert_eq!(s2, Status::Continue);
     assert_eq!(added(&a2, "X-Impostor-Verdict"), ["accept"]);
     assert_eq!(added(&a2, "X-Impostor-Rules"), ["none"]);
-    assert!(!a2
-        .actions
-        .iter()
-        .any(|a| matches!(a, EomAction::Quarantine { .. })));
+    assert!(!a2.actions.iter().any(|a| matches!(a, EomAction::Quarantine { .. })));
     conn.close().await.unwrap();
     d.stop().await;
 }
@@ -194,9 +139,7 @@ async fn aborted_message_leaves_no_state_behind() {
     let mut conn = open(d.addr).await;
     conn.mail(["<a@client.example>"]).await.unwrap();
     conn.rcpt(["<jean@rcpt.example>"]).await.unwrap();
-    conn.header("From", "\"OpenAI\" <x@evil.example>")
-        .await
-        .unwrap();
+    conn.header("From", "\"OpenAI\" <x@evil.example>").await.unwrap();
     conn.abort().await.unwrap();
     let (a, _) = send(&mut conn, CLEAN, "hi\r\n").await;
     assert_eq!(added(&a, "X-Impostor-Verdict"), ["accept"]);
@@ -232,11 +175,7 @@ async fn forged_verdict_headers_are_removed() {
             .unwrap()
     };
     assert!(pos("x-impostor-verdict", 2) < pos("X-Impostor-Verdict", 1));
-    let own = a
-        .actions
-        .iter()
-        .position(|x| matches!(x, EomAction::AddHeader { .. }))
-        .unwrap();
+    let own = a.actions.iter().position(|x| matches!(x, EomAction::AddHeader { .. })).unwrap();
     assert!(pos("X-Impostor-Verdict", 1) < own);
     assert_eq!(added(&a, "X-Impostor-Verdict"), ["accept"]);
     conn.close().await.unwrap();
@@ -254,17 +193,10 @@ async fn oversized_body_is_truncated_not_dropped() {
     }
     conn.eoh().await.unwrap();
     let st = conn.body(vec![b'x'; 4096]).await.unwrap();
-    assert_eq!(
-        st,
-        Status::Skip,
-        "impostor asks the MTA to skip the rest of the body"
-    );
+    assert_eq!(st, Status::Skip, "impostor asks the MTA to skip the rest of the body");
     let (a, status) = conn.eom().await.unwrap();
     assert_eq!(status, Status::Continue);
-    assert_eq!(
-        added(&a, "X-Impostor-Rules"),
-        ["BODY_TRUNCATED=0.0, BRAND_NAME_FOREIGN_DOMAIN=6.0"]
-    );
+    assert_eq!(added(&a, "X-Impostor-Rules"), ["BODY_TRUNCATED=0.0, BRAND_NAME_FOREIGN_DOMAIN=6.0"]);
     conn.close().await.unwrap();
     d.stop().await;
 }
@@ -276,30 +208,18 @@ async fn shutdown_lets_in_flight_message_finish_and_refuses_new_connections() {
     let mut conn = open(addr).await;
     conn.mail(["<a@client.example>"]).await.unwrap();
     conn.rcpt(["<jean@rcpt.example>"]).await.unwrap();
-    conn.header("From", "\"OpenAI Billing\" <billing@example.net>")
-        .await
-        .unwrap();
+    conn.header("From", "\"OpenAI Billing\" <billing@example.net>").await.unwrap();
     conn.eoh().await.unwrap();
     // the body stage waits for a reply: impostor has seen the message start
     conn.body(b"Hello.\r\n".to_vec()).await.unwrap();
     let Daemon { stop, task, .. } = d;
     let _ = stop.unwrap().send(());
     tokio::time::sleep(Duration::from_millis(200)).await;
-    assert!(
-        tokio::net::TcpStream::connect(addr).await.is_err(),
-        "listening socket closed while draining"
-    );
-    assert!(
-        !task.is_finished(),
-        "daemon waits for the in-flight message"
-    );
+    assert!(tokio::net::TcpStream::connect(addr).await.is_err(), "listening socket closed while draining");
+    assert!(!task.is_finished(), "daemon waits for the in-flight message");
     let (a, _) = conn.eom().await.unwrap();
     assert_eq!(added(&a, "X-Impostor-Verdict"), ["tag"]);
-    tokio::time::timeout(Duration::from_secs(5), task)
-        .await
-        .expect("daemon exits after drain")
-        .unwrap()
-        .unwrap();
+    tokio::time::timeout(Duration::from_secs(5), task).await.expect("daemon exits after drain").unwrap().unwrap();
 }
 
 #[tokio::test]
@@ -307,18 +227,9 @@ async fn own_authentication_results_added_and_forged_ones_removed() {
     let d = Daemon::start_online("[auth]\nauthserv_id = \"mx.test\"\n").await;
     let mut conn = open(d.addr).await;
     let headers = [
-        (
-            "Authentication-Results",
-            "mx.test; dmarc=pass header.from=openai.com",
-        ),
-        (
-            "Authentication-Results",
-            "upstream.example; spf=pass smtp.mailfrom=x@example.org",
-        ),
-        (
-            "Authentication-Results",
-            "(forged) MX.TEST; dkim=pass header.d=openai.com",
-        ),
+        ("Authentication-Results", "mx.test; dmarc=pass header.from=openai.com"),
+        ("Authentication-Results", "upstream.example; spf=pass smtp.mailfrom=x@example.org"),
+        ("Authentication-Results", "(forged) MX.TEST; dkim=pass header.d=openai.com"),
         ("From", "Alice <alice@example.org>"),
         ("Subject", "hello"),
     ];
@@ -326,30 +237,19 @@ async fn own_authentication_results_added_and_forged_ones_removed() {
     assert_eq!(status, Status::Continue);
     assert!(a.has_delete_header("Authentication-Results", 3), "{a:?}");
     assert!(a.has_delete_header("Authentication-Results", 1), "{a:?}");
-    assert!(
-        !a.has_delete_header("Authentication-Results", 2),
-        "other authserv-ids stay: {a:?}"
-    );
+    assert!(!a.has_delete_header("Authentication-Results", 2), "other authserv-ids stay: {a:?}");
     let ar: Vec<String> = a
         .actions
         .iter()
         .filter_map(|x| match x {
-            EomAction::InsertHeader {
-                index: 0,
-                name,
-                value,
-            } if name.to_str().unwrap() == "Authentication-Results" => {
+            EomAction::InsertHeader { index: 0, name, value } if name.to_str().unwrap() == "Authentication-Results" => {
                 Some(value.to_string_lossy().into_owned())
             }
             _ => None,
         })
         .collect();
     assert_eq!(ar.len(), 1, "{a:?}");
-    assert!(
-        ar[0].starts_with("mx.test;") && ar[0].contains("dmarc="),
-        "{}",
-        ar[0]
-    );
+    assert!(ar[0].starts_with("mx.test;") && ar[0].contains("dmarc="), "{}", ar[0]);
     assert_eq!(added(&a, "X-Impostor-Rules"), ["DNS_TEMPERROR=0.0"]);
     conn.close().await.unwrap();
     d.stop().await;
@@ -364,12 +264,7 @@ async fn tagged_mail_gets_a_banner_when_configured() {
         ("Subject", "Factura"),
         ("Content-Type", "text/plain; charset=utf-8"),
     ];
-    let (a, _) = send(
-        &mut conn,
-        &headers,
-        "Hola, su cuenta de usuario que debe pagar.\r\n",
-    )
-    .await;
+    let (a, _) = send(&mut conn, &headers, "Hola, su cuenta de usuario que debe pagar.\r\n").await;
     assert_eq!(added(&a, "X-Impostor-Verdict"), ["tag"]);
     let body: Vec<u8> = a
         .actions
@@ -381,22 +276,11 @@ async fn tagged_mail_gets_a_banner_when_configured() {
         .flatten()
         .collect();
     let body = String::from_utf8(body).unwrap();
-    assert!(
-        body.starts_with("Precaución: este mensaje menciona OpenAI"),
-        "{body}"
-    );
-    assert!(
-        body.ends_with("Hola, su cuenta de usuario que debe pagar.\r\n"),
-        "{body}"
-    );
+    assert!(body.starts_with("Precaución: este mensaje menciona OpenAI"), "{body}");
+    assert!(body.ends_with("Hola, su cuenta de usuario que debe pagar.\r\n"), "{body}");
     // and none without the option
     let (q, _) = send(&mut conn, QUARANTINE, "x\r\n").await;
-    assert!(
-        !q.actions
-            .iter()
-            .any(|x| matches!(x, EomAction::ReplaceBody { .. })),
-        "banner only on tagged mail"
-    );
+    assert!(!q.actions.iter().any(|x| matches!(x, EomAction::ReplaceBody { .. })), "banner only on tagged mail");
     conn.close().await.unwrap();
     d.stop().await;
 }
@@ -409,27 +293,18 @@ async fn connection_limit_closes_excess_connections_instead_of_hanging() {
     // and applies milter_default_action (451 4.7.1 with tempfail)
     let second = tokio::time::timeout(Duration::from_secs(5), async {
         let mut c = TestConnection::open(d.addr).await?;
-        c.connect("mx.client.example", ([203, 0, 113, 7], 40001))
-            .await
+        c.connect("mx.client.example", ([203, 0, 113, 7], 40001)).await
     })
     .await
     .expect("no hang at the connection limit");
     assert!(second.is_err(), "excess connection refused: {second:?}");
     let (a, _) = send(&mut first, TAG, "x\r\n").await;
-    assert_eq!(
-        added(&a, "X-Impostor-Verdict"),
-        ["tag"],
-        "the open connection keeps working"
-    );
+    assert_eq!(added(&a, "X-Impostor-Verdict"), ["tag"], "the open connection keeps working");
     first.close().await.unwrap();
     tokio::time::sleep(Duration::from_millis(100)).await;
     let mut third = open(d.addr).await;
     let (a, _) = send(&mut third, CLEAN, "x\r\n").await;
-    assert_eq!(
-        added(&a, "X-Impostor-Verdict"),
-        ["accept"],
-        "a slot frees when a connection closes"
-    );
+    assert_eq!(added(&a, "X-Impostor-Verdict"), ["accept"], "a slot frees when a connection closes");
     third.close().await.unwrap();
     d.stop().await;
 }

@@ -10,8 +10,8 @@ use super::{Envelope, Facts};
 use crate::brand::{registrable, BrandSet};
 use crate::verdict::{rules, Finding};
 use mail_auth::{
-    dmarc::verify::DmarcParameters, spf::verify::SpfParameters, AuthenticatedMessage, DkimResult,
-    DmarcResult, MessageAuthenticator, SpfResult,
+    dmarc::verify::DmarcParameters, spf::verify::SpfParameters, AuthenticatedMessage, DkimResult, DmarcResult,
+    MessageAuthenticator, SpfResult,
 };
 use serde::Serialize;
 use std::fmt;
@@ -114,9 +114,9 @@ fn dkim_result(r: &DkimResult) -> (AuthResult, String) {
     match r {
         DkimResult::Pass => (AuthResult::Pass, String::new()),
         // a body that no longer matches its signed hash was altered: fail, as OpenDKIM reports it
-        DkimResult::Neutral(
-            e @ mail_auth::Error::Dkim(mail_auth::dkim::DkimError::FailedBodyHashMatch),
-        ) => (AuthResult::Fail, format!("body hash did not verify ({e})")),
+        DkimResult::Neutral(e @ mail_auth::Error::Dkim(mail_auth::dkim::DkimError::FailedBodyHashMatch)) => {
+            (AuthResult::Fail, format!("body hash did not verify ({e})"))
+        }
         DkimResult::Neutral(e) => (AuthResult::Neutral, e.to_string()),
         DkimResult::Fail(e) => (AuthResult::Fail, e.to_string()),
         DkimResult::PermError(e) => (AuthResult::PermError, e.to_string()),
@@ -138,16 +138,8 @@ fn dmarc_result(r: &DmarcResult) -> AuthResult {
 /// Runs SPF (MAIL FROM, or HELO for the null sender), DKIM (every signature)
 /// and DMARC over one shared resolver. With a truncated body DKIM body hashes
 /// cannot be checked: signatures are reported `neutral`, never `fail`.
-pub async fn authenticate(
-    auth: &MessageAuthenticator,
-    env: &Envelope,
-    raw: &[u8],
-    truncated: bool,
-) -> AuthResults {
-    let mut out = AuthResults {
-        source: OWN_SOURCE.into(),
-        ..Default::default()
-    };
+pub async fn authenticate(auth: &MessageAuthenticator, env: &Envelope, raw: &[u8], truncated: bool) -> AuthResults {
+    let mut out = AuthResults { source: OWN_SOURCE.into(), ..Default::default() };
     let Some(msg) = AuthenticatedMessage::parse(raw) else {
         return out;
     };
@@ -155,11 +147,7 @@ pub async fn authenticate(
     let mail_from = env.mail_from.clone().unwrap_or_default();
     let host = crate::config::hostname();
 
-    let dkim_out = if truncated {
-        Vec::new()
-    } else {
-        auth.verify_dkim(&msg).await
-    };
+    let dkim_out = if truncated { Vec::new() } else { auth.verify_dkim(&msg).await };
     if truncated {
         for h in &msg.dkim_headers {
             out.dkim.push(MethodResult {
@@ -171,36 +159,20 @@ pub async fn authenticate(
     }
     for d in &dkim_out {
         let (result, reason) = dkim_result(d.result());
-        let (domain, selector) = d
-            .signature()
-            .map(|s| (s.d.clone(), s.s.clone()))
-            .unwrap_or_default();
+        let (domain, selector) = d.signature().map(|s| (s.d.clone(), s.s.clone())).unwrap_or_default();
         if result == AuthResult::TempError {
-            out.temperror
-                .push(format!("dkim {selector}._domainkey.{domain}: {reason}"));
+            out.temperror.push(format!("dkim {selector}._domainkey.{domain}: {reason}"));
         }
-        let detail = if reason.is_empty() {
-            format!("s={selector}")
-        } else {
-            format!("s={selector}: {reason}")
-        };
-        out.dkim.push(MethodResult {
-            result,
-            domain,
-            detail,
-        });
+        let detail = if reason.is_empty() { format!("s={selector}") } else { format!("s={selector}: {reason}") };
+        out.dkim.push(MethodResult { result, domain, detail });
     }
 
     let spf = match env.client_ip {
         Some(ip) => {
             let o = if mail_from.contains('@') {
-                auth.verify_spf(SpfParameters::verify_mail_from(
-                    ip, &helo, &host, &mail_from,
-                ))
-                .await
+                auth.verify_spf(SpfParameters::verify_mail_from(ip, &helo, &host, &mail_from)).await
             } else {
-                auth.verify_spf(SpfParameters::verify_ehlo(ip, &helo, &host))
-                    .await
+                auth.verify_spf(SpfParameters::verify_ehlo(ip, &helo, &host)).await
             };
             let result = spf_result(o.result());
             if result == AuthResult::TempError {
@@ -209,11 +181,7 @@ pub async fn authenticate(
             out.spf = Some(MethodResult {
                 result,
                 domain: o.domain().to_string(),
-                detail: if mail_from.contains('@') {
-                    "mailfrom".into()
-                } else {
-                    "helo".into()
-                },
+                detail: if mail_from.contains('@') { "mailfrom".into() } else { "helo".into() },
             });
             Some(o)
         }
@@ -221,17 +189,9 @@ pub async fn authenticate(
     };
 
     if let Some(spf) = &spf {
-        let mf_domain = mail_from
-            .rsplit_once('@')
-            .map(|(_, d)| d.to_string())
-            .unwrap_or_else(|| helo.clone());
-        let d = auth
-            .verify_dmarc(DmarcParameters::new(&msg, &dkim_out, &mf_domain, spf))
-            .await;
-        let result = if truncated
-            && dmarc_result(&d.spf_result()) != AuthResult::Pass
-            && d.dmarc_record().is_some()
-        {
+        let mf_domain = mail_from.rsplit_once('@').map(|(_, d)| d.to_string()).unwrap_or_else(|| helo.clone());
+        let d = auth.verify_dmarc(DmarcParameters::new(&msg, &dkim_out, &mf_domain, spf)).await;
+        let result = if truncated && dmarc_result(&d.spf_result()) != AuthResult::Pass && d.dmarc_record().is_some() {
             // DKIM could not be checked: DMARC can only pass through SPF; otherwise unknown.
             AuthResult::None
         } else {
@@ -247,11 +207,7 @@ pub async fn authenticate(
             _ => "",
         };
         if !d.domain().is_empty() {
-            out.dmarc = Some(DmarcSummary {
-                result,
-                domain: d.domain().to_string(),
-                policy: policy.into(),
-            });
+            out.dmarc = Some(DmarcSummary { result, domain: d.domain().to_string(), policy: policy.into() });
         }
     }
     out
@@ -274,9 +230,7 @@ pub fn header_fields(raw: &[u8]) -> Vec<(String, String)> {
         }
         if let Some(colon) = line.iter().position(|b| *b == b':') {
             let name = String::from_utf8_lossy(&line[..colon]).trim().to_string();
-            let value = String::from_utf8_lossy(&line[colon + 1..])
-                .trim()
-                .to_string();
+            let value = String::from_utf8_lossy(&line[colon + 1..]).trim().to_string();
             out.push((name, value));
         }
     }
@@ -318,13 +272,7 @@ fn strip_comments(s: &str) -> String {
 /// The authserv-id of an Authentication-Results value.
 pub fn authserv_id(value: &str) -> String {
     let v = strip_comments(value);
-    v.split(';')
-        .next()
-        .unwrap_or("")
-        .split_whitespace()
-        .next()
-        .unwrap_or("")
-        .to_ascii_lowercase()
+    v.split(';').next().unwrap_or("").split_whitespace().next().unwrap_or("").to_ascii_lowercase()
 }
 
 /// Reads SPF/DKIM/DMARC results from `Authentication-Results` headers whose
@@ -342,72 +290,34 @@ pub fn trusted_results(raw: &[u8], trusted: &[String]) -> Option<AuthResults> {
         if !trusted.iter().any(|t| t.eq_ignore_ascii_case(&id)) {
             continue;
         }
-        let res = out.get_or_insert_with(|| AuthResults {
-            source: id.clone(),
-            ..Default::default()
-        });
+        let res = out.get_or_insert_with(|| AuthResults { source: id.clone(), ..Default::default() });
         let clean = strip_comments(&value);
         for resinfo in clean.split(';').skip(1) {
             let mut words = resinfo.split_whitespace();
-            let Some((method, result)) = words.next().and_then(|w| w.split_once('=')) else {
-                continue;
-            };
-            let Some(result) = AuthResult::parse(result.trim_matches('"')) else {
-                continue;
-            };
+            let Some((method, result)) = words.next().and_then(|w| w.split_once('=')) else { continue };
+            let Some(result) = AuthResult::parse(result.trim_matches('"')) else { continue };
             let props: Vec<(String, String)> = words
-                .filter_map(|w| {
-                    w.split_once('=').map(|(k, v)| {
-                        (
-                            k.to_ascii_lowercase(),
-                            v.trim_matches('"').to_ascii_lowercase(),
-                        )
-                    })
-                })
+                .filter_map(|w| w.split_once('=').map(|(k, v)| (k.to_ascii_lowercase(), v.trim_matches('"').to_ascii_lowercase())))
                 .collect();
             let prop = |k: &str| props.iter().find(|(p, _)| p == k).map(|(_, v)| v.clone());
             let dom = |v: String| v.rsplit_once('@').map(|(_, d)| d.to_string()).unwrap_or(v);
             match method.to_ascii_lowercase().as_str() {
                 "spf" if res.spf.is_none() => {
-                    let domain = prop("smtp.mailfrom")
-                        .map(dom)
-                        .or_else(|| prop("smtp.helo"))
-                        .unwrap_or_default();
-                    res.spf = Some(MethodResult {
-                        result,
-                        domain,
-                        detail: "trusted".into(),
-                    });
+                    let domain = prop("smtp.mailfrom").map(dom).or_else(|| prop("smtp.helo")).unwrap_or_default();
+                    res.spf = Some(MethodResult { result, domain, detail: "trusted".into() });
                 }
                 "dkim" => {
-                    let domain = prop("header.d")
-                        .or_else(|| prop("header.i").map(dom))
-                        .unwrap_or_default();
-                    let detail = prop("header.s")
-                        .map(|s| format!("s={s}"))
-                        .unwrap_or_default();
-                    res.dkim.push(MethodResult {
-                        result,
-                        domain,
-                        detail,
-                    });
+                    let domain = prop("header.d").or_else(|| prop("header.i").map(dom)).unwrap_or_default();
+                    let detail = prop("header.s").map(|s| format!("s={s}")).unwrap_or_default();
+                    res.dkim.push(MethodResult { result, domain, detail });
                 }
                 "dmarc" if res.dmarc.is_none() => {
                     let domain = prop("header.from").map(dom).unwrap_or_default();
                     let policy = value
                         .split_once("p=")
-                        .map(|(_, r)| {
-                            r.chars()
-                                .take_while(|c| c.is_ascii_alphabetic())
-                                .collect::<String>()
-                                .to_ascii_lowercase()
-                        })
+                        .map(|(_, r)| r.chars().take_while(|c| c.is_ascii_alphabetic()).collect::<String>().to_ascii_lowercase())
                         .unwrap_or_default();
-                    res.dmarc = Some(DmarcSummary {
-                        result,
-                        domain,
-                        policy,
-                    });
+                    res.dmarc = Some(DmarcSummary { result, domain, policy });
                 }
                 _ => {}
             }
@@ -423,9 +333,7 @@ pub fn trusted_results(raw: &[u8], trusted: &[String]) -> Option<AuthResults> {
 pub fn ar_header(authserv_id: &str, r: &AuthResults) -> String {
     let mut parts = vec![authserv_id.to_string()];
     match &r.spf {
-        Some(s) if s.detail == "helo" => {
-            parts.push(format!("spf={} smtp.helo={}", s.result, s.domain))
-        }
+        Some(s) if s.detail == "helo" => parts.push(format!("spf={} smtp.helo={}", s.result, s.domain)),
         Some(s) => parts.push(format!("spf={} smtp.mailfrom={}", s.result, s.domain)),
         None => parts.push("spf=none".into()),
     }
@@ -433,25 +341,15 @@ pub fn ar_header(authserv_id: &str, r: &AuthResults) -> String {
         parts.push("dkim=none".into());
     }
     for d in &r.dkim {
-        let sel = d
-            .detail
-            .strip_prefix("s=")
-            .and_then(|s| s.split(':').next())
-            .unwrap_or("");
+        let sel = d.detail.strip_prefix("s=").and_then(|s| s.split(':').next()).unwrap_or("");
         if sel.is_empty() {
             parts.push(format!("dkim={} header.d={}", d.result, d.domain));
         } else {
-            parts.push(format!(
-                "dkim={} header.d={} header.s={}",
-                d.result, d.domain, sel
-            ));
+            parts.push(format!("dkim={} header.d={} header.s={}", d.result, d.domain, sel));
         }
     }
     match &r.dmarc {
-        Some(d) if !d.policy.is_empty() => parts.push(format!(
-            "dmarc={} (p={}) header.from={}",
-            d.result, d.policy, d.domain
-        )),
+        Some(d) if !d.policy.is_empty() => parts.push(format!("dmarc={} (p={}) header.from={}", d.result, d.policy, d.domain)),
         Some(d) => parts.push(format!("dmarc={} header.from={}", d.result, d.domain)),
         None => parts.push("dmarc=none".into()),
     }
@@ -464,15 +362,9 @@ pub fn ar_header(authserv_id: &str, r: &AuthResults) -> String {
 pub fn aligned_pass(r: &AuthResults, from_domain: &str) -> bool {
     let org = registrable(from_domain).unwrap_or_else(|| from_domain.to_string());
     let same_org = |d: &str| registrable(d).unwrap_or_else(|| d.to_string()) == org;
-    r.dmarc
-        .as_ref()
-        .is_some_and(|d| d.result == AuthResult::Pass && same_org(&d.domain))
-        || r.dkim
-            .iter()
-            .any(|d| d.result == AuthResult::Pass && same_org(&d.domain))
-        || r.spf
-            .as_ref()
-            .is_some_and(|s| s.result == AuthResult::Pass && same_org(&s.domain))
+    r.dmarc.as_ref().is_some_and(|d| d.result == AuthResult::Pass && same_org(&d.domain))
+        || r.dkim.iter().any(|d| d.result == AuthResult::Pass && same_org(&d.domain))
+        || r.spf.as_ref().is_some_and(|s| s.result == AuthResult::Pass && same_org(&s.domain))
 }
 
 /// DMARC pass for `from_domain`, or a DKIM pass aligned with it (SPF alone
@@ -480,23 +372,13 @@ pub fn aligned_pass(r: &AuthResults, from_domain: &str) -> bool {
 pub fn dmarc_or_dkim_pass(r: &AuthResults, from_domain: &str) -> bool {
     let org = registrable(from_domain).unwrap_or_else(|| from_domain.to_string());
     let same_org = |d: &str| registrable(d).unwrap_or_else(|| d.to_string()) == org;
-    r.dmarc
-        .as_ref()
-        .is_some_and(|d| d.result == AuthResult::Pass && same_org(&d.domain))
-        || r.dkim
-            .iter()
-            .any(|d| d.result == AuthResult::Pass && same_org(&d.domain))
+    r.dmarc.as_ref().is_some_and(|d| d.result == AuthResult::Pass && same_org(&d.domain))
+        || r.dkim.iter().any(|d| d.result == AuthResult::Pass && same_org(&d.domain))
 }
 
 /// Authentication rules. `auth` is None when no results are known (offline):
 /// then nothing is concluded from authentication.
-pub fn check(
-    brands: &BrandSet,
-    env: &Envelope,
-    auth: Option<&AuthResults>,
-    facts: &Facts,
-    out: &mut Vec<Finding>,
-) {
+pub fn check(brands: &BrandSet, env: &Envelope, auth: Option<&AuthResults>, facts: &Facts, out: &mut Vec<Finding>) {
     // Envelope vs header From: weak context, known without DNS.
     if let (Some(mf), Some(from)) = (env.mail_from.as_deref(), facts.from_domain.as_deref()) {
         if let Some((_, mfd)) = mf.rsplit_once('@') {
@@ -504,64 +386,37 @@ pub fn check(
             if a.is_some() && b.is_some() && a != b {
                 out.push(Finding::new(
                     rules::ENVELOPE_FROM_MISMATCH,
-                    format!(
-                        "MAIL FROM domain {} differs from From domain {}",
-                        a.unwrap_or_default(),
-                        b.unwrap_or_default()
-                    ),
+                    format!("MAIL FROM domain {} differs from From domain {}", a.unwrap_or_default(), b.unwrap_or_default()),
                 ));
             }
         }
     }
     let Some(auth) = auth else { return };
-    let src = if auth.source == OWN_SOURCE {
-        String::new()
-    } else {
-        format!(" (from {})", auth.source)
-    };
+    let src = if auth.source == OWN_SOURCE { String::new() } else { format!(" (from {})", auth.source) };
     if !auth.temperror.is_empty() {
-        out.push(Finding::new(
-            rules::DNS_TEMPERROR,
-            format!("{}{src}", auth.temperror.join(", ")),
-        ));
+        out.push(Finding::new(rules::DNS_TEMPERROR, format!("{}{src}", auth.temperror.join(", "))));
     }
     if let Some(spf) = &auth.spf {
         match spf.result {
-            AuthResult::Fail => out.push(Finding::new(
-                rules::SPF_FAIL,
-                format!("spf=fail {} ({}){src}", spf.domain, spf.detail),
-            )),
-            AuthResult::SoftFail => out.push(Finding::new(
-                rules::SPF_SOFTFAIL,
-                format!("spf=softfail {} ({}){src}", spf.domain, spf.detail),
-            )),
+            AuthResult::Fail => out.push(Finding::new(rules::SPF_FAIL, format!("spf=fail {} ({}){src}", spf.domain, spf.detail))),
+            AuthResult::SoftFail => {
+                out.push(Finding::new(rules::SPF_SOFTFAIL, format!("spf=softfail {} ({}){src}", spf.domain, spf.detail)))
+            }
             _ => {}
         }
     }
     if !auth.dkim.iter().any(|d| d.result == AuthResult::Pass) {
         if let Some(d) = auth.dkim.iter().find(|d| d.result == AuthResult::Fail) {
-            out.push(Finding::new(
-                rules::DKIM_FAIL,
-                format!("dkim=fail d={} {}{src}", d.domain, d.detail),
-            ));
+            out.push(Finding::new(rules::DKIM_FAIL, format!("dkim=fail d={} {}{src}", d.domain, d.detail)));
         }
     }
     if let Some(d) = &auth.dmarc {
         if d.result == AuthResult::Fail {
-            let p = if d.policy.is_empty() {
-                "no policy".to_string()
-            } else {
-                format!("p={}", d.policy)
-            };
-            out.push(Finding::new(
-                rules::DMARC_FAIL,
-                format!("dmarc=fail header.from={} ({p}){src}", d.domain),
-            ));
+            let p = if d.policy.is_empty() { "no policy".to_string() } else { format!("p={}", d.policy) };
+            out.push(Finding::new(rules::DMARC_FAIL, format!("dmarc=fail header.from={} ({p}){src}", d.domain)));
         }
     }
-    let Some(from) = facts.from_domain.as_deref() else {
-        return;
-    };
+    let Some(from) = facts.from_domain.as_deref() else { return };
     // Without an aligned pass and with a lookup that failed temporarily,
     // nothing can be concluded about the brand: no brand rule (dns.on_error decides).
     if !auth.temperror.is_empty() && !aligned_pass(auth, from) {
@@ -570,17 +425,10 @@ pub fn check(
     let from_owner = brands.owner_of(from);
     if let Some(b) = from_owner {
         if !aligned_pass(auth, from) {
-            let dm = auth
-                .dmarc
-                .as_ref()
-                .map(|d| d.result.as_str())
-                .unwrap_or("none");
+            let dm = auth.dmarc.as_ref().map(|d| d.result.as_str()).unwrap_or("none");
             out.push(Finding::new(
                 rules::BRAND_DOMAIN_DMARC_FAIL,
-                format!(
-                    "From {from} is a {} domain but has no aligned pass (dmarc={dm}){src}",
-                    brands.brands[b].name
-                ),
+                format!("From {from} is a {} domain but has no aligned pass (dmarc={dm}){src}", brands.brands[b].name),
             ));
             return;
         }
@@ -611,20 +459,10 @@ mod tests {
     fn trusted_authserv_results_are_read() {
         let r = trusted_results(AR.as_bytes(), &["mx.example.test".into()]).unwrap();
         assert_eq!(r.source, "mx.example.test");
-        assert_eq!(
-            r.dkim[0],
-            MethodResult {
-                result: AuthResult::Pass,
-                domain: "openai.com".into(),
-                detail: "s=s1".into()
-            }
-        );
+        assert_eq!(r.dkim[0], MethodResult { result: AuthResult::Pass, domain: "openai.com".into(), detail: "s=s1".into() });
         assert_eq!(r.spf.as_ref().unwrap().domain, "em.openai.com");
         let d = r.dmarc.unwrap();
-        assert_eq!(
-            (d.result, d.domain.as_str(), d.policy.as_str()),
-            (AuthResult::Pass, "openai.com", "reject")
-        );
+        assert_eq!((d.result, d.domain.as_str(), d.policy.as_str()), (AuthResult::Pass, "openai.com", "reject"));
     }
 
     #[test]
@@ -637,10 +475,7 @@ mod tests {
 
     #[test]
     fn authserv_id_ignores_comments() {
-        assert_eq!(
-            authserv_id(" (comment) MX.Example.Test 1; spf=pass"),
-            "mx.example.test"
-        );
+        assert_eq!(authserv_id(" (comment) MX.Example.Test 1; spf=pass"), "mx.example.test");
     }
 
     #[test]
@@ -656,9 +491,6 @@ mod tests {
         let r = trusted_results(AR.as_bytes(), &["mx.example.test".into()]).unwrap();
         let h = ar_header("impostor.test", &r);
         assert!(h.starts_with("impostor.test;\n\tspf=pass smtp.mailfrom=em.openai.com;\n\tdkim=pass header.d=openai.com header.s=s1;"), "{h}");
-        assert!(
-            h.ends_with("dmarc=pass (p=reject) header.from=openai.com"),
-            "{h}"
-        );
+        assert!(h.ends_with("dmarc=pass (p=reject) header.from=openai.com"), "{h}");
     }
 }

@@ -10,53 +10,27 @@ use mail_parser::Message;
 
 /// `host ~ imitates (technique[, technique]: detail)`.
 pub fn evidence(m: &LookalikeMatch) -> String {
-    let t = m
-        .techniques
-        .iter()
-        .map(|t| t.as_str())
-        .collect::<Vec<_>>()
-        .join(", ");
-    let d = m
-        .detail
-        .strip_prefix(&format!("{t}: "))
-        .unwrap_or(&m.detail);
+    let t = m.techniques.iter().map(|t| t.as_str()).collect::<Vec<_>>().join(", ");
+    let d = m.detail.strip_prefix(&format!("{t}: ")).unwrap_or(&m.detail);
     format!("{} ~ {} ({t}: {d})", m.domain, m.imitates)
 }
 
 fn domain_of(addr: &str) -> Option<String> {
     let a = addr.trim().trim_start_matches('<').trim_end_matches('>');
-    a.rsplit_once('@')
-        .map(|(_, d)| d.trim_end_matches('.').to_ascii_lowercase())
-        .filter(|d| d.contains('.'))
+    a.rsplit_once('@').map(|(_, d)| d.trim_end_matches('.').to_ascii_lowercase()).filter(|d| d.contains('.'))
 }
 
-pub fn check(
-    engine: &Engine,
-    env: &Envelope,
-    msg: &Message,
-    out: &mut Vec<Finding>,
-    facts: &mut Facts,
-) {
+pub fn check(engine: &Engine, env: &Envelope, msg: &Message, out: &mut Vec<Finding>, facts: &mut Facts) {
     let mut seen: Vec<(&'static str, String)> = Vec::new();
     // one lookalike domain counts once: the other identities are checked only
     // when they are in another organisational domain than From
-    let from_org = facts
-        .from_domain
-        .as_deref()
-        .and_then(crate::brand::registrable);
-    let mut probe = |rule: &'static str,
-                     host: Option<String>,
-                     what: &str,
-                     out: &mut Vec<Finding>,
-                     facts: &mut Facts| {
+    let from_org = facts.from_domain.as_deref().and_then(crate::brand::registrable);
+    let mut probe = |rule: &'static str, host: Option<String>, what: &str, out: &mut Vec<Finding>, facts: &mut Facts| {
         let Some(host) = host else { return };
         if seen.iter().any(|(r, h)| *r == rule && *h == host) {
             return;
         }
-        if rule != rules::LOOKALIKE_FROM_DOMAIN
-            && from_org.is_some()
-            && crate::brand::registrable(&host) == from_org
-        {
+        if rule != rules::LOOKALIKE_FROM_DOMAIN && from_org.is_some() && crate::brand::registrable(&host) == from_org {
             return;
         }
         seen.push((rule, host.clone()));
@@ -70,69 +44,25 @@ pub fn check(
             out.push(Finding::new(rule, format!("{what} {}", evidence(&m))));
         }
     };
-    probe(
-        rules::LOOKALIKE_FROM_DOMAIN,
-        facts.from_domain.clone(),
-        "From",
-        out,
-        facts,
-    );
+    probe(rules::LOOKALIKE_FROM_DOMAIN, facts.from_domain.clone(), "From", out, facts);
     if let Some(rt) = msg.reply_to() {
         for a in rt.iter().take(10) {
-            probe(
-                rules::LOOKALIKE_REPLY_TO,
-                a.address().and_then(domain_of),
-                "Reply-To",
-                out,
-                facts,
-            );
+            probe(rules::LOOKALIKE_REPLY_TO, a.address().and_then(domain_of), "Reply-To", out, facts);
         }
     }
     if let Some(s) = msg.sender().and_then(|a| a.first()) {
-        probe(
-            rules::LOOKALIKE_ENVELOPE_SENDER,
-            s.address().and_then(domain_of),
-            "Sender",
-            out,
-            facts,
-        );
+        probe(rules::LOOKALIKE_ENVELOPE_SENDER, s.address().and_then(domain_of), "Sender", out, facts);
     }
-    probe(
-        rules::LOOKALIKE_ENVELOPE_SENDER,
-        env.mail_from.as_deref().and_then(domain_of),
-        "MAIL FROM",
-        out,
-        facts,
-    );
+    probe(rules::LOOKALIKE_ENVELOPE_SENDER, env.mail_from.as_deref().and_then(domain_of), "MAIL FROM", out, facts);
     if let Some(rp) = msg.return_path().as_text() {
-        probe(
-            rules::LOOKALIKE_ENVELOPE_SENDER,
-            domain_of(rp),
-            "Return-Path",
-            out,
-            facts,
-        );
+        probe(rules::LOOKALIKE_ENVELOPE_SENDER, domain_of(rp), "Return-Path", out, facts);
     }
-    let helo = env
-        .helo
-        .as_deref()
-        .map(|h| h.trim_end_matches('.').to_ascii_lowercase())
-        .filter(|h| h.contains('.') && !h.starts_with('['));
+    let helo = env.helo.as_deref().map(|h| h.trim_end_matches('.').to_ascii_lowercase()).filter(|h| h.contains('.') && !h.starts_with('['));
     probe(rules::LOOKALIKE_HELO, helo, "HELO", out, facts);
-    probe(
-        rules::LOOKALIKE_MESSAGE_ID,
-        msg.message_id().and_then(domain_of),
-        "Message-ID",
-        out,
-        facts,
-    );
+    probe(rules::LOOKALIKE_MESSAGE_ID, msg.message_id().and_then(domain_of), "Message-ID", out, facts);
     // DKIM-Signature d= tags, straight from the header block
     let raw_headers = msg.raw_message();
-    for (name, value) in header_fields(raw_headers)
-        .iter()
-        .filter(|(n, _)| n.eq_ignore_ascii_case("DKIM-Signature"))
-        .take(10)
-    {
+    for (name, value) in header_fields(raw_headers).iter().filter(|(n, _)| n.eq_ignore_ascii_case("DKIM-Signature")).take(10) {
         let d = value
             .split(';')
             .filter_map(|t| t.trim().split_once('='))
@@ -151,34 +81,16 @@ mod tests {
     fn rules_for(headers: &str, env: Envelope) -> Vec<(String, String)> {
         let engine = Engine::new(Config::default());
         let raw = format!("{headers}\r\n\r\nHello.\r\n");
-        let input = MessageInput {
-            envelope: &env,
-            raw: raw.as_bytes(),
-            truncated: false,
-            headers_truncated: false,
-            auth: None,
-        };
-        analyze(&engine, &input)
-            .0
-            .rules
-            .into_iter()
-            .map(|r| (r.id.to_string(), r.evidence))
-            .collect()
+        let input = MessageInput { envelope: &env, raw: raw.as_bytes(), truncated: false, headers_truncated: false, auth: None };
+        analyze(&engine, &input).0.rules.into_iter().map(|r| (r.id.to_string(), r.evidence)).collect()
     }
 
     #[test]
     fn reply_to_lookalike_sends_replies_to_the_impostor() {
-        let r = rules_for(
-            "From: Alice <alice@example.org>\r\nReply-To: billing@0penai.com\r\nSubject: hi",
-            Envelope::default(),
-        );
+        let r = rules_for("From: Alice <alice@example.org>\r\nReply-To: billing@0penai.com\r\nSubject: hi", Envelope::default());
         assert_eq!(r.len(), 1, "{r:?}");
         assert_eq!(r[0].0, "LOOKALIKE_REPLY_TO");
-        assert!(
-            r[0].1.contains("0penai.com ~ openai.com (homoglyph"),
-            "{}",
-            r[0].1
-        );
+        assert!(r[0].1.contains("0penai.com ~ openai.com (homoglyph"), "{}", r[0].1);
     }
 
     #[test]
@@ -193,23 +105,14 @@ mod tests {
             env,
         );
         let ids: Vec<&str> = r.iter().map(|(i, _)| i.as_str()).collect();
-        for want in [
-            "LOOKALIKE_ENVELOPE_SENDER",
-            "LOOKALIKE_HELO",
-            "LOOKALIKE_MESSAGE_ID",
-            "LOOKALIKE_DKIM_DOMAIN",
-        ] {
+        for want in ["LOOKALIKE_ENVELOPE_SENDER", "LOOKALIKE_HELO", "LOOKALIKE_MESSAGE_ID", "LOOKALIKE_DKIM_DOMAIN"] {
             assert!(ids.contains(&want), "{want} missing in {r:?}");
         }
     }
 
     #[test]
     fn the_from_lookalike_counts_once_across_identities() {
-        let env = Envelope {
-            mail_from: Some("bounce@openai-help.net".into()),
-            helo: Some("mx.openai-help.net".into()),
-            ..Default::default()
-        };
+        let env = Envelope { mail_from: Some("bounce@openai-help.net".into()), helo: Some("mx.openai-help.net".into()), ..Default::default() };
         let r = rules_for("From: x <x@openai-help.net>\r\nReply-To: y@openai-help.net\r\nMessage-ID: <1@openai-help.net>\r\nSubject: hi", env);
         let ids: Vec<&str> = r.iter().map(|(i, _)| i.as_str()).collect();
         assert_eq!(ids, ["LOOKALIKE_FROM_DOMAIN"], "{r:?}");
@@ -217,11 +120,7 @@ mod tests {
 
     #[test]
     fn brand_owned_and_legitimate_domains_are_never_findings() {
-        let env = Envelope {
-            mail_from: Some("bounce@em.openai.com".into()),
-            helo: Some("mail.chat.com".into()),
-            ..Default::default()
-        };
+        let env = Envelope { mail_from: Some("bounce@em.openai.com".into()), helo: Some("mail.chat.com".into()), ..Default::default() };
         let r = rules_for("From: OpenAI <noreply@tm.openai.com>\r\nReply-To: help@chatgpt.com\r\nMessage-ID: <1@openai.com>\r\nSubject: hi", env);
         assert!(r.is_empty(), "{r:?}");
     }

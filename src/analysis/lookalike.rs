@@ -1280,9 +1280,7 @@ mod tests {
     /// The built-in OpenAI profile (with a test ESP as legitimate) plus ExampleBank.
     fn brands() -> Vec<Brand> {
         let mut openai = crate::brand::builtin_brands().remove(0);
-        openai
-            .legitimate_domains
-            .push("openaimail.example-esp.net".into());
+        openai.legitimate_domains.push("openaimail.example-esp.net".into());
         vec![
             openai,
             Brand {

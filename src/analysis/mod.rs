@@ -60,16 +60,12 @@ pub struct Engine {
 /// The built-in phrase sets, compiled once per process.
 fn builtin_phrases() -> Arc<content::Phrases> {
     static P: std::sync::OnceLock<Arc<content::Phrases>> = std::sync::OnceLock::new();
-    P.get_or_init(|| Arc::new(content::Phrases::builtin()))
-        .clone()
+    P.get_or_init(|| Arc::new(content::Phrases::builtin())).clone()
 }
 
 impl std::fmt::Debug for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Engine")
-            .field("config", &self.config.source)
-            .field("online", &self.dns.is_some())
-            .finish()
+        f.debug_struct("Engine").field("config", &self.config.source).field("online", &self.dns.is_some()).finish()
     }
 }
 
@@ -78,62 +74,32 @@ impl Engine {
     pub fn new(config: Config) -> Arc<Engine> {
         let brands = BrandSet::new(config.brands.clone());
         let lookalike = lookalike::LookalikeMatcher::new(&config.brands);
-        Arc::new(Engine {
-            config,
-            brands,
-            lookalike,
-            phrases: builtin_phrases(),
-            content_limits: Default::default(),
-            dns: None,
-        })
+        Arc::new(Engine { config, brands, lookalike, phrases: builtin_phrases(), content_limits: Default::default(), dns: None })
     }
 
     /// An engine that checks SPF/DKIM/DMARC itself (when `auth.enabled`).
     pub fn online(config: Config) -> Result<Arc<Engine>, String> {
-        let dns = if config.auth.enabled {
-            Some(crate::dns::authenticator(&config)?)
-        } else {
-            None
-        };
+        let dns = if config.auth.enabled { Some(crate::dns::authenticator(&config)?) } else { None };
         let brands = BrandSet::new(config.brands.clone());
         let lookalike = lookalike::LookalikeMatcher::new(&config.brands);
-        Ok(Arc::new(Engine {
-            config,
-            brands,
-            lookalike,
-            phrases: builtin_phrases(),
-            content_limits: Default::default(),
-            dns,
-        }))
+        Ok(Arc::new(Engine { config, brands, lookalike, phrases: builtin_phrases(), content_limits: Default::default(), dns }))
     }
 
     /// Authentication results for a message: trusted upstream headers when
     /// present, else our own checks (bounded in time), else None (offline).
-    pub async fn authenticate(
-        &self,
-        env: &Envelope,
-        raw: &[u8],
-        truncated: bool,
-    ) -> Option<auth::AuthResults> {
+    pub async fn authenticate(&self, env: &Envelope, raw: &[u8], truncated: bool) -> Option<auth::AuthResults> {
         if let Some(t) = auth::trusted_results(raw, &self.config.auth.trusted_authserv_ids) {
             return Some(t);
         }
         let dns = self.dns.as_ref()?;
         let d = &self.config.dns;
         // every lookup is bounded by the resolver; this bounds the whole chain
-        let budget = std::time::Duration::from_millis(
-            d.timeout_ms
-                .saturating_mul(d.attempts as u64)
-                .saturating_mul(6),
-        );
+        let budget = std::time::Duration::from_millis(d.timeout_ms.saturating_mul(d.attempts as u64).saturating_mul(6));
         match tokio::time::timeout(budget, auth::authenticate(dns, env, raw, truncated)).await {
             Ok(r) => Some(r),
             Err(_) => Some(auth::AuthResults {
                 source: auth::OWN_SOURCE.into(),
-                temperror: vec![format!(
-                    "authentication checks exceeded {} ms",
-                    budget.as_millis()
-                )],
+                temperror: vec![format!("authentication checks exceeded {} ms", budget.as_millis())],
                 ..Default::default()
             }),
         }
@@ -171,20 +137,14 @@ pub fn findings(engine: &Engine, input: &MessageInput) -> (Vec<Finding>, Facts) 
     if input.truncated {
         out.push(Finding::new(
             rules::BODY_TRUNCATED,
-            format!(
-                "body cut at {} bytes (milter.max_body_bytes)",
-                engine.config.milter.max_body_bytes
-            ),
+            format!("body cut at {} bytes (milter.max_body_bytes)", engine.config.milter.max_body_bytes),
         ));
     }
     if input.headers_truncated {
         let m = &engine.config.milter;
         out.push(Finding::new(
             rules::HEADERS_TRUNCATED,
-            format!(
-                "more than {} header fields or {} header bytes; the rest were not analysed",
-                m.max_headers, m.max_header_bytes
-            ),
+            format!("more than {} header fields or {} header bytes; the rest were not analysed", m.max_headers, m.max_header_bytes),
         ));
     }
     match MessageParser::default().parse(input.raw) {
@@ -192,25 +152,12 @@ pub fn findings(engine: &Engine, input: &MessageInput) -> (Vec<Finding>, Facts) 
             sender::check(engine, &msg, &mut out, &mut facts);
             domains::check(engine, input.envelope, &msg, &mut out, &mut facts);
             let look = |h: &str| match engine.lookalike.check(h) {
-                lookalike::DomainClass::Lookalike(m) => {
-                    Some((m.brand.clone(), domains::evidence(&m)))
-                }
+                lookalike::DomainClass::Lookalike(m) => Some((m.brand.clone(), domains::evidence(&m))),
                 _ => None,
             };
-            content::check(
-                &msg,
-                &engine.brands,
-                facts.claimed_brand,
-                &engine.phrases,
-                &look,
-                &engine.content_limits,
-                &mut out,
-            );
+            content::check(&msg, &engine.brands, facts.claimed_brand, &engine.phrases, &look, &engine.content_limits, &mut out);
         }
-        None => out.push(Finding::new(
-            rules::MESSAGE_UNPARSEABLE,
-            "no header block could be parsed",
-        )),
+        None => out.push(Finding::new(rules::MESSAGE_UNPARSEABLE, "no header block could be parsed")),
     }
     // Trusted upstream results stand in when we have none of our own (offline scan of archived mail).
     let trusted;
@@ -221,13 +168,7 @@ pub fn findings(engine: &Engine, input: &MessageInput) -> (Vec<Finding>, Facts) 
             trusted.as_ref()
         }
     };
-    auth::check(
-        &engine.brands,
-        input.envelope,
-        auth_results,
-        &facts,
-        &mut out,
-    );
+    auth::check(&engine.brands, input.envelope, auth_results, &facts, &mut out);
     (out, facts)
 }
 
@@ -245,10 +186,7 @@ pub fn envelope_allowlisted(config: &Config, env: &Envelope) -> Option<String> {
     }
     if !env.rcpt_to.is_empty()
         && !allow.recipients.is_empty()
-        && env
-            .rcpt_to
-            .iter()
-            .all(|r| allow.recipients.iter().any(|a| a.eq_ignore_ascii_case(r)))
+        && env.rcpt_to.iter().all(|r| allow.recipients.iter().any(|a| a.eq_ignore_ascii_case(r)))
     {
         return Some("every recipient is in allow.recipients".into());
     }
@@ -259,12 +197,7 @@ fn allowlisted(config: &Config, reason: String) -> Verdict {
     Verdict {
         action: verdict::Action::Accept,
         score: 0.0,
-        rules: vec![verdict::ScoredFinding {
-            id: rules::ALLOWLISTED,
-            score: 0.0,
-            evidence: reason,
-            monitor: false,
-        }],
+        rules: vec![verdict::ScoredFinding { id: rules::ALLOWLISTED, score: 0.0, evidence: reason, monitor: false }],
         monitor: config.monitor,
         brand: None,
         error: None,
@@ -296,16 +229,12 @@ pub fn analyze(engine: &Engine, input: &MessageInput) -> (Verdict, Facts) {
             let auth = match input.auth {
                 Some(a) => Some(a),
                 None => {
-                    trusted =
-                        auth::trusted_results(input.raw, &engine.config.auth.trusted_authserv_ids);
+                    trusted = auth::trusted_results(input.raw, &engine.config.auth.trusted_authserv_ids);
                     trusted.as_ref()
                 }
             };
             if auth.is_some_and(|a| auth::dmarc_or_dkim_pass(a, from)) {
-                let v = allowlisted(
-                    &engine.config,
-                    format!("From {from} is in allow.domains ({allowed}) and authenticated"),
-                );
+                let v = allowlisted(&engine.config, format!("From {from} is in allow.domains ({allowed}) and authenticated"));
                 return (v, facts);
             }
             found.push(Finding::new(
@@ -325,8 +254,7 @@ pub fn analyze(engine: &Engine, input: &MessageInput) -> (Verdict, Facts) {
         && verdict.action < verdict::Action::Reject
     {
         verdict.action = verdict::Action::Tempfail;
-        verdict.decided_by =
-            "dns.on_error = tempfail: a DNS lookup failed and the message names a brand".into();
+        verdict.decided_by = "dns.on_error = tempfail: a DNS lookup failed and the message names a brand".into();
     }
     (verdict, facts)
 }
@@ -342,14 +270,8 @@ pub fn analyze_guarded(engine: &Engine, input: &MessageInput) -> (Verdict, Facts
                 .map(|s| s.to_string())
                 .or_else(|| p.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "unknown panic".into());
-            tracing::error!(
-                queue_id = input.envelope.queue_id.as_deref().unwrap_or("-"),
-                "analysis panicked: {msg}"
-            );
-            (
-                Verdict::failed(&engine.config, "internal error"),
-                Facts::default(),
-            )
+            tracing::error!(queue_id = input.envelope.queue_id.as_deref().unwrap_or("-"), "analysis panicked: {msg}");
+            (Verdict::failed(&engine.config, "internal error"), Facts::default())
         }
     }
 }
@@ -363,70 +285,31 @@ mod tests {
 
     fn run(toml: &str, env: &Envelope, raw: &str) -> Verdict {
         let engine = Engine::new(Config::from_toml_str(toml, "t.toml").unwrap());
-        analyze(
-            &engine,
-            &MessageInput {
-                envelope: env,
-                raw: raw.as_bytes(),
-                truncated: false,
-                headers_truncated: false,
-                auth: None,
-            },
-        )
-        .0
+        analyze(&engine, &MessageInput { envelope: env, raw: raw.as_bytes(), truncated: false, headers_truncated: false, auth: None }).0
     }
 
     #[test]
     fn trusted_client_network_is_not_analysed() {
-        let env = Envelope {
-            client_ip: Some("10.1.2.3".parse().unwrap()),
-            ..Default::default()
-        };
+        let env = Envelope { client_ip: Some("10.1.2.3".parse().unwrap()), ..Default::default() };
         let v = run("[allow]\nclient_networks = [\"10.0.0.0/8\"]\n", &env, SPOOF);
-        assert_eq!(
-            (v.action, v.rule_ids()),
-            (Action::Accept, vec!["ALLOWLISTED"])
-        );
-        let outside = Envelope {
-            client_ip: Some("203.0.113.7".parse().unwrap()),
-            ..Default::default()
-        };
-        assert_eq!(
-            run(
-                "[allow]\nclient_networks = [\"10.0.0.0/8\"]\n",
-                &outside,
-                SPOOF
-            )
-            .action,
-            Action::Quarantine
-        );
+        assert_eq!((v.action, v.rule_ids()), (Action::Accept, vec!["ALLOWLISTED"]));
+        let outside = Envelope { client_ip: Some("203.0.113.7".parse().unwrap()), ..Default::default() };
+        assert_eq!(run("[allow]\nclient_networks = [\"10.0.0.0/8\"]\n", &outside, SPOOF).action, Action::Quarantine);
     }
 
     #[test]
     fn authenticated_submission_is_skipped_unless_configured() {
-        let env = Envelope {
-            auth_authen: Some("jean".into()),
-            ..Default::default()
-        };
+        let env = Envelope { auth_authen: Some("jean".into()), ..Default::default() };
         assert_eq!(run("", &env, SPOOF).rule_ids(), vec!["ALLOWLISTED"]);
-        assert_eq!(
-            run("[allow]\nskip_authenticated = false\n", &env, SPOOF).action,
-            Action::Quarantine
-        );
+        assert_eq!(run("[allow]\nskip_authenticated = false\n", &env, SPOOF).action, Action::Quarantine);
     }
 
     #[test]
     fn exempt_recipient_only_when_all_recipients_are_exempt() {
         let toml = "[allow]\nrecipients = [\"abuse@rcpt.example\"]\n";
-        let one = Envelope {
-            rcpt_to: vec!["Abuse@rcpt.example".into()],
-            ..Default::default()
-        };
+        let one = Envelope { rcpt_to: vec!["Abuse@rcpt.example".into()], ..Default::default() };
         assert_eq!(run(toml, &one, SPOOF).rule_ids(), vec!["ALLOWLISTED"]);
-        let mixed = Envelope {
-            rcpt_to: vec!["abuse@rcpt.example".into(), "jean@rcpt.example".into()],
-            ..Default::default()
-        };
+        let mixed = Envelope { rcpt_to: vec!["abuse@rcpt.example".into(), "jean@rcpt.example".into()], ..Default::default() };
         assert_eq!(run(toml, &mixed, SPOOF).action, Action::Quarantine);
     }
 
@@ -438,21 +321,11 @@ mod tests {
         assert_eq!(v.action, Action::Quarantine, "{v:?}");
         assert!(v.rule_ids().contains(&"ALLOWLIST_UNAUTHENTICATED"));
         let spf_only = format!("Authentication-Results: mx.rcpt.example; spf=pass smtp.mailfrom=partner.example\r\n{SPOOF}");
-        assert!(
-            run(toml, &env, &spf_only)
-                .rule_ids()
-                .contains(&"ALLOWLIST_UNAUTHENTICATED"),
-            "SPF alone does not unlock the allowlist"
-        );
+        assert!(run(toml, &env, &spf_only).rule_ids().contains(&"ALLOWLIST_UNAUTHENTICATED"), "SPF alone does not unlock the allowlist");
         let dkim = format!("Authentication-Results: mx.rcpt.example; dkim=pass header.d=partner.example\r\n{SPOOF}");
         assert_eq!(run(toml, &env, &dkim).rule_ids(), vec!["ALLOWLISTED"]);
         let forged = format!("Authentication-Results: partner.example; dkim=pass header.d=partner.example\r\n{SPOOF}");
-        assert!(
-            run(toml, &env, &forged)
-                .rule_ids()
-                .contains(&"ALLOWLIST_UNAUTHENTICATED"),
-            "untrusted A-R ignored"
-        );
+        assert!(run(toml, &env, &forged).rule_ids().contains(&"ALLOWLIST_UNAUTHENTICATED"), "untrusted A-R ignored");
     }
 }
 
@@ -462,29 +335,11 @@ mod claim_tests {
 
     #[test]
     fn body_sign_off_is_a_brand_claim_needing_authentication() {
-        let engine = Engine::new(
-            Config::from_toml_str(
-                "[auth]\ntrusted_authserv_ids = [\"mx.rcpt.example\"]\n",
-                "t.toml",
-            )
-            .unwrap(),
-        );
+        let engine = Engine::new(Config::from_toml_str("[auth]\ntrusted_authserv_ids = [\"mx.rcpt.example\"]\n", "t.toml").unwrap());
         let raw = "Authentication-Results: mx.rcpt.example; spf=pass smtp.mailfrom=notice.example; dmarc=pass header.from=notice.example\r\nFrom: Accounts <accounts@notice.example>\r\nSubject: Action required\r\n\r\nPlease confirm your API key.\r\n\r\nThe OpenAI Team\r\n";
         let env = Envelope::default();
-        let (v, facts) = analyze(
-            &engine,
-            &MessageInput {
-                envelope: &env,
-                raw: raw.as_bytes(),
-                truncated: false,
-                headers_truncated: false,
-                auth: None,
-            },
-        );
+        let (v, facts) = analyze(&engine, &MessageInput { envelope: &env, raw: raw.as_bytes(), truncated: false, headers_truncated: false, auth: None });
         assert_eq!(facts.claim_evidence.as_deref(), Some("body sign-off"));
-        assert!(
-            v.rule_ids().contains(&"BRAND_CLAIM_UNAUTHENTICATED"),
-            "{v:?}"
-        );
+        assert!(v.rule_ids().contains(&"BRAND_CLAIM_UNAUTHENTICATED"), "{v:?}");
     }
 }

@@ -17,52 +17,22 @@ fn bounded(s: &str) -> String {
 pub fn check(engine: &Engine, msg: &Message, out: &mut Vec<Finding>, facts: &mut Facts) {
     let brands = &engine.brands;
     let subject = bounded(msg.subject().unwrap_or(""));
-    let from_fields = msg
-        .headers()
-        .iter()
-        .filter(|h| matches!(h.name, mail_parser::HeaderName::From))
-        .count();
+    let from_fields = msg.headers().iter().filter(|h| matches!(h.name, mail_parser::HeaderName::From)).count();
     if from_fields > 1 {
-        out.push(Finding::new(
-            rules::DUPLICATE_FROM,
-            format!("{from_fields} From header fields"),
-        ));
+        out.push(Finding::new(rules::DUPLICATE_FROM, format!("{from_fields} From header fields")));
     }
     facts.subject = Some(subject.clone());
     // Malformed From headers ("Brand team ,_<x@evil>") parse as several
     // entries: the address is the first entry that has one, the display name
     // is every name in the header.
     let entries: Vec<_> = msg.from().map(|a| a.iter().collect()).unwrap_or_default();
-    let name = bounded(
-        &entries
-            .iter()
-            .filter_map(|a| a.name())
-            .map(str::trim)
-            .filter(|n| !n.is_empty())
-            .collect::<Vec<_>>()
-            .join(" "),
-    );
-    let Some(address) = entries
-        .iter()
-        .filter_map(|a| a.address())
-        .map(|a| a.trim().to_ascii_lowercase())
-        .find(|a| a.contains('@'))
-    else {
-        out.push(Finding::new(
-            rules::NO_FROM_ADDRESS,
-            format!("no From address (display name {name:?})"),
-        ));
+    let name = bounded(&entries.iter().filter_map(|a| a.name()).map(str::trim).filter(|n| !n.is_empty()).collect::<Vec<_>>().join(" "));
+    let Some(address) = entries.iter().filter_map(|a| a.address()).map(|a| a.trim().to_ascii_lowercase()).find(|a| a.contains('@')) else {
+        out.push(Finding::new(rules::NO_FROM_ADDRESS, format!("no From address (display name {name:?})")));
         return;
     };
-    let Some(host) = address
-        .rsplit_once('@')
-        .map(|(_, d)| d.trim_end_matches('.').to_string())
-        .filter(|d| !d.is_empty())
-    else {
-        out.push(Finding::new(
-            rules::NO_FROM_ADDRESS,
-            format!("From {address:?} has no domain"),
-        ));
+    let Some(host) = address.rsplit_once('@').map(|(_, d)| d.trim_end_matches('.').to_string()).filter(|d| !d.is_empty()) else {
+        out.push(Finding::new(rules::NO_FROM_ADDRESS, format!("From {address:?} has no domain")));
         return;
     };
     let domain = registrable(&host).unwrap_or_else(|| host.clone());
@@ -94,17 +64,13 @@ pub fn check(engine: &Engine, msg: &Message, out: &mut Vec<Finding>, facts: &mut
     // The body speaks as the brand ("The OpenAI Team" as a sign-off): a claim, not a mention.
     if let Some(text) = msg.body_text(0) {
         if let Some(hit) = brands.signed_as(&text, 600) {
-            facts
-                .brand
-                .get_or_insert(brands.brands[hit.brand].name.clone());
+            facts.brand.get_or_insert(brands.brands[hit.brand].name.clone());
             facts.claim(hit.brand, "body sign-off");
         }
     }
     // "support@openai.com" <x@evil.example>: an address in the display name
     // that is not the real one.
-    for word in name
-        .split(|c: char| c.is_whitespace() || matches!(c, '<' | '>' | '(' | ')' | '"' | '\'' | ','))
-    {
+    for word in name.split(|c: char| c.is_whitespace() || matches!(c, '<' | '>' | '(' | ')' | '"' | '\'' | ',')) {
         if let Some((_, d)) = word.rsplit_once('@') {
             let d = d.trim_end_matches('.').to_ascii_lowercase();
             if d.contains('.') && registrable(&d).is_some_and(|r| r != domain) {
@@ -128,16 +94,7 @@ mod tests {
         let engine = Engine::new(Config::default());
         let raw = format!("{headers}\r\n\r\nHello.\r\n");
         let env = Envelope::default();
-        let (v, _) = analyze(
-            &engine,
-            &MessageInput {
-                envelope: &env,
-                raw: raw.as_bytes(),
-                truncated: false,
-                headers_truncated: false,
-                auth: None,
-            },
-        );
+        let (v, _) = analyze(&engine, &MessageInput { envelope: &env, raw: raw.as_bytes(), truncated: false, headers_truncated: false, auth: None });
         (v.action, v.rule_ids())
     }
 
@@ -151,31 +108,14 @@ mod tests {
     fn display_name_and_subject_claim_brand() {
         let (a, r) = run("From: \"OpenAI Security\" <security@mail-notify.example>\r\nSubject: OpenAI: unusual sign-in");
         // the subject's wording is also an account-threat lure (content family)
-        assert_eq!(
-            (a, r),
-            (
-                Action::Quarantine,
-                vec![
-                    "BRAND_NAME_FOREIGN_DOMAIN",
-                    "BRAND_SUBJECT_FOREIGN_DOMAIN",
-                    "LURE_ACCOUNT_THREAT"
-                ]
-            )
-        );
+        assert_eq!((a, r), (Action::Quarantine, vec!["BRAND_NAME_FOREIGN_DOMAIN", "BRAND_SUBJECT_FOREIGN_DOMAIN", "LURE_ACCOUNT_THREAT"]));
     }
 
     #[test]
     fn combosquat_sender_domain_with_brand_name_is_rejected() {
         let (a, r) = run("From: \"OpenAI Security\" <security@openai-help.net>\r\nSubject: OpenAI API key revoked");
         assert_eq!(a, Action::Reject);
-        assert_eq!(
-            r,
-            vec![
-                "BRAND_NAME_FOREIGN_DOMAIN",
-                "BRAND_SUBJECT_FOREIGN_DOMAIN",
-                "LOOKALIKE_FROM_DOMAIN"
-            ]
-        );
+        assert_eq!(r, vec!["BRAND_NAME_FOREIGN_DOMAIN", "BRAND_SUBJECT_FOREIGN_DOMAIN", "LOOKALIKE_FROM_DOMAIN"]);
     }
 
     #[test]
@@ -186,8 +126,7 @@ mod tests {
 
     #[test]
     fn real_brand_domain_is_not_a_finding() {
-        let (a, r) =
-            run("From: \"OpenAI\" <noreply@tm.openai.com>\r\nSubject: Your OpenAI API usage");
+        let (a, r) = run("From: \"OpenAI\" <noreply@tm.openai.com>\r\nSubject: Your OpenAI API usage");
         assert_eq!((a, r), (Action::Accept, vec![]));
     }
 
@@ -211,15 +150,13 @@ mod tests {
 
     #[test]
     fn malformed_from_with_stray_comma_still_yields_name_and_address() {
-        let (a, r) =
-            run("From: OpenAI account team ,_<no-reply@access-accsecurity.com>\r\nSubject: hi");
+        let (a, r) = run("From: OpenAI account team ,_<no-reply@access-accsecurity.com>\r\nSubject: hi");
         assert_eq!((a, r), (Action::Tag, vec!["BRAND_NAME_FOREIGN_DOMAIN"]));
     }
 
     #[test]
     fn duplicate_from_is_a_signal() {
-        let (_, r) =
-            run("From: alice@example.org\r\nFrom: \"OpenAI\" <x@evil.example>\r\nSubject: hi");
+        let (_, r) = run("From: alice@example.org\r\nFrom: \"OpenAI\" <x@evil.example>\r\nSubject: hi");
         assert!(r.contains(&"DUPLICATE_FROM"), "{r:?}");
     }
 

@@ -126,10 +126,7 @@ pub fn put_optneg(out: &mut Vec<u8>, actions: u32, protocol: u32) {
 
 /// SMFIC_MACRO for the command `stage`: `stage` byte, then name\0value\0 pairs.
 pub fn put_macros(out: &mut Vec<u8>, stage: u8, macros: &[(&str, &str)]) {
-    let len: usize = 1 + macros
-        .iter()
-        .map(|(n, v)| n.len() + v.len() + 2)
-        .sum::<usize>();
+    let len: usize = 1 + macros.iter().map(|(n, v)| n.len() + v.len() + 2).sum::<usize>();
     out.extend_from_slice(&((len + 1) as u32).to_be_bytes());
     out.push(cmd::MACRO);
     out.push(stage);
@@ -166,12 +163,7 @@ pub fn put_connect(out: &mut Vec<u8>, hostname: &str, ip: Option<IpAddr>, port: 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Reply {
     /// SMFIC_OPTNEG answer: version, actions, protocol flags, requested macros (stage, list).
-    Negotiate {
-        version: u32,
-        actions: u32,
-        protocol: u32,
-        macros: Vec<(u32, String)>,
-    },
+    Negotiate { version: u32, actions: u32, protocol: u32, macros: Vec<(u32, String)> },
     Accept,
     Continue,
     Discard,
@@ -182,20 +174,9 @@ pub enum Reply {
     Skip,
     Progress,
     ConnFail,
-    AddHeader {
-        name: String,
-        value: String,
-    },
-    InsertHeader {
-        index: u32,
-        name: String,
-        value: String,
-    },
-    ChangeHeader {
-        index: u32,
-        name: String,
-        value: String,
-    },
+    AddHeader { name: String, value: String },
+    InsertHeader { index: u32, name: String, value: String },
+    ChangeHeader { index: u32, name: String, value: String },
     Quarantine(String),
     ReplaceBody(usize),
     AddRcpt(String),
@@ -248,10 +229,7 @@ impl Reply {
 }
 
 fn be32(b: &[u8]) -> Result<u32> {
-    let a: [u8; 4] = b
-        .get(..4)
-        .ok_or_else(|| anyhow!("short frame"))?
-        .try_into()?;
+    let a: [u8; 4] = b.get(..4).ok_or_else(|| anyhow!("short frame"))?.try_into()?;
     Ok(u32::from_be_bytes(a))
 }
 
@@ -261,9 +239,7 @@ fn cstrings(b: &[u8]) -> Vec<String> {
     if b.is_empty() {
         return Vec::new();
     }
-    b.split(|c| *c == 0)
-        .map(|s| String::from_utf8_lossy(s).into_owned())
-        .collect()
+    b.split(|c| *c == 0).map(|s| String::from_utf8_lossy(s).into_owned()).collect()
 }
 
 fn name_value(b: &[u8]) -> Result<(String, String)> {
@@ -290,12 +266,7 @@ pub fn decode_reply(code: u8, p: &[u8]) -> Result<Reply> {
                 macros.push((stage, String::from_utf8_lossy(&rest[..end]).into_owned()));
                 rest = rest.get(end + 1..).unwrap_or(&[]);
             }
-            Reply::Negotiate {
-                version: be32(p)?,
-                actions: be32(&p[4..])?,
-                protocol: be32(&p[8..])?,
-                macros,
-            }
+            Reply::Negotiate { version: be32(p)?, actions: be32(&p[4..])?, protocol: be32(&p[8..])?, macros }
         }
         b'a' => Reply::Accept,
         b'c' => Reply::Continue,
@@ -308,9 +279,7 @@ pub fn decode_reply(code: u8, p: &[u8]) -> Result<Reply> {
         b'l' => Reply::SetSymList,
         b'y' => {
             let text = cstrings(p).into_iter().next().unwrap_or_default();
-            let ok = text.len() >= 3
-                && text.as_bytes()[..3].iter().all(u8::is_ascii_digit)
-                && matches!(text.as_bytes()[0], b'4' | b'5');
+            let ok = text.len() >= 3 && text.as_bytes()[..3].iter().all(u8::is_ascii_digit) && matches!(text.as_bytes()[0], b'4' | b'5');
             if !ok {
                 bail!("reply code {text:?} is not 4xx/5xx");
             }
@@ -391,9 +360,7 @@ fn address_of(v: &str) -> Option<String> {
             return Some(v[a + 1..b].trim().to_string());
         }
     }
-    v.split(|c: char| c.is_whitespace() || c == ',')
-        .find(|w| w.contains('@'))
-        .map(|w| w.trim_matches(['"', '(', ')']).to_string())
+    v.split(|c: char| c.is_whitespace() || c == ',').find(|w| w.contains('@')).map(|w| w.trim_matches(['"', '(', ')']).to_string())
 }
 
 /// Parses an .eml: header fields (unfolded into name/value, continuation lines kept),
@@ -405,11 +372,7 @@ pub fn parse_eml(name: &str, raw: &[u8]) -> Message {
         None if raw.starts_with(b"\r\n") => (&raw[..0], raw[2..].to_vec()),
         None => (&raw[..], Vec::new()),
     };
-    let mut m = Message {
-        name: name.to_string(),
-        body,
-        ..Default::default()
-    };
+    let mut m = Message { name: name.to_string(), body, ..Default::default() };
     let text = String::from_utf8_lossy(head);
     for line in text.split_inclusive("\r\n") {
         if line.starts_with([' ', '\t']) {
@@ -425,31 +388,20 @@ pub fn parse_eml(name: &str, raw: &[u8]) -> Message {
         }
     }
     // envelope: optional X-Bench-Envelope (consumed), Return-Path, From
-    if let Some(i) = m
-        .headers
-        .iter()
-        .position(|(n, _)| n.eq_ignore_ascii_case("X-Bench-Envelope"))
-    {
+    if let Some(i) = m.headers.iter().position(|(n, _)| n.eq_ignore_ascii_case("X-Bench-Envelope")) {
         let (_, v) = m.headers.remove(i);
         for kv in v.split_whitespace() {
             match kv.split_once('=') {
                 Some(("ip", x)) => m.client_ip = x.parse().ok(),
                 Some(("helo", x)) => m.helo = Some(x.to_string()),
                 Some(("from", x)) => m.mail_from = Some(x.trim_matches(['<', '>']).to_string()),
-                Some(("to", x)) => m
-                    .rcpt
-                    .extend(x.split(',').map(|r| r.trim_matches(['<', '>']).to_string())),
+                Some(("to", x)) => m.rcpt.extend(x.split(',').map(|r| r.trim_matches(['<', '>']).to_string())),
                 _ => {}
             }
         }
     }
     if m.mail_from.is_none() {
-        let find = |h: &str| {
-            m.headers
-                .iter()
-                .find(|(n, _)| n.eq_ignore_ascii_case(h))
-                .and_then(|(_, v)| address_of(v))
-        };
+        let find = |h: &str| m.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(h)).and_then(|(_, v)| address_of(v));
         m.mail_from = find("Return-Path").or_else(|| find("From"));
     }
     m
@@ -524,10 +476,7 @@ impl ConnStats {
     fn error(&mut self, e: &anyhow::Error) {
         // group by the first line of the error, without numbers that vary
         let s = format!("{e:#}");
-        *self
-            .errors
-            .entry(s.lines().next().unwrap_or("error").to_string())
-            .or_default() += 1;
+        *self.errors.entry(s.lines().next().unwrap_or("error").to_string()).or_default() += 1;
     }
 }
 
@@ -563,11 +512,7 @@ struct Latency {
 fn latency(v: &mut [Duration]) -> Latency {
     v.sort_unstable();
     let ms = |d: Duration| (d.as_secs_f64() * 1e6).round() / 1e3;
-    let mean = if v.is_empty() {
-        0.0
-    } else {
-        v.iter().map(|d| d.as_secs_f64()).sum::<f64>() / v.len() as f64
-    };
+    let mean = if v.is_empty() { 0.0 } else { v.iter().map(|d| d.as_secs_f64()).sum::<f64>() / v.len() as f64 };
     Latency {
         p50: ms(percentile(v, 0.50)),
         p90: ms(percentile(v, 0.90)),
@@ -581,10 +526,7 @@ fn latency(v: &mut [Duration]) -> Latency {
 // The MTA side of one connection
 
 #[derive(Parser, Debug, Clone)]
-#[command(
-    name = "milter-bench",
-    about = "Milter load driver: plays the MTA side of milter protocol 6"
-)]
+#[command(name = "milter-bench", about = "Milter load driver: plays the MTA side of milter protocol 6")]
 struct Args {
     /// Milter address: inet:HOST:PORT, inet:PORT@HOST, or unix:PATH
     #[arg(short, long, default_value = "inet:127.0.0.1:7357")]
@@ -659,17 +601,11 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
 async fn open(addr: &Addr, nodelay: bool) -> Result<Box<dyn Stream>> {
     Ok(match addr {
         Addr::Inet(a) => {
-            let s = tokio::net::TcpStream::connect(a)
-                .await
-                .with_context(|| format!("connect {a}"))?;
+            let s = tokio::net::TcpStream::connect(a).await.with_context(|| format!("connect {a}"))?;
             s.set_nodelay(nodelay)?;
             Box::new(s)
         }
-        Addr::Unix(p) => Box::new(
-            tokio::net::UnixStream::connect(p)
-                .await
-                .with_context(|| format!("connect {}", p.display()))?,
-        ),
+        Addr::Unix(p) => Box::new(tokio::net::UnixStream::connect(p).await.with_context(|| format!("connect {}", p.display()))?),
     })
 }
 
@@ -699,24 +635,16 @@ impl Conn {
         let timeout = self.timeout;
         let fut = async {
             let mut len = [0u8; 4];
-            self.io
-                .read_exact(&mut len)
-                .await
-                .context("connection closed by the milter")?;
+            self.io.read_exact(&mut len).await.context("connection closed by the milter")?;
             let len = u32::from_be_bytes(len) as usize;
             if len == 0 || len > MAX_FRAME {
                 bail!("frame length {len} out of range");
             }
             self.rbuf.resize(len, 0);
-            self.io
-                .read_exact(&mut self.rbuf)
-                .await
-                .context("connection closed inside a frame")?;
+            self.io.read_exact(&mut self.rbuf).await.context("connection closed inside a frame")?;
             decode_reply(self.rbuf[0], &self.rbuf[1..])
         };
-        tokio::time::timeout(timeout, fut)
-            .await
-            .map_err(|_| anyhow!("reply timeout"))?
+        tokio::time::timeout(timeout, fut).await.map_err(|_| anyhow!("reply timeout"))?
     }
 
     /// Sends the buffered frames and reads the stage's reply (ignoring progress).
@@ -740,20 +668,12 @@ impl Conn {
         put_optneg(&mut self.buf, ALL_ACTIONS, pf::OFFER);
         self.send().await?;
         match self.read_frame().await? {
-            Reply::Negotiate {
-                version,
-                actions,
-                protocol,
-                ..
-            } => {
+            Reply::Negotiate { version, actions, protocol, .. } => {
                 if version < 2 || version > VERSION {
                     bail!("milter speaks protocol version {version}");
                 }
                 if protocol & !pf::OFFER != 0 {
-                    bail!(
-                        "milter asks for protocol flags 0x{:x} we did not offer",
-                        protocol & !pf::OFFER
-                    );
+                    bail!("milter asks for protocol flags 0x{:x} we did not offer", protocol & !pf::OFFER);
                 }
                 self.protocol = protocol;
                 self.actions = actions;
@@ -780,30 +700,16 @@ impl Conn {
         }
     }
 
-    async fn connect(
-        &mut self,
-        a: &Args,
-        m: &Message,
-        conn_no: usize,
-    ) -> Result<Option<&'static str>> {
-        put_macros(
-            &mut self.buf,
-            cmd::CONNECT,
-            &[
-                ("j", "mta.example.test"),
-                ("{daemon_name}", "milter-bench"),
-                ("{daemon_addr}", "127.0.0.1"),
-                ("v", "Postfix 3.7 (milter-bench)"),
-                ("_", "unknown [203.0.113.7]"),
-            ],
-        );
+    async fn connect(&mut self, a: &Args, m: &Message, conn_no: usize) -> Result<Option<&'static str>> {
+        put_macros(&mut self.buf, cmd::CONNECT, &[
+            ("j", "mta.example.test"),
+            ("{daemon_name}", "milter-bench"),
+            ("{daemon_addr}", "127.0.0.1"),
+            ("v", "Postfix 3.7 (milter-bench)"),
+            ("_", "unknown [203.0.113.7]"),
+        ]);
         let ip = m.client_ip.unwrap_or(a.client_ip);
-        put_connect(
-            &mut self.buf,
-            &a.client_name,
-            Some(ip),
-            40000 + (conn_no % 20000) as u16,
-        );
+        put_connect(&mut self.buf, &a.client_name, Some(ip), 40000 + (conn_no % 20000) as u16);
         self.stage(pf::NOCONNECT, pf::NR_CONN).await
     }
 
@@ -813,56 +719,21 @@ impl Conn {
     }
 
     /// One message, MAIL FROM to the final end-of-message reply.
-    async fn message(
-        &mut self,
-        a: &Args,
-        m: &Message,
-        qid: &str,
-        st: &mut ConnStats,
-    ) -> Result<std::result::Result<(), Early>> {
+    async fn message(&mut self, a: &Args, m: &Message, qid: &str, st: &mut ConnStats) -> Result<std::result::Result<(), Early>> {
         let t0 = Instant::now();
-        let from = a
-            .mail_from
-            .clone()
-            .or_else(|| m.mail_from.clone())
-            .unwrap_or_default();
+        let from = a.mail_from.clone().or_else(|| m.mail_from.clone()).unwrap_or_default();
         let client = m.client_ip.unwrap_or(a.client_ip).to_string();
-        put_macros(
-            &mut self.buf,
-            cmd::MAIL,
-            &[
-                ("i", qid),
-                ("{mail_addr}", &from),
-                ("{client_addr}", &client),
-                ("{client_name}", &a.client_name),
-            ],
-        );
-        put_strings(
-            &mut self.buf,
-            cmd::MAIL,
-            &[format!("<{from}>").as_bytes(), b"SIZE=20480"],
-        );
+        put_macros(&mut self.buf, cmd::MAIL, &[("i", qid), ("{mail_addr}", &from), ("{client_addr}", &client), ("{client_name}", &a.client_name)]);
+        put_strings(&mut self.buf, cmd::MAIL, &[format!("<{from}>").as_bytes(), b"SIZE=20480"]);
         if let Some(k) = self.stage(pf::NOMAIL, pf::NR_MAIL).await? {
             return Ok(Err(Early::Ended(k)));
         }
         let default_rcpt = [a.rcpt.clone()];
-        let rcpts: &[String] = if m.rcpt.is_empty() {
-            &default_rcpt
-        } else {
-            &m.rcpt
-        };
+        let rcpts: &[String] = if m.rcpt.is_empty() { &default_rcpt } else { &m.rcpt };
         let mut accepted = 0;
         let mut last = "reject";
         for r in rcpts {
-            put_macros(
-                &mut self.buf,
-                cmd::RCPT,
-                &[
-                    ("{rcpt_addr}", r),
-                    ("{rcpt_host}", "127.0.0.1"),
-                    ("{rcpt_mailer}", "smtp"),
-                ],
-            );
+            put_macros(&mut self.buf, cmd::RCPT, &[("{rcpt_addr}", r), ("{rcpt_host}", "127.0.0.1"), ("{rcpt_mailer}", "smtp")]);
             put_strings(&mut self.buf, cmd::RCPT, &[format!("<{r}>").as_bytes()]);
             match self.stage(pf::NORCPT, pf::NR_RCPT).await? {
                 None => accepted += 1,
@@ -881,11 +752,7 @@ impl Conn {
         let leadspc = self.off(pf::HDR_LEADSPC);
         if !self.off(pf::NOHDRS) {
             for (n, v) in &m.headers {
-                let v = if leadspc {
-                    v.as_str()
-                } else {
-                    v.trim_start_matches([' ', '\t'])
-                };
+                let v = if leadspc { v.as_str() } else { v.trim_start_matches([' ', '\t']) };
                 put_macros(&mut self.buf, cmd::HEADER, &[("i", qid)]);
                 put_strings(&mut self.buf, cmd::HEADER, &[n.as_bytes(), v.as_bytes()]);
                 if let Some(k) = self.stage(0, pf::NR_HDR).await? {
@@ -929,9 +796,7 @@ impl Conn {
                     *st.finals.entry(r.kind()).or_default() += 1;
                     return Ok(Ok(()));
                 }
-                Reply::Negotiate { .. } | Reply::SetSymList => {
-                    bail!("unexpected {} at end of message", r.kind())
-                }
+                Reply::Negotiate { .. } | Reply::SetSymList => bail!("unexpected {} at end of message", r.kind()),
                 r => {
                     let needs = match &r {
                         Reply::AddHeader { .. } => 0x1,
@@ -1005,16 +870,9 @@ async fn worker(sh: Arc<Shared>, wid: usize) -> ConnStats {
 }
 
 /// One milter connection carrying up to `per_conn` messages, the first one being `first`.
-async fn session(
-    sh: &Shared,
-    first: usize,
-    conn_no: usize,
-    st: &mut ConnStats,
-) -> std::result::Result<(), (anyhow::Error, usize)> {
+async fn session(sh: &Shared, first: usize, conn_no: usize, st: &mut ConnStats) -> std::result::Result<(), (anyhow::Error, usize)> {
     let a = &sh.args;
-    let io = open(&sh.addr, !a.no_nodelay)
-        .await
-        .map_err(|e| (e, first))?;
+    let io = open(&sh.addr, !a.no_nodelay).await.map_err(|e| (e, first))?;
     st.connections += 1;
     let mut c = Conn {
         io: BufReader::with_capacity(64 * 1024, io),
@@ -1024,18 +882,12 @@ async fn session(
         actions: 0,
         timeout: Duration::from_millis(a.timeout_ms),
     };
-    c.negotiate()
-        .await
-        .map_err(|e| (e.context("negotiation"), first))?;
+    c.negotiate().await.map_err(|e| (e.context("negotiation"), first))?;
     if let Ok(mut n) = sh.negotiated.lock() {
         n.get_or_insert((c.protocol, c.actions));
     }
     let m0 = &sh.msgs[first % sh.msgs.len()];
-    if let Some(k) = c
-        .connect(a, m0, conn_no)
-        .await
-        .map_err(|e| (e.context("connect stage"), first))?
-    {
+    if let Some(k) = c.connect(a, m0, conn_no).await.map_err(|e| (e.context("connect stage"), first))? {
         // the whole connection is refused: the message gets that reply
         *st.finals.entry(k).or_default() += 1;
         let _ = c.quit().await;
@@ -1043,11 +895,7 @@ async fn session(
     }
     let helo = m0.helo.clone().unwrap_or_else(|| a.helo.clone());
     let mut ended_at_helo = None;
-    if let Some(k) = c
-        .helo(&helo)
-        .await
-        .map_err(|e| (e.context("helo stage"), first))?
-    {
+    if let Some(k) = c.helo(&helo).await.map_err(|e| (e.context("helo stage"), first))? {
         ended_at_helo = Some(k);
     }
     let mut i = first;
@@ -1086,10 +934,7 @@ async fn run(args: Args) -> Result<Report> {
     let total = args.messages;
     if args.warmup > 0 {
         let warm = Arc::new(Shared {
-            args: Args {
-                per_conn: args.warmup,
-                ..args.clone()
-            },
+            args: Args { per_conn: args.warmup, ..args.clone() },
             addr: parse_addr(&args.socket)?,
             msgs: msgs.clone(),
             next: AtomicUsize::new(0),
@@ -1101,14 +946,7 @@ async fn run(args: Args) -> Result<Report> {
             bail!("warm-up failed: {:?}", st.errors);
         }
     }
-    let sh = Arc::new(Shared {
-        args: args.clone(),
-        addr,
-        msgs,
-        next: AtomicUsize::new(0),
-        total,
-        negotiated: Default::default(),
-    });
+    let sh = Arc::new(Shared { args: args.clone(), addr, msgs, next: AtomicUsize::new(0), total, negotiated: Default::default() });
     let t0 = Instant::now();
     let mut tasks = Vec::new();
     for w in 0..args.connections.max(1) {
@@ -1121,12 +959,7 @@ async fn run(args: Args) -> Result<Report> {
     let secs = t0.elapsed().as_secs_f64();
     let finals: u64 = st.finals.values().sum();
     let errors: u64 = st.errors.values().sum();
-    let (proto, acts) = sh
-        .negotiated
-        .lock()
-        .ok()
-        .and_then(|g| *g)
-        .unwrap_or_default();
+    let (proto, acts) = sh.negotiated.lock().ok().and_then(|g| *g).unwrap_or_default();
     let mut eom = std::mem::take(&mut st.eom_latency);
     let mut msg = std::mem::take(&mut st.msg_latency);
     Ok(Report {
@@ -1155,41 +988,14 @@ fn print_text(r: &Report) {
         r.socket, r.messages_with_final_reply, r.connections, r.milter_connections, r.seconds, r.msgs_per_sec, r.mbytes_per_sec
     );
     let l = &r.eom_ms;
-    println!(
-        "  eom reply latency ms: p50 {:.3}  p90 {:.3}  p99 {:.3}  max {:.3}  mean {:.3}",
-        l.p50, l.p90, l.p99, l.max, l.mean
-    );
+    println!("  eom reply latency ms: p50 {:.3}  p90 {:.3}  p99 {:.3}  max {:.3}  mean {:.3}", l.p50, l.p90, l.p99, l.max, l.mean);
     let l = &r.message_ms;
-    println!(
-        "  whole message ms:     p50 {:.3}  p90 {:.3}  p99 {:.3}  max {:.3}  mean {:.3}",
-        l.p50, l.p90, l.p99, l.max, l.mean
-    );
-    let f: Vec<String> = r
-        .final_replies
-        .iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect();
-    println!(
-        "  final replies: {}",
-        if f.is_empty() {
-            "none".into()
-        } else {
-            f.join(" ")
-        }
-    );
+    println!("  whole message ms:     p50 {:.3}  p90 {:.3}  p99 {:.3}  max {:.3}  mean {:.3}", l.p50, l.p90, l.p99, l.max, l.mean);
+    let f: Vec<String> = r.final_replies.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    println!("  final replies: {}", if f.is_empty() { "none".into() } else { f.join(" ") });
     let a: Vec<String> = r.actions.iter().map(|(k, v)| format!("{k}={v}")).collect();
-    println!(
-        "  actions at eom: {}",
-        if a.is_empty() {
-            "none".into()
-        } else {
-            a.join(" ")
-        }
-    );
-    println!(
-        "  negotiated: protocol {} actions {}",
-        r.negotiated_protocol, r.negotiated_actions
-    );
+    println!("  actions at eom: {}", if a.is_empty() { "none".into() } else { a.join(" ") });
+    println!("  negotiated: protocol {} actions {}", r.negotiated_protocol, r.negotiated_actions);
     println!("  errors: {}", r.errors);
     for (k, v) in &r.error_kinds {
         println!("    {v} x {k}");
@@ -1199,14 +1005,9 @@ fn print_text(r: &Report) {
 fn main() -> Result<()> {
     let args = Args::parse();
     let rt = if args.threads <= 1 {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?
+        tokio::runtime::Builder::new_current_thread().enable_all().build()?
     } else {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(args.threads)
-            .enable_all()
-            .build()?
+        tokio::runtime::Builder::new_multi_thread().worker_threads(args.threads).enable_all().build()?
     };
     let json = args.json;
     let report = rt.block_on(run(args))?;
@@ -1238,10 +1039,7 @@ mod tests {
         assert_eq!(b, b"\0\0\0\x07DMi\0Q1\0");
         b.clear();
         put_optneg(&mut b, ALL_ACTIONS, pf::OFFER);
-        assert_eq!(
-            b,
-            [0, 0, 0, 13, b'O', 0, 0, 0, 6, 0, 0, 1, 0xff, 0, 0x1f, 0xff, 0xff]
-        );
+        assert_eq!(b, [0, 0, 0, 13, b'O', 0, 0, 0, 6, 0, 0, 1, 0xff, 0, 0x1f, 0xff, 0xff]);
     }
 
     #[test]
@@ -1249,10 +1047,7 @@ mod tests {
         let mut b = Vec::new();
         put_connect(&mut b, "host", Some("203.0.113.7".parse().unwrap()), 25);
         assert_eq!(&b[4..], b"Chost\x004\x00\x19203.0.113.7\0");
-        assert_eq!(
-            u32::from_be_bytes(b[..4].try_into().unwrap()) as usize,
-            b.len() - 4
-        );
+        assert_eq!(u32::from_be_bytes(b[..4].try_into().unwrap()) as usize, b.len() - 4);
         b.clear();
         put_connect(&mut b, "h", None, 0);
         assert_eq!(&b[4..], b"Ch\0U");
@@ -1266,13 +1061,7 @@ mod tests {
         let (code, p, n) = split_frame(&b).unwrap().unwrap();
         assert_eq!((code, p, n), (b'c', &[][..], 5));
         let (code, p, n2) = split_frame(&b[n..]).unwrap().unwrap();
-        assert_eq!(
-            decode_reply(code, p).unwrap(),
-            Reply::AddHeader {
-                name: "X-A".into(),
-                value: "1".into()
-            }
-        );
+        assert_eq!(decode_reply(code, p).unwrap(), Reply::AddHeader { name: "X-A".into(), value: "1".into() });
         assert_eq!(n + n2, b.len());
         assert!(split_frame(&b[n..b.len() - 1]).unwrap().is_none());
         assert!(split_frame(&[0, 0, 0, 0]).is_err());
@@ -1288,45 +1077,20 @@ mod tests {
         p.extend_from_slice(b"j {client_addr}\0");
         assert_eq!(
             decode_reply(b'O', &p).unwrap(),
-            Reply::Negotiate {
-                version: 6,
-                actions: 0x31,
-                protocol: 0x100,
-                macros: vec![(1, "j {client_addr}".into())]
-            }
+            Reply::Negotiate { version: 6, actions: 0x31, protocol: 0x100, macros: vec![(1, "j {client_addr}".into())] }
         );
         let mut ins = 0u32.to_be_bytes().to_vec();
         ins.extend_from_slice(b"Authentication-Results\0mx; spf=pass\0");
         assert_eq!(
             decode_reply(b'i', &ins).unwrap(),
-            Reply::InsertHeader {
-                index: 0,
-                name: "Authentication-Results".into(),
-                value: "mx; spf=pass".into()
-            }
+            Reply::InsertHeader { index: 0, name: "Authentication-Results".into(), value: "mx; spf=pass".into() }
         );
         let mut chg = 1u32.to_be_bytes().to_vec();
         chg.extend_from_slice(b"X-Impostor-Verdict\0\0");
-        assert_eq!(
-            decode_reply(b'm', &chg).unwrap(),
-            Reply::ChangeHeader {
-                index: 1,
-                name: "X-Impostor-Verdict".into(),
-                value: "".into()
-            }
-        );
-        assert_eq!(
-            decode_reply(b'q', b"phish\0").unwrap(),
-            Reply::Quarantine("phish".into())
-        );
-        assert_eq!(
-            decode_reply(b'y', b"550 5.7.1 no\0").unwrap().kind(),
-            "replycode_5xx"
-        );
-        assert_eq!(
-            decode_reply(b'y', b"451 4.7.1 later\0").unwrap().kind(),
-            "replycode_4xx"
-        );
+        assert_eq!(decode_reply(b'm', &chg).unwrap(), Reply::ChangeHeader { index: 1, name: "X-Impostor-Verdict".into(), value: "".into() });
+        assert_eq!(decode_reply(b'q', b"phish\0").unwrap(), Reply::Quarantine("phish".into()));
+        assert_eq!(decode_reply(b'y', b"550 5.7.1 no\0").unwrap().kind(), "replycode_5xx");
+        assert_eq!(decode_reply(b'y', b"451 4.7.1 later\0").unwrap().kind(), "replycode_4xx");
         assert!(decode_reply(b'y', b"250 ok\0").is_err());
         assert_eq!(decode_reply(b'b', b"abc").unwrap(), Reply::ReplaceBody(3));
         assert!(decode_reply(b'a', &[]).unwrap().is_final());
@@ -1346,10 +1110,7 @@ mod tests {
         assert_eq!(m.client_ip, Some("192.0.2.1".parse().unwrap()));
         assert_eq!(m.helo.as_deref(), Some("mx.a.example"));
         assert_eq!(m.rcpt, vec!["x@y.example", "z@y.example"]);
-        let r = parse_eml(
-            "r",
-            b"Return-Path: <bounce@c.example>\r\nFrom: a@b.example\r\n\r\n",
-        );
+        let r = parse_eml("r", b"Return-Path: <bounce@c.example>\r\nFrom: a@b.example\r\n\r\n");
         assert_eq!(r.mail_from.as_deref(), Some("bounce@c.example"));
         assert!(r.body.is_empty());
     }
@@ -1365,15 +1126,9 @@ mod tests {
 
     #[test]
     fn addresses_parse() {
-        assert!(
-            matches!(parse_addr("inet:127.0.0.1:7357").unwrap(), Addr::Inet(a) if a == "127.0.0.1:7357")
-        );
-        assert!(
-            matches!(parse_addr("inet:8891@127.0.0.1").unwrap(), Addr::Inet(a) if a == "127.0.0.1:8891")
-        );
-        assert!(
-            matches!(parse_addr("unix:/run/x.sock").unwrap(), Addr::Unix(p) if p == Path::new("/run/x.sock"))
-        );
+        assert!(matches!(parse_addr("inet:127.0.0.1:7357").unwrap(), Addr::Inet(a) if a == "127.0.0.1:7357"));
+        assert!(matches!(parse_addr("inet:8891@127.0.0.1").unwrap(), Addr::Inet(a) if a == "127.0.0.1:8891"));
+        assert!(matches!(parse_addr("unix:/run/x.sock").unwrap(), Addr::Unix(p) if p == Path::new("/run/x.sock")));
         assert!(parse_addr("tcp:1").is_err());
     }
 }

@@ -19,17 +19,11 @@ pub enum ConfigError {
     #[error("{file}: {message}")]
     Invalid { file: String, message: String },
     #[error("{file}: cannot read: {source}")]
-    Read {
-        file: String,
-        source: std::io::Error,
-    },
+    Read { file: String, source: std::io::Error },
 }
 
 fn invalid(file: &str, message: impl Into<String>) -> ConfigError {
-    ConfigError::Invalid {
-        file: file.to_string(),
-        message: message.into(),
-    }
+    ConfigError::Invalid { file: file.to_string(), message: message.into() }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -115,11 +109,7 @@ pub struct Thresholds {
 
 impl Default for Thresholds {
     fn default() -> Self {
-        Thresholds {
-            tag: 5.0,
-            quarantine: 10.0,
-            reject: 15.0,
-        }
+        Thresholds { tag: 5.0, quarantine: 10.0, reject: 15.0 }
     }
 }
 
@@ -134,10 +124,7 @@ pub struct TagConfig {
 
 impl Default for TagConfig {
     fn default() -> Self {
-        TagConfig {
-            subject_prefix: "[Suspected impersonation]".into(),
-            banner: false,
-        }
+        TagConfig { subject_prefix: "[Suspected impersonation]".into(), banner: false }
     }
 }
 
@@ -150,9 +137,7 @@ pub struct QuarantineConfig {
 
 impl Default for QuarantineConfig {
     fn default() -> Self {
-        QuarantineConfig {
-            reason: "impostor: suspected brand impersonation".into(),
-        }
+        QuarantineConfig { reason: "impostor: suspected brand impersonation".into() }
     }
 }
 
@@ -185,11 +170,7 @@ pub struct LogConfig {
 
 impl Default for LogConfig {
     fn default() -> Self {
-        LogConfig {
-            format: LogFormat::Text,
-            addresses: LogAddresses::Domain,
-            level: "info".into(),
-        }
+        LogConfig { format: LogFormat::Text, addresses: LogAddresses::Domain, level: "info".into() }
     }
 }
 
@@ -217,13 +198,7 @@ pub struct DnsConfig {
 
 impl Default for DnsConfig {
     fn default() -> Self {
-        DnsConfig {
-            nameservers: Vec::new(),
-            timeout_ms: 2000,
-            attempts: 2,
-            cache_size: 4096,
-            on_error: DnsOnError::Tempfail,
-        }
+        DnsConfig { nameservers: Vec::new(), timeout_ms: 2000, attempts: 2, cache_size: 4096, on_error: DnsOnError::Tempfail }
     }
 }
 
@@ -243,12 +218,7 @@ pub struct AuthConfig {
 
 impl Default for AuthConfig {
     fn default() -> Self {
-        AuthConfig {
-            enabled: true,
-            authserv_id: String::new(),
-            add_header: true,
-            trusted_authserv_ids: Vec::new(),
-        }
+        AuthConfig { enabled: true, authserv_id: String::new(), add_header: true, trusted_authserv_ids: Vec::new() }
     }
 }
 
@@ -277,12 +247,7 @@ pub struct AllowConfig {
 
 impl Default for AllowConfig {
     fn default() -> Self {
-        AllowConfig {
-            domains: Vec::new(),
-            client_networks: Vec::new(),
-            skip_authenticated: true,
-            recipients: Vec::new(),
-        }
+        AllowConfig { domains: Vec::new(), client_networks: Vec::new(), skip_authenticated: true, recipients: Vec::new() }
     }
 }
 
@@ -295,9 +260,7 @@ pub struct MetricsConfig {
 
 impl Default for MetricsConfig {
     fn default() -> Self {
-        MetricsConfig {
-            listen: "127.0.0.1:9357".into(),
-        }
+        MetricsConfig { listen: "127.0.0.1:9357".into() }
     }
 }
 
@@ -398,8 +361,7 @@ impl SocketSpec {
                 None => rest.to_string(),
             };
             let (host, port) = addr.rsplit_once(':').ok_or("expected inet:HOST:PORT")?;
-            port.parse::<u16>()
-                .map_err(|_| format!("invalid port {port:?}"))?;
+            port.parse::<u16>().map_err(|_| format!("invalid port {port:?}"))?;
             if host.is_empty() {
                 return Err("missing host in inet:HOST:PORT".into());
             }
@@ -458,10 +420,7 @@ impl Config {
     /// Loads a TOML file. Errors name the file, key and value.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let file = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read {
-            file: file.clone(),
-            source: e,
-        })?;
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read { file: file.clone(), source: e })?;
         Config::from_toml_str(&text, &file)
     }
 
@@ -469,9 +428,7 @@ impl Config {
     pub fn load_default_or(path: Option<&Path>) -> Result<Config, ConfigError> {
         match path {
             Some(p) => Config::load(p),
-            None if Path::new(DEFAULT_CONFIG_PATH).exists() => {
-                Config::load(Path::new(DEFAULT_CONFIG_PATH))
-            }
+            None if Path::new(DEFAULT_CONFIG_PATH).exists() => Config::load(Path::new(DEFAULT_CONFIG_PATH)),
             None => Ok(Config::default()),
         }
     }
@@ -481,9 +438,7 @@ impl Config {
             .add_source(config::File::from_str(text, config::FileFormat::Toml))
             .build()
             .map_err(|e| invalid(file, e.to_string()))?;
-        let raw: RawConfig = built
-            .try_deserialize()
-            .map_err(|e| invalid(file, e.to_string()))?;
+        let raw: RawConfig = built.try_deserialize().map_err(|e| invalid(file, e.to_string()))?;
         Config::validate(raw, file)
     }
 
@@ -493,215 +448,100 @@ impl Config {
         let socket_mode = u32::from_str_radix(raw.milter.socket_mode.trim_start_matches("0o"), 8)
             .ok()
             .filter(|m| *m <= 0o777)
-            .ok_or_else(|| {
-                invalid(
-                    file,
-                    format!(
-                        "milter.socket_mode: {:?} is not an octal mode like \"0660\"",
-                        raw.milter.socket_mode
-                    ),
-                )
-            })?;
+            .ok_or_else(|| invalid(file, format!("milter.socket_mode: {:?} is not an octal mode like \"0660\"", raw.milter.socket_mode)))?;
         if raw.milter.worker_threads > 1024 {
-            return Err(invalid(
-                file,
-                format!(
-                    "milter.worker_threads: {} is more than 1024 (0 = half the CPUs)",
-                    raw.milter.worker_threads
-                ),
-            ));
+            return Err(invalid(file, format!("milter.worker_threads: {} is more than 1024 (0 = half the CPUs)", raw.milter.worker_threads)));
         }
         if raw.milter.max_connections == 0 {
-            return Err(invalid(
-                file,
-                "milter.max_connections: 0 must be at least 1",
-            ));
+            return Err(invalid(file, "milter.max_connections: 0 must be at least 1"));
         }
         if raw.milter.connection_timeout == 0 {
-            return Err(invalid(
-                file,
-                "milter.connection_timeout: 0 must be at least 1 second",
-            ));
+            return Err(invalid(file, "milter.connection_timeout: 0 must be at least 1 second"));
         }
         let a = &raw.actions;
-        for (key, v) in [
-            ("tag", a.tag),
-            ("quarantine", a.quarantine),
-            ("reject", a.reject),
-        ] {
+        for (key, v) in [("tag", a.tag), ("quarantine", a.quarantine), ("reject", a.reject)] {
             if !v.is_finite() {
                 return Err(invalid(file, format!("actions.{key}: {v} is not a number")));
             }
         }
         if a.quarantine <= a.tag {
-            return Err(invalid(
-                file,
-                format!(
-                    "actions.quarantine: {} must be above actions.tag ({})",
-                    a.quarantine, a.tag
-                ),
-            ));
+            return Err(invalid(file, format!("actions.quarantine: {} must be above actions.tag ({})", a.quarantine, a.tag)));
         }
         if a.reject <= a.quarantine {
-            return Err(invalid(
-                file,
-                format!(
-                    "actions.reject: {} must be above actions.quarantine ({})",
-                    a.reject, a.quarantine
-                ),
-            ));
+            return Err(invalid(file, format!("actions.reject: {} must be above actions.quarantine ({})", a.reject, a.quarantine)));
         }
         for (id, w) in &raw.scores {
             if rules::rule(id).is_none() {
-                return Err(invalid(
-                    file,
-                    format!("scores.{id}: {w}: unknown rule id (see `impostor rules`)"),
-                ));
+                return Err(invalid(file, format!("scores.{id}: {w}: unknown rule id (see `impostor rules`)")));
             }
             if !w.is_finite() {
                 return Err(invalid(file, format!("scores.{id}: {w} is not a number")));
             }
         }
-        for (key, list) in [
-            ("rules.disabled", &raw.rules.disabled),
-            ("rules.monitor", &raw.rules.monitor),
-        ] {
+        for (key, list) in [("rules.disabled", &raw.rules.disabled), ("rules.monitor", &raw.rules.monitor)] {
             if let Some(id) = list.iter().find(|id| rules::rule(id).is_none()) {
-                return Err(invalid(
-                    file,
-                    format!("{key}: {id:?}: unknown rule id (see `impostor rules`)"),
-                ));
+                return Err(invalid(file, format!("{key}: {id:?}: unknown rule id (see `impostor rules`)")));
             }
         }
         for (group, cap) in &raw.group_caps {
             if !rules::all().any(|r| r.group == group) {
-                return Err(invalid(
-                    file,
-                    format!("group_caps.{group}: {cap}: unknown rule group"),
-                ));
+                return Err(invalid(file, format!("group_caps.{group}: {cap}: unknown rule group")));
             }
             if !cap.is_finite() || *cap < 0.0 {
-                return Err(invalid(
-                    file,
-                    format!("group_caps.{group}: {cap} must be a non-negative number"),
-                ));
+                return Err(invalid(file, format!("group_caps.{group}: {cap} must be a non-negative number")));
             }
         }
-        if !raw.metrics.listen.is_empty()
-            && raw.metrics.listen.parse::<std::net::SocketAddr>().is_err()
-        {
+        if !raw.metrics.listen.is_empty() && raw.metrics.listen.parse::<std::net::SocketAddr>().is_err() {
             return Err(invalid(file, format!("metrics.listen: {:?} must be HOST:PORT (an IP address) or \"\" to turn metrics off", raw.metrics.listen)));
         }
         for d in &raw.allow.domains {
             if crate::brand::normalize_domain(d).is_none() {
-                return Err(invalid(
-                    file,
-                    format!("allow.domains: {d:?} is not a domain name"),
-                ));
+                return Err(invalid(file, format!("allow.domains: {d:?} is not a domain name")));
             }
         }
         let r = &raw.reject;
-        if r.code.len() != 3
-            || !r.code.starts_with('5')
-            || !r.code.chars().all(|c| c.is_ascii_digit())
-        {
-            return Err(invalid(
-                file,
-                format!("reject.code: {:?} must be a 5xx SMTP reply code", r.code),
-            ));
+        if r.code.len() != 3 || !r.code.starts_with('5') || !r.code.chars().all(|c| c.is_ascii_digit()) {
+            return Err(invalid(file, format!("reject.code: {:?} must be a 5xx SMTP reply code", r.code)));
         }
         let x: Vec<&str> = r.xcode.split('.').collect();
-        if x.len() != 3
-            || x[0] != "5"
-            || !x
-                .iter()
-                .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()))
-        {
-            return Err(invalid(
-                file,
-                format!(
-                    "reject.xcode: {:?} must be an enhanced status code like \"5.7.1\"",
-                    r.xcode
-                ),
-            ));
+        if x.len() != 3 || x[0] != "5" || !x.iter().all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit())) {
+            return Err(invalid(file, format!("reject.xcode: {:?} must be an enhanced status code like \"5.7.1\"", r.xcode)));
         }
         if r.text.contains(['\r', '\n']) || r.text.trim().is_empty() {
-            return Err(invalid(
-                file,
-                format!("reject.text: {:?} must be one non-empty line", r.text),
-            ));
+            return Err(invalid(file, format!("reject.text: {:?} must be one non-empty line", r.text)));
         }
         if raw.tag.subject_prefix.contains(['\r', '\n']) {
             return Err(invalid(file, "tag.subject_prefix: must be one line"));
         }
         if raw.quarantine.reason.contains(['\r', '\n']) || raw.quarantine.reason.trim().is_empty() {
-            return Err(invalid(
-                file,
-                format!(
-                    "quarantine.reason: {:?} must be one non-empty line",
-                    raw.quarantine.reason
-                ),
-            ));
+            return Err(invalid(file, format!("quarantine.reason: {:?} must be one non-empty line", raw.quarantine.reason)));
         }
         let nameservers = raw
             .dns
             .nameservers
             .iter()
-            .map(|n| {
-                parse_nameserver(n).ok_or_else(|| {
-                    invalid(file, format!("dns.nameservers: {n:?} is not IP or IP:PORT"))
-                })
-            })
+            .map(|n| parse_nameserver(n).ok_or_else(|| invalid(file, format!("dns.nameservers: {n:?} is not IP or IP:PORT"))))
             .collect::<Result<Vec<_>, _>>()?;
         if raw.dns.timeout_ms == 0 || raw.dns.attempts == 0 {
-            return Err(invalid(
-                file,
-                "dns.timeout_ms and dns.attempts must be at least 1",
-            ));
+            return Err(invalid(file, "dns.timeout_ms and dns.attempts must be at least 1"));
         }
-        let authserv_id = if raw.auth.authserv_id.is_empty() {
-            hostname()
-        } else {
-            raw.auth.authserv_id.clone()
-        };
+        let authserv_id = if raw.auth.authserv_id.is_empty() { hostname() } else { raw.auth.authserv_id.clone() };
         if authserv_id.contains([';', ' ', '\t', '\r', '\n']) {
-            return Err(invalid(
-                file,
-                format!("auth.authserv_id: {authserv_id:?} must be a single token (a host name)"),
-            ));
+            return Err(invalid(file, format!("auth.authserv_id: {authserv_id:?} must be a single token (a host name)")));
         }
-        let mut brands = if raw.builtin_brands {
-            builtin_brands()
-        } else {
-            Vec::new()
-        };
+        let mut brands = if raw.builtin_brands { builtin_brands() } else { Vec::new() };
         for (i, b) in raw.brand.iter().enumerate() {
-            let brand =
-                Brand::from_config(b).map_err(|e| invalid(file, format!("brand[{i}].{e}")))?;
+            let brand = Brand::from_config(b).map_err(|e| invalid(file, format!("brand[{i}].{e}")))?;
             if let Some(t) = &b.overrides.actions {
                 if t.quarantine <= t.tag || t.reject <= t.quarantine {
                     return Err(invalid(file, format!("brand[{i}].overrides.actions: tag {} < quarantine {} < reject {} must increase", t.tag, t.quarantine, t.reject)));
                 }
             }
-            if let Some(id) = b
-                .overrides
-                .scores
-                .keys()
-                .find(|id| rules::rule(id).is_none())
-            {
-                return Err(invalid(
-                    file,
-                    format!("brand[{i}].overrides.scores.{id}: unknown rule id"),
-                ));
+            if let Some(id) = b.overrides.scores.keys().find(|id| rules::rule(id).is_none()) {
+                return Err(invalid(file, format!("brand[{i}].overrides.scores.{id}: unknown rule id")));
             }
-            if brands
-                .iter()
-                .any(|x| x.name.eq_ignore_ascii_case(&brand.name))
-            {
-                return Err(invalid(
-                    file,
-                    format!("brand[{i}].name: {:?} is defined twice", brand.name),
-                ));
+            if brands.iter().any(|x| x.name.eq_ignore_ascii_case(&brand.name)) {
+                return Err(invalid(file, format!("brand[{i}].name: {:?} is defined twice", brand.name)));
             }
             brands.push(brand);
         }
@@ -722,18 +562,8 @@ impl Config {
             auth: raw.auth.clone(),
             authserv_id,
             allow: AllowConfig {
-                domains: raw
-                    .allow
-                    .domains
-                    .iter()
-                    .map(|d| d.to_ascii_lowercase())
-                    .collect(),
-                recipients: raw
-                    .allow
-                    .recipients
-                    .iter()
-                    .map(|r| r.to_ascii_lowercase())
-                    .collect(),
+                domains: raw.allow.domains.iter().map(|d| d.to_ascii_lowercase()).collect(),
+                recipients: raw.allow.recipients.iter().map(|r| r.to_ascii_lowercase()).collect(),
                 ..raw.allow.clone()
             },
             metrics: raw.metrics.clone(),
@@ -760,9 +590,7 @@ impl Config {
         let mut raw = self.raw.clone();
         // show every weight, not only overridden ones
         for r in rules::all() {
-            raw.scores
-                .entry(r.id.to_string())
-                .or_insert(r.default_weight);
+            raw.scores.entry(r.id.to_string()).or_insert(r.default_weight);
         }
         raw.brand = self
             .brands
@@ -776,9 +604,7 @@ impl Config {
             })
             .collect();
         let mut out = format!("# effective configuration (from {})\n", self.source);
-        out.push_str(
-            &toml::to_string_pretty(&raw).unwrap_or_else(|e| format!("# cannot render: {e}\n")),
-        );
+        out.push_str(&toml::to_string_pretty(&raw).unwrap_or_else(|e| format!("# cannot render: {e}\n")));
         out
     }
 }
@@ -864,20 +690,13 @@ mod tests {
 
     #[test]
     fn thresholds_out_of_order_name_file_key_value() {
-        let e = Config::from_toml_str("[actions]\nreject = 8\n", "impostor.toml")
-            .unwrap_err()
-            .to_string();
-        assert_eq!(
-            e,
-            "impostor.toml: actions.reject: 8 must be above actions.quarantine (10)"
-        );
+        let e = Config::from_toml_str("[actions]\nreject = 8\n", "impostor.toml").unwrap_err().to_string();
+        assert_eq!(e, "impostor.toml: actions.reject: 8 must be above actions.quarantine (10)");
     }
 
     #[test]
     fn unknown_key_is_an_error() {
-        let e = Config::from_toml_str("[actions]\ntga = 3\n", "x.toml")
-            .unwrap_err()
-            .to_string();
+        let e = Config::from_toml_str("[actions]\ntga = 3\n", "x.toml").unwrap_err().to_string();
         assert!(e.starts_with("x.toml: ") && e.contains("tga"), "{e}");
     }
 
@@ -896,21 +715,14 @@ mod tests {
 
     #[test]
     fn wrong_type_names_the_key() {
-        let e = Config::from_toml_str("fail_mode = \"explode\"\n", "x.toml")
-            .unwrap_err()
-            .to_string();
+        let e = Config::from_toml_str("fail_mode = \"explode\"\n", "x.toml").unwrap_err().to_string();
         assert!(e.contains("fail_mode") && e.contains("explode"), "{e}");
     }
 
     #[test]
     fn unknown_rule_weight_is_an_error() {
-        let e = Config::from_toml_str("[scores]\nNOT_A_RULE = 1\n", "x.toml")
-            .unwrap_err()
-            .to_string();
-        assert_eq!(
-            e,
-            "x.toml: scores.NOT_A_RULE: 1: unknown rule id (see `impostor rules`)"
-        );
+        let e = Config::from_toml_str("[scores]\nNOT_A_RULE = 1\n", "x.toml").unwrap_err().to_string();
+        assert_eq!(e, "x.toml: scores.NOT_A_RULE: 1: unknown rule id (see `impostor rules`)");
     }
 
     #[test]
@@ -921,45 +733,22 @@ mod tests {
 
     #[test]
     fn bad_socket_names_key_and_value() {
-        let e = Config::from_toml_str("[milter]\nsocket = \"tcp:1\"\n", "x.toml")
-            .unwrap_err()
-            .to_string();
+        let e = Config::from_toml_str("[milter]\nsocket = \"tcp:1\"\n", "x.toml").unwrap_err().to_string();
         assert!(e.starts_with("x.toml: milter.socket: \"tcp:1\""), "{e}");
     }
 
     #[test]
     fn nameservers_parse_with_and_without_port() {
-        let c = Config::from_toml_str(
-            "[dns]\nnameservers = [\"127.0.0.1:5353\", \"::1\"]\n",
-            "x.toml",
-        )
-        .unwrap();
-        assert_eq!(
-            c.nameservers,
-            [
-                "127.0.0.1:5353".parse().unwrap(),
-                "[::1]:53".parse().unwrap()
-            ]
-        );
-        let e = Config::from_toml_str("[dns]\nnameservers = [\"localhost\"]\n", "x.toml")
-            .unwrap_err()
-            .to_string();
-        assert_eq!(
-            e,
-            "x.toml: dns.nameservers: \"localhost\" is not IP or IP:PORT"
-        );
+        let c = Config::from_toml_str("[dns]\nnameservers = [\"127.0.0.1:5353\", \"::1\"]\n", "x.toml").unwrap();
+        assert_eq!(c.nameservers, ["127.0.0.1:5353".parse().unwrap(), "[::1]:53".parse().unwrap()]);
+        let e = Config::from_toml_str("[dns]\nnameservers = [\"localhost\"]\n", "x.toml").unwrap_err().to_string();
+        assert_eq!(e, "x.toml: dns.nameservers: \"localhost\" is not IP or IP:PORT");
     }
 
     #[test]
     fn socket_specs() {
-        assert_eq!(
-            SocketSpec::parse("inet:7357@127.0.0.1").unwrap(),
-            SocketSpec::Inet("127.0.0.1:7357".into())
-        );
-        assert_eq!(
-            SocketSpec::parse("unix:/run/i.sock").unwrap(),
-            SocketSpec::Unix("/run/i.sock".into())
-        );
+        assert_eq!(SocketSpec::parse("inet:7357@127.0.0.1").unwrap(), SocketSpec::Inet("127.0.0.1:7357".into()));
+        assert_eq!(SocketSpec::parse("unix:/run/i.sock").unwrap(), SocketSpec::Unix("/run/i.sock".into()));
         assert!(SocketSpec::parse("inet:127.0.0.1").is_err());
     }
 
@@ -968,14 +757,7 @@ mod tests {
         let c = Config::default();
         let shown = c.to_toml();
         // the shown config repeats the built-in brand, so load it without builtins
-        let again = Config::from_toml_str(
-            &format!(
-                "builtin_brands = false\n{}",
-                shown.replace("builtin_brands = true\n", "")
-            ),
-            "shown.toml",
-        )
-        .unwrap();
+        let again = Config::from_toml_str(&format!("builtin_brands = false\n{}", shown.replace("builtin_brands = true\n", "")), "shown.toml").unwrap();
         assert_eq!(again.brands, c.brands);
         assert_eq!(again.actions, c.actions);
         assert_eq!(again.weight("BRAND_NAME_FOREIGN_DOMAIN"), 6.0);

@@ -84,25 +84,15 @@ impl MessageState {
         let lower = name_str.to_ascii_lowercase();
         if lower.starts_with(OWN_HEADER_PREFIX) {
             // index among headers of the same (case-insensitive) name
-            let idx = self
-                .forged
-                .iter()
-                .filter(|(n, _)| n.eq_ignore_ascii_case(&name_str))
-                .count() as i32
-                + 1;
+            let idx = self.forged.iter().filter(|(n, _)| n.eq_ignore_ascii_case(&name_str)).count() as i32 + 1;
             self.forged.push((name_str, idx));
         } else if lower == "authentication-results" {
             let idx = self.auth_results.len() as i32 + 1;
-            self.auth_results.push((
-                idx,
-                crate::analysis::auth::authserv_id(&String::from_utf8_lossy(value)),
-            ));
+            self.auth_results.push((idx, crate::analysis::auth::authserv_id(&String::from_utf8_lossy(value))));
         } else if lower == "subject" && self.subject.is_none() {
             self.subject = Some(String::from_utf8_lossy(value).into_owned());
         }
-        if self.header_count > max_headers
-            || self.raw.len() + name.len() + value.len() + 4 > max_bytes
-        {
+        if self.header_count > max_headers || self.raw.len() + name.len() + value.len() + 4 > max_bytes {
             self.headers_truncated = true;
             return;
         }
@@ -160,11 +150,7 @@ mod tests {
         assert_eq!(m.header_count, 3);
         assert_eq!(
             m.forged,
-            vec![
-                ("X-Impostor-Verdict".into(), 1),
-                ("x-impostor-verdict".into(), 2),
-                ("X-Impostor-Score".into(), 1)
-            ]
+            vec![("X-Impostor-Verdict".into(), 1), ("x-impostor-verdict".into(), 2), ("X-Impostor-Score".into(), 1)]
         );
     }
 }

@@ -52,10 +52,7 @@ pub struct Finding {
 
 impl Finding {
     pub fn new(rule: &'static str, evidence: impl Into<String>) -> Self {
-        Finding {
-            rule,
-            evidence: evidence.into(),
-        }
+        Finding { rule, evidence: evidence.into() }
     }
 }
 
@@ -119,13 +116,7 @@ impl Verdict {
         }
         self.rules
             .iter()
-            .map(|r| {
-                if r.monitor {
-                    format!("{}={}(monitor)", r.id, fmt_score(r.score))
-                } else {
-                    format!("{}={}", r.id, fmt_score(r.score))
-                }
-            })
+            .map(|r| if r.monitor { format!("{}={}(monitor)", r.id, fmt_score(r.score)) } else { format!("{}={}", r.id, fmt_score(r.score)) })
             .collect::<Vec<_>>()
             .join(", ")
     }
@@ -158,15 +149,8 @@ pub fn fmt_score(s: f64) -> String {
 /// message, `group_caps` bound each group's sum, and a named brand's
 /// `overrides` replace weights and thresholds.
 pub fn score(config: &Config, findings: Vec<Finding>, brand: Option<String>) -> Verdict {
-    let overrides = brand
-        .as_ref()
-        .and_then(|n| config.brands.iter().find(|b| &b.name == n))
-        .map(|b| &b.overrides);
-    let weight = |id: &str| {
-        overrides
-            .and_then(|o| o.scores.get(id).copied())
-            .unwrap_or_else(|| config.weight(id))
-    };
+    let overrides = brand.as_ref().and_then(|n| config.brands.iter().find(|b| &b.name == n)).map(|b| &b.overrides);
+    let weight = |id: &str| overrides.and_then(|o| o.scores.get(id).copied()).unwrap_or_else(|| config.weight(id));
     let mut rules: Vec<ScoredFinding> = Vec::new();
     let mut group_sum: std::collections::BTreeMap<&str, f64> = Default::default();
     let mut total = 0.0;
@@ -177,12 +161,7 @@ pub fn score(config: &Config, findings: Vec<Finding>, brand: Option<String>) -> 
         let first = !rules.iter().any(|r| r.id == f.rule);
         let mut w = if first { weight(f.rule) } else { 0.0 };
         if config.rules.monitor.iter().any(|m| m == f.rule) {
-            rules.push(ScoredFinding {
-                id: f.rule,
-                score: w,
-                evidence: f.evidence,
-                monitor: true,
-            });
+            rules.push(ScoredFinding { id: f.rule, score: w, evidence: f.evidence, monitor: true });
             continue;
         }
         let group = rules::rule(f.rule).map(|r| r.group).unwrap_or("");
@@ -194,59 +173,24 @@ pub fn score(config: &Config, findings: Vec<Finding>, brand: Option<String>) -> 
             *used += w;
         }
         total += w;
-        rules.push(ScoredFinding {
-            id: f.rule,
-            score: w,
-            evidence: f.evidence,
-            monitor: false,
-        });
+        rules.push(ScoredFinding { id: f.rule, score: w, evidence: f.evidence, monitor: false });
     }
     let total = (total * 100.0).round() / 100.0;
-    let t = overrides
-        .and_then(|o| o.actions.as_ref())
-        .unwrap_or(&config.actions);
+    let t = overrides.and_then(|o| o.actions.as_ref()).unwrap_or(&config.actions);
     let (action, decided_by) = if total >= t.reject {
-        (
-            Action::Reject,
-            format!(
-                "score {} >= reject {}",
-                fmt_score(total),
-                fmt_score(t.reject)
-            ),
-        )
+        (Action::Reject, format!("score {} >= reject {}", fmt_score(total), fmt_score(t.reject)))
     } else if total >= t.quarantine {
-        (
-            Action::Quarantine,
-            format!(
-                "score {} >= quarantine {}",
-                fmt_score(total),
-                fmt_score(t.quarantine)
-            ),
-        )
+        (Action::Quarantine, format!("score {} >= quarantine {}", fmt_score(total), fmt_score(t.quarantine)))
     } else if total >= t.tag {
-        (
-            Action::Tag,
-            format!("score {} >= tag {}", fmt_score(total), fmt_score(t.tag)),
-        )
+        (Action::Tag, format!("score {} >= tag {}", fmt_score(total), fmt_score(t.tag)))
     } else {
-        (
-            Action::Accept,
-            format!("score {} < tag {}", fmt_score(total), fmt_score(t.tag)),
-        )
+        (Action::Accept, format!("score {} < tag {}", fmt_score(total), fmt_score(t.tag)))
     };
     let decided_by = match (overrides.and_then(|o| o.actions.as_ref()), &brand) {
         (Some(_), Some(b)) => format!("{decided_by} ({b} thresholds)"),
         _ => decided_by,
     };
-    Verdict {
-        action,
-        score: total,
-        rules,
-        monitor: config.monitor,
-        brand,
-        error: None,
-        decided_by,
-    }
+    Verdict { action, score: total, rules, monitor: config.monitor, brand, error: None, decided_by }
 }
 
 #[cfg(test)]
@@ -264,22 +208,11 @@ mod tests {
         assert_eq!(score(&c, vec![], None).action, Action::Accept);
         let v = score(&c, vec![f(rules::BRAND_NAME_FOREIGN_DOMAIN)], None);
         assert_eq!((v.action, v.score), (Action::Tag, 6.0));
-        let v = score(
-            &c,
-            vec![
-                f(rules::BRAND_NAME_FOREIGN_DOMAIN),
-                f(rules::BRAND_SUBJECT_FOREIGN_DOMAIN),
-            ],
-            None,
-        );
+        let v = score(&c, vec![f(rules::BRAND_NAME_FOREIGN_DOMAIN), f(rules::BRAND_SUBJECT_FOREIGN_DOMAIN)], None);
         assert_eq!((v.action, v.score), (Action::Quarantine, 10.0));
         let v = score(
             &c,
-            vec![
-                f(rules::BRAND_NAME_FOREIGN_DOMAIN),
-                f(rules::BRAND_SUBJECT_FOREIGN_DOMAIN),
-                f(rules::LOOKALIKE_FROM_DOMAIN),
-            ],
+            vec![f(rules::BRAND_NAME_FOREIGN_DOMAIN), f(rules::BRAND_SUBJECT_FOREIGN_DOMAIN), f(rules::LOOKALIKE_FROM_DOMAIN)],
             None,
         );
         assert_eq!((v.action, v.score), (Action::Reject, 15.0));
@@ -289,14 +222,7 @@ mod tests {
     #[test]
     fn a_rule_counts_once_per_message() {
         let c = Config::default();
-        let v = score(
-            &c,
-            vec![
-                f(rules::LOOKALIKE_FROM_DOMAIN),
-                f(rules::LOOKALIKE_FROM_DOMAIN),
-            ],
-            None,
-        );
+        let v = score(&c, vec![f(rules::LOOKALIKE_FROM_DOMAIN), f(rules::LOOKALIKE_FROM_DOMAIN)], None);
         assert_eq!(v.score, 5.0);
         assert_eq!(v.rules.len(), 2);
         assert_eq!(v.rules[1].score, 0.0);
@@ -304,8 +230,7 @@ mod tests {
 
     #[test]
     fn configured_weight_overrides_default() {
-        let c = Config::from_toml_str("[scores]\nBRAND_SUBJECT_FOREIGN_DOMAIN = 12.0\n", "t.toml")
-            .unwrap();
+        let c = Config::from_toml_str("[scores]\nBRAND_SUBJECT_FOREIGN_DOMAIN = 12.0\n", "t.toml").unwrap();
         let v = score(&c, vec![f(rules::BRAND_SUBJECT_FOREIGN_DOMAIN)], None);
         assert_eq!((v.action, v.score), (Action::Quarantine, 12.0));
     }
@@ -319,31 +244,17 @@ mod tests {
         .unwrap();
         let v = score(
             &c,
-            vec![
-                f(rules::BRAND_NAME_FOREIGN_DOMAIN),
-                f(rules::BRAND_SUBJECT_FOREIGN_DOMAIN),
-                f(rules::LOOKALIKE_FROM_DOMAIN),
-            ],
+            vec![f(rules::BRAND_NAME_FOREIGN_DOMAIN), f(rules::BRAND_SUBJECT_FOREIGN_DOMAIN), f(rules::LOOKALIKE_FROM_DOMAIN)],
             None,
         );
         assert_eq!((v.action, v.score), (Action::Tag, 6.0));
-        assert_eq!(
-            v.rules_header(),
-            "BRAND_NAME_FOREIGN_DOMAIN=6.0, LOOKALIKE_FROM_DOMAIN=5.0(monitor)"
-        );
+        assert_eq!(v.rules_header(), "BRAND_NAME_FOREIGN_DOMAIN=6.0, LOOKALIKE_FROM_DOMAIN=5.0(monitor)");
     }
 
     #[test]
     fn group_cap_bounds_a_group() {
         let c = Config::from_toml_str("[group_caps]\nsender = 7.0\n", "t.toml").unwrap();
-        let v = score(
-            &c,
-            vec![
-                f(rules::BRAND_NAME_FOREIGN_DOMAIN),
-                f(rules::BRAND_SUBJECT_FOREIGN_DOMAIN),
-            ],
-            None,
-        );
+        let v = score(&c, vec![f(rules::BRAND_NAME_FOREIGN_DOMAIN), f(rules::BRAND_SUBJECT_FOREIGN_DOMAIN)], None);
         assert_eq!(v.score, 7.0);
         assert_eq!(v.rules[1].score, 1.0);
     }
@@ -355,17 +266,9 @@ mod tests {
             "t.toml",
         )
         .unwrap();
-        let v = score(
-            &c,
-            vec![f(rules::BRAND_SUBJECT_FOREIGN_DOMAIN)],
-            Some("Acme".into()),
-        );
+        let v = score(&c, vec![f(rules::BRAND_SUBJECT_FOREIGN_DOMAIN)], Some("Acme".into()));
         assert_eq!((v.action, v.score), (Action::Quarantine, 5.0));
-        let v = score(
-            &c,
-            vec![f(rules::BRAND_SUBJECT_FOREIGN_DOMAIN)],
-            Some("OpenAI".into()),
-        );
+        let v = score(&c, vec![f(rules::BRAND_SUBJECT_FOREIGN_DOMAIN)], Some("OpenAI".into()));
         assert_eq!((v.action, v.score), (Action::Accept, 4.0));
     }
 
@@ -373,14 +276,7 @@ mod tests {
     fn monitor_mode_reports_would_be_action() {
         let mut c = Config::default();
         c.monitor = true;
-        let v = score(
-            &c,
-            vec![
-                f(rules::BRAND_NAME_FOREIGN_DOMAIN),
-                f(rules::BRAND_SUBJECT_FOREIGN_DOMAIN),
-            ],
-            None,
-        );
+        let v = score(&c, vec![f(rules::BRAND_NAME_FOREIGN_DOMAIN), f(rules::BRAND_SUBJECT_FOREIGN_DOMAIN)], None);
         assert_eq!(v.action, Action::Quarantine);
         assert_eq!(v.effective_action(), Action::Accept);
         assert_eq!(v.header_value(), "accept (monitor: would quarantine)");

@@ -23,30 +23,20 @@ impl Daemon {
     /// With DNS checks on, against a resolver port where nothing answers.
     #[allow(dead_code)] // not every test file uses it
     pub async fn start_online(toml: &str) -> Daemon {
-        let port = std::net::UdpSocket::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let toml = format!("{toml}\n[dns]\nnameservers = [\"127.0.0.1:{port}\"]\ntimeout_ms = 200\nattempts = 1\non_error = \"continue\"\n");
         let config = Config::from_toml_str(&toml, "test.toml").expect("test config");
         Daemon::with_engine(Engine::online(config).unwrap()).await
     }
 
     async fn with_engine(engine: Arc<Engine>) -> Daemon {
-        let listener = MilterListener::bind(&SocketSpec::Inet("127.0.0.1:0".into()), 0o660, "")
-            .await
-            .unwrap();
+        let listener = MilterListener::bind(&SocketSpec::Inet("127.0.0.1:0".into()), 0o660, "").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (tx, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(impostor::run(listener, Shared::new(engine), async {
             let _ = rx.await;
         }));
-        Daemon {
-            addr,
-            stop: Some(tx),
-            task,
-        }
+        Daemon { addr, stop: Some(tx), task }
     }
 
     pub async fn stop(mut self) {

@@ -36,55 +36,16 @@ pub struct AttachmentInfo {
 }
 
 const EXEC: &[&str] = &[
-    "exe",
-    "scr",
-    "com",
-    "pif",
-    "bat",
-    "cmd",
-    "js",
-    "jse",
-    "vbs",
-    "vbe",
-    "wsf",
-    "wsh",
-    "hta",
-    "ps1",
-    "psm1",
-    "msi",
-    "msp",
-    "jar",
-    "cpl",
-    "reg",
-    "dll",
-    "application",
-    "appx",
-    "msix",
-    "msc",
-    "gadget",
-    "inf",
-    "sct",
-    "chm",
-    "url",
-    "xll",
-    "elf",
+    "exe", "scr", "com", "pif", "bat", "cmd", "js", "jse", "vbs", "vbe", "wsf", "wsh", "hta", "ps1", "psm1", "msi", "msp",
+    "jar", "cpl", "reg", "dll", "application", "appx", "msix", "msc", "gadget", "inf", "sct", "chm", "url", "xll", "elf",
 ];
-const MACRO: &[&str] = &[
-    "docm", "dotm", "xlsm", "xltm", "xlam", "pptm", "potm", "ppam", "ppsm", "sldm", "xlsb",
-];
-const ARCHIVE: &[&str] = &[
-    "zip", "rar", "7z", "gz", "tgz", "bz2", "xz", "tar", "cab", "ace", "arj", "lzh", "z", "zipx",
-];
+const MACRO: &[&str] = &["docm", "dotm", "xlsm", "xltm", "xlam", "pptm", "potm", "ppam", "ppsm", "sldm", "xlsb"];
+const ARCHIVE: &[&str] = &["zip", "rar", "7z", "gz", "tgz", "bz2", "xz", "tar", "cab", "ace", "arj", "lzh", "z", "zipx"];
 const DISK: &[&str] = &["iso", "img", "vhd", "vhdx", "lnk", "dmg"];
-const OOXML: &[&str] = &[
-    "docx", "xlsx", "pptx", "dotx", "xltx", "potx", "ppsx", "odt", "ods", "odp", "epub", "jar",
-    "apk",
-];
+const OOXML: &[&str] = &["docx", "xlsx", "pptx", "dotx", "xltx", "potx", "ppsx", "odt", "ods", "odp", "epub", "jar", "apk"];
 
 fn ext(name: &str) -> String {
-    name.rsplit_once('.')
-        .map(|(_, e)| e.trim().to_ascii_lowercase())
-        .unwrap_or_default()
+    name.rsplit_once('.').map(|(_, e)| e.trim().to_ascii_lowercase()).unwrap_or_default()
 }
 
 fn find(hay: &[u8], needle: &[u8]) -> bool {
@@ -110,10 +71,7 @@ pub fn classify(name: &str, ctype: &str, bytes: &[u8], limits: &Limits) -> Attac
     };
     let zip = head.starts_with(b"PK\x03\x04");
     let ole = head.starts_with(&[0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1]);
-    info.kind = if EXEC.contains(&e.as_str())
-        || head.starts_with(b"MZ") && head.len() > 64
-        || head.starts_with(b"\x7fELF")
-    {
+    info.kind = if EXEC.contains(&e.as_str()) || head.starts_with(b"MZ") && head.len() > 64 || head.starts_with(b"\x7fELF") {
         AttachmentKind::Executable
     } else if MACRO.contains(&e.as_str()) {
         AttachmentKind::MacroOffice
@@ -124,12 +82,7 @@ pub fn classify(name: &str, ctype: &str, bytes: &[u8], limits: &Limits) -> Attac
         AttachmentKind::DiskImageOrShortcut
     } else if ole && (find(head, &utf16("_VBA_PROJECT")) || find(head, &utf16("Macros"))) {
         AttachmentKind::MacroOffice
-    } else if zip
-        || ARCHIVE.contains(&e.as_str())
-        || head.starts_with(b"Rar!")
-        || head.starts_with(b"7z\xBC\xAF\x27\x1C")
-        || head.starts_with(b"MSCF")
-    {
+    } else if zip || ARCHIVE.contains(&e.as_str()) || head.starts_with(b"Rar!") || head.starts_with(b"7z\xBC\xAF\x27\x1C") || head.starts_with(b"MSCF") {
         AttachmentKind::Archive
     } else if e == "pdf" || ctype == "application/pdf" || head.starts_with(b"%PDF") {
         AttachmentKind::Pdf
@@ -141,22 +94,13 @@ pub fn classify(name: &str, ctype: &str, bytes: &[u8], limits: &Limits) -> Attac
     if zip && info.kind == AttachmentKind::Archive {
         // OOXML and other zip-based documents: a VBA project inside means macros.
         let names = zip_names(head);
-        if names
-            .iter()
-            .any(|n| n.to_ascii_lowercase().ends_with("vbaproject.bin"))
-        {
+        if names.iter().any(|n| n.to_ascii_lowercase().ends_with("vbaproject.bin")) {
             info.kind = AttachmentKind::MacroOffice;
-        } else if OOXML.contains(&e.as_str())
-            || names
-                .iter()
-                .any(|n| n == "[Content_Types].xml" || n == "mimetype")
-        {
+        } else if OOXML.contains(&e.as_str()) || names.iter().any(|n| n == "[Content_Types].xml" || n == "mimetype") {
             info.kind = AttachmentKind::Other;
         } else if let Some(inner) = names.iter().find(|n| {
             let ie = ext(n);
-            EXEC.contains(&ie.as_str())
-                || DISK.contains(&ie.as_str())
-                || MACRO.contains(&ie.as_str())
+            EXEC.contains(&ie.as_str()) || DISK.contains(&ie.as_str()) || MACRO.contains(&ie.as_str())
         }) {
             info.inner_executable = Some(inner.clone());
         }
@@ -167,11 +111,7 @@ pub fn classify(name: &str, ctype: &str, bytes: &[u8], limits: &Limits) -> Attac
 /// Entry names of a zip archive, from its central directory (at most 1,000).
 pub fn zip_names(bytes: &[u8]) -> Vec<String> {
     match zip::ZipArchive::new(std::io::Cursor::new(bytes)) {
-        Ok(a) => a
-            .file_names()
-            .take(1000)
-            .filter_map(|n| n.ok().map(|n| n.into_owned()))
-            .collect(),
+        Ok(a) => a.file_names().take(1000).filter_map(|n| n.ok().map(|n| n.into_owned())).collect(),
         // a truncated archive still has local headers: read their names
         Err(_) => local_zip_names(bytes),
     }
@@ -197,27 +137,10 @@ fn local_zip_names(b: &[u8]) -> Vec<String> {
 /// Describes an HTML attachment: login form, smuggling script.
 pub fn html_attachment(name: &str, ctype: &str, source: &str, parsed: &HtmlOut) -> AttachmentInfo {
     let lower = source[..super::text::truncate(source, 2 * 1024 * 1024).len()].to_ascii_lowercase();
-    let decodes = [
-        "atob(",
-        "fromcharcode",
-        "unescape(",
-        "decodeuricomponent(",
-        "base64,",
-    ]
-    .iter()
-    .any(|p| lower.contains(p));
-    let builds = [
-        "new blob",
-        "createobjecturl",
-        "mssaveoropenblob",
-        "document.write",
-        "location.href",
-        "location.replace",
-        "window.location",
-        ".innerhtml",
-    ]
-    .iter()
-    .any(|p| lower.contains(p));
+    let decodes = ["atob(", "fromcharcode", "unescape(", "decodeuricomponent(", "base64,"].iter().any(|p| lower.contains(p));
+    let builds = ["new blob", "createobjecturl", "mssaveoropenblob", "document.write", "location.href", "location.replace", "window.location", ".innerhtml"]
+        .iter()
+        .any(|p| lower.contains(p));
     AttachmentInfo {
         name: name.to_string(),
         content_type: ctype.to_string(),
@@ -248,11 +171,7 @@ pub fn pdf_uris(name: &str, bytes: &[u8], limits: &Limits, out: &mut Vec<Link>) 
                 s.push(b[k]);
                 k += 1;
             }
-            if let Some(l) = Link::parse(
-                &String::from_utf8_lossy(&s),
-                LinkSource::Pdf(name.to_string()),
-                None,
-            ) {
+            if let Some(l) = Link::parse(&String::from_utf8_lossy(&s), LinkSource::Pdf(name.to_string()), None) {
                 if out.len() < limits.max_links && !out.contains(&l) {
                     out.push(l);
                 }
@@ -275,23 +194,11 @@ pub fn check(content: &Content, out: &mut Vec<Finding>) {
     };
     for a in &content.attachments {
         match a.kind {
-            AttachmentKind::Executable => add(
-                ATTACHMENT_EXECUTABLE,
-                format!("{} ({}, {} bytes)", a.name, a.content_type, a.size),
-            ),
-            AttachmentKind::MacroOffice => add(
-                ATTACHMENT_MACRO_OFFICE,
-                format!("{} ({})", a.name, a.content_type),
-            ),
-            AttachmentKind::DiskImageOrShortcut => add(
-                ATTACHMENT_DISK_IMAGE_OR_SHORTCUT,
-                format!("{} ({})", a.name, a.content_type),
-            ),
+            AttachmentKind::Executable => add(ATTACHMENT_EXECUTABLE, format!("{} ({}, {} bytes)", a.name, a.content_type, a.size)),
+            AttachmentKind::MacroOffice => add(ATTACHMENT_MACRO_OFFICE, format!("{} ({})", a.name, a.content_type)),
+            AttachmentKind::DiskImageOrShortcut => add(ATTACHMENT_DISK_IMAGE_OR_SHORTCUT, format!("{} ({})", a.name, a.content_type)),
             AttachmentKind::Archive => {
-                add(
-                    ATTACHMENT_ARCHIVE,
-                    format!("{} ({})", a.name, a.content_type),
-                );
+                add(ATTACHMENT_ARCHIVE, format!("{} ({})", a.name, a.content_type));
                 if let Some(inner) = &a.inner_executable {
                     add(ATTACHMENT_EXECUTABLE, format!("{inner} inside {}", a.name));
                 }
@@ -299,29 +206,17 @@ pub fn check(content: &Content, out: &mut Vec<Finding>) {
             AttachmentKind::Html => {
                 add(ATTACHMENT_HTML, format!("{} ({})", a.name, a.content_type));
                 if a.login_form {
-                    add(
-                        ATTACHMENT_HTML_LOGIN_FORM,
-                        format!("{} has a password field", a.name),
-                    );
+                    add(ATTACHMENT_HTML_LOGIN_FORM, format!("{} has a password field", a.name));
                 }
                 if a.smuggling {
-                    add(
-                        ATTACHMENT_HTML_SMUGGLING,
-                        format!("{} decodes script data into the page", a.name),
-                    );
+                    add(ATTACHMENT_HTML_SMUGGLING, format!("{} decodes script data into the page", a.name));
                 }
             }
             _ => {}
         }
     }
     if content.body_password_fields > 0 {
-        add(
-            FORM_PASSWORD_FIELD,
-            format!(
-                "{} password field(s) in the message body",
-                content.body_password_fields
-            ),
-        );
+        add(FORM_PASSWORD_FIELD, format!("{} password field(s) in the message body", content.body_password_fields));
     }
     for (rule, ev) in found {
         out.push(Finding::new(rule, ev));

@@ -35,13 +35,8 @@ fn shown_domain(text: &str) -> Option<String> {
         let rest = lower.split_once("://").map(|(_, r)| r).unwrap_or(&lower);
         let host = rest.split(['/', '?', '#', ':']).next().unwrap_or("");
         let ok = host.contains('.')
-            && host
-                .split('.')
-                .all(|l| !l.is_empty() && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
-            && host
-                .rsplit('.')
-                .next()
-                .is_some_and(|tld| tld.len() >= 2 && tld.chars().all(|c| c.is_ascii_alphabetic()));
+            && host.split('.').all(|l| !l.is_empty() && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
+            && host.rsplit('.').next().is_some_and(|tld| tld.len() >= 2 && tld.chars().all(|c| c.is_ascii_alphabetic()));
         if ok && psl::suffix(host.as_bytes()).is_some_and(|s| s.is_known()) {
             return Some(host.to_string());
         }
@@ -63,11 +58,7 @@ impl Once {
     }
     fn emit(self, out: &mut Vec<Finding>) {
         for (rule, ev, more) in self.found {
-            let ev = if more > 0 {
-                format!("{ev} (+{more} more)")
-            } else {
-                ev
-            };
+            let ev = if more > 0 { format!("{ev} (+{more} more)") } else { ev };
             out.push(Finding::new(rule, ev));
         }
     }
@@ -97,21 +88,14 @@ pub fn embedded(link: &Link) -> Option<Link> {
     for (_, v) in u.query_pairs() {
         let l = v.to_ascii_lowercase();
         if l.starts_with("http://") || l.starts_with("https://") {
-            return Link::parse(&v, link.source.clone(), link.anchor_text.clone())
-                .filter(|i| i.host != link.host);
+            return Link::parse(&v, link.source.clone(), link.anchor_text.clone()).filter(|i| i.host != link.host);
         }
     }
     None
 }
 
 /// Judges every link of a message.
-pub fn check(
-    content: &Content,
-    brands: &BrandSet,
-    claimed_brand: Option<usize>,
-    lookalike: LookalikeFn,
-    out: &mut Vec<Finding>,
-) {
+pub fn check(content: &Content, brands: &BrandSet, claimed_brand: Option<usize>, lookalike: LookalikeFn, out: &mut Vec<Finding>) {
     let mut f = Once::default();
     let claimed = claimed_brand.and_then(|b| brands.brands.get(b).map(|br| (b, br)));
     // a redirector's destination (`?url=https://…`) is judged too
@@ -133,10 +117,7 @@ pub fn check(
         let pre = link.source.evidence_prefix();
         let Some(host) = link.host.as_deref() else {
             if link.source.clickable() && link.source != LinkSource::PlainText {
-                f.add(
-                    LINK_SCRIPT_OR_DATA_URL,
-                    format!("{pre}{}", short(&link.url)),
-                );
+                f.add(LINK_SCRIPT_OR_DATA_URL, format!("{pre}{}", short(&link.url)));
             }
             continue;
         };
@@ -157,10 +138,7 @@ pub fn check(
         }
         let (is_lookalike, shortener) = (facts.lookalike.is_some(), facts.shortener);
         if let Some(ev) = &facts.lookalike {
-            f.add(
-                LINK_LOOKALIKE_HOST,
-                format!("{pre}{}: {ev}", short(&link.url)),
-            );
+            f.add(LINK_LOOKALIKE_HOST, format!("{pre}{}: {ev}", short(&link.url)));
         }
         if !link.source.clickable() {
             continue;
@@ -169,10 +147,7 @@ pub fn check(
             f.add(QR_CODE_LINK, format!("{pre}{}", short(&link.url)));
         }
         if link.source == LinkSource::FormAction {
-            f.add(
-                FORM_EXTERNAL_ACTION,
-                format!("form posts to {}", short(&link.url)),
-            );
+            f.add(FORM_EXTERNAL_ACTION, format!("form posts to {}", short(&link.url)));
         }
         // parsed only where needed: userinfo needs an '@', the path rule a claimed brand
         let parsed = if claimed.is_some() || link.url.contains('@') {
@@ -182,14 +157,7 @@ pub fn check(
         };
         if let Some(u) = &parsed {
             if !u.username().is_empty() || u.password().is_some() {
-                f.add(
-                    LINK_USERINFO,
-                    format!(
-                        "{pre}{} shows {:?} but goes to {host}",
-                        short(&link.url),
-                        u.username()
-                    ),
-                );
+                f.add(LINK_USERINFO, format!("{pre}{} shows {:?} but goes to {host}", short(&link.url), u.username()));
             }
         }
         if is_ip(host) {
@@ -207,41 +175,22 @@ pub fn check(
             if let (Some(shown), Some(_)) = (shown_domain(text), claimed) {
                 if org(&shown) != org(host) && org(&shown) != org(&dest) {
                     if brands.owner_of(&shown).is_some() {
-                        f.add(
-                            LINK_DISPLAYED_BRAND_DOMAIN,
-                            format!("text shows {shown}, link goes to {host}"),
-                        );
+                        f.add(LINK_DISPLAYED_BRAND_DOMAIN, format!("text shows {shown}, link goes to {host}"));
                     } else {
-                        f.add(
-                            LINK_DISPLAYED_DOMAIN_MISMATCH,
-                            format!("text shows {shown}, link goes to {host}"),
-                        );
+                        f.add(LINK_DISPLAYED_DOMAIN_MISMATCH, format!("text shows {shown}, link goes to {host}"));
                     }
                 }
             } else if let Some((b, br)) = claimed {
                 if brands.named_in(text).is_some_and(|h| h.brand == b) {
-                    f.add(
-                        LINK_BRAND_TEXT_FOREIGN_HREF,
-                        format!(
-                            "text {:?} names {}, link goes to {host}",
-                            short(text),
-                            br.name
-                        ),
-                    );
+                    f.add(LINK_BRAND_TEXT_FOREIGN_HREF, format!("text {:?} names {}, link goes to {host}", short(text), br.name));
                 }
             }
         }
         if let (Some((b, br)), Some(u)) = (claimed, &parsed) {
             let tail = format!("{} {}", u.path(), u.query().unwrap_or(""));
-            let words: String = tail
-                .chars()
-                .map(|c| if c.is_alphanumeric() { c } else { ' ' })
-                .collect();
+            let words: String = tail.chars().map(|c| if c.is_alphanumeric() { c } else { ' ' }).collect();
             if !is_lookalike && brands.named_in(&words).is_some_and(|h| h.brand == b) {
-                f.add(
-                    LINK_BRAND_IN_PATH,
-                    format!("{pre}{} names {} on {host}", short(&link.url), br.name),
-                );
+                f.add(LINK_BRAND_IN_PATH, format!("{pre}{} names {} on {host}", short(&link.url), br.name));
             }
         }
     }

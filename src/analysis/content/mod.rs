@@ -114,34 +114,19 @@ impl Link {
         let cleaned: std::borrow::Cow<str> = if raw.bytes().all(|b| b.is_ascii_graphic()) {
             std::borrow::Cow::Borrowed(raw)
         } else {
-            std::borrow::Cow::Owned(
-                raw.chars()
-                    .filter(|c| !c.is_whitespace() && !c.is_control() && !text::is_invisible(*c))
-                    .collect(),
-            )
+            std::borrow::Cow::Owned(raw.chars().filter(|c| !c.is_whitespace() && !c.is_control() && !text::is_invisible(*c)).collect())
         };
         let s = text::truncate(&cleaned, 2000);
         let lower = s.to_ascii_lowercase();
-        if lower.starts_with("data:")
-            || lower.starts_with("javascript:")
-            || lower.starts_with("vbscript:")
-        {
+        if lower.starts_with("data:") || lower.starts_with("javascript:") || lower.starts_with("vbscript:") {
             let url: String = s.chars().take(120).collect();
-            return Some(Link {
-                url,
-                host: None,
-                source,
-                anchor_text,
-            });
+            return Some(Link { url, host: None, source, anchor_text });
         }
         let full = if lower.starts_with("www.") {
             format!("http://{s}")
         } else if lower.starts_with("//") {
             format!("http:{s}")
-        } else if lower.starts_with("http://")
-            || lower.starts_with("https://")
-            || lower.starts_with("ftp://")
-        {
+        } else if lower.starts_with("http://") || lower.starts_with("https://") || lower.starts_with("ftp://") {
             s.to_string()
         } else {
             return None;
@@ -152,12 +137,7 @@ impl Link {
             url::Host::Ipv4(ip) => ip.to_string(),
             url::Host::Ipv6(ip) => format!("[{ip}]"),
         };
-        Some(Link {
-            url: full,
-            host: Some(host),
-            source,
-            anchor_text,
-        })
+        Some(Link { url: full, host: Some(host), source, anchor_text })
     }
 }
 
@@ -199,10 +179,7 @@ impl Walk<'_> {
     }
 
     fn push_text(&mut self, t: &str) {
-        let room = self
-            .limits
-            .max_text_bytes
-            .saturating_sub(self.raw_text.len());
+        let room = self.limits.max_text_bytes.saturating_sub(self.raw_text.len());
         if t.len() > room {
             self.raw_text.push_str(text::truncate(t, room));
             self.hit(format!("max_text_bytes ({})", self.limits.max_text_bytes));
@@ -245,28 +222,16 @@ impl Walk<'_> {
             let name = part.attachment_name().map(str::to_string);
             let ctype = part
                 .content_type()
-                .map(|c| {
-                    format!("{}/{}", c.ctype(), c.subtype().unwrap_or("")).to_ascii_lowercase()
-                })
+                .map(|c| format!("{}/{}", c.ctype(), c.subtype().unwrap_or("")).to_ascii_lowercase())
                 .unwrap_or_default();
-            let disposition_attachment = part
-                .content_disposition()
-                .is_some_and(|d| d.is_attachment());
+            let disposition_attachment = part.content_disposition().is_some_and(|d| d.is_attachment());
             let lname = name.as_deref().unwrap_or("").to_ascii_lowercase();
-            let html_name = [".htm", ".html", ".shtml", ".xhtml", ".svg"]
-                .iter()
-                .any(|x| lname.ends_with(x));
+            let html_name = [".htm", ".html", ".shtml", ".xhtml", ".svg"].iter().any(|x| lname.ends_with(x));
             match &part.body {
-                PartType::Text(t) if html_name => {
-                    self.html_attachment(name.as_deref().unwrap_or("attachment.html"), &ctype, t)
-                }
+                PartType::Text(t) if html_name => self.html_attachment(name.as_deref().unwrap_or("attachment.html"), &ctype, t),
                 PartType::Text(t) => {
                     let mut links = Vec::new();
-                    text::plain_urls(
-                        text::truncate(t, self.limits.max_text_bytes),
-                        self.limits,
-                        &mut links,
-                    );
+                    text::plain_urls(text::truncate(t, self.limits.max_text_bytes), self.limits, &mut links);
                     self.push_links(links);
                     self.push_text(t);
                 }
@@ -313,18 +278,12 @@ impl Walk<'_> {
 
     fn binary(&mut self, name: &str, ctype: &str, bytes: &[u8]) {
         let lname = name.to_ascii_lowercase();
-        let image = ctype.starts_with("image/")
-            || [".png", ".jpg", ".jpeg", ".gif"]
-                .iter()
-                .any(|x| lname.ends_with(x));
+        let image = ctype.starts_with("image/") || [".png", ".jpg", ".jpeg", ".gif"].iter().any(|x| lname.ends_with(x));
         let info = attachments::classify(name, ctype, bytes, self.limits);
         if info.kind == AttachmentKind::Pdf {
             let mut links = Vec::new();
             if attachments::pdf_uris(name, bytes, self.limits, &mut links) {
-                self.hit(format!(
-                    "max_image_bytes ({}) for PDF",
-                    self.limits.max_image_bytes
-                ));
+                self.hit(format!("max_image_bytes ({}) for PDF", self.limits.max_image_bytes));
             }
             self.push_links(links);
         }
@@ -337,16 +296,10 @@ impl Walk<'_> {
                 self.qr_images += 1;
                 match qr::decode(bytes, self.limits) {
                     Ok(texts) => {
-                        let links = texts
-                            .iter()
-                            .filter_map(|t| Link::parse(t, LinkSource::Qr(name.to_string()), None))
-                            .collect();
+                        let links = texts.iter().filter_map(|t| Link::parse(t, LinkSource::Qr(name.to_string()), None)).collect();
                         self.push_links(links);
                     }
-                    Err(qr::Skipped::TooLarge(px)) => self.hit(format!(
-                        "max_image_pixels ({}): {name} has {px}",
-                        self.limits.max_image_pixels
-                    )),
+                    Err(qr::Skipped::TooLarge(px)) => self.hit(format!("max_image_pixels ({}): {name} has {px}", self.limits.max_image_pixels)),
                     Err(qr::Skipped::Unreadable) => {}
                 }
             }
@@ -357,14 +310,7 @@ impl Walk<'_> {
 
 /// Reads what the message shows: text, links, attachments. Bounded by `limits`.
 pub fn extract(msg: &Message, limits: &Limits) -> Content {
-    let mut w = Walk {
-        limits,
-        content: Content::default(),
-        link_hashes: Default::default(),
-        raw_text: String::new(),
-        parts: 0,
-        qr_images: 0,
-    };
+    let mut w = Walk { limits, content: Content::default(), link_hashes: Default::default(), raw_text: String::new(), parts: 0, qr_images: 0 };
     w.message(msg, 0);
     w.content.zero_width_in_words = text::zero_width_in_words(&w.raw_text);
     (w.content.text, w.content.compact) = text::normalize_both(&w.raw_text);
@@ -410,18 +356,8 @@ pub const ATTACHMENT_HTML_LOGIN_FORM: &str = "ATTACHMENT_HTML_LOGIN_FORM";
 pub const ATTACHMENT_HTML_SMUGGLING: &str = "ATTACHMENT_HTML_SMUGGLING";
 pub const CONTENT_LIMIT_REACHED: &str = "CONTENT_LIMIT_REACHED";
 
-const fn r(
-    id: &'static str,
-    group: &'static str,
-    default_weight: f64,
-    description: &'static str,
-) -> RuleDef {
-    RuleDef {
-        id,
-        group,
-        default_weight,
-        description,
-    }
+const fn r(id: &'static str, group: &'static str, default_weight: f64, description: &'static str) -> RuleDef {
+    RuleDef { id, group, default_weight, description }
 }
 
 /// Every rule this module can emit.
@@ -474,15 +410,11 @@ fn family_rule(f: Family) -> &'static str {
     }
 }
 
-static FREEMAIL: std::sync::LazyLock<Vec<&'static str>> =
-    std::sync::LazyLock::new(|| data_list(include_str!("../../../data/freemail.txt")));
+static FREEMAIL: std::sync::LazyLock<Vec<&'static str>> = std::sync::LazyLock::new(|| data_list(include_str!("../../../data/freemail.txt")));
 
 /// A data file's entries: one lowercase domain a line, `#` comments.
 pub(crate) fn data_list(text: &'static str) -> Vec<&'static str> {
-    text.lines()
-        .map(|l| l.split('#').next().unwrap_or("").trim())
-        .filter(|l| !l.is_empty())
-        .collect()
+    text.lines().map(|l| l.split('#').next().unwrap_or("").trim()).filter(|l| !l.is_empty()).collect()
 }
 
 /// The domain is a freemail provider (or a subdomain of one).
@@ -493,15 +425,7 @@ pub fn is_freemail(domain: &str) -> bool {
 }
 
 fn domain_of(address: &str) -> Option<String> {
-    address
-        .rsplit_once('@')
-        .map(|(_, d)| {
-            d.trim()
-                .trim_end_matches('.')
-                .trim_end_matches('>')
-                .to_ascii_lowercase()
-        })
-        .filter(|d| d.contains('.'))
+    address.rsplit_once('@').map(|(_, d)| d.trim().trim_end_matches('.').trim_end_matches('>').to_ascii_lowercase()).filter(|d| d.contains('.'))
 }
 
 /// All content, link, attachment and Reply-To/display-name findings for a message.
@@ -516,13 +440,9 @@ pub fn check(
 ) -> Content {
     let content = extract(msg, limits);
     let from_entries: Vec<_> = msg.from().map(|a| a.iter().collect()).unwrap_or_default();
-    let from_domain = from_entries
-        .iter()
-        .filter_map(|a| a.address())
-        .find_map(domain_of);
+    let from_domain = from_entries.iter().filter_map(|a| a.address()).find_map(domain_of);
     let claimed = claimed_brand.and_then(|b| brands.brands.get(b).map(|br| (b, br)));
-    let claim_from_outside =
-        claimed.is_some_and(|(_, b)| !from_domain.as_deref().is_some_and(|d| b.owns(d)));
+    let claim_from_outside = claimed.is_some_and(|(_, b)| !from_domain.as_deref().is_some_and(|d| b.owns(d)));
 
     // Phrases: one finding per family, quoting up to three phrases.
     let hits = phrases.find_both(&content.text, &content.compact);
@@ -540,37 +460,18 @@ pub fn check(
         if let (Some((_, b)), Some(h)) = (claimed, hits.iter().find(|h| h.family.is_credential())) {
             out.push(Finding::new(
                 CREDENTIAL_LURE_BRAND_CLAIM,
-                format!(
-                    "claims {} from {}, asks: {:?} ({})",
-                    b.name,
-                    from_domain.as_deref().unwrap_or("no domain"),
-                    h.phrase,
-                    h.lang
-                ),
+                format!("claims {} from {}, asks: {:?} ({})", b.name, from_domain.as_deref().unwrap_or("no domain"), h.phrase, h.lang),
             ));
         }
     }
 
     if content.zero_width_in_words >= 3 {
-        out.push(Finding::new(
-            TEXT_ZERO_WIDTH_OBFUSCATION,
-            format!(
-                "{} zero-width characters inside words",
-                content.zero_width_in_words
-            ),
-        ));
+        out.push(Finding::new(TEXT_ZERO_WIDTH_OBFUSCATION, format!("{} zero-width characters inside words", content.zero_width_in_words)));
     }
 
     // Reply-To
-    let mut reply: Vec<(String, &str)> = msg
-        .reply_to()
-        .map(|a| {
-            a.iter()
-                .filter_map(|x| x.address())
-                .map(|a| (a.to_string(), "Reply-To"))
-                .collect()
-        })
-        .unwrap_or_default();
+    let mut reply: Vec<(String, &str)> =
+        msg.reply_to().map(|a| a.iter().filter_map(|x| x.address()).map(|a| (a.to_string(), "Reply-To")).collect()).unwrap_or_default();
     reply.extend(content.mailto.iter().map(|a| (a.clone(), "mailto: link")));
     for (addr, how) in &reply {
         let Some(d) = domain_of(addr) else { continue };
@@ -580,33 +481,20 @@ pub fn check(
         // a lookalike Reply-To is the core's LOOKALIKE_REPLY_TO; mailto: links are ours
         if let Some((_, ev)) = lookalike(&d) {
             if *how != "Reply-To" {
-                out.push(Finding::new(
-                    MAILTO_LOOKALIKE,
-                    format!("{how} <{addr}>: {ev}"),
-                ));
+                out.push(Finding::new(MAILTO_LOOKALIKE, format!("{how} <{addr}>: {ev}")));
             }
             break;
         }
-        let same_org = from_domain.as_deref().is_some_and(|f| {
-            registrable(f).unwrap_or_else(|| f.to_string())
-                == registrable(&d).unwrap_or_else(|| d.clone())
-        });
+        let same_org = from_domain.as_deref().is_some_and(|f| registrable(f).unwrap_or_else(|| f.to_string()) == registrable(&d).unwrap_or_else(|| d.clone()));
         if let Some((_, b)) = claimed {
             if is_freemail(&d) && !same_org {
-                out.push(Finding::new(
-                    REPLY_TO_FREEMAIL_BRAND_CLAIM,
-                    format!("claims {}, {how} <{addr}> is a freemail mailbox", b.name),
-                ));
+                out.push(Finding::new(REPLY_TO_FREEMAIL_BRAND_CLAIM, format!("claims {}, {how} <{addr}> is a freemail mailbox", b.name)));
                 break;
             }
             if !claim_from_outside && !same_org {
                 out.push(Finding::new(
                     REPLY_TO_OUTSIDE_BRAND,
-                    format!(
-                        "From {} is {}'s, {how} <{addr}> is not",
-                        from_domain.as_deref().unwrap_or(""),
-                        b.name
-                    ),
+                    format!("From {} is {}'s, {how} <{addr}> is not", from_domain.as_deref().unwrap_or(""), b.name),
                 ));
                 break;
             }
@@ -614,25 +502,15 @@ pub fn check(
     }
 
     // Display name tricks
-    let name = from_entries
-        .iter()
-        .filter_map(|a| a.name())
-        .collect::<Vec<_>>()
-        .join(" ");
+    let name = from_entries.iter().filter_map(|a| a.name()).collect::<Vec<_>>().join(" ");
     if let Some(why) = hidden_characters(&name) {
-        out.push(Finding::new(
-            FROM_NAME_HIDDEN_CHARACTERS,
-            format!("display name {name:?}: {why}"),
-        ));
+        out.push(Finding::new(FROM_NAME_HIDDEN_CHARACTERS, format!("display name {name:?}: {why}")));
     }
 
     links::check(&content, brands, claimed_brand, lookalike, out);
     attachments::check(&content, out);
     if !content.limits_hit.is_empty() {
-        out.push(Finding::new(
-            CONTENT_LIMIT_REACHED,
-            content.limits_hit.join(", "),
-        ));
+        out.push(Finding::new(CONTENT_LIMIT_REACHED, content.limits_hit.join(", ")));
     }
     content
 }

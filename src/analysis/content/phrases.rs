@@ -44,30 +44,12 @@ pub enum Family {
 }
 
 impl Family {
-    pub const NAMES: [&'static str; 7] = [
-        "api_key",
-        "password",
-        "mfa_code",
-        "account_threat",
-        "incident",
-        "payment",
-        "reward",
-    ];
-    pub const ALL: [Family; 7] = [
-        Family::ApiKey,
-        Family::Password,
-        Family::MfaCode,
-        Family::AccountThreat,
-        Family::Incident,
-        Family::Payment,
-        Family::Reward,
-    ];
+    pub const NAMES: [&'static str; 7] = ["api_key", "password", "mfa_code", "account_threat", "incident", "payment", "reward"];
+    pub const ALL: [Family; 7] =
+        [Family::ApiKey, Family::Password, Family::MfaCode, Family::AccountThreat, Family::Incident, Family::Payment, Family::Reward];
 
     pub fn parse(s: &str) -> Option<Family> {
-        Self::NAMES
-            .iter()
-            .position(|n| *n == s)
-            .map(|i| Self::ALL[i])
+        Self::NAMES.iter().position(|n| *n == s).map(|i| Self::ALL[i])
     }
     pub fn name(self) -> &'static str {
         Self::NAMES[Self::ALL.iter().position(|f| *f == self).unwrap_or(0)]
@@ -124,35 +106,17 @@ fn parse_file(lang: &str, file: &str, text: &str, out: &mut Vec<Entry>) -> Resul
             continue;
         }
         let Some((fam, phrase)) = line.split_once('\t') else {
-            return Err(format!(
-                "{file}:{}: expected family<TAB>phrase, got {line:?}",
-                i + 1
-            ));
+            return Err(format!("{file}:{}: expected family<TAB>phrase, got {line:?}", i + 1));
         };
-        let family = Family::parse(fam.trim()).ok_or_else(|| {
-            format!(
-                "{file}:{}: unknown family {:?} (one of {})",
-                i + 1,
-                fam.trim(),
-                Family::NAMES.join(", ")
-            )
-        })?;
+        let family = Family::parse(fam.trim())
+            .ok_or_else(|| format!("{file}:{}: unknown family {:?} (one of {})", i + 1, fam.trim(), Family::NAMES.join(", ")))?;
         let phrase = phrase.trim();
         let prefix = phrase.ends_with('*');
         let norm = normalize(phrase.trim_end_matches('*'));
         if norm.chars().filter(|c| *c != ' ').count() < 4 {
-            return Err(format!(
-                "{file}:{}: phrase {phrase:?} is too short (at least 4 letters)",
-                i + 1
-            ));
+            return Err(format!("{file}:{}: phrase {phrase:?} is too short (at least 4 letters)", i + 1));
         }
-        out.push(Entry {
-            family,
-            lang: lang.to_string(),
-            phrase: phrase.trim_end_matches('*').to_string(),
-            norm,
-            prefix,
-        });
+        out.push(Entry { family, lang: lang.to_string(), phrase: phrase.trim_end_matches('*').to_string(), norm, prefix });
     }
     Ok(())
 }
@@ -163,12 +127,7 @@ impl Phrases {
         let mut entries = Vec::new();
         for (lang, text) in BUILTIN {
             // The shipped files are checked by a unit test; a bad line cannot reach a release.
-            if let Err(e) = parse_file(
-                lang,
-                &format!("data/phrases/{lang}.txt"),
-                text,
-                &mut entries,
-            ) {
+            if let Err(e) = parse_file(lang, &format!("data/phrases/{lang}.txt"), text, &mut entries) {
                 debug_assert!(false, "{e}");
             }
         }
@@ -178,21 +137,12 @@ impl Phrases {
     /// The built-in phrases plus every `*.txt` file in `dir` (the file stem is the language).
     pub fn load_dir(dir: &Path) -> Result<Phrases, String> {
         let mut entries = Phrases::builtin().entries;
-        let rd =
-            std::fs::read_dir(dir).map_err(|e| format!("{}: cannot read: {e}", dir.display()))?;
-        let mut files: Vec<_> = rd
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|x| x == "txt"))
-            .collect();
+        let rd = std::fs::read_dir(dir).map_err(|e| format!("{}: cannot read: {e}", dir.display()))?;
+        let mut files: Vec<_> = rd.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|x| x == "txt")).collect();
         files.sort();
         for p in files {
-            let text = std::fs::read_to_string(&p)
-                .map_err(|e| format!("{}: cannot read: {e}", p.display()))?;
-            let lang = p
-                .file_stem()
-                .and_then(|s| s.to_str())
-                .unwrap_or("custom")
-                .to_string();
+            let text = std::fs::read_to_string(&p).map_err(|e| format!("{}: cannot read: {e}", p.display()))?;
+            let lang = p.file_stem().and_then(|s| s.to_str()).unwrap_or("custom").to_string();
             parse_file(&lang, &p.display().to_string(), &text, &mut entries)?;
         }
         Ok(Phrases::build(entries))
@@ -216,15 +166,9 @@ impl Phrases {
                 .kind(Some(aho_corasick::AhoCorasickKind::DFA))
                 // every spaced pattern starts with a space: a start-byte prefilter would stop at every word
                 .prefilter(false)
-                .build(pats)
-                .expect("phrase automaton builds")
+                .build(pats).expect("phrase automaton builds")
         };
-        Phrases {
-            spaced: build(&spaced_pats),
-            compact: build(&compact_pats),
-            compact_ids,
-            entries,
-        }
+        Phrases { spaced: build(&spaced_pats), compact: build(&compact_pats), compact_ids, entries }
     }
 
     pub fn len(&self) -> usize {
@@ -253,16 +197,9 @@ impl Phrases {
         let entries = &self.entries;
         let mut push = |hits: &mut Vec<PhraseHit>, id: usize| {
             let e = &entries[id];
-            if !found
-                .iter()
-                .any(|j| entries[*j].family == e.family && entries[*j].norm == e.norm)
-            {
+            if !found.iter().any(|j| entries[*j].family == e.family && entries[*j].norm == e.norm) {
                 found.push(id);
-                hits.push(PhraseHit {
-                    family: e.family,
-                    lang: e.lang.clone(),
-                    phrase: e.phrase.clone(),
-                });
+                hits.push(PhraseHit { family: e.family, lang: e.lang.clone(), phrase: e.phrase.clone() });
             }
         };
         for m in self.spaced.find_overlapping_iter(&hay) {
@@ -292,10 +229,7 @@ mod tests {
 
     fn fams(text: &str) -> Vec<(Family, String)> {
         let p = Phrases::builtin();
-        p.find(&normalize(text))
-            .into_iter()
-            .map(|h| (h.family, h.lang))
-            .collect()
+        p.find(&normalize(text)).into_iter().map(|h| (h.family, h.lang)).collect()
     }
 
     #[test]
@@ -306,71 +240,50 @@ mod tests {
         }
         for f in Family::ALL {
             for (lang, _) in BUILTIN {
-                assert!(
-                    v.iter().any(|e| e.family == f && e.lang == *lang),
-                    "{lang} has no {} phrase",
-                    f.name()
-                );
+                assert!(v.iter().any(|e| e.family == f && e.lang == *lang), "{lang} has no {} phrase", f.name());
             }
         }
     }
 
     #[test]
     fn english_api_key_lure_is_found() {
-        assert!(
-            fams("Your API key will be revoked unless you verify your API account.")
-                .contains(&(Family::ApiKey, "en".into()))
-        );
+        assert!(fams("Your API key will be revoked unless you verify your API account.").contains(&(Family::ApiKey, "en".into())));
     }
 
     #[test]
     fn spanish_api_key_lure_is_found() {
-        assert!(fams("Por favor, confirme su clave API antes del viernes.")
-            .contains(&(Family::ApiKey, "es".into())));
+        assert!(fams("Por favor, confirme su clave API antes del viernes.").contains(&(Family::ApiKey, "es".into())));
     }
 
     #[test]
     fn french_verification_code_ask_is_found() {
-        assert!(fams("Saisissez le code de vérification reçu par SMS")
-            .contains(&(Family::MfaCode, "fr".into())));
+        assert!(fams("Saisissez le code de vérification reçu par SMS").contains(&(Family::MfaCode, "fr".into())));
     }
 
     #[test]
     fn german_password_ask_is_found() {
-        assert!(
-            fams("Bitte bestätigen Sie Ihr Passwort").contains(&(Family::Password, "de".into()))
-        );
+        assert!(fams("Bitte bestätigen Sie Ihr Passwort").contains(&(Family::Password, "de".into())));
     }
 
     #[test]
     fn letter_spaced_password_is_found() {
-        assert!(fams("Please v e r i f y  y o u r  p a s s w o r d now")
-            .iter()
-            .any(|(f, _)| *f == Family::Password));
+        assert!(fams("Please v e r i f y  y o u r  p a s s w o r d now").iter().any(|(f, _)| *f == Family::Password));
     }
 
     #[test]
     fn words_split_by_stray_spaces_are_found() {
-        assert!(fams("Sua con t a está sus pensa")
-            .iter()
-            .any(|(f, _)| *f == Family::AccountThreat));
+        assert!(fams("Sua con t a está sus pensa").iter().any(|(f, _)| *f == Family::AccountThreat));
     }
 
     #[test]
     fn homoglyph_and_zero_width_obfuscation_is_undone() {
         // Cyrillic а and е, a zero-width space and a soft hyphen
-        assert!(fams("Vеrify your pass\u{200B}wоrd im\u{00AD}mediately")
-            .iter()
-            .any(|(f, _)| *f == Family::Password));
+        assert!(fams("Vеrify your pass\u{200B}wоrd im\u{00AD}mediately").iter().any(|(f, _)| *f == Family::Password));
     }
 
     #[test]
     fn incident_lure_names_the_vendor() {
-        assert!(
-            fams("a security incident at Mixpanel, a third-party vendor")
-                .iter()
-                .any(|(f, _)| *f == Family::Incident)
-        );
+        assert!(fams("a security incident at Mixpanel, a third-party vendor").iter().any(|(f, _)| *f == Family::Incident));
     }
 
     #[test]
@@ -382,13 +295,7 @@ mod tests {
     #[test]
     fn bad_phrase_file_names_file_and_line() {
         let mut v = Vec::new();
-        let e = parse_file(
-            "xx",
-            "xx.txt",
-            "# ok\npassword\tverify your password\nbogus\tsomething here\n",
-            &mut v,
-        )
-        .unwrap_err();
+        let e = parse_file("xx", "xx.txt", "# ok\npassword\tverify your password\nbogus\tsomething here\n", &mut v).unwrap_err();
         assert!(e.starts_with("xx.txt:3: unknown family \"bogus\""), "{e}");
         let e = parse_file("xx", "xx.txt", "no tab here\n", &mut v).unwrap_err();
         assert!(e.starts_with("xx.txt:1:"), "{e}");
@@ -398,11 +305,7 @@ mod tests {
     fn team_phrase_directory_extends_builtin() {
         let dir = std::env::temp_dir().join(format!("impostor-phrases-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(
-            dir.join("nl.txt"),
-            "# Dutch\npassword\tbevestig uw wachtwoord\n",
-        )
-        .unwrap();
+        std::fs::write(dir.join("nl.txt"), "# Dutch\npassword\tbevestig uw wachtwoord\n").unwrap();
         let p = Phrases::load_dir(&dir).unwrap();
         let hits = p.find(&normalize("Bevestig uw wachtwoord vandaag"));
         assert_eq!(hits[0].lang, "nl");

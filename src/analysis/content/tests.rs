@@ -27,39 +27,19 @@ fn lookalike_of(set: &BrandSet) -> impl Fn(&str) -> Option<(String, String)> + '
             return None;
         }
         let suffix = psl::suffix_str(host).unwrap_or("");
-        let below = host
-            .strip_suffix(suffix)
-            .unwrap_or(host)
-            .trim_end_matches('.');
+        let below = host.strip_suffix(suffix).unwrap_or(host).trim_end_matches('.');
         let hit = set.named_in(below)?;
         let b = &set.brands[hit.brand];
-        Some((
-            b.name.clone(),
-            format!("{host} ~ {} (combosquat)", b.domains[0]),
-        ))
+        Some((b.name.clone(), format!("{host} ~ {} (combosquat)", b.domains[0])))
     }
 }
 
-fn run_with(
-    raw: &str,
-    claimed: Option<usize>,
-    limits: &Limits,
-) -> (Vec<&'static str>, Vec<Finding>, Content) {
+fn run_with(raw: &str, claimed: Option<usize>, limits: &Limits) -> (Vec<&'static str>, Vec<Finding>, Content) {
     let set = brands();
     let look = lookalike_of(&set);
-    let msg = MessageParser::default()
-        .parse(raw.as_bytes())
-        .expect("test message parses");
+    let msg = MessageParser::default().parse(raw.as_bytes()).expect("test message parses");
     let mut out = Vec::new();
-    let content = check(
-        &msg,
-        &set,
-        claimed,
-        &Phrases::builtin(),
-        &look,
-        limits,
-        &mut out,
-    );
+    let content = check(&msg, &set, claimed, &Phrases::builtin(), &look, limits, &mut out);
     (out.iter().map(|f| f.rule).collect(), out, content)
 }
 
@@ -79,9 +59,7 @@ fn b64(data: &[u8]) -> String {
     const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut s = String::new();
     for c in data.chunks(3) {
-        let n = (c[0] as u32) << 16
-            | (*c.get(1).unwrap_or(&0) as u32) << 8
-            | *c.get(2).unwrap_or(&0) as u32;
+        let n = (c[0] as u32) << 16 | (*c.get(1).unwrap_or(&0) as u32) << 8 | *c.get(2).unwrap_or(&0) as u32;
         for i in 0..4 {
             if i <= c.len() {
                 s.push(T[(n >> (18 - 6 * i) & 63) as usize] as char);
@@ -95,16 +73,10 @@ fn b64(data: &[u8]) -> String {
 
 fn b64_decode(s: &str) -> Vec<u8> {
     const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let vals: Vec<u32> = s
-        .bytes()
-        .filter_map(|b| T.iter().position(|t| *t == b).map(|p| p as u32))
-        .collect();
+    let vals: Vec<u32> = s.bytes().filter_map(|b| T.iter().position(|t| *t == b).map(|p| p as u32)).collect();
     let mut out = Vec::new();
     for c in vals.chunks(4) {
-        let n = c
-            .iter()
-            .enumerate()
-            .fold(0u32, |n, (i, v)| n | v << (18 - 6 * i));
+        let n = c.iter().enumerate().fold(0u32, |n, (i, v)| n | v << (18 - 6 * i));
         for i in 0..c.len().saturating_sub(1) {
             out.push((n >> (16 - 8 * i)) as u8);
         }
@@ -139,148 +111,67 @@ const FOREIGN: &str = "\"OpenAI Security\" <security@mail-notify.example>";
 
 #[test]
 fn spanish_api_key_lure_is_found() {
-    let r = run(
-        &text_msg(
-            FOREIGN,
-            "",
-            "Estimado cliente: confirme su clave API en las próximas 24 horas.",
-        ),
-        None,
-    );
-    assert!(
-        r.contains(&LURE_API_KEY) && r.contains(&LURE_ACCOUNT_THREAT),
-        "{r:?}"
-    );
+    let r = run(&text_msg(FOREIGN, "", "Estimado cliente: confirme su clave API en las próximas 24 horas."), None);
+    assert!(r.contains(&LURE_API_KEY) && r.contains(&LURE_ACCOUNT_THREAT), "{r:?}");
 }
 
 #[test]
 fn letter_spaced_password_is_found() {
-    let r = run(
-        &text_msg(
-            FOREIGN,
-            "",
-            "Please c o n f i r m  y o u r  p a s s w o r d to continue.",
-        ),
-        None,
-    );
+    let r = run(&text_msg(FOREIGN, "", "Please c o n f i r m  y o u r  p a s s w o r d to continue."), None);
     assert!(r.contains(&LURE_PASSWORD), "{r:?}");
 }
 
 #[test]
 fn french_verification_code_ask_in_html_is_found() {
-    let (r, f, _) = run_with(
-        &html_msg(
-            FOREIGN,
-            "<p>Saisissez le <b>code de vérification</b> reçu par SMS.</p>",
-        ),
-        None,
-        &Limits::default(),
-    );
+    let (r, f, _) = run_with(&html_msg(FOREIGN, "<p>Saisissez le <b>code de vérification</b> reçu par SMS.</p>"), None, &Limits::default());
     assert!(r.contains(&LURE_MFA_CODE), "{r:?}");
-    assert!(
-        f.iter()
-            .any(|f| f.rule == LURE_MFA_CODE && f.evidence.contains("(fr)")),
-        "{f:?}"
-    );
+    assert!(f.iter().any(|f| f.rule == LURE_MFA_CODE && f.evidence.contains("(fr)")), "{f:?}");
 }
 
 #[test]
 fn incident_themed_lure_names_vendor() {
     let r = run(&text_msg(FOREIGN, "", "Following a security incident at Mixpanel, a third-party vendor, verify your API account."), None);
-    assert!(
-        r.contains(&LURE_INCIDENT) && r.contains(&LURE_API_KEY),
-        "{r:?}"
-    );
+    assert!(r.contains(&LURE_INCIDENT) && r.contains(&LURE_API_KEY), "{r:?}");
 }
 
 #[test]
 fn credential_lure_with_brand_claim_is_combined() {
-    let r = run(
-        &text_msg(
-            FOREIGN,
-            "",
-            "Send us the verification code we just sent you.",
-        ),
-        Some(0),
-    );
-    assert!(
-        r.contains(&LURE_MFA_CODE) && r.contains(&CREDENTIAL_LURE_BRAND_CLAIM),
-        "{r:?}"
-    );
+    let r = run(&text_msg(FOREIGN, "", "Send us the verification code we just sent you."), Some(0));
+    assert!(r.contains(&LURE_MFA_CODE) && r.contains(&CREDENTIAL_LURE_BRAND_CLAIM), "{r:?}");
 }
 
 #[test]
 fn brand_own_mail_asking_for_code_is_not_a_combined_lure() {
-    let r = run(
-        &text_msg(
-            "\"OpenAI\" <noreply@tm.openai.com>",
-            "",
-            "Enter the verification code to sign in.",
-        ),
-        Some(0),
-    );
+    let r = run(&text_msg("\"OpenAI\" <noreply@tm.openai.com>", "", "Enter the verification code to sign in."), Some(0));
     assert!(!r.contains(&CREDENTIAL_LURE_BRAND_CLAIM), "{r:?}");
 }
 
 #[test]
 fn zero_width_characters_inside_words_are_reported() {
-    let r = run(
-        &text_msg(
-            FOREIGN,
-            "",
-            "v\u{200B}e\u{200B}r\u{200B}i\u{200B}fy your pass\u{200C}word",
-        ),
-        None,
-    );
-    assert!(
-        r.contains(&TEXT_ZERO_WIDTH_OBFUSCATION) && r.contains(&LURE_PASSWORD),
-        "{r:?}"
-    );
+    let r = run(&text_msg(FOREIGN, "", "v\u{200B}e\u{200B}r\u{200B}i\u{200B}fy your pass\u{200C}word"), None);
+    assert!(r.contains(&TEXT_ZERO_WIDTH_OBFUSCATION) && r.contains(&LURE_PASSWORD), "{r:?}");
 }
 
 // ---- senders ----
 
 #[test]
 fn reply_to_freemail_while_claiming_brand() {
-    let r = run(
-        &text_msg(FOREIGN, "Reply-To: openai.billing@gmail.com\r\n", "Hello"),
-        Some(0),
-    );
+    let r = run(&text_msg(FOREIGN, "Reply-To: openai.billing@gmail.com\r\n", "Hello"), Some(0));
     assert_eq!(r, vec![REPLY_TO_FREEMAIL_BRAND_CLAIM]);
 }
 
 #[test]
 fn mailto_link_to_lookalike_domain() {
-    let r = run(
-        &html_msg(
-            "Support <help@partner.example>",
-            "<a href='mailto:help@openai-billing.example'>write to us</a>",
-        ),
-        None,
-    );
+    let r = run(&html_msg("Support <help@partner.example>", "<a href='mailto:help@openai-billing.example'>write to us</a>"), None);
     assert_eq!(r, vec![MAILTO_LOOKALIKE]);
     // the Reply-To header itself is the core's LOOKALIKE_REPLY_TO
-    let r = run(
-        &text_msg(
-            "Support <help@partner.example>",
-            "Reply-To: help@openai-billing.example\r\n",
-            "Hello",
-        ),
-        None,
-    );
+    let r = run(&text_msg("Support <help@partner.example>", "Reply-To: help@openai-billing.example\r\n", "Hello"), None);
     assert!(r.is_empty(), "{r:?}");
 }
 
 #[test]
 fn brand_domain_spoof_with_foreign_reply_to() {
-    let r = run(
-        &text_msg(
-            "\"OpenAI\" <noreply@openai.com>",
-            "Reply-To: desk@recovery-team.example\r\n",
-            "Hello",
-        ),
-        Some(0),
-    );
+    let r = run(&text_msg("\"OpenAI\" <noreply@openai.com>", "Reply-To: desk@recovery-team.example\r\n", "Hello"), Some(0));
     assert_eq!(r, vec![REPLY_TO_OUTSIDE_BRAND]);
 }
 
@@ -293,23 +184,13 @@ fn mailto_link_to_freemail_counts_as_reply_address() {
 #[test]
 fn mixed_script_display_name() {
     // Greek capital Alpha and omicron inside a Latin word
-    let r = run(
-        &text_msg(
-            "\"\u{391}irdr\u{3BF}p Team\" <x@sender.example>",
-            "",
-            "Hello",
-        ),
-        None,
-    );
+    let r = run(&text_msg("\"\u{391}irdr\u{3BF}p Team\" <x@sender.example>", "", "Hello"), None);
     assert_eq!(r, vec![FROM_NAME_HIDDEN_CHARACTERS]);
 }
 
 #[test]
 fn zero_width_in_display_name() {
-    let r = run(
-        &text_msg("\"Open\u{200B}AI\" <x@sender.example>", "", "Hello"),
-        None,
-    );
+    let r = run(&text_msg("\"Open\u{200B}AI\" <x@sender.example>", "", "Hello"), None);
     assert_eq!(r, vec![FROM_NAME_HIDDEN_CHARACTERS]);
 }
 
@@ -317,46 +198,25 @@ fn zero_width_in_display_name() {
 
 #[test]
 fn userinfo_trick_link() {
-    let r = run(
-        &text_msg(
-            FOREIGN,
-            "",
-            "Log in: https://platform.openai.com@evil.example/login",
-        ),
-        None,
-    );
+    let r = run(&text_msg(FOREIGN, "", "Log in: https://platform.openai.com@evil.example/login"), None);
     assert_eq!(r, vec![LINK_USERINFO]);
 }
 
 #[test]
 fn ip_literal_link() {
-    let r = run(
-        &html_msg(FOREIGN, "<a href='http://203.0.113.9/account'>Open</a>"),
-        None,
-    );
+    let r = run(&html_msg(FOREIGN, "<a href='http://203.0.113.9/account'>Open</a>"), None);
     assert_eq!(r, vec![LINK_IP_HOST]);
 }
 
 #[test]
 fn punycode_link() {
-    let (_, f, _) = run_with(
-        &text_msg(FOREIGN, "", "Visit https://xn--penai-5ve.example/ now"),
-        None,
-        &Limits::default(),
-    );
-    assert!(
-        f.iter()
-            .any(|f| f.rule == LINK_PUNYCODE_HOST && f.evidence.contains("xn--penai-5ve.example")),
-        "{f:?}"
-    );
+    let (_, f, _) = run_with(&text_msg(FOREIGN, "", "Visit https://xn--penai-5ve.example/ now"), None, &Limits::default());
+    assert!(f.iter().any(|f| f.rule == LINK_PUNYCODE_HOST && f.evidence.contains("xn--penai-5ve.example")), "{f:?}");
 }
 
 #[test]
 fn shortener_link() {
-    assert_eq!(
-        run(&text_msg(FOREIGN, "", "see https://bit.ly/3abcd"), None),
-        vec![LINK_SHORTENER]
-    );
+    assert_eq!(run(&text_msg(FOREIGN, "", "see https://bit.ly/3abcd"), None), vec![LINK_SHORTENER]);
 }
 
 #[test]
@@ -367,61 +227,31 @@ fn javascript_and_data_links() {
 
 #[test]
 fn anchor_shows_brand_domain_but_goes_elsewhere() {
-    let r = run(
-        &html_msg(
-            FOREIGN,
-            "<a href='https://login.evil.example/'>https://platform.openai.com/login</a>",
-        ),
-        Some(0),
-    );
+    let r = run(&html_msg(FOREIGN, "<a href='https://login.evil.example/'>https://platform.openai.com/login</a>"), Some(0));
     assert!(r.contains(&LINK_DISPLAYED_BRAND_DOMAIN), "{r:?}");
 }
 
 #[test]
 fn anchor_names_brand_but_goes_elsewhere() {
-    let r = run(
-        &html_msg(
-            FOREIGN,
-            "<a href='https://login.evil.example/'>Sign in to OpenAI</a>",
-        ),
-        Some(0),
-    );
+    let r = run(&html_msg(FOREIGN, "<a href='https://login.evil.example/'>Sign in to OpenAI</a>"), Some(0));
     assert_eq!(r, vec![LINK_BRAND_TEXT_FOREIGN_HREF]);
 }
 
 #[test]
 fn lookalike_href_host() {
-    let r = run(
-        &html_msg(
-            FOREIGN,
-            "<a href='https://openai-support.example/verify'>Verify</a>",
-        ),
-        None,
-    );
+    let r = run(&html_msg(FOREIGN, "<a href='https://openai-support.example/verify'>Verify</a>"), None);
     assert_eq!(r, vec![LINK_LOOKALIKE_HOST]);
 }
 
 #[test]
 fn brand_in_path_of_foreign_host() {
-    let r = run(
-        &html_msg(
-            FOREIGN,
-            "<a href='https://evil.example/openai/login?next=1'>Continue</a>",
-        ),
-        Some(0),
-    );
+    let r = run(&html_msg(FOREIGN, "<a href='https://evil.example/openai/login?next=1'>Continue</a>"), Some(0));
     assert_eq!(r, vec![LINK_BRAND_IN_PATH]);
 }
 
 #[test]
 fn redirector_destination_is_judged() {
-    let r = run(
-        &html_msg(
-            FOREIGN,
-            "<a href='https://redirect.example/r?url=https%3A%2F%2Fopenai-login.example%2F'>Go</a>",
-        ),
-        None,
-    );
+    let r = run(&html_msg(FOREIGN, "<a href='https://redirect.example/r?url=https%3A%2F%2Fopenai-login.example%2F'>Go</a>"), None);
     assert_eq!(r, vec![LINK_LOOKALIKE_HOST]);
 }
 
@@ -430,21 +260,14 @@ fn brand_owned_click_tracker_is_never_a_finding() {
     // sendgrid.net is in the test profile's legitimate_domains
     let html = "<a href='https://u123.ct.sendgrid.net/ls/click?upn=abc'>https://platform.openai.com/account</a>\
                 <a href='https://platform.openai.com/openai/login'>Sign in to OpenAI</a>";
-    assert!(run(
-        &html_msg("\"OpenAI\" <noreply@email.openai.com>", html),
-        Some(0)
-    )
-    .is_empty());
+    assert!(run(&html_msg("\"OpenAI\" <noreply@email.openai.com>", html), Some(0)).is_empty());
 }
 
 #[test]
 fn form_posting_credentials_to_external_host() {
     let html = "<form method='post' action='https://collect.evil.example/p'><input type='email' name='e'><input type='password' name='p'></form>";
     let r = run(&html_msg(FOREIGN, html), None);
-    assert!(
-        r.contains(&FORM_EXTERNAL_ACTION) && r.contains(&FORM_PASSWORD_FIELD),
-        "{r:?}"
-    );
+    assert!(r.contains(&FORM_EXTERNAL_ACTION) && r.contains(&FORM_PASSWORD_FIELD), "{r:?}");
 }
 
 #[test]
@@ -456,49 +279,18 @@ fn search_box_form_is_not_a_credential_form() {
 #[test]
 fn qr_code_in_image_goes_to_lookalike() {
     let png = b64_decode(QR_PNG_B64);
-    let (_, f, c) = run_with(
-        &with_attachment(
-            FOREIGN,
-            "Scan to keep your account",
-            "image/png",
-            "image.png",
-            &png,
-        ),
-        None,
-        &Limits::default(),
-    );
-    assert!(
-        c.links
-            .iter()
-            .any(|l| l.source == LinkSource::Qr("image.png".into())),
-        "{:?}",
-        c.links
-    );
-    let look = f
-        .iter()
-        .find(|f| f.rule == LINK_LOOKALIKE_HOST)
-        .expect("lookalike finding");
-    assert!(
-        look.evidence
-            .starts_with("QR code in image.png: https://openai-verify.example/login"),
-        "{}",
-        look.evidence
-    );
+    let (_, f, c) = run_with(&with_attachment(FOREIGN, "Scan to keep your account", "image/png", "image.png", &png), None, &Limits::default());
+    assert!(c.links.iter().any(|l| l.source == LinkSource::Qr("image.png".into())), "{:?}", c.links);
+    let look = f.iter().find(|f| f.rule == LINK_LOOKALIKE_HOST).expect("lookalike finding");
+    assert!(look.evidence.starts_with("QR code in image.png: https://openai-verify.example/login"), "{}", look.evidence);
     assert!(f.iter().any(|f| f.rule == QR_CODE_LINK));
 }
 
 #[test]
 fn oversized_image_is_not_decoded() {
     let png = b64_decode(QR_PNG_B64);
-    let limits = Limits {
-        max_image_pixels: 100,
-        ..Limits::default()
-    };
-    let (r, _, c) = run_with(
-        &with_attachment(FOREIGN, "Scan", "image/png", "image.png", &png),
-        None,
-        &limits,
-    );
+    let limits = Limits { max_image_pixels: 100, ..Limits::default() };
+    let (r, _, c) = run_with(&with_attachment(FOREIGN, "Scan", "image/png", "image.png", &png), None, &limits);
     assert!(c.links.is_empty());
     assert_eq!(r, vec![CONTENT_LIMIT_REACHED]);
 }
@@ -507,32 +299,13 @@ fn oversized_image_is_not_decoded() {
 
 #[test]
 fn executable_attachment() {
-    let r = run(
-        &with_attachment(
-            FOREIGN,
-            "Invoice attached",
-            "application/octet-stream",
-            "invoice.pdf.exe",
-            b"MZ\x90\x00",
-        ),
-        None,
-    );
+    let r = run(&with_attachment(FOREIGN, "Invoice attached", "application/octet-stream", "invoice.pdf.exe", b"MZ\x90\x00"), None);
     assert_eq!(r, vec![ATTACHMENT_EXECUTABLE]);
 }
 
 #[test]
 fn script_inside_zip_archive() {
-    let (_, f, _) = run_with(
-        &with_attachment(
-            FOREIGN,
-            "Invoice",
-            "application/zip",
-            "invoice.zip",
-            &zip_of(&["readme.txt", "invoice.js"]),
-        ),
-        None,
-        &Limits::default(),
-    );
+    let (_, f, _) = run_with(&with_attachment(FOREIGN, "Invoice", "application/zip", "invoice.zip", &zip_of(&["readme.txt", "invoice.js"])), None, &Limits::default());
     let rules: Vec<_> = f.iter().map(|f| f.rule).collect();
     assert_eq!(rules, vec![ATTACHMENT_ARCHIVE, ATTACHMENT_EXECUTABLE]);
     assert_eq!(f[1].evidence, "invoice.js inside invoice.zip");
@@ -540,126 +313,43 @@ fn script_inside_zip_archive() {
 
 #[test]
 fn macro_enabled_office_document() {
-    let r = run(
-        &with_attachment(
-            FOREIGN,
-            "Invoice",
-            "application/vnd.ms-word.document.macroEnabled.12",
-            "invoice.docm",
-            &zip_of(&["word/document.xml"]),
-        ),
-        None,
-    );
+    let r = run(&with_attachment(FOREIGN, "Invoice", "application/vnd.ms-word.document.macroEnabled.12", "invoice.docm", &zip_of(&["word/document.xml"])), None);
     assert_eq!(r, vec![ATTACHMENT_MACRO_OFFICE]);
-    let r = run(
-        &with_attachment(
-            FOREIGN,
-            "Invoice",
-            "application/octet-stream",
-            "invoice.docx",
-            &zip_of(&["[Content_Types].xml", "word/vbaProject.bin"]),
-        ),
-        None,
-    );
+    let r = run(&with_attachment(FOREIGN, "Invoice", "application/octet-stream", "invoice.docx", &zip_of(&["[Content_Types].xml", "word/vbaProject.bin"])), None);
     assert_eq!(r, vec![ATTACHMENT_MACRO_OFFICE]);
 }
 
 #[test]
 fn plain_office_document_is_not_a_finding() {
-    let r = run(
-        &with_attachment(
-            FOREIGN,
-            "Report",
-            "application/octet-stream",
-            "report.docx",
-            &zip_of(&["[Content_Types].xml", "word/document.xml"]),
-        ),
-        None,
-    );
+    let r = run(&with_attachment(FOREIGN, "Report", "application/octet-stream", "report.docx", &zip_of(&["[Content_Types].xml", "word/document.xml"])), None);
     assert!(r.is_empty(), "{r:?}");
 }
 
 #[test]
 fn disk_image_and_shortcut_attachments() {
-    assert_eq!(
-        run(
-            &with_attachment(
-                FOREIGN,
-                "x",
-                "application/octet-stream",
-                "statement.iso",
-                b"\0\0\0\0"
-            ),
-            None
-        ),
-        vec![ATTACHMENT_DISK_IMAGE_OR_SHORTCUT]
-    );
-    assert_eq!(
-        run(
-            &with_attachment(
-                FOREIGN,
-                "x",
-                "application/octet-stream",
-                "doc.lnk",
-                b"L\0\0\0\x01\x14\x02\0"
-            ),
-            None
-        ),
-        vec![ATTACHMENT_DISK_IMAGE_OR_SHORTCUT]
-    );
+    assert_eq!(run(&with_attachment(FOREIGN, "x", "application/octet-stream", "statement.iso", b"\0\0\0\0"), None), vec![ATTACHMENT_DISK_IMAGE_OR_SHORTCUT]);
+    assert_eq!(run(&with_attachment(FOREIGN, "x", "application/octet-stream", "doc.lnk", b"L\0\0\0\x01\x14\x02\0"), None), vec![ATTACHMENT_DISK_IMAGE_OR_SHORTCUT]);
 }
 
 #[test]
 fn html_attachment_with_login_form() {
     let page = "<html><body><form action='https://collect.evil.example/'><input type='password' name='p'></form></body></html>";
-    let r = run(
-        &with_attachment(
-            FOREIGN,
-            "See attached",
-            "text/html",
-            "Secure_Message.html",
-            page.as_bytes(),
-        ),
-        None,
-    );
-    assert!(
-        r.contains(&ATTACHMENT_HTML)
-            && r.contains(&ATTACHMENT_HTML_LOGIN_FORM)
-            && r.contains(&FORM_EXTERNAL_ACTION),
-        "{r:?}"
-    );
+    let r = run(&with_attachment(FOREIGN, "See attached", "text/html", "Secure_Message.html", page.as_bytes()), None);
+    assert!(r.contains(&ATTACHMENT_HTML) && r.contains(&ATTACHMENT_HTML_LOGIN_FORM) && r.contains(&FORM_EXTERNAL_ACTION), "{r:?}");
 }
 
 #[test]
 fn html_smuggling_attachment() {
     let page = "<html><body><script>var d=atob('UEsDBA==');var b=new Blob([d]);var u=URL.createObjectURL(b);</script></body></html>";
-    let r = run(
-        &with_attachment(
-            FOREIGN,
-            "See attached",
-            "text/html",
-            "invoice.htm",
-            page.as_bytes(),
-        ),
-        None,
-    );
+    let r = run(&with_attachment(FOREIGN, "See attached", "text/html", "invoice.htm", page.as_bytes()), None);
     assert_eq!(r, vec![ATTACHMENT_HTML, ATTACHMENT_HTML_SMUGGLING]);
 }
 
 #[test]
 fn pdf_link_to_lookalike() {
     let pdf = b"%PDF-1.4\n1 0 obj << /Type /Annot /Subtype /Link /A << /S /URI /URI (https://openai-billing.example/pay) >> >> endobj\n%%EOF";
-    let (_, f, _) = run_with(
-        &with_attachment(FOREIGN, "Invoice", "application/pdf", "invoice.pdf", pdf),
-        None,
-        &Limits::default(),
-    );
-    assert!(
-        f.iter().any(
-            |f| f.rule == LINK_LOOKALIKE_HOST && f.evidence.starts_with("in PDF invoice.pdf: ")
-        ),
-        "{f:?}"
-    );
+    let (_, f, _) = run_with(&with_attachment(FOREIGN, "Invoice", "application/pdf", "invoice.pdf", pdf), None, &Limits::default());
+    assert!(f.iter().any(|f| f.rule == LINK_LOOKALIKE_HOST && f.evidence.starts_with("in PDF invoice.pdf: ")), "{f:?}");
 }
 
 // ---- extraction and limits ----
@@ -677,14 +367,7 @@ fn part_limit_is_reported() {
         raw.push_str("--x\r\nContent-Type: text/plain\r\n\r\nhello\r\n");
     }
     raw.push_str("--x--\r\n");
-    let (r, _, c) = run_with(
-        &raw,
-        None,
-        &Limits {
-            max_parts: 3,
-            ..Limits::default()
-        },
-    );
+    let (r, _, c) = run_with(&raw, None, &Limits { max_parts: 3, ..Limits::default() });
     assert_eq!(r, vec![CONTENT_LIMIT_REACHED]);
     assert_eq!(c.limits_hit, vec!["max_parts (3)".to_string()]);
 }
@@ -704,11 +387,7 @@ fn every_emitted_rule_is_registered() {
     let ids: Vec<&str> = RULES.iter().map(|r| r.id).collect();
     for (i, r) in RULES.iter().enumerate() {
         assert!(!ids[..i].contains(&r.id), "{} registered twice", r.id);
-        assert!(
-            !crate::verdict::rules::RULES.iter().any(|c| c.id == r.id),
-            "{} clashes with a core rule",
-            r.id
-        );
+        assert!(!crate::verdict::rules::RULES.iter().any(|c| c.id == r.id), "{} clashes with a core rule", r.id);
     }
     for f in Family::ALL {
         assert!(ids.contains(&family_rule(f)));
