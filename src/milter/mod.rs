@@ -9,26 +9,20 @@ use crate::logging;
 use crate::verdict::{Action, Verdict};
 use crate::Shared;
 use indymilter::{
-    Actions, Callbacks, Context, ContextActions, EomContext, MacroStage, NegotiateContext,
-    ProtoOpts, SetErrorReply, SocketInfo, Status,
+    Actions, Callbacks, Context, ContextActions, EomContext, MacroStage, NegotiateContext, ProtoOpts, SetErrorReply,
+    SocketInfo, Status,
 };
 use session::{InFlight, MessageState, Session};
 use std::ffi::{CStr, CString};
 use std::sync::Arc;
 
 fn macro_str(macros: &indymilter::Macros, name: &CStr) -> Option<String> {
-    macros
-        .get(name)
-        .map(|v| v.to_string_lossy().into_owned())
-        .filter(|v| !v.is_empty())
+    macros.get(name).map(|v| v.to_string_lossy().into_owned()).filter(|v| !v.is_empty())
 }
 
 fn strip_brackets(arg: &CStr) -> String {
     let s = arg.to_string_lossy();
-    s.trim()
-        .trim_start_matches('<')
-        .trim_end_matches('>')
-        .to_string()
+    s.trim().trim_start_matches('<').trim_end_matches('>').to_string()
 }
 
 /// Builds the callbacks for one running daemon.
@@ -81,9 +75,7 @@ pub fn callbacks(shared: Arc<Shared>) -> Callbacks<Session> {
         .on_body(move |cx, chunk| {
             let cap = s_body.engine().config.milter.max_body_bytes;
             Box::pin(async move {
-                let Some(s) = cx.data.as_mut() else {
-                    return Status::Continue;
-                };
+                let Some(s) = cx.data.as_mut() else { return Status::Continue };
                 let skip_ok = s.skip_ok;
                 let under_cap = s.message.as_mut().is_none_or(|m| m.add_body(&chunk, cap));
                 // over the cap: the rest of the body need not be sent
@@ -131,14 +123,11 @@ fn reply(cx: &Context<Session>, stage: ProtoOpts) -> Status {
 }
 
 async fn negotiate(cx: &mut NegotiateContext<Session>, mta_opts: ProtoOpts) -> Status {
-    cx.requested_actions =
-        Actions::ADD_HEADER | Actions::CHANGE_HEADER | Actions::QUARANTINE | Actions::REPLACE_BODY;
+    cx.requested_actions = Actions::ADD_HEADER | Actions::CHANGE_HEADER | Actions::QUARANTINE | Actions::REPLACE_BODY;
     cx.requested_opts |= mta_opts & (ProtoOpts::NO_UNKNOWN | NOREPLY_STAGES);
     let want = |s: &str| CString::new(s).expect("static macro list");
-    cx.requested_macros
-        .insert(MacroStage::Connect, want("j {client_addr} {client_name}"));
-    cx.requested_macros
-        .insert(MacroStage::Mail, want("i {auth_authen} {mail_addr}"));
+    cx.requested_macros.insert(MacroStage::Connect, want("j {client_addr} {client_name}"));
+    cx.requested_macros.insert(MacroStage::Mail, want("i {auth_authen} {mail_addr}"));
     cx.requested_macros.insert(MacroStage::Eoh, want("i"));
     cx.requested_macros.insert(MacroStage::Eom, want("i"));
     cx.data = Some(Session {
@@ -149,12 +138,7 @@ async fn negotiate(cx: &mut NegotiateContext<Session>, mta_opts: ProtoOpts) -> S
     Status::Continue
 }
 
-async fn connect(
-    shared: Arc<Shared>,
-    cx: &mut Context<Session>,
-    hostname: CString,
-    info: SocketInfo,
-) -> Status {
+async fn connect(shared: Arc<Shared>, cx: &mut Context<Session>, hostname: CString, info: SocketInfo) -> Status {
     let client_ip = match info {
         SocketInfo::Inet(addr) => Some(addr.ip()),
         _ => None,
@@ -183,11 +167,24 @@ async fn mail(shared: Arc<Shared>, cx: &mut Context<Session>, args: Vec<CString>
         queue_id,
         auth_authen,
     };
-    session.message = Some(MessageState::new(
-        envelope,
-        InFlight::new(&shared.in_flight),
-    ));
+    session.message = Some(MessageState::new(envelope, InFlight::new(&shared.in_flight)));
     reply(cx, ProtoOpts::NOREPLY_MAIL)
+}
+
+/// The pure analysis of a collected message (panics caught: fail mode).
+fn analyse(
+    engine: &analysis::Engine,
+    msg: &MessageState,
+    auth: Option<&analysis::auth::AuthResults>,
+) -> (Verdict, analysis::Facts) {
+    let input = MessageInput {
+        envelope: &msg.envelope,
+        raw: &msg.raw,
+        truncated: msg.truncated,
+        headers_truncated: msg.headers_truncated,
+        auth,
+    };
+    analysis::analyze_guarded(engine, &input)
 }
 
 /// Messages up to this size are analysed on the async worker (see [`eom`]).
@@ -207,22 +204,14 @@ async fn eom(shared: Arc<Shared>, cx: &mut EomContext<Session>) -> Status {
 
     // DNS-based authentication first (async), then the pure analysis (CPU
     // work, see below). A panic inside is caught and mapped to the fail mode.
-    let auth = engine
-        .authenticate(&msg.envelope, &msg.raw, msg.truncated)
-        .await;
-    if let Some(a) = auth
-        .as_ref()
-        .filter(|a| a.source == analysis::auth::OWN_SOURCE)
-    {
+    let auth = engine.authenticate(&msg.envelope, &msg.raw, msg.truncated).await;
+    if let Some(a) = auth.as_ref().filter(|a| a.source == analysis::auth::OWN_SOURCE) {
         let m = &shared.metrics;
         m.dns_checks.inc();
         if !a.temperror.is_empty() {
             m.dns_errors.inc();
         }
-        if a.temperror
-            .iter()
-            .any(|t| t.starts_with("authentication checks exceeded"))
-        {
+        if a.temperror.iter().any(|t| t.starts_with("authentication checks exceeded")) {
             m.dns_timeouts.inc();
         }
     }
@@ -232,26 +221,12 @@ async fn eom(shared: Arc<Shared>, cx: &mut EomContext<Session>) -> Status {
     // images, archives) go to the blocking pool so that they cannot stall
     // other connections' I/O.
     let (verdict, facts, msg, auth) = if msg.raw.len() <= INLINE_ANALYSIS_MAX_BYTES {
-        let input = MessageInput {
-            envelope: &msg.envelope,
-            raw: &msg.raw,
-            truncated: msg.truncated,
-            headers_truncated: msg.headers_truncated,
-            auth: auth.as_ref(),
-        };
-        let (v, f) = analysis::analyze_guarded(&engine, &input);
+        let (v, f) = analyse(&engine, &msg, auth.as_ref());
         (v, f, msg, auth)
     } else {
         let task_engine = engine.clone();
         match tokio::task::spawn_blocking(move || {
-            let input = MessageInput {
-                envelope: &msg.envelope,
-                raw: &msg.raw,
-                truncated: msg.truncated,
-                headers_truncated: msg.headers_truncated,
-                auth: auth.as_ref(),
-            };
-            let (v, f) = analysis::analyze_guarded(&task_engine, &input);
+            let (v, f) = analyse(&task_engine, &msg, auth.as_ref());
             (v, f, msg, auth)
         })
         .await
@@ -260,27 +235,13 @@ async fn eom(shared: Arc<Shared>, cx: &mut EomContext<Session>) -> Status {
             Err(e) => {
                 tracing::error!(queue_id = %qid, "analysis task failed: {e}");
                 let v = Verdict::failed(&engine.config, "internal error");
-                logging::log_verdict(
-                    &engine.config,
-                    None,
-                    &qid,
-                    &v,
-                    &Default::default(),
-                    started.elapsed(),
-                );
+                logging::log_verdict(&engine.config, None, &qid, &v, &Default::default(), started.elapsed());
                 shared.count(&v, started.elapsed());
                 return apply_failure(cx, &engine.config, &v).await;
             }
         }
     };
-    logging::log_verdict(
-        &engine.config,
-        Some(&msg.envelope),
-        &qid,
-        &verdict,
-        &facts,
-        started.elapsed(),
-    );
+    logging::log_verdict(&engine.config, Some(&msg.envelope), &qid, &verdict, &facts, started.elapsed());
     shared.count(&verdict, started.elapsed());
 
     let plan = action::plan(&engine.config, &verdict, msg.subject.as_deref());
@@ -289,22 +250,14 @@ async fn eom(shared: Arc<Shared>, cx: &mut EomContext<Session>) -> Status {
         .filter(|a| a.source == analysis::auth::OWN_SOURCE && engine.config.auth.add_header)
         .map(|a| analysis::auth::ar_header(&engine.config.authserv_id, a));
     let our_id = engine.config.authserv_id.to_ascii_lowercase();
-    let forged_ar: Vec<i32> = msg
-        .auth_results
-        .iter()
-        .filter(|(_, id)| *id == our_id)
-        .map(|(i, _)| *i)
-        .collect();
+    let forged_ar: Vec<i32> = msg.auth_results.iter().filter(|(_, id)| *id == our_id).map(|(i, _)| *i).collect();
     // the optional banner on tagged mail (never on a truncated body: we do not have all of it)
     let banner = if plan.disposition == Action::Accept
         && verdict.effective_action() == Action::Tag
         && engine.config.tag.banner
         && !msg.truncated
     {
-        crate::banner::apply(
-            &msg.raw,
-            verdict.brand.as_deref().unwrap_or("a trusted brand"),
-        )
+        crate::banner::apply(&msg.raw, verdict.brand.as_deref().unwrap_or("a trusted brand"))
     } else {
         None
     };
@@ -324,10 +277,7 @@ async fn eom(shared: Arc<Shared>, cx: &mut EomContext<Session>) -> Status {
     match plan.disposition {
         Action::Reject | Action::Tempfail => {
             if let Some(r) = &plan.reply {
-                if let Err(e) = cx
-                    .reply
-                    .set_error_reply(&r.code, Some(&r.xcode), [r.text.as_str()])
-                {
+                if let Err(e) = cx.reply.set_error_reply(&r.code, Some(&r.xcode), [r.text.as_str()]) {
                     tracing::error!(queue_id = %qid, "invalid reply: {e}");
                 }
             }
@@ -350,33 +300,23 @@ async fn carry_out(
 ) -> Result<(), indymilter::ActionError> {
     // Remove forged X-Impostor-* headers, highest index first per name.
     for (name, idx) in msg.forged.iter().rev() {
-        cx.actions
-            .change_header(name.as_str(), *idx, None::<CString>)
-            .await?;
+        cx.actions.change_header(name.as_str(), *idx, None::<CString>).await?;
     }
     if plan.disposition != Action::Accept {
         return Ok(());
     }
     // Authentication-Results claiming to be ours came from outside: remove them.
     for idx in forged_ar.iter().rev() {
-        cx.actions
-            .change_header("Authentication-Results", *idx, None::<CString>)
-            .await?;
+        cx.actions.change_header("Authentication-Results", *idx, None::<CString>).await?;
     }
     if let Some(ar) = own_ar {
-        cx.actions
-            .insert_header(0, "Authentication-Results", ar)
-            .await?;
+        cx.actions.insert_header(0, "Authentication-Results", ar).await?;
     }
     for (name, value) in &plan.add_headers {
         cx.actions.add_header(*name, value.as_str()).await?;
     }
     match &plan.subject {
-        Some(SubjectChange::Replace(s)) => {
-            cx.actions
-                .change_header("Subject", 1, Some(s.as_str()))
-                .await?
-        }
+        Some(SubjectChange::Replace(s)) => cx.actions.change_header("Subject", 1, Some(s.as_str())).await?,
         Some(SubjectChange::Add(s)) => cx.actions.add_header("Subject", s.as_str()).await?,
         None => {}
     }
@@ -387,23 +327,12 @@ async fn carry_out(
 }
 
 /// The fail mode: tempfail the message, or accept it visibly marked.
-async fn apply_failure(
-    cx: &mut EomContext<Session>,
-    config: &crate::config::Config,
-    v: &Verdict,
-) -> Status {
+async fn apply_failure(cx: &mut EomContext<Session>, config: &crate::config::Config, v: &Verdict) -> Status {
     if v.action == Action::Tempfail {
-        let _ = cx.reply.set_error_reply(
-            "451",
-            Some("4.7.1"),
-            ["impostor: temporary failure, please try again later"],
-        );
+        let _ = cx.reply.set_error_reply("451", Some("4.7.1"), ["impostor: temporary failure, please try again later"]);
         Status::Tempfail
     } else {
-        let _ = cx
-            .actions
-            .add_header(action::HEADER_VERDICT, v.header_value())
-            .await;
+        let _ = cx.actions.add_header(action::HEADER_VERDICT, v.header_value()).await;
         let _ = config;
         Status::Continue
     }

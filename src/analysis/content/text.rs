@@ -35,9 +35,7 @@ pub fn zero_width_in_words(s: &str) -> usize {
         if matches!(c, '\u{200B}'..='\u{200D}' | '\u{2060}' | '\u{FEFF}') {
             let before = chars[..i].iter().rev().find(|c| !is_invisible(**c));
             let after = chars[i + 1..].iter().find(|c| !is_invisible(**c));
-            if before.is_some_and(|c| c.is_ascii_alphabetic())
-                && after.is_some_and(|c| c.is_ascii_alphabetic())
-            {
+            if before.is_some_and(|c| c.is_ascii_alphabetic()) && after.is_some_and(|c| c.is_ascii_alphabetic()) {
                 n += 1;
             }
         }
@@ -59,11 +57,7 @@ fn fold_non_ascii(c: char, out: &mut String) {
         'ı' => return out.push('i'),
         _ => {}
     }
-    let stripped: String = c
-        .to_string()
-        .nfd()
-        .filter(|c| !is_combining_mark(*c))
-        .collect();
+    let stripped: String = c.to_string().nfd().filter(|c| !is_combining_mark(*c)).collect();
     if !stripped.is_empty() && stripped.chars().all(|c| c.is_ascii_alphanumeric()) {
         return out.push_str(&stripped);
     }
@@ -238,13 +232,7 @@ fn join_words(folded: &str) -> (String, String) {
         }
         if run >= 4 {
             // "p a s s word" -> "pass word": drop the spaces inside the run
-            let mut to = rs;
-            for from in rs..ws - 1 {
-                if out[from] != b' ' {
-                    out[to] = out[from];
-                    to += 1;
-                }
-            }
+            let to = drop_spaces(out, rs, ws - 1);
             out.copy_within(ws - 1..*o, to);
             *o = to + (*o - ws + 1);
         }
@@ -278,14 +266,7 @@ fn join_words(folded: &str) -> (String, String) {
         end_word(&mut out, &mut o, &mut compact, ws, cs, digit);
     }
     if run >= 4 {
-        let mut to = rs;
-        for from in rs..o {
-            if out[from] != b' ' {
-                out[to] = out[from];
-                to += 1;
-            }
-        }
-        o = to;
+        o = drop_spaces(&mut out, rs, o);
     }
     out.truncate(o);
     compact.truncate(k);
@@ -293,6 +274,19 @@ fn join_words(folded: &str) -> (String, String) {
     // unleet only swaps ASCII digits for ASCII letters
     let s = |v: Vec<u8>| String::from_utf8(v).unwrap_or_else(|_| unreachable!("words of a str"));
     (s(out), s(compact))
+}
+
+/// Removes the spaces of `buf[start..end]` by moving its other bytes left;
+/// returns where they now end.
+fn drop_spaces(buf: &mut [u8], start: usize, end: usize) -> usize {
+    let mut to = start;
+    for from in start..end {
+        if buf[from] != b' ' {
+            buf[to] = buf[from];
+            to += 1;
+        }
+    }
+    to
 }
 
 /// Digits between ASCII letters read as the letters they imitate, in place,
@@ -323,9 +317,7 @@ pub(crate) fn normalize_reference(s: &str) -> String {
     // NFKC of ASCII is ASCII, and ASCII holds no invisible character: skip the normaliser
     let chars: Vec<char> = if s.is_ascii() {
         s.chars().collect()
-    } else if unicode_normalization::is_nfkc_quick(s.chars())
-        == unicode_normalization::IsNormalized::Yes
-    {
+    } else if unicode_normalization::is_nfkc_quick(s.chars()) == unicode_normalization::IsNormalized::Yes {
         s.chars().filter(|c| !is_invisible(*c)).collect()
     } else {
         s.nfkc().filter(|c| !is_invisible(*c)).collect()
@@ -340,14 +332,7 @@ pub(crate) fn normalize_reference(s: &str) -> String {
             match l {
                 'a'..='z' | '0'..='9' => folded.push(l),
                 // '@' between letters reads as 'a', unless it is an address ("jo@example.com")
-                '@' if between()
-                    && !chars[i + 1..]
-                        .iter()
-                        .take_while(|c| !c.is_whitespace())
-                        .any(|c| *c == '.') =>
-                {
-                    folded.push('a')
-                }
+                '@' if between() && !chars[i + 1..].iter().take_while(|c| !c.is_whitespace()).any(|c| *c == '.') => folded.push('a'),
                 '$' if between() => folded.push('s'),
                 _ => folded.push(' '),
             }
@@ -363,11 +348,7 @@ pub(crate) fn normalize_reference(s: &str) -> String {
             folded.push_str(f);
         }
     }
-    let words: Vec<std::borrow::Cow<str>> = folded
-        .split(' ')
-        .filter(|w| !w.is_empty())
-        .map(unleet)
-        .collect();
+    let words: Vec<std::borrow::Cow<str>> = folded.split(' ').filter(|w| !w.is_empty()).map(unleet).collect();
     // join letter-spaced runs ("p a s s w o r d")
     let single = |w: &str| {
         let mut it = w.chars();
@@ -400,17 +381,13 @@ pub(crate) fn normalize_reference(s: &str) -> String {
 /// the reference for [`unleet_in_place`].
 #[cfg(test)]
 fn unleet(w: &str) -> std::borrow::Cow<'_, str> {
-    if !w.bytes().any(|b| b.is_ascii_digit())
-        || w.bytes().filter(|b| b.is_ascii_alphabetic()).count() < 3
-    {
+    if !w.bytes().any(|b| b.is_ascii_digit()) || w.bytes().filter(|b| b.is_ascii_alphabetic()).count() < 3 {
         return std::borrow::Cow::Borrowed(w);
     }
     let b: Vec<char> = w.chars().collect();
     let mut s = String::with_capacity(w.len());
     for (i, &c) in b.iter().enumerate() {
-        let between = i > 0
-            && b[i - 1].is_ascii_alphabetic()
-            && b.get(i + 1).is_some_and(|c| c.is_ascii_alphabetic());
+        let between = i > 0 && b[i - 1].is_ascii_alphabetic() && b.get(i + 1).is_some_and(|c| c.is_ascii_alphabetic());
         s.push(match c {
             '0' if between => 'o',
             '1' if between => 'i',
@@ -425,56 +402,14 @@ fn unleet(w: &str) -> std::borrow::Cow<'_, str> {
 }
 
 const BLOCK: &[&str] = &[
-    "address",
-    "article",
-    "aside",
-    "blockquote",
-    "br",
-    "center",
-    "dd",
-    "div",
-    "dl",
-    "dt",
-    "fieldset",
-    "figcaption",
-    "figure",
-    "footer",
-    "form",
-    "h1",
-    "h2",
-    "h3",
-    "h4",
-    "h5",
-    "h6",
-    "header",
-    "hr",
-    "li",
-    "main",
-    "nav",
-    "ol",
-    "option",
-    "p",
-    "pre",
-    "section",
-    "table",
-    "tbody",
-    "td",
-    "tfoot",
-    "th",
-    "thead",
-    "title",
-    "tr",
-    "ul",
-    "button",
-    "img",
+    "address", "article", "aside", "blockquote", "br", "center", "dd", "div", "dl", "dt", "fieldset", "figcaption", "figure",
+    "footer", "form", "h1", "h2", "h3", "h4", "h5", "h6", "header", "hr", "li", "main", "nav", "ol", "option", "p", "pre",
+    "section", "table", "tbody", "td", "tfoot", "th", "thead", "title", "tr", "ul", "button", "img",
 ];
-const SKIP: &[&str] = &[
-    "script", "style", "head", "template", "noscript", "svg", "xml",
-];
+const SKIP: &[&str] = &["script", "style", "head", "template", "noscript", "svg", "xml"];
 
 static SECRET_INPUT: std::sync::LazyLock<scraper::Selector> = std::sync::LazyLock::new(|| {
-    scraper::Selector::parse("input[type=password i], input[type=email i]")
-        .unwrap_or_else(|_| unreachable!("static selector"))
+    scraper::Selector::parse("input[type=password i], input[type=email i]").unwrap_or_else(|_| unreachable!("static selector"))
 });
 
 /// Replaces long base64 runs (`data:` images, embedded fonts) by nothing, so
@@ -488,12 +423,7 @@ pub fn strip_inline_data(s: &str) -> std::borrow::Cow<'_, str> {
     while let Some(p) = rest.find("base64,") {
         let (head, tail) = rest.split_at(p + 7);
         out.push_str(head);
-        let run = tail
-            .bytes()
-            .take_while(|b| {
-                b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=' | b'\r' | b'\n' | b' ')
-            })
-            .count();
+        let run = tail.bytes().take_while(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=' | b'\r' | b'\n' | b' ')).count();
         if run > 256 {
             rest = &tail[run..];
         } else {
@@ -522,11 +452,7 @@ fn hidden(el: &scraper::node::Element) -> bool {
         return true;
     }
     el.attr("style").is_some_and(|s| {
-        let s: String = s
-            .chars()
-            .filter(|c| !c.is_whitespace())
-            .collect::<String>()
-            .to_ascii_lowercase();
+        let s: String = s.chars().filter(|c| !c.is_whitespace()).collect::<String>().to_ascii_lowercase();
         s.contains("display:none") || s.contains("visibility:hidden")
     })
 }
@@ -565,22 +491,9 @@ pub fn html(source: &str, limits: &Limits) -> HtmlOut {
                     };
                     match name {
                         "a" | "area" => {
-                            if let Some(m) = el.attr("href").and_then(|h| {
-                                h.trim()
-                                    .get(..7)
-                                    .filter(|p| p.eq_ignore_ascii_case("mailto:"))
-                                    .map(|_| h.trim()[7..].to_string())
-                            }) {
-                                let addr = m
-                                    .split(['?', ','])
-                                    .next()
-                                    .unwrap_or("")
-                                    .trim()
-                                    .to_ascii_lowercase();
-                                if addr.contains('@')
-                                    && out.mailto.len() < 20
-                                    && !out.mailto.contains(&addr)
-                                {
+                            if let Some(m) = el.attr("href").and_then(|h| h.trim().get(..7).filter(|p| p.eq_ignore_ascii_case("mailto:")).map(|_| h.trim()[7..].to_string())) {
+                                let addr = m.split(['?', ',']).next().unwrap_or("").trim().to_ascii_lowercase();
+                                if addr.contains('@') && out.mailto.len() < 20 && !out.mailto.contains(&addr) {
                                     out.mailto.push(addr);
                                 }
                             }
@@ -591,43 +504,24 @@ pub fn html(source: &str, limits: &Limits) -> HtmlOut {
                         "form" => {
                             out.forms += 1;
                             // A search or subscribe box is not a credential form: only forms with a password or e-mail field count.
-                            let asks = scraper::ElementRef::wrap(node)
-                                .is_some_and(|f| f.select(&SECRET_INPUT).next().is_some());
+                            let asks = scraper::ElementRef::wrap(node).is_some_and(|f| f.select(&SECRET_INPUT).next().is_some());
                             if let (Some(a), true) = (el.attr("action"), asks) {
                                 push(a, LinkSource::FormAction);
                             }
                         }
-                        "input"
-                            if el
-                                .attr("type")
-                                .is_some_and(|t| t.trim().eq_ignore_ascii_case("password")) =>
-                        {
+                        "input" if el.attr("type").is_some_and(|t| t.trim().eq_ignore_ascii_case("password")) => {
                             out.password_inputs += 1;
                         }
-                        "meta"
-                            if el
-                                .attr("http-equiv")
-                                .is_some_and(|h| h.eq_ignore_ascii_case("refresh")) =>
-                        {
-                            if let Some((c, p)) = el
-                                .attr("content")
-                                .and_then(|c| c.to_ascii_lowercase().find("url=").map(|p| (c, p)))
-                            {
-                                push(
-                                    c[p + 4..].trim().trim_matches(|c| c == '\'' || c == '"'),
-                                    LinkSource::Href,
-                                );
+                        "meta" if el.attr("http-equiv").is_some_and(|h| h.eq_ignore_ascii_case("refresh")) => {
+                            if let Some((c, p)) = el.attr("content").and_then(|c| c.to_ascii_lowercase().find("url=").map(|p| (c, p))) {
+                                push(c[p + 4..].trim().trim_matches(|c| c == '\'' || c == '"'), LinkSource::Href);
                             }
                         }
                         _ => {}
                     }
                     if let Some(s) = el.attr("src") {
                         // data: images are ordinary inline images
-                        if !s
-                            .trim_start()
-                            .get(..5)
-                            .is_some_and(|p| p.eq_ignore_ascii_case("data:"))
-                        {
+                        if !s.trim_start().get(..5).is_some_and(|p| p.eq_ignore_ascii_case("data:")) {
                             push(s, LinkSource::Src);
                         }
                     }
@@ -804,10 +698,7 @@ mod tests {
 
     #[test]
     fn normalisation_folds_accents_case_and_punctuation() {
-        assert_eq!(
-            normalize("Vérifiez   VOTRE mot-de-passe!"),
-            "verifiez votre mot de passe"
-        );
+        assert_eq!(normalize("Vérifiez   VOTRE mot-de-passe!"), "verifiez votre mot de passe");
         assert_eq!(normalize("Straße"), "strasse");
         assert_eq!(normalize("ＡＰＩ　ｋｅｙ"), "api key");
     }
@@ -821,10 +712,7 @@ mod tests {
     #[test]
     fn leetspeak_inside_words_is_read() {
         assert_eq!(normalize("p@ssw0rd l0gin"), "password login");
-        assert_eq!(
-            normalize("mail jo@example.com 2fa 24 hours"),
-            "mail jo example com 2fa 24 hours"
-        );
+        assert_eq!(normalize("mail jo@example.com 2fa 24 hours"), "mail jo example com 2fa 24 hours");
     }
 
     #[test]
