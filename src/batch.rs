@@ -98,10 +98,11 @@ impl ActionBatch {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn packet(kind: u8, data: &[u8]) -> Vec<u8> {
+    /// One milter packet: length, command, data.
+    pub(crate) fn packet(kind: u8, data: &[u8]) -> Vec<u8> {
         let mut v = ((data.len() + 1) as u32).to_be_bytes().to_vec();
         v.push(kind);
         v.extend_from_slice(data);

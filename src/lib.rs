@@ -429,14 +429,8 @@ pub fn engine_from(config: Config) -> Arc<Engine> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::batch::tests::packet;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-    fn packet(kind: u8, data: &[u8]) -> Vec<u8> {
-        let mut v = ((data.len() + 1) as u32).to_be_bytes().to_vec();
-        v.push(kind);
-        v.extend_from_slice(data);
-        v
-    }
 
     /// Through the real connection type: a flushed header action stays
     /// unsent until the final reply is flushed, then both arrive in order.
