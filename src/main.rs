@@ -2,7 +2,7 @@
 
 use clap::{Parser, Subcommand};
 use impostor::analysis::{Engine, Envelope};
-use impostor::config::{Config, SocketSpec};
+use impostor::config::{Config, Overrides, SocketSpec};
 use impostor::{cli, logging, verdict, MilterListener, Shared};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -140,16 +140,9 @@ fn load(path: Option<&Path>) -> Result<Config, String> {
     Config::load_default_or(path).map_err(|e| e.to_string())
 }
 
-/// Applies `--nameserver` flags over `dns.nameservers`.
-fn with_nameservers(mut c: Config, ns: &[String]) -> Result<Config, String> {
-    if !ns.is_empty() {
-        c.nameservers = ns
-            .iter()
-            .map(|n| impostor::config::parse_nameserver(n).ok_or_else(|| format!("--nameserver {n:?}: expected IP or IP:PORT")))
-            .collect::<Result<_, _>>()?;
-        c.dns.nameservers = ns.to_vec();
-    }
-    Ok(c)
+/// Loads the configuration with `--nameserver` flags over `dns.nameservers`.
+fn load_with_nameservers(path: Option<&Path>, ns: &[String]) -> Result<Config, String> {
+    Config::load_with(path, &Overrides { nameservers: ns.to_vec(), ..Default::default() }).map_err(|e| e.to_string())
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, String> {
@@ -171,7 +164,7 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
     match cli.cmd {
         Cmd::Serve { config, socket, dry_run, nameservers } => serve(config, socket, dry_run, nameservers),
         Cmd::Check { config, client_ip, helo, mail_from, json, offline, nameservers, explain: _, message } => {
-            let c = with_nameservers(load(config.as_deref())?, &nameservers)?;
+            let c = load_with_nameservers(config.as_deref(), &nameservers)?;
             let rt = runtime()?;
             let engine = if offline { Engine::new(c) } else { rt.block_on(async { Engine::online(c) })? };
             let env = Envelope { client_ip, helo, mail_from, ..Default::default() };
@@ -188,7 +181,7 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
         }
         Cmd::Scan { config, json, offline: _, online, nameservers, expect, paths } => {
             let online = online || !nameservers.is_empty();
-            let c = with_nameservers(load(config.as_deref())?, &nameservers)?;
+            let c = load_with_nameservers(config.as_deref(), &nameservers)?;
             let rt = runtime()?;
             let engine = if online { rt.block_on(async { Engine::online(c) })? } else { Engine::new(c) };
             let files = cli::collect_files(&paths)?;
@@ -198,6 +191,9 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
         }
         Cmd::Config { cmd: ConfigCmd::Check { config } } => {
             let c = load(config.as_deref())?;
+            for w in c.warnings() {
+                println!("{}: warning: {w}", c.source);
+            }
             println!("{}: ok", c.source);
             Ok(ExitCode::SUCCESS)
         }
@@ -291,23 +287,15 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
 }
 
 fn serve(path: Option<PathBuf>, socket: Option<String>, dry_run: bool, nameservers: Vec<String>) -> Result<ExitCode, String> {
-    let overrides = move |c: Config| -> Result<Config, String> {
-        let mut c = with_nameservers(c, &nameservers)?;
-        if let Some(s) = &socket {
-            c.socket = SocketSpec::parse(s).map_err(|e| format!("--socket {s:?}: {e}"))?;
-        }
-        if dry_run {
-            c.monitor = true;
-        }
-        Ok(c)
-    };
-    let config = overrides(load(path.as_deref())?)?;
+    let overrides = Overrides { socket, nameservers, monitor: dry_run };
+    let load_config = move || Config::load_with(path.as_deref(), &overrides).map_err(|e| e.to_string());
+    let config = load_config()?;
     logging::init(&config);
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     let workers = impostor::config::worker_threads(config.milter.worker_threads);
     builder.worker_threads(workers);
     let rt = builder.enable_all().build().map_err(|e| e.to_string())?;
-    rt.block_on(async move {
+    let result = rt.block_on(async move {
         let listener = MilterListener::bind(&config.socket, config.socket_mode, &config.milter.socket_group)
             .await
             .map_err(|e| format!("cannot listen on {:?}: {e}", config.socket))?;
@@ -315,11 +303,16 @@ fn serve(path: Option<PathBuf>, socket: Option<String>, dry_run: bool, nameserve
             socket = ?config.socket,
             config = %config.source,
             monitor = config.monitor,
+            nameservers = ?config.dns.nameservers,
+            auth = config.auth.enabled,
             brands = config.brands.len(),
             worker_threads = workers,
             version = env!("CARGO_PKG_VERSION"),
             "impostor listening"
         );
+        for w in config.warnings() {
+            tracing::warn!("{}: {w}", config.source);
+        }
         let shared = Shared::new(Engine::online(config.clone())?);
         if !config.metrics.listen.is_empty() {
             let l = tokio::net::TcpListener::bind(&config.metrics.listen)
@@ -335,13 +328,12 @@ fn serve(path: Option<PathBuf>, socket: Option<String>, dry_run: bool, nameserve
         let own: Vec<&std::path::Path> = socket_path.iter().map(|p| p.as_path()).collect();
         impostor::privdrop::drop_privileges(&config.user, &own)?;
         let reload_shared = shared.clone();
-        let reload_path = path.clone();
         tokio::spawn(async move {
             use tokio::signal::unix::{signal, SignalKind};
             let Ok(mut hup) = signal(SignalKind::hangup()) else { return };
             while hup.recv().await.is_some() {
                 let old = reload_shared.engine();
-                match load(reload_path.as_deref()).and_then(&overrides).and_then(|c| Ok((Engine::online(c.clone())?, c))) {
+                match load_config().and_then(|c| Ok((Engine::online(c.clone())?, c))) {
                     Ok((engine, new)) => {
                         if new.socket != old.config.socket
                             || new.log != old.config.log
@@ -378,5 +370,8 @@ fn serve(path: Option<PathBuf>, socket: Option<String>, dry_run: bool, nameserve
             .collect();
         tracing::info!(counts = counts.join(" "), "impostor stopped");
         Ok(ExitCode::SUCCESS)
-    })
+    });
+    // an analysis past its deadline may still run on a blocking thread: do not wait for it
+    rt.shutdown_timeout(std::time::Duration::from_secs(1));
+    result
 }

@@ -275,66 +275,156 @@ pub fn authserv_id(value: &str) -> String {
     v.split(';').next().unwrap_or("").split_whitespace().next().unwrap_or("").to_ascii_lowercase()
 }
 
-/// Reads SPF/DKIM/DMARC results from `Authentication-Results` headers whose
-/// authserv-id is trusted. Headers from any other authserv-id are ignored.
-pub fn trusted_results(raw: &[u8], trusted: &[String]) -> Option<AuthResults> {
-    if trusted.is_empty() {
-        return None;
+/// The host a `Received` header names after `by`, lowercased (comments removed).
+pub fn received_by(value: &str) -> Option<String> {
+    let v = strip_comments(value);
+    let mut words = v.split_whitespace();
+    while let Some(w) = words.next() {
+        if w.eq_ignore_ascii_case("by") {
+            return words.next().map(|h| h.trim_end_matches(';').to_ascii_lowercase());
+        }
     }
-    let mut out: Option<AuthResults> = None;
+    None
+}
+
+/// What a trusted upstream recorded: the results of its block of
+/// `Authentication-Results` headers, and where that block is.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Upstream {
+    /// Results read from the block; None when the message has no trusted block.
+    pub results: Option<AuthResults>,
+    /// 1-based positions, among all `Authentication-Results` headers of the
+    /// message, of the headers in the block. Every other header with a
+    /// trusted authserv-id is not the upstream's and is removed.
+    pub block: Vec<usize>,
+}
+
+/// Finds the headers a trusted upstream itself added: the topmost contiguous
+/// run of `Authentication-Results` headers with a trusted authserv-id, above
+/// the first `Received` header that this host did not write (`own_hosts`:
+/// names in its `by` clause; Postfix does not show a milter its own Received,
+/// Sendmail does). Anything deeper was in the message when the upstream
+/// received it, so anyone could have written it: it is not read (this is how
+/// authentication_milter treats headers it did not add). The upstream must
+/// still remove incoming copies of its own authserv-id: a copy directly
+/// below its own header, with nothing in between, cannot be told apart.
+pub fn upstream_block(raw: &[u8], trusted: &[String], own_hosts: &[&str]) -> Upstream {
+    let mut out = Upstream::default();
+    if trusted.is_empty() {
+        return out;
+    }
+    let is_trusted = |id: &str| trusted.iter().any(|t| t.eq_ignore_ascii_case(id));
+    // Searching: no block yet; InBlock: inside the run; Done: nothing more is read
+    #[derive(PartialEq)]
+    enum State {
+        Searching,
+        InBlock,
+        Done,
+    }
+    let mut state = State::Searching;
+    let mut ar_index = 0usize;
     for (name, value) in header_fields(raw) {
-        if !name.eq_ignore_ascii_case("Authentication-Results") {
+        if name.eq_ignore_ascii_case("Authentication-Results") {
+            ar_index += 1;
+            let id = authserv_id(&value);
+            if !is_trusted(&id) {
+                if state == State::InBlock {
+                    state = State::Done;
+                }
+                continue;
+            }
+            if state == State::Done {
+                continue;
+            }
+            state = State::InBlock;
+            out.block.push(ar_index);
+            read_results(out.results.get_or_insert_with(|| AuthResults { source: id.clone(), ..Default::default() }), &id, &value);
             continue;
         }
-        let id = authserv_id(&value);
-        if !trusted.iter().any(|t| t.eq_ignore_ascii_case(&id)) {
-            continue;
-        }
-        let res = out.get_or_insert_with(|| AuthResults { source: id.clone(), ..Default::default() });
-        let clean = strip_comments(&value);
-        for resinfo in clean.split(';').skip(1) {
-            let mut words = resinfo.split_whitespace();
-            let Some((method, result)) = words.next().and_then(|w| w.split_once('=')) else { continue };
-            let Some(result) = AuthResult::parse(result.trim_matches('"')) else { continue };
-            let props: Vec<(String, String)> = words
-                .filter_map(|w| w.split_once('=').map(|(k, v)| (k.to_ascii_lowercase(), v.trim_matches('"').to_ascii_lowercase())))
-                .collect();
-            let prop = |k: &str| props.iter().find(|(p, _)| p == k).map(|(_, v)| v.clone());
-            let dom = |v: String| v.rsplit_once('@').map(|(_, d)| d.to_string()).unwrap_or(v);
-            match method.to_ascii_lowercase().as_str() {
-                "spf" if res.spf.is_none() => {
-                    let domain = prop("smtp.mailfrom").map(dom).or_else(|| prop("smtp.helo")).unwrap_or_default();
-                    res.spf = Some(MethodResult { result, domain, detail: "trusted".into() });
+        match state {
+            State::InBlock => state = State::Done,
+            State::Searching if name.eq_ignore_ascii_case("Received") => {
+                let own = received_by(&value).is_some_and(|by| own_hosts.iter().any(|h| h.eq_ignore_ascii_case(&by)));
+                if !own {
+                    state = State::Done;
                 }
-                "dkim" => {
-                    let domain = prop("header.d").or_else(|| prop("header.i").map(dom)).unwrap_or_default();
-                    let detail = prop("header.s").map(|s| format!("s={s}")).unwrap_or_default();
-                    res.dkim.push(MethodResult { result, domain, detail });
-                }
-                "dmarc" if res.dmarc.is_none() => {
-                    let domain = prop("header.from").map(dom).unwrap_or_default();
-                    let policy = value
-                        .split_once("p=")
-                        .map(|(_, r)| r.chars().take_while(|c| c.is_ascii_alphabetic()).collect::<String>().to_ascii_lowercase())
-                        .unwrap_or_default();
-                    res.dmarc = Some(DmarcSummary { result, domain, policy });
-                }
-                _ => {}
             }
-            if result == AuthResult::TempError {
-                res.temperror.push(format!("{method} (reported by {id})"));
-            }
+            _ => {}
         }
     }
     out
 }
 
-/// Our `Authentication-Results` header value (RFC 8601).
+/// Adds the resinfo of one trusted `Authentication-Results` value to `res`:
+/// the first SPF and DMARC result of the block, and every DKIM result.
+fn read_results(res: &mut AuthResults, id: &str, value: &str) {
+    let clean = strip_comments(value);
+    for resinfo in clean.split(';').skip(1) {
+        let mut words = resinfo.split_whitespace();
+        let Some((method, result)) = words.next().and_then(|w| w.split_once('=')) else { continue };
+        let Some(result) = AuthResult::parse(result.trim_matches('"')) else { continue };
+        let props: Vec<(String, String)> = words
+            .filter_map(|w| w.split_once('=').map(|(k, v)| (k.to_ascii_lowercase(), v.trim_matches('"').to_ascii_lowercase())))
+            .collect();
+        let prop = |k: &str| props.iter().find(|(p, _)| p == k).map(|(_, v)| v.clone());
+        let dom = |v: String| v.rsplit_once('@').map(|(_, d)| d.to_string()).unwrap_or(v);
+        match method.to_ascii_lowercase().as_str() {
+            "spf" if res.spf.is_none() => {
+                let domain = prop("smtp.mailfrom").map(dom).or_else(|| prop("smtp.helo")).unwrap_or_default();
+                res.spf = Some(MethodResult { result, domain, detail: "trusted".into() });
+            }
+            "dkim" => {
+                let domain = prop("header.d").or_else(|| prop("header.i").map(dom)).unwrap_or_default();
+                let detail = prop("header.s").map(|s| format!("s={s}")).unwrap_or_default();
+                res.dkim.push(MethodResult { result, domain, detail });
+            }
+            "dmarc" if res.dmarc.is_none() => {
+                let domain = prop("header.from").map(dom).unwrap_or_default();
+                let policy = value
+                    .split_once("p=")
+                    .map(|(_, r)| r.chars().take_while(|c| c.is_ascii_alphabetic()).collect::<String>().to_ascii_lowercase())
+                    .unwrap_or_default();
+                res.dmarc = Some(DmarcSummary { result, domain, policy });
+            }
+            _ => {}
+        }
+        if result == AuthResult::TempError {
+            res.temperror.push(format!("{method} (reported by {id})"));
+        }
+    }
+}
+
+/// A domain (or DKIM selector) as an RFC 8601 property value: its ASCII
+/// form when it is a syntactically valid name, else None. The values come
+/// from the sender (MAIL FROM, HELO, From, a signature's `d=`/`s=`): a `;`
+/// or a space in one would let the sender write results of its own into our
+/// header (`header.from=x.example;dkim=pass header.d=openai.com`).
+fn pvalue(v: &str) -> Option<String> {
+    let ascii = if v.is_ascii() { v.to_ascii_lowercase() } else { idna::domain_to_ascii(v).ok()? };
+    let ok = !ascii.is_empty()
+        && ascii.len() <= 253
+        && ascii.split('.').all(|l| !l.is_empty() && l.len() <= 63)
+        && ascii.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'));
+    ok.then_some(ascii)
+}
+
+/// `" key=value"`, or a comment when the value is not a valid name.
+fn prop(key: &str, v: &str) -> String {
+    match pvalue(v) {
+        Some(p) => format!(" {key}={p}"),
+        None if v.is_empty() => String::new(),
+        None => format!(" ({key} not a valid domain name)"),
+    }
+}
+
+/// Our `Authentication-Results` header value (RFC 8601). Every property value
+/// is a valid domain name (see [`pvalue`]), so a parser downstream reads
+/// exactly our results.
 pub fn ar_header(authserv_id: &str, r: &AuthResults) -> String {
     let mut parts = vec![authserv_id.to_string()];
     match &r.spf {
-        Some(s) if s.detail == "helo" => parts.push(format!("spf={} smtp.helo={}", s.result, s.domain)),
-        Some(s) => parts.push(format!("spf={} smtp.mailfrom={}", s.result, s.domain)),
+        Some(s) if s.detail == "helo" => parts.push(format!("spf={}{}", s.result, prop("smtp.helo", &s.domain))),
+        Some(s) => parts.push(format!("spf={}{}", s.result, prop("smtp.mailfrom", &s.domain))),
         None => parts.push("spf=none".into()),
     }
     if r.dkim.is_empty() {
@@ -342,15 +432,11 @@ pub fn ar_header(authserv_id: &str, r: &AuthResults) -> String {
     }
     for d in &r.dkim {
         let sel = d.detail.strip_prefix("s=").and_then(|s| s.split(':').next()).unwrap_or("");
-        if sel.is_empty() {
-            parts.push(format!("dkim={} header.d={}", d.result, d.domain));
-        } else {
-            parts.push(format!("dkim={} header.d={} header.s={}", d.result, d.domain, sel));
-        }
+        parts.push(format!("dkim={}{}{}", d.result, prop("header.d", &d.domain), prop("header.s", sel)));
     }
     match &r.dmarc {
-        Some(d) if !d.policy.is_empty() => parts.push(format!("dmarc={} (p={}) header.from={}", d.result, d.policy, d.domain)),
-        Some(d) => parts.push(format!("dmarc={} header.from={}", d.result, d.domain)),
+        Some(d) if !d.policy.is_empty() => parts.push(format!("dmarc={} (p={}){}", d.result, d.policy, prop("header.from", &d.domain))),
+        Some(d) => parts.push(format!("dmarc={}{}", d.result, prop("header.from", &d.domain))),
         None => parts.push("dmarc=none".into()),
     }
     // folded with a bare LF: the MTA writes its own line ends (libmilter convention)
@@ -455,9 +541,16 @@ mod tests {
 
     const AR: &str = "Authentication-Results: mx.example.test;\r\n\tdkim=pass (2048-bit key) header.d=openai.com header.s=s1 header.b=abc;\r\n\tspf=pass smtp.mailfrom=bounce@em.openai.com;\r\n\tdmarc=pass (p=reject dis=none) header.from=openai.com\r\nAuthentication-Results: evil.example; dmarc=pass header.from=openai-help.net\r\nFrom: a@openai.com\r\n\r\nbody\r\n";
 
+    fn trusted(raw: &str, ids: &[&str]) -> Upstream {
+        let ids: Vec<String> = ids.iter().map(|s| s.to_string()).collect();
+        upstream_block(raw.as_bytes(), &ids, &["mta.rcpt.example"])
+    }
+
     #[test]
     fn trusted_authserv_results_are_read() {
-        let r = trusted_results(AR.as_bytes(), &["mx.example.test".into()]).unwrap();
+        let u = trusted(AR, &["mx.example.test"]);
+        assert_eq!(u.block, vec![1]);
+        let r = u.results.unwrap();
         assert_eq!(r.source, "mx.example.test");
         assert_eq!(r.dkim[0], MethodResult { result: AuthResult::Pass, domain: "openai.com".into(), detail: "s=s1".into() });
         assert_eq!(r.spf.as_ref().unwrap().domain, "em.openai.com");
@@ -467,10 +560,64 @@ mod tests {
 
     #[test]
     fn untrusted_authserv_ids_are_ignored() {
-        assert!(trusted_results(AR.as_bytes(), &["other.example".into()]).is_none());
-        let r = trusted_results(AR.as_bytes(), &["evil.example".into()]).unwrap();
-        assert_eq!(r.dmarc.unwrap().domain, "openai-help.net");
-        assert!(trusted_results(AR.as_bytes(), &[]).is_none());
+        assert_eq!(trusted(AR, &["other.example"]), Upstream::default());
+        // evil.example's header directly follows the first one: the run of A-R headers is unbroken
+        let u = trusted(AR, &["evil.example"]);
+        assert_eq!(u.block, vec![2]);
+        assert_eq!(u.results.unwrap().dmarc.unwrap().domain, "openai-help.net");
+        assert_eq!(trusted(AR, &[]), Upstream::default());
+    }
+
+    const GENUINE: &str = "Authentication-Results: mx.trusted.example; spf=fail smtp.mailfrom=openai.com; dkim=none; dmarc=fail header.from=openai.com\r\n";
+    const FORGED: &str = "Authentication-Results: mx.trusted.example; dkim=pass header.d=openai.com header.s=s1; dmarc=pass header.from=openai.com\r\n";
+    const UPSTREAM_RECEIVED: &str = "Received: from attacker.example (attacker.example [203.0.113.9])\r\n\tby mx.trusted.example (Postfix) with ESMTP id 1;\r\n\tWed, 2 Dec 2026 06:00:00 +0000\r\n";
+
+    #[test]
+    fn forged_result_below_the_upstreams_received_is_not_read() {
+        let raw = format!("{GENUINE}{UPSTREAM_RECEIVED}{FORGED}From: security@openai.com\r\n\r\nbody\r\n");
+        let u = trusted(&raw, &["mx.trusted.example"]);
+        assert_eq!(u.block, vec![1], "only the topmost header is the upstream's");
+        let r = u.results.unwrap();
+        assert!(r.dkim.iter().all(|d| d.result != AuthResult::Pass), "{r:?}");
+        assert_eq!(r.dmarc.unwrap().result, AuthResult::Fail);
+    }
+
+    #[test]
+    fn forged_result_between_received_headers_is_not_read() {
+        let raw = format!(
+            "{UPSTREAM_RECEIVED}{FORGED}Received: from x by relay.attacker.example; Wed, 2 Dec 2026 05:00:00 +0000\r\n{FORGED}From: security@openai.com\r\n\r\nbody\r\n"
+        );
+        let u = trusted(&raw, &["mx.trusted.example"]);
+        assert_eq!(u, Upstream::default(), "a header below any foreign Received is the sender's");
+    }
+
+    #[test]
+    fn own_received_headers_do_not_end_the_search() {
+        // Sendmail shows its milters its own Received header: the upstream's block is below it
+        let raw = format!(
+            "Received: from mx.trusted.example by mta.rcpt.example (8.17/8.17) id 1;\r\n\tWed, 2 Dec 2026 06:00:01 +0000\r\n{GENUINE}{UPSTREAM_RECEIVED}{FORGED}From: a@openai.com\r\n\r\nx\r\n"
+        );
+        let u = trusted(&raw, &["mx.trusted.example"]);
+        assert_eq!(u.block, vec![1]);
+        assert_eq!(u.results.unwrap().dmarc.unwrap().result, AuthResult::Fail);
+    }
+
+    #[test]
+    fn a_block_ends_at_the_first_other_header() {
+        let raw = format!("{GENUINE}X-Spam: no\r\n{FORGED}From: a@openai.com\r\n\r\nx\r\n");
+        assert_eq!(trusted(&raw, &["mx.trusted.example"]).block, vec![1]);
+        // two headers of the upstream in a row are one block: every DKIM result counts, the first DMARC wins
+        let two = format!("{GENUINE}{FORGED}From: a@openai.com\r\n\r\nx\r\n");
+        let u = trusted(&two, &["mx.trusted.example"]);
+        assert_eq!(u.block, vec![1, 2]);
+        assert_eq!(u.results.unwrap().dmarc.unwrap().result, AuthResult::Fail);
+    }
+
+    #[test]
+    fn received_by_names_the_receiving_host() {
+        assert_eq!(received_by(UPSTREAM_RECEIVED.trim_start_matches("Received:")).as_deref(), Some("mx.trusted.example"));
+        assert_eq!(received_by("from a (comment by evil.example) by MX.Example.Org; date").as_deref(), Some("mx.example.org"));
+        assert_eq!(received_by("from a with local"), None);
     }
 
     #[test]
@@ -480,7 +627,7 @@ mod tests {
 
     #[test]
     fn alignment_is_relaxed_to_the_registrable_domain() {
-        let r = trusted_results(AR.as_bytes(), &["mx.example.test".into()]).unwrap();
+        let r = trusted(AR, &["mx.example.test"]).results.unwrap();
         assert!(aligned_pass(&r, "openai.com"));
         assert!(aligned_pass(&r, "tm.openai.com"));
         assert!(!aligned_pass(&r, "openai-help.net"));
@@ -488,9 +635,39 @@ mod tests {
 
     #[test]
     fn ar_header_is_rfc8601_shaped() {
-        let r = trusted_results(AR.as_bytes(), &["mx.example.test".into()]).unwrap();
+        let r = trusted(AR, &["mx.example.test"]).results.unwrap();
         let h = ar_header("impostor.test", &r);
         assert!(h.starts_with("impostor.test;\n\tspf=pass smtp.mailfrom=em.openai.com;\n\tdkim=pass header.d=openai.com header.s=s1;"), "{h}");
         assert!(h.ends_with("dmarc=pass (p=reject) header.from=openai.com"), "{h}");
+    }
+
+    #[test]
+    fn sender_text_cannot_add_results_to_our_header() {
+        let payload = "x.example;dkim=pass header.d=openai.com";
+        let r = AuthResults {
+            source: OWN_SOURCE.into(),
+            spf: Some(MethodResult { result: AuthResult::None, domain: payload.into(), detail: "helo".into() }),
+            dkim: vec![MethodResult { result: AuthResult::Fail, domain: payload.into(), detail: "s=a;dkim=pass".into() }],
+            dmarc: Some(DmarcSummary { result: AuthResult::Fail, domain: payload.into(), policy: String::new() }),
+            temperror: Vec::new(),
+        };
+        let h = ar_header("mx.rcpt.example", &r);
+        assert!(!h.contains("dkim=pass") && !h.contains("openai.com"), "{h}");
+        // what a parser downstream reads back is exactly our three results
+        let back = upstream_block(format!("Authentication-Results: {h}\r\n\r\n").as_bytes(), &["mx.rcpt.example".into()], &[]);
+        let back = back.results.unwrap();
+        assert_eq!(back.spf.unwrap().result, AuthResult::None);
+        assert_eq!(back.dkim.iter().map(|d| d.result).collect::<Vec<_>>(), vec![AuthResult::Fail]);
+        assert_eq!(back.dmarc.unwrap().result, AuthResult::Fail);
+    }
+
+    #[test]
+    fn valid_and_international_names_are_kept() {
+        assert_eq!(pvalue("Mail.Example.COM").as_deref(), Some("mail.example.com"));
+        assert_eq!(pvalue("s1_2024").as_deref(), Some("s1_2024"));
+        assert_eq!(pvalue("bücher.example").as_deref(), Some("xn--bcher-kva.example"));
+        for bad in ["a b.example", "a;b", "a\"b", "a..b", "a\r\nX: y", ""] {
+            assert_eq!(pvalue(bad), None, "{bad:?}");
+        }
     }
 }

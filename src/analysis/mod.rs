@@ -85,11 +85,35 @@ impl Engine {
         Ok(Arc::new(Engine { config, brands, lookalike, phrases: builtin_phrases(), content_limits: Default::default(), dns }))
     }
 
-    /// Authentication results for a message: trusted upstream headers when
-    /// present, else our own checks (bounded in time), else None (offline).
-    pub async fn authenticate(&self, env: &Envelope, raw: &[u8], truncated: bool) -> Option<auth::AuthResults> {
-        if let Some(t) = auth::trusted_results(raw, &self.config.auth.trusted_authserv_ids) {
-            return Some(t);
+    /// The trusted upstream's `Authentication-Results` block of a message
+    /// ([`auth::upstream_block`]). With `auth.trusted_relays` set, only mail
+    /// from those clients has one: on anyone else's, every header with a
+    /// trusted id is a forgery (mail without a client address — local
+    /// submission, offline checks — is judged by position alone).
+    pub fn upstream(&self, env: &Envelope, raw: &[u8]) -> auth::Upstream {
+        let a = &self.config.auth;
+        let from_relay = env.client_ip.is_none_or(|ip| a.trusted_relays.is_empty() || a.trusted_relays.iter().any(|n| n.contains(&ip)));
+        if a.trusted_authserv_ids.is_empty() || !from_relay {
+            return auth::Upstream::default();
+        }
+        let host = crate::config::hostname();
+        auth::upstream_block(raw, &a.trusted_authserv_ids, &[host.as_str(), self.config.authserv_id.as_str()])
+    }
+
+    /// Whether upstream results stand in for our own checks: when they come
+    /// from a declared relay (behind which SPF cannot be checked), or when
+    /// impostor checks nothing itself. Otherwise our own checks decide, and a
+    /// forged upstream header gains nothing.
+    pub fn upstream_replaces_own(&self) -> bool {
+        !self.config.auth.trusted_relays.is_empty() || self.dns.is_none()
+    }
+
+    /// Authentication results for a message: the trusted upstream's (see
+    /// [`Engine::upstream_replaces_own`]), else our own checks (bounded in
+    /// time), else None (offline).
+    pub async fn authenticate(&self, env: &Envelope, raw: &[u8], truncated: bool, upstream: &auth::Upstream) -> Option<auth::AuthResults> {
+        if let Some(t) = upstream.results.as_ref().filter(|_| self.upstream_replaces_own()) {
+            return Some(t.clone());
         }
         let dns = self.dns.as_ref()?;
         let d = &self.config.dns;
@@ -159,16 +183,7 @@ pub fn findings(engine: &Engine, input: &MessageInput) -> (Vec<Finding>, Facts) 
         }
         None => out.push(Finding::new(rules::MESSAGE_UNPARSEABLE, "no header block could be parsed")),
     }
-    // Trusted upstream results stand in when we have none of our own (offline scan of archived mail).
-    let trusted;
-    let auth_results = match input.auth {
-        Some(a) => Some(a),
-        None => {
-            trusted = auth::trusted_results(input.raw, &engine.config.auth.trusted_authserv_ids);
-            trusted.as_ref()
-        }
-    };
-    auth::check(&engine.brands, input.envelope, auth_results, &facts, &mut out);
+    auth::check(&engine.brands, input.envelope, input.auth, &facts, &mut out);
     (out, facts)
 }
 
@@ -220,20 +235,24 @@ pub fn analyze(engine: &Engine, input: &MessageInput) -> (Verdict, Facts) {
     if let Some(reason) = envelope_allowlisted(&engine.config, input.envelope) {
         return (allowlisted(&engine.config, reason), Facts::default());
     }
+    // Without results of our own (offline: scan of archived mail), the
+    // trusted upstream's stand in.
+    let recorded;
+    let with_recorded;
+    let input = match input.auth {
+        Some(_) => input,
+        None => {
+            recorded = engine.upstream(input.envelope, input.raw).results;
+            with_recorded = MessageInput { auth: recorded.as_ref(), ..*input };
+            &with_recorded
+        }
+    };
     let (mut found, facts) = findings(engine, input);
     // A sender-domain allowlist counts only when the domain authenticated:
     // a plain sender allowlist is how attackers get in.
     if let Some(from) = facts.from_domain.as_deref() {
         if let Some(allowed) = allowed_domain(&engine.config, from) {
-            let trusted;
-            let auth = match input.auth {
-                Some(a) => Some(a),
-                None => {
-                    trusted = auth::trusted_results(input.raw, &engine.config.auth.trusted_authserv_ids);
-                    trusted.as_ref()
-                }
-            };
-            if auth.is_some_and(|a| auth::dmarc_or_dkim_pass(a, from)) {
+            if input.auth.is_some_and(|a| auth::dmarc_or_dkim_pass(a, from)) {
                 let v = allowlisted(&engine.config, format!("From {from} is in allow.domains ({allowed}) and authenticated"));
                 return (v, facts);
             }

@@ -80,6 +80,9 @@ pub struct MilterConfig {
     pub max_header_bytes: usize,
     /// Threads serving MTA connections (0: half the CPUs, at least one). Restart to change.
     pub worker_threads: usize,
+    /// Milliseconds the content analysis of one message may take; past it the
+    /// message gets the fail mode with `ANALYSIS_TIMEOUT`.
+    pub analysis_timeout_ms: u64,
 }
 
 impl Default for MilterConfig {
@@ -95,6 +98,7 @@ impl Default for MilterConfig {
             max_headers: 10_000,
             max_header_bytes: 1024 * 1024,
             worker_threads: 0,
+            analysis_timeout_ms: 5000,
         }
     }
 }
@@ -133,12 +137,24 @@ impl Default for TagConfig {
 pub struct QuarantineConfig {
     /// Reason given to the MTA (Postfix logs it with the hold).
     pub reason: String,
+    /// What a quarantine verdict becomes when the MTA does not offer the
+    /// quarantine action (old milter protocol versions).
+    pub fallback: QuarantineFallback,
 }
 
 impl Default for QuarantineConfig {
     fn default() -> Self {
-        QuarantineConfig { reason: "impostor: suspected brand impersonation".into() }
+        QuarantineConfig { reason: "impostor: suspected brand impersonation".into(), fallback: QuarantineFallback::Reject }
     }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum QuarantineFallback {
+    /// Reject with `reject.code`/`xcode`/`text`: the message is not delivered, the sender is told.
+    Reject,
+    /// Deliver it tagged (Subject prefix and headers).
+    Tag,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -214,11 +230,23 @@ pub struct AuthConfig {
     /// authserv-ids whose Authentication-Results headers are trusted (OpenDKIM,
     /// OpenDMARC, rspamd running before us, or the receiver of archived mail).
     pub trusted_authserv_ids: Vec<String>,
+    /// Networks (CIDR) of the upstream relays that write those headers. When
+    /// set, their headers are read only on mail from these clients (and
+    /// removed from any other client's mail), and they stand in for our own
+    /// checks. When empty, they are read only when impostor does no checks
+    /// of its own (`auth.enabled = false`, or offline).
+    pub trusted_relays: Vec<ipnet::IpNet>,
 }
 
 impl Default for AuthConfig {
     fn default() -> Self {
-        AuthConfig { enabled: true, authserv_id: String::new(), add_header: true, trusted_authserv_ids: Vec::new() }
+        AuthConfig {
+            enabled: true,
+            authserv_id: String::new(),
+            add_header: true,
+            trusted_authserv_ids: Vec::new(),
+            trusted_relays: Vec::new(),
+        }
     }
 }
 
@@ -419,27 +447,77 @@ impl Default for Config {
 impl Config {
     /// Loads a TOML file. Errors name the file, key and value.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let file = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read { file: file.clone(), source: e })?;
-        Config::from_toml_str(&text, &file)
+        Config::load_with(Some(path), &Overrides::default())
     }
 
     /// Loads `path` if given, else the default path if it exists, else the embedded default.
     pub fn load_default_or(path: Option<&Path>) -> Result<Config, ConfigError> {
-        match path {
-            Some(p) => Config::load(p),
-            None if Path::new(DEFAULT_CONFIG_PATH).exists() => Config::load(Path::new(DEFAULT_CONFIG_PATH)),
-            None => Ok(Config::default()),
-        }
+        Config::load_with(path, &Overrides::default())
+    }
+
+    /// Like [`Config::load_default_or`], with command-line overrides applied to
+    /// the file's settings *before* validation: what is validated is what runs,
+    /// and `config show` of the result is the daemon's configuration.
+    pub fn load_with(path: Option<&Path>, overrides: &Overrides) -> Result<Config, ConfigError> {
+        let path = match path {
+            Some(p) => Some(p),
+            None if Path::new(DEFAULT_CONFIG_PATH).exists() => Some(Path::new(DEFAULT_CONFIG_PATH)),
+            None => None,
+        };
+        let Some(path) = path else {
+            let mut raw = RawConfig::default();
+            overrides.apply(&mut raw, "<default>")?;
+            return Config::validate(raw, "<default>");
+        };
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read { file: file.clone(), source: e })?;
+        Config::from_toml_str_with(&text, &file, overrides)
     }
 
     pub fn from_toml_str(text: &str, file: &str) -> Result<Config, ConfigError> {
+        Config::from_toml_str_with(text, file, &Overrides::default())
+    }
+
+    pub fn from_toml_str_with(text: &str, file: &str, overrides: &Overrides) -> Result<Config, ConfigError> {
         let built = config::Config::builder()
             .add_source(config::File::from_str(text, config::FileFormat::Toml))
             .build()
             .map_err(|e| invalid(file, e.to_string()))?;
-        let raw: RawConfig = built.try_deserialize().map_err(|e| invalid(file, e.to_string()))?;
+        let mut raw: RawConfig = built.try_deserialize().map_err(|e| invalid(file, e.to_string()))?;
+        overrides.apply(&mut raw, file)?;
         Config::validate(raw, file)
+    }
+
+    /// Things that are valid but probably not what the admin wants
+    /// (`config check` prints them, `serve` logs them at start).
+    pub fn warnings(&self) -> Vec<String> {
+        let a = &self.auth;
+        let mut out = Vec::new();
+        if let Some(t) = a.trusted_authserv_ids.iter().find(|t| t.eq_ignore_ascii_case(&self.authserv_id)) {
+            out.push(format!(
+                "auth.trusted_authserv_ids: {t:?} is also impostor's own authserv-id (auth.authserv_id, default the host name, \
+                 which is OpenDKIM's default too): impostor removes incoming Authentication-Results with its own id as \
+                 forgeries, so that upstream's results are deleted, not used. Give impostor its own auth.authserv_id"
+            ));
+        }
+        if !a.trusted_authserv_ids.is_empty() && a.trusted_relays.is_empty() {
+            if a.enabled {
+                out.push(
+                    "auth.trusted_authserv_ids is set but auth.trusted_relays is empty: on SMTP mail impostor's own checks decide \
+                     and the upstream's headers are only kept (they are used offline). Set auth.trusted_relays to the upstream's \
+                     networks to use them, or auth.enabled = false to rely on an earlier milter"
+                        .to_string(),
+                );
+            } else {
+                out.push(
+                    "auth.trusted_authserv_ids with auth.enabled = false and no auth.trusted_relays: those headers are trusted \
+                     on mail from any client, so the milter or MTA that writes them must delete incoming copies of its own id \
+                     (OpenDKIM does not)"
+                        .to_string(),
+                );
+            }
+        }
+        out
     }
 
     pub fn validate(raw: RawConfig, file: &str) -> Result<Config, ConfigError> {
@@ -454,6 +532,9 @@ impl Config {
         }
         if raw.milter.max_connections == 0 {
             return Err(invalid(file, "milter.max_connections: 0 must be at least 1"));
+        }
+        if raw.milter.analysis_timeout_ms == 0 || raw.milter.analysis_timeout_ms > 600_000 {
+            return Err(invalid(file, format!("milter.analysis_timeout_ms: {} must be between 1 and 600000", raw.milter.analysis_timeout_ms)));
         }
         if raw.milter.connection_timeout == 0 {
             return Err(invalid(file, "milter.connection_timeout: 0 must be at least 1 second"));
@@ -606,6 +687,35 @@ impl Config {
         let mut out = format!("# effective configuration (from {})\n", self.source);
         out.push_str(&toml::to_string_pretty(&raw).unwrap_or_else(|e| format!("# cannot render: {e}\n")));
         out
+    }
+}
+
+/// Settings given on the command line (`serve --socket --nameserver
+/// --dry-run`, `check`/`scan --nameserver`), applied over the file's.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Overrides {
+    pub socket: Option<String>,
+    pub nameservers: Vec<String>,
+    pub monitor: bool,
+}
+
+impl Overrides {
+    /// Applies the overrides to the file's settings; a bad value is named by its flag.
+    pub fn apply(&self, raw: &mut RawConfig, file: &str) -> Result<(), ConfigError> {
+        if let Some(s) = &self.socket {
+            SocketSpec::parse(s).map_err(|e| invalid(file, format!("--socket {s:?}: {e}")))?;
+            raw.milter.socket = s.clone();
+        }
+        if !self.nameservers.is_empty() {
+            if let Some(n) = self.nameservers.iter().find(|n| parse_nameserver(n).is_none()) {
+                return Err(invalid(file, format!("--nameserver {n:?}: expected IP or IP:PORT")));
+            }
+            raw.dns.nameservers = self.nameservers.clone();
+        }
+        if self.monitor {
+            raw.monitor = true;
+        }
+        Ok(())
     }
 }
 

@@ -2,6 +2,7 @@
 
 use crate::action::OWN_HEADER_PREFIX;
 use crate::analysis::Envelope;
+use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -23,6 +24,13 @@ impl Drop for InFlight {
     }
 }
 
+/// At most this many `X-Impostor-*` and `Authentication-Results` headers of
+/// one message are indexed for removal: each removal is one milter action,
+/// and the MTA edits its queue file for each. A message with more is
+/// rejected (see the milter's end of message): no legitimate mail carries a
+/// thousand of them, and leaving some behind would let forgeries through.
+pub const MAX_REMOVABLE: usize = 1000;
+
 /// One MTA connection.
 #[derive(Debug, Default)]
 pub struct Session {
@@ -33,6 +41,8 @@ pub struct Session {
     pub skip_ok: bool,
     /// Stages at which the MTA does not wait for a reply (negotiated).
     pub noreply: indymilter::ProtoOpts,
+    /// End-of-message actions the MTA agreed to (negotiated).
+    pub caps: crate::action::MtaCaps,
     /// Counts the connection in the metrics while the session lives.
     pub connection: Option<crate::metrics::ConnectionGuard>,
     pub message: Option<MessageState>,
@@ -49,8 +59,13 @@ pub struct MessageState {
     pub subject: Option<String>,
     /// Incoming `X-Impostor-*` headers: (name as received, 1-based index among headers of that name).
     pub forged: Vec<(String, i32)>,
+    /// Headers seen so far per lowercased `X-Impostor-*` name (the next index).
+    forged_per_name: HashMap<String, i32>,
     /// Incoming Authentication-Results headers: (1-based index, authserv-id).
     pub auth_results: Vec<(i32, String)>,
+    /// More than [`MAX_REMOVABLE`] `X-Impostor-*` or `Authentication-Results`
+    /// headers: the message cannot be cleaned of forgeries in bounded work.
+    pub removable_overflow: bool,
     pub body_len: usize,
     pub truncated: bool,
     /// Header fields beyond milter.max_headers / max_header_bytes were not kept.
@@ -67,7 +82,9 @@ impl MessageState {
             header_count: 0,
             subject: None,
             forged: Vec::new(),
+            forged_per_name: HashMap::new(),
             auth_results: Vec::new(),
+            removable_overflow: false,
             body_len: 0,
             truncated: false,
             headers_truncated: false,
@@ -76,23 +93,30 @@ impl MessageState {
     }
 
     /// Records a header field. Forged X-Impostor-* and Authentication-Results
-    /// headers are always indexed (to be removed); the field itself is kept
-    /// for analysis only within `max_headers` and `max_bytes`.
+    /// headers are always indexed (to be removed), up to [`MAX_REMOVABLE`]
+    /// of them; the field itself is kept for analysis only within
+    /// `max_headers` and `max_bytes`, and once one field is dropped every
+    /// later one is too, so what is kept is the top of the header block.
     pub fn add_header(&mut self, name: &[u8], value: &[u8], max_headers: usize, max_bytes: usize) {
         self.header_count += 1;
-        let name_str = String::from_utf8_lossy(name).into_owned();
-        let lower = name_str.to_ascii_lowercase();
-        if lower.starts_with(OWN_HEADER_PREFIX) {
-            // index among headers of the same (case-insensitive) name
-            let idx = self.forged.iter().filter(|(n, _)| n.eq_ignore_ascii_case(&name_str)).count() as i32 + 1;
-            self.forged.push((name_str, idx));
-        } else if lower == "authentication-results" {
-            let idx = self.auth_results.len() as i32 + 1;
-            self.auth_results.push((idx, crate::analysis::auth::authserv_id(&String::from_utf8_lossy(value))));
-        } else if lower == "subject" && self.subject.is_none() {
+        let own = name.len() >= OWN_HEADER_PREFIX.len() && name[..OWN_HEADER_PREFIX.len()].eq_ignore_ascii_case(OWN_HEADER_PREFIX.as_bytes());
+        if own || name.eq_ignore_ascii_case(b"authentication-results") {
+            if self.forged.len() + self.auth_results.len() >= MAX_REMOVABLE {
+                self.removable_overflow = true;
+            } else if own {
+                let name_str = String::from_utf8_lossy(name).into_owned();
+                // index among headers of the same (case-insensitive) name
+                let idx = self.forged_per_name.entry(name_str.to_ascii_lowercase()).or_insert(0);
+                *idx += 1;
+                self.forged.push((name_str, *idx));
+            } else {
+                let idx = self.auth_results.len() as i32 + 1;
+                self.auth_results.push((idx, crate::analysis::auth::authserv_id(&String::from_utf8_lossy(value))));
+            }
+        } else if self.subject.is_none() && name.eq_ignore_ascii_case(b"subject") {
             self.subject = Some(String::from_utf8_lossy(value).into_owned());
         }
-        if self.header_count > max_headers || self.raw.len() + name.len() + value.len() + 4 > max_bytes {
+        if self.headers_truncated || self.header_count > max_headers || self.raw.len() + name.len() + value.len() + 4 > max_bytes {
             self.headers_truncated = true;
             return;
         }
@@ -152,5 +176,33 @@ mod tests {
             m.forged,
             vec![("X-Impostor-Verdict".into(), 1), ("x-impostor-verdict".into(), 2), ("X-Impostor-Score".into(), 1)]
         );
+    }
+
+    #[test]
+    fn many_forged_headers_are_indexed_in_linear_time_and_capped() {
+        let c = Arc::new(AtomicUsize::new(0));
+        let mut m = MessageState::new(Envelope::default(), InFlight::new(&c));
+        let t = std::time::Instant::now();
+        for i in 0..100_000 {
+            let name: &[u8] = if i % 2 == 0 { b"X-Impostor-Verdict" } else { b"X-IMPOSTOR-RULES" };
+            m.add_header(name, b"accept", 10_000, 1 << 20);
+        }
+        // a guard against the quadratic rescan (42 s for 100,000 before), not a speed target
+        assert!(t.elapsed() < std::time::Duration::from_secs(5), "{:?}", t.elapsed());
+        assert_eq!(m.forged.len(), MAX_REMOVABLE);
+        assert!(m.removable_overflow);
+        assert_eq!(m.forged[MAX_REMOVABLE - 1], ("X-IMPOSTOR-RULES".into(), (MAX_REMOVABLE / 2) as i32));
+    }
+
+    #[test]
+    fn header_truncation_keeps_the_top_of_the_block() {
+        let c = Arc::new(AtomicUsize::new(0));
+        let mut m = MessageState::new(Envelope::default(), InFlight::new(&c));
+        m.add_header(b"Received", b"from a by b", 100, 64);
+        m.add_header(b"X-Big", &[b'x'; 100], 100, 64);
+        m.add_header(b"Authentication-Results", b"mx.example; dkim=pass", 100, 64);
+        assert!(m.headers_truncated);
+        assert_eq!(m.raw, b"Received: from a by b\r\n", "nothing below the dropped field is kept");
+        assert_eq!(m.auth_results, vec![(1, "mx.example".to_string())], "but it is still indexed for removal");
     }
 }

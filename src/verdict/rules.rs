@@ -34,6 +34,8 @@ pub const ALLOWLISTED: &str = "ALLOWLISTED";
 pub const HEADERS_TRUNCATED: &str = "HEADERS_TRUNCATED";
 pub const DUPLICATE_FROM: &str = "DUPLICATE_FROM";
 pub const ALLOWLIST_UNAUTHENTICATED: &str = "ALLOWLIST_UNAUTHENTICATED";
+pub const ANALYSIS_TIMEOUT: &str = "ANALYSIS_TIMEOUT";
+pub const REMOVABLE_HEADERS_LIMIT: &str = "REMOVABLE_HEADERS_LIMIT";
 
 /// Every registered rule: the core families here, then the content, links and
 /// attachments families (`crate::analysis::content::RULES`).
@@ -186,6 +188,18 @@ pub static RULES: &[RuleDef] = &[
         group: "limits",
         default_weight: 0.0,
         description: "Message could not be parsed as MIME; header-only checks were skipped",
+    },
+    RuleDef {
+        id: ANALYSIS_TIMEOUT,
+        group: "limits",
+        default_weight: 0.0,
+        description: "Content analysis took longer than milter.analysis_timeout_ms; the fail mode decided",
+    },
+    RuleDef {
+        id: REMOVABLE_HEADERS_LIMIT,
+        group: "limits",
+        default_weight: 0.0,
+        description: "More than 1000 X-Impostor-* or Authentication-Results header fields, too many to remove: the message is rejected",
     },
 ];
 
