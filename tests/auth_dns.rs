@@ -7,19 +7,17 @@ use impostor::analysis::{analyze, auth::AuthResult, Engine, Envelope, MessageInp
 use impostor::config::Config;
 use impostor::verdict::{Action, Verdict};
 use std::io::Write;
-use std::net::{IpAddr, UdpSocket};
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
+
+mod common;
+use common::dns::{self, free_udp_port, need, Dns};
 
 const BRAND_IP: &str = "192.0.2.10";
 const LOOKALIKE_IP: &str = "198.51.100.20";
 const STRANGER_IP: &str = "203.0.113.7";
-
-fn need(bin: &str, pkg: &str) {
-    let found = Command::new("sh").args(["-c", &format!("command -v {bin}")]).output().map(|o| o.status.success()).unwrap_or(false);
-    assert!(found, "{bin} not found: install the Debian package {pkg} (tests/run.sh does)");
-}
 
 struct Keys {
     dir: tempfile::TempDir,
@@ -47,29 +45,10 @@ fn keys() -> Keys {
     Keys { dir, public_b64: String::from_utf8(b64.unwrap().stdout).unwrap().trim().to_string() }
 }
 
-/// dnsmasq on 127.0.0.1:<free port>, authoritative for the test zones,
-/// NXDOMAIN for every other name. Stopped (by PID) on drop.
-struct Dns {
-    child: Child,
-    port: u16,
-}
-
-impl Drop for Dns {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_udp_port() -> u16 {
-    UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
+/// dnsmasq on loopback with the test zones.
 fn start_dns(public_b64: &str) -> Dns {
-    need("dnsmasq", "dnsmasq-base");
-    let port = free_udp_port();
     let dkim = format!("v=DKIM1; k=rsa; p={public_b64}");
-    let records = [
+    dns::start(&[
         ("brand.example", format!("v=spf1 ip4:{BRAND_IP} -all")),
         ("_dmarc.brand.example", "v=DMARC1; p=reject".to_string()),
         ("s1._domainkey.brand.example", dkim.clone()),
@@ -77,30 +56,7 @@ fn start_dns(public_b64: &str) -> Dns {
         ("_dmarc.brand-support.example", "v=DMARC1; p=none".to_string()),
         ("s1._domainkey.brand-support.example", dkim.clone()),
         ("shop.example", format!("v=spf1 ip4:{STRANGER_IP} -all")),
-    ];
-    let mut cmd = Command::new("dnsmasq");
-    cmd.args(["--keep-in-foreground", "--listen-address=127.0.0.1", "--bind-interfaces", "--no-resolv", "--no-hosts", "--no-poll"])
-        .arg(format!("--port={port}"))
-        .args(["--pid-file=", "--address=/#/", "--log-facility=-"]);
-    if unsafe { libc_geteuid() } == 0 {
-        cmd.arg("--user=nobody");
-    }
-    for (name, txt) in &records {
-        // a TXT string holds at most 255 bytes: long DKIM keys go in several strings
-        let chunks: Vec<String> = txt.as_bytes().chunks(250).map(|c| String::from_utf8_lossy(c).into_owned()).collect();
-        cmd.arg(format!("--txt-record={name},{}", chunks.join(",")));
-    }
-    let child = cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("start dnsmasq");
-    let mut dns = Dns { child, port };
-    // dnsmasq binds before it forks nothing (--keep-in-foreground); give it a moment and make sure it lives
-    std::thread::sleep(std::time::Duration::from_millis(300));
-    assert!(dns.child.try_wait().unwrap().is_none(), "dnsmasq exited at start (port {port} taken?)");
-    dns
-}
-
-extern "C" {
-    #[link_name = "geteuid"]
-    fn libc_geteuid() -> u32;
+    ])
 }
 
 /// Signs with dkimpy (`dkimsign SELECTOR DOMAIN KEYFILE`).
@@ -142,7 +98,7 @@ fn run(engine: &Engine, raw: &str, ip: &str, mail_from: &str) -> (Verdict, Optio
         ..Default::default()
     };
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let auth = rt.block_on(engine.authenticate(&env, raw.as_bytes(), false));
+    let auth = rt.block_on(engine.authenticate(&env, raw.as_bytes(), false, &engine.upstream(&env, raw.as_bytes())));
     let (v, _) = analyze(engine, &MessageInput { envelope: &env, raw: raw.as_bytes(), truncated: false, headers_truncated: false, auth: auth.as_ref() });
     (v, auth)
 }

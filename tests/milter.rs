@@ -333,3 +333,75 @@ async fn stalled_mta_connection_is_closed_by_the_idle_timeout() {
     next.close().await.unwrap();
     d.stop().await;
 }
+
+/// An MTA on milter protocol 2 (Postfix `milter_protocol = 2`): no quarantine,
+/// no body replacement, no macro lists, no no-reply stages.
+async fn open_v2(addr: SocketAddr) -> TestConnection {
+    use indymilter::{Actions, ProtoOpts};
+    let mut conn = TestConnection::configure()
+        .protocol_version(2)
+        .available_actions(Actions::ADD_HEADER | Actions::CHANGE_HEADER | Actions::ADD_RCPT | Actions::DELETE_RCPT)
+        .available_opts(ProtoOpts::SKIP)
+        .open_tcp(addr)
+        .await
+        .expect("negotiation with an MTA that offers no quarantine");
+    conn.connect("mx.client.example", ([203, 0, 113, 7], 40000)).await.unwrap();
+    conn.helo("mx.client.example").await.unwrap();
+    conn
+}
+
+/// Like [`send`], for an MTA that waits for every reply.
+async fn send_v2(conn: &mut TestConnection, headers: &[(&str, &str)]) -> (indymilter_test::EomActions, Status) {
+    assert_eq!(conn.mail(["<bounce@mail-notify.example>"]).await.unwrap(), Status::Continue);
+    assert_eq!(conn.rcpt(["<jean@rcpt.example>"]).await.unwrap(), Status::Continue);
+    for (n, v) in headers {
+        assert_eq!(conn.header(*n, *v).await.unwrap(), Status::Continue);
+    }
+    assert_eq!(conn.eoh().await.unwrap(), Status::Continue);
+    conn.body(b"Hello.\r\n".to_vec()).await.unwrap();
+    conn.eom().await.unwrap()
+}
+
+#[tokio::test]
+async fn mta_without_quarantine_gets_the_configured_fallback_instead() {
+    use indymilter::Actions;
+    let d = Daemon::start("").await;
+    let mut conn = open_v2(d.addr).await;
+    assert_eq!(conn.negotiated_actions(), Actions::ADD_HEADER | Actions::CHANGE_HEADER, "only what is offered and needed");
+    assert!(conn.requested_macros().is_empty(), "no macro list to an MTA that cannot take one");
+    let (actions, status) = send_v2(&mut conn, QUARANTINE).await;
+    let Status::Reject { message: Some(m) } = status else { panic!("quarantine.fallback = reject: {status:?} {actions:?}") };
+    assert_eq!(m.to_str().unwrap(), "550 5.7.1 Message rejected: suspected brand impersonation");
+    assert!(!actions.actions.iter().any(|a| matches!(a, EomAction::Quarantine { .. })));
+    // the same connection goes on: a clean message is accepted
+    let (actions, status) = send_v2(&mut conn, CLEAN).await;
+    assert_eq!((status, added(&actions, "X-Impostor-Verdict")), (Status::Continue, vec!["accept".to_string()]));
+    conn.close().await.unwrap();
+    d.stop().await;
+
+    let d = Daemon::start("[quarantine]\nfallback = \"tag\"\n[tag]\nbanner = true\n").await;
+    let mut conn = open_v2(d.addr).await;
+    assert_eq!(conn.negotiated_actions(), Actions::ADD_HEADER | Actions::CHANGE_HEADER, "banner wanted, body replacement not offered");
+    let (actions, status) = send_v2(&mut conn, QUARANTINE).await;
+    assert_eq!(status, Status::Continue);
+    assert_eq!(added(&actions, "X-Impostor-Verdict"), ["quarantine"]);
+    assert!(actions.has_change_header("Subject", 1, "[Suspected impersonation] OpenAI: unusual sign-in to your account"), "{actions:?}");
+    assert!(!actions.actions.iter().any(|a| matches!(a, EomAction::Quarantine { .. } | EomAction::ReplaceBody { .. })));
+    conn.close().await.unwrap();
+    d.stop().await;
+}
+
+#[tokio::test]
+async fn quarantine_is_requested_only_when_offered_and_body_replacement_only_with_a_banner() {
+    use indymilter::Actions;
+    let d = Daemon::start("").await;
+    let conn = TestConnection::open(d.addr).await.unwrap();
+    assert_eq!(conn.negotiated_actions(), Actions::ADD_HEADER | Actions::CHANGE_HEADER | Actions::QUARANTINE);
+    conn.close().await.unwrap();
+    d.stop().await;
+    let d = Daemon::start("[tag]\nbanner = true\n").await;
+    let conn = TestConnection::open(d.addr).await.unwrap();
+    assert!(conn.negotiated_actions().contains(Actions::REPLACE_BODY));
+    conn.close().await.unwrap();
+    d.stop().await;
+}

@@ -142,7 +142,10 @@ async fn negotiate(shared: Arc<Shared>, cx: &mut NegotiateContext<Session>, mta_
              headers it cannot add or change are left out (raise milter_protocol to 6)"
         );
     }
-    cx.requested_opts |= mta_opts & (ProtoOpts::NO_UNKNOWN | NOREPLY_STAGES);
+    // Steps we have no callback for are skipped only where the MTA can skip
+    // them (protocol 2 has no NO_DATA / NO_UNKNOWN: it sends them, and they
+    // are answered Continue); no-reply stages only where offered.
+    cx.requested_opts = (cx.requested_opts & mta_opts) | (mta_opts & (ProtoOpts::NO_UNKNOWN | NOREPLY_STAGES));
     // macro lists may be requested only from an MTA that offers it (protocol 6)
     if mta_actions.contains(Actions::REQUEST_MACROS) {
         let want = |s: &str| CString::new(s).expect("static macro list");

@@ -1,4 +1,7 @@
 //! The real daemon (`impostor::run`) on 127.0.0.1:0 for milter-level tests.
+#![allow(dead_code)] // not every test file uses every helper
+
+pub mod dns;
 
 use impostor::analysis::Engine;
 use impostor::config::{Config, SocketSpec};
@@ -20,8 +23,14 @@ impl Daemon {
         Daemon::with_engine(Engine::new(config)).await
     }
 
+    /// With DNS checks on, against the resolver at 127.0.0.1:`port`.
+    pub async fn start_with_dns(toml: &str, port: u16) -> Daemon {
+        let toml = format!("{toml}\n[dns]\nnameservers = [\"127.0.0.1:{port}\"]\ntimeout_ms = 1000\nattempts = 1\n");
+        let config = Config::from_toml_str(&toml, "test.toml").expect("test config");
+        Daemon::with_engine(Engine::online(config).unwrap()).await
+    }
+
     /// With DNS checks on, against a resolver port where nothing answers.
-    #[allow(dead_code)] // not every test file uses it
     pub async fn start_online(toml: &str) -> Daemon {
         let port = std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let toml = format!("{toml}\n[dns]\nnameservers = [\"127.0.0.1:{port}\"]\ntimeout_ms = 200\nattempts = 1\non_error = \"continue\"\n");
