@@ -27,7 +27,8 @@ pub fn authenticator(config: &Config) -> Result<Arc<MessageAuthenticator>, Strin
         (ResolverConfig::from_parts(None, vec![], servers), ResolverOpts::default())
     };
     opts.timeout = Duration::from_millis(config.dns.timeout_ms);
-    opts.attempts = config.dns.attempts;
+    // dns.attempts counts tries; hickory's `attempts` are retries after the first one
+    opts.attempts = config.dns.attempts.saturating_sub(1);
     opts.cache_size = config.dns.cache_size;
     opts.edns0 = true;
     MessageAuthenticator::new(rconf, opts).map(Arc::new).map_err(|e| format!("DNS resolver: {e}"))

@@ -138,16 +138,42 @@ fn dmarc_result(r: &DmarcResult) -> AuthResult {
 /// Runs SPF (MAIL FROM, or HELO for the null sender), DKIM (every signature)
 /// and DMARC over one shared resolver. With a truncated body DKIM body hashes
 /// cannot be checked: signatures are reported `neutral`, never `fail`.
-pub async fn authenticate(auth: &MessageAuthenticator, env: &Envelope, raw: &[u8], truncated: bool) -> AuthResults {
+///
+/// DKIM and SPF look up different names: they run together, then DMARC, which
+/// needs both. All of it shares one deadline, `budget` from now (`dns.budget_ms`).
+/// What finished by then is kept; what did not is `temperror`, named in one
+/// "authentication checks exceeded dns.budget_ms" entry. mail-auth verifies a
+/// message's DKIM signatures in one call: they finish or run out together.
+pub async fn authenticate(auth: &MessageAuthenticator, env: &Envelope, raw: &[u8], truncated: bool, budget: std::time::Duration) -> AuthResults {
     let mut out = AuthResults { source: OWN_SOURCE.into(), ..Default::default() };
     let Some(msg) = AuthenticatedMessage::parse(raw) else {
         return out;
     };
+    let deadline = tokio::time::Instant::now() + budget;
     let helo = env.helo.clone().unwrap_or_default();
     let mail_from = env.mail_from.clone().unwrap_or_default();
     let host = crate::config::hostname();
+    let by_mail_from = mail_from.contains('@');
+    let mut unfinished: Vec<String> = Vec::new();
 
-    let dkim_out = if truncated { Vec::new() } else { auth.verify_dkim(&msg).await };
+    let dkim = async {
+        if truncated {
+            Some(Vec::new())
+        } else {
+            tokio::time::timeout_at(deadline, auth.verify_dkim(&msg)).await.ok()
+        }
+    };
+    let spf = async {
+        let ip = env.client_ip?;
+        let params = if by_mail_from {
+            SpfParameters::verify_mail_from(ip, &helo, &host, &mail_from)
+        } else {
+            SpfParameters::verify_ehlo(ip, &helo, &host)
+        };
+        Some(tokio::time::timeout_at(deadline, auth.verify_spf(params)).await.ok())
+    };
+    let (dkim_out, spf) = tokio::join!(dkim, spf);
+
     if truncated {
         for h in &msg.dkim_headers {
             out.dkim.push(MethodResult {
@@ -157,6 +183,15 @@ pub async fn authenticate(auth: &MessageAuthenticator, env: &Envelope, raw: &[u8
             });
         }
     }
+    let dkim_finished = dkim_out.is_some();
+    if !dkim_finished {
+        unfinished.push("dkim".into());
+        for h in &msg.dkim_headers {
+            let detail = format!("s={}: not verified within dns.budget_ms", h.header.s);
+            out.dkim.push(MethodResult { result: AuthResult::TempError, domain: h.header.d.clone(), detail });
+        }
+    }
+    let dkim_out = dkim_out.unwrap_or_default();
     for d in &dkim_out {
         let (result, reason) = dkim_result(d.result());
         let (domain, selector) = d.signature().map(|s| (s.d.clone(), s.s.clone())).unwrap_or_default();
@@ -167,48 +202,67 @@ pub async fn authenticate(auth: &MessageAuthenticator, env: &Envelope, raw: &[u8
         out.dkim.push(MethodResult { result, domain, detail });
     }
 
-    let spf = match env.client_ip {
-        Some(ip) => {
-            let o = if mail_from.contains('@') {
-                auth.verify_spf(SpfParameters::verify_mail_from(ip, &helo, &host, &mail_from)).await
-            } else {
-                auth.verify_spf(SpfParameters::verify_ehlo(ip, &helo, &host)).await
-            };
-            let result = spf_result(o.result());
-            if result == AuthResult::TempError {
-                out.temperror.push(format!("spf {}", o.domain()));
-            }
-            out.spf = Some(MethodResult {
-                result,
-                domain: o.domain().to_string(),
-                detail: if mail_from.contains('@') { "mailfrom".into() } else { "helo".into() },
-            });
-            Some(o)
+    let mf_domain = mail_from.rsplit_once('@').map(|(_, d)| d.to_string()).unwrap_or_else(|| helo.clone());
+    let spf = spf.map(|o| {
+        let finished = o.is_some();
+        // not finished: temperror, which mail-auth's DMARC takes as unknown, never as a fail
+        let o = o.unwrap_or_else(|| mail_auth::SpfOutput::new(mf_domain.clone()).with_result(SpfResult::TempError));
+        let result = spf_result(o.result());
+        if !finished {
+            unfinished.push(format!("spf {}", o.domain()));
+        } else if result == AuthResult::TempError {
+            out.temperror.push(format!("spf {}", o.domain()));
         }
-        None => None,
-    };
+        out.spf = Some(MethodResult {
+            result,
+            domain: o.domain().to_string(),
+            detail: if by_mail_from { "mailfrom".into() } else { "helo".into() },
+        });
+        o
+    });
 
     if let Some(spf) = &spf {
-        let mf_domain = mail_from.rsplit_once('@').map(|(_, d)| d.to_string()).unwrap_or_else(|| helo.clone());
-        let d = auth.verify_dmarc(DmarcParameters::new(&msg, &dkim_out, &mf_domain, spf)).await;
-        let result = if truncated && dmarc_result(&d.spf_result()) != AuthResult::Pass && d.dmarc_record().is_some() {
-            // DKIM could not be checked: DMARC can only pass through SPF; otherwise unknown.
-            AuthResult::None
-        } else {
-            dmarc_result(&d.result())
-        };
-        if result == AuthResult::TempError {
-            out.temperror.push(format!("dmarc _dmarc.{}", d.domain()));
+        match tokio::time::timeout_at(deadline, auth.verify_dmarc(DmarcParameters::new(&msg, &dkim_out, &mf_domain, spf))).await {
+            Ok(d) => {
+                let result = if truncated && dmarc_result(&d.spf_result()) != AuthResult::Pass && d.dmarc_record().is_some() {
+                    // DKIM could not be checked: DMARC can only pass through SPF; otherwise unknown.
+                    AuthResult::None
+                } else {
+                    match dmarc_result(&d.result()) {
+                        // DKIM ran out of budget: a pass of its own could have decided; unknown, not fail
+                        AuthResult::Fail if !dkim_finished => AuthResult::TempError,
+                        r => r,
+                    }
+                };
+                if result == AuthResult::TempError {
+                    out.temperror.push(format!("dmarc _dmarc.{}", d.domain()));
+                }
+                let policy = match d.dmarc_record().map(|_| d.policy()) {
+                    Some(mail_auth::dmarc::Policy::Reject) => "reject",
+                    Some(mail_auth::dmarc::Policy::Quarantine) => "quarantine",
+                    Some(mail_auth::dmarc::Policy::None) => "none",
+                    _ => "",
+                };
+                if !d.domain().is_empty() {
+                    out.dmarc = Some(DmarcSummary { result, domain: d.domain().to_string(), policy: policy.into() });
+                }
+            }
+            Err(_) => {
+                // (without one From domain mail-auth answers at once: no lookup to run out of time)
+                let domain = msg.from.first().and_then(|f| f.rsplit_once('@')).map(|(_, d)| d.to_ascii_lowercase()).unwrap_or_default();
+                unfinished.push(format!("dmarc _dmarc.{domain}"));
+                if !domain.is_empty() {
+                    out.dmarc = Some(DmarcSummary { result: AuthResult::TempError, domain, policy: String::new() });
+                }
+            }
         }
-        let policy = match d.dmarc_record().map(|_| d.policy()) {
-            Some(mail_auth::dmarc::Policy::Reject) => "reject",
-            Some(mail_auth::dmarc::Policy::Quarantine) => "quarantine",
-            Some(mail_auth::dmarc::Policy::None) => "none",
-            _ => "",
-        };
-        if !d.domain().is_empty() {
-            out.dmarc = Some(DmarcSummary { result, domain: d.domain().to_string(), policy: policy.into() });
-        }
+    }
+    if !unfinished.is_empty() {
+        out.temperror.push(format!(
+            "authentication checks exceeded dns.budget_ms ({} ms): {} not finished",
+            budget.as_millis(),
+            unfinished.join(", ")
+        ));
     }
     out
 }

@@ -207,14 +207,20 @@ pub struct DnsConfig {
     /// Milliseconds per query attempt.
     pub timeout_ms: u64,
     pub attempts: usize,
+    /// Milliseconds all of one message's lookups (SPF, DKIM, DMARC) may take together.
+    pub budget_ms: u64,
     /// Answers kept in the resolver cache.
     pub cache_size: u64,
     pub on_error: DnsOnError,
 }
 
+/// The end-of-message reply must come before the MTA gives up on the milter:
+/// 30 s in the shipped Sendmail snippet (`R:30s`), 60 s in the Postfix one.
+pub const MAX_DNS_BUDGET_MS: u64 = 30_000;
+
 impl Default for DnsConfig {
     fn default() -> Self {
-        DnsConfig { nameservers: Vec::new(), timeout_ms: 2000, attempts: 2, cache_size: 4096, on_error: DnsOnError::Tempfail }
+        DnsConfig { nameservers: Vec::new(), timeout_ms: 2000, attempts: 2, budget_ms: 2500, cache_size: 4096, on_error: DnsOnError::Tempfail }
     }
 }
 
@@ -606,6 +612,12 @@ impl Config {
         if raw.dns.timeout_ms == 0 || raw.dns.attempts == 0 {
             return Err(invalid(file, "dns.timeout_ms and dns.attempts must be at least 1"));
         }
+        if raw.dns.budget_ms < raw.dns.timeout_ms || raw.dns.budget_ms > MAX_DNS_BUDGET_MS {
+            return Err(invalid(
+                file,
+                format!("dns.budget_ms: {} must be from dns.timeout_ms ({}) to {MAX_DNS_BUDGET_MS}", raw.dns.budget_ms, raw.dns.timeout_ms),
+            ));
+        }
         let authserv_id = if raw.auth.authserv_id.is_empty() { hostname() } else { raw.auth.authserv_id.clone() };
         if authserv_id.contains([';', ' ', '\t', '\r', '\n']) {
             return Err(invalid(file, format!("auth.authserv_id: {authserv_id:?} must be a single token (a host name)")));
@@ -853,6 +865,19 @@ mod tests {
         assert_eq!(c.nameservers, ["127.0.0.1:5353".parse().unwrap(), "[::1]:53".parse().unwrap()]);
         let e = Config::from_toml_str("[dns]\nnameservers = [\"localhost\"]\n", "x.toml").unwrap_err().to_string();
         assert_eq!(e, "x.toml: dns.nameservers: \"localhost\" is not IP or IP:PORT");
+    }
+
+    #[test]
+    fn dns_budget_is_at_least_one_query_timeout_and_at_most_30_s() {
+        assert_eq!(Config::default().dns.budget_ms, 2500);
+        let c = Config::from_toml_str("[dns]\ntimeout_ms = 500\nbudget_ms = 500\n", "x.toml").unwrap();
+        assert_eq!(c.dns.budget_ms, 500);
+        let e = Config::from_toml_str("[dns]\nbudget_ms = 1999\n", "x.toml").unwrap_err().to_string();
+        assert_eq!(e, "x.toml: dns.budget_ms: 1999 must be from dns.timeout_ms (2000) to 30000");
+        let e = Config::from_toml_str("[dns]\nbudget_ms = 30001\n", "x.toml").unwrap_err().to_string();
+        assert_eq!(e, "x.toml: dns.budget_ms: 30001 must be from dns.timeout_ms (2000) to 30000");
+        let e = Config::from_toml_str("[dns]\ntimeout_ms = 5000\n", "x.toml").unwrap_err().to_string();
+        assert_eq!(e, "x.toml: dns.budget_ms: 2500 must be from dns.timeout_ms (5000) to 30000");
     }
 
     #[test]

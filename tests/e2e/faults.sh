@@ -405,10 +405,13 @@ account pickup "pickup (sendmail while down, flushed after restart)"
 # --- 4. DNS down ----------------------------------------------------------------------------------
 say "== dns: dnsmasq stopped"
 stop_pidfile "$RUN/dns.pid"
-send_eml dns-tag "$MSGS/tag.eml"
+timed send_eml dns-tag "$MSGS/tag.eml"; T_TAG=$ELAPSED
 check "dns down, on_error=tempfail: brand-claiming message gets 451" "$(swaks_reply)" grep -qE '^<\*\* +451 ' "$SWAKS_OUT"
-send_eml dns-clean "$MSGS/clean.eml"
+timed send_eml dns-clean "$MSGS/clean.eml"; T_CLEAN=$ELAPSED
 check "dns down, on_error=tempfail: ordinary message accepted" "$(swaks_reply)" eval '[ -n "$QID" ]'
+# a dead resolver holds a message at most dns.budget_ms (default 2.5 s); 2 s more for swaks and Postfix
+check "dns down: each SMTP transaction within dns.budget_ms + 2 s (brand $T_TAG s, ordinary $T_CLEAN s)" "$(swaks_reply)" \
+  awk -v a="$T_TAG" -v b="$T_CLEAN" 'BEGIN { exit !(a <= 4.5 && b <= 4.5) }'
 check "dns down: ordinary message delivered" "$(grep -F "$QID" "$PF_LOG" | tail -3)" wait_sink dns-clean 20
 # write_conf adds its own [dns] table: merge by hand (one table, two keys)
 printf '# dns.on_error=continue\n[dns]\non_error = "continue"\nnameservers = ["127.0.0.1:%s"]\n[metrics]\nlisten = "127.0.0.1:%s"\n' "$DNS_PORT" "$METRICS_PORT" >"$RUN/impostor-continue.toml"
