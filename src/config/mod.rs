@@ -499,6 +499,12 @@ impl Config {
     pub fn warnings(&self) -> Vec<String> {
         let a = &self.auth;
         let mut out = Vec::new();
+        if self.dns.budget_ms < self.dns.timeout_ms {
+            out.push(format!(
+                "dns.budget_ms ({}) is below dns.timeout_ms ({}): a lookup is cut at the budget and never retried",
+                self.dns.budget_ms, self.dns.timeout_ms
+            ));
+        }
         if let Some(t) = a.trusted_authserv_ids.iter().find(|t| t.eq_ignore_ascii_case(&self.authserv_id)) {
             out.push(format!(
                 "auth.trusted_authserv_ids: {t:?} is also impostor's own authserv-id (auth.authserv_id, default the host name, \
@@ -612,11 +618,8 @@ impl Config {
         if raw.dns.timeout_ms == 0 || raw.dns.attempts == 0 {
             return Err(invalid(file, "dns.timeout_ms and dns.attempts must be at least 1"));
         }
-        if raw.dns.budget_ms < raw.dns.timeout_ms || raw.dns.budget_ms > MAX_DNS_BUDGET_MS {
-            return Err(invalid(
-                file,
-                format!("dns.budget_ms: {} must be from dns.timeout_ms ({}) to {MAX_DNS_BUDGET_MS}", raw.dns.budget_ms, raw.dns.timeout_ms),
-            ));
+        if raw.dns.budget_ms == 0 || raw.dns.budget_ms > MAX_DNS_BUDGET_MS {
+            return Err(invalid(file, format!("dns.budget_ms: {} must be from 1 to {MAX_DNS_BUDGET_MS}", raw.dns.budget_ms)));
         }
         let authserv_id = if raw.auth.authserv_id.is_empty() { hostname() } else { raw.auth.authserv_id.clone() };
         if authserv_id.contains([';', ' ', '\t', '\r', '\n']) {
@@ -868,16 +871,46 @@ mod tests {
     }
 
     #[test]
-    fn dns_budget_is_at_least_one_query_timeout_and_at_most_30_s() {
+    fn dns_budget_is_at_most_30_s_and_warns_below_one_query_timeout() {
         assert_eq!(Config::default().dns.budget_ms, 2500);
         let c = Config::from_toml_str("[dns]\ntimeout_ms = 500\nbudget_ms = 500\n", "x.toml").unwrap();
         assert_eq!(c.dns.budget_ms, 500);
-        let e = Config::from_toml_str("[dns]\nbudget_ms = 1999\n", "x.toml").unwrap_err().to_string();
-        assert_eq!(e, "x.toml: dns.budget_ms: 1999 must be from dns.timeout_ms (2000) to 30000");
+        assert!(c.warnings().is_empty(), "{:?}", c.warnings());
         let e = Config::from_toml_str("[dns]\nbudget_ms = 30001\n", "x.toml").unwrap_err().to_string();
-        assert_eq!(e, "x.toml: dns.budget_ms: 30001 must be from dns.timeout_ms (2000) to 30000");
-        let e = Config::from_toml_str("[dns]\ntimeout_ms = 5000\n", "x.toml").unwrap_err().to_string();
-        assert_eq!(e, "x.toml: dns.budget_ms: 2500 must be from dns.timeout_ms (5000) to 30000");
+        assert_eq!(e, "x.toml: dns.budget_ms: 30001 must be from 1 to 30000");
+        let e = Config::from_toml_str("[dns]\nbudget_ms = 0\n", "x.toml").unwrap_err().to_string();
+        assert_eq!(e, "x.toml: dns.budget_ms: 0 must be from 1 to 30000");
+        // an older config with a long query timeout still loads: the budget wins, and config check says so
+        let c = Config::from_toml_str("[dns]\ntimeout_ms = 5000\n", "x.toml").unwrap();
+        assert_eq!(c.warnings(), vec!["dns.budget_ms (2500) is below dns.timeout_ms (5000): a lookup is cut at the budget and never retried"]);
+    }
+
+    #[test]
+    fn authserv_id_equal_to_a_trusted_id_warns() {
+        let c = Config::from_toml_str("[auth]\nauthserv_id = \"mx.example\"\ntrusted_authserv_ids = [\"MX.example\"]\ntrusted_relays = [\"192.0.2.0/24\"]\n", "x.toml").unwrap();
+        let w = c.warnings();
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(w[0].starts_with("auth.trusted_authserv_ids: \"MX.example\" is also impostor's own authserv-id"), "{w:?}");
+        let c = Config::from_toml_str("[auth]\ntrusted_authserv_ids = [\"mx.up.example\"]\n", "x.toml").unwrap();
+        assert!(c.warnings()[0].contains("auth.trusted_relays is empty"), "{:?}", c.warnings());
+        let c = Config::from_toml_str("[auth]\nenabled = false\ntrusted_authserv_ids = [\"mx.up.example\"]\n", "x.toml").unwrap();
+        assert!(c.warnings()[0].contains("must delete incoming copies"), "{:?}", c.warnings());
+    }
+
+    #[test]
+    fn command_line_overrides_are_validated_with_the_file() {
+        let o = Overrides { socket: Some("unix:/run/x.sock".into()), nameservers: vec!["127.0.0.1:5353".into()], monitor: true };
+        let c = Config::from_toml_str_with("[dns]\nnameservers = [\"192.0.2.1\"]\n", "x.toml", &o).unwrap();
+        assert_eq!(c.socket, SocketSpec::Unix("/run/x.sock".into()));
+        assert_eq!((c.nameservers.len(), c.monitor), (1, true));
+        // what `config show` prints is what runs
+        assert!(c.to_toml().contains("127.0.0.1:5353") && c.to_toml().contains("monitor = true"), "{}", c.to_toml());
+        let bad = Overrides { socket: Some("tcp:1".into()), ..Default::default() };
+        let e = Config::from_toml_str_with("", "x.toml", &bad).unwrap_err().to_string();
+        assert!(e.starts_with("x.toml: --socket \"tcp:1\": "), "{e}");
+        let bad = Overrides { nameservers: vec!["resolver".into()], ..Default::default() };
+        let e = Config::from_toml_str_with("", "x.toml", &bad).unwrap_err().to_string();
+        assert_eq!(e, "x.toml: --nameserver \"resolver\": expected IP or IP:PORT");
     }
 
     #[test]
