@@ -6,6 +6,7 @@
 #   3. cargo test --locked --no-fail-fast   (unit, integration and doc tests; all of them, even after a failure)
 #   4. tests/e2e/postfix.sh           (real Postfix + smtp-sink on loopback; needs root)
 #      tests/e2e/postfix-auth.sh      (SPF/DKIM/DMARC through Postfix with a loopback DNS zone)
+#      tests/e2e/postfix-security.sh  (forged upstream A-R, milter_protocol 2/3, decoder bombs)
 #      tests/e2e/faults.sh            (load + faults through Postfix: SIGKILL, DNS down, slowloris, connection
 #                                      limit, SIGHUP/SIGTERM; FAULTS_MESSAGES=400 here, 10000 for the full run)
 #   5. tests/e2e/sendmail.sh          (real Sendmail 8.17, Debian's packages unpacked, not installed)
@@ -70,6 +71,7 @@ if step "cargo build --locked" cargo build --locked; then
   # script's trap clean up
   mta_step "e2e: tests/e2e/postfix.sh" 600 bash tests/e2e/postfix.sh
   mta_step "e2e: tests/e2e/postfix-auth.sh" 600 bash tests/e2e/postfix-auth.sh
+  mta_step "e2e: tests/e2e/postfix-security.sh" 600 bash tests/e2e/postfix-security.sh
   # the one-session latency probe, small: prints the ms impostor adds per message (no timing
   # assertion); fails only if a message does not get its verdict
   mta_step "latency probe: scripts/latency.sh (N=40, 1 round)" 600 \
@@ -84,6 +86,7 @@ else
   skip "bench smoke: tests/e2e/bench-smoke.sh" "the build failed"
   skip "e2e: tests/e2e/postfix.sh" "the build failed"
   skip "e2e: tests/e2e/postfix-auth.sh" "the build failed"
+  skip "e2e: tests/e2e/postfix-security.sh" "the build failed"
   skip "latency probe: scripts/latency.sh" "the build failed"
   skip "e2e: tests/e2e/faults.sh" "the build failed"
   skip "e2e: tests/e2e/sendmail.sh" "the build failed"
