@@ -89,6 +89,67 @@ pub struct MilterListener {
     active: Arc<AtomicUsize>,
     max_connections: Arc<AtomicUsize>,
     refused: Arc<AtomicU64>,
+    accept_errors: Arc<AtomicU64>,
+    backoff: Backoff,
+}
+
+/// How long accepting pauses after accept() failed for want of file descriptors or memory:
+/// long enough not to spin, short enough that the MTA barely notices.
+pub(crate) const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
+/// Failed or refused connections handled at once within one poll before the task yields to others.
+const ACCEPT_RETRIES: usize = 64;
+
+/// The pause after a resource error. Each clone has its own (only the one indymilter polls ever sleeps).
+#[derive(Debug, Default)]
+struct Backoff(Option<std::pin::Pin<Box<tokio::time::Sleep>>>);
+
+impl Clone for Backoff {
+    fn clone(&self) -> Backoff {
+        Backoff(None)
+    }
+}
+
+/// What to do about a failed accept().
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum AcceptError {
+    /// The one pending connection failed (aborted, reset, a network error
+    /// Linux passes on from it, a signal): accept the next one at once.
+    Retry,
+    /// The process or system is out of file descriptors, socket buffers or memory:
+    /// pause [`ACCEPT_BACKOFF`], then accept again (connections wait in the backlog).
+    Backoff,
+    /// The listening socket itself is broken.
+    Fatal,
+}
+
+impl AcceptError {
+    pub(crate) fn of(e: &io::Error) -> AcceptError {
+        match e.raw_os_error() {
+            Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM) => AcceptError::Backoff,
+            // accept(2): "Linux accept() passes already-pending network errors on the new socket as an error code";
+            // EPERM: a firewall rule forbade the connection
+            Some(
+                libc::ECONNABORTED
+                | libc::ECONNRESET
+                | libc::EINTR
+                | libc::EPROTO
+                | libc::EPERM
+                | libc::ETIMEDOUT
+                | libc::ENETDOWN
+                | libc::ENETUNREACH
+                | libc::EHOSTDOWN
+                | libc::EHOSTUNREACH
+                | libc::ENONET
+                | libc::ENOPROTOOPT
+                | libc::EOPNOTSUPP,
+            ) => AcceptError::Retry,
+            _ => match e.kind() {
+                io::ErrorKind::ConnectionAborted | io::ErrorKind::ConnectionReset | io::ErrorKind::Interrupted => AcceptError::Retry,
+                _ => AcceptError::Fatal,
+            },
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -105,7 +166,14 @@ impl MilterListener {
             active: Arc::new(AtomicUsize::new(0)),
             max_connections: Arc::new(AtomicUsize::new(usize::MAX)),
             refused: Arc::new(AtomicU64::new(0)),
+            accept_errors: Arc::new(AtomicU64::new(0)),
+            backoff: Backoff::default(),
         }
+    }
+
+    /// The listening socket, also after a panic elsewhere poisoned the lock (the socket itself is fine).
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<Inner>> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Binds `spec`. A stale unix socket file is removed first; the new one gets `mode` and `group`.
@@ -130,7 +198,7 @@ impl MilterListener {
 
     /// The bound TCP address (tests bind port 0).
     pub fn local_addr(&self) -> Option<std::net::SocketAddr> {
-        match self.inner.lock().ok()?.as_ref()? {
+        match self.lock().as_ref()? {
             Inner::Tcp(l) => l.local_addr().ok(),
             Inner::Unix(_) => None,
         }
@@ -138,9 +206,7 @@ impl MilterListener {
 
     /// Stops accepting: closes the listening socket (and removes a unix socket file).
     pub fn close(&self) {
-        if let Ok(mut g) = self.inner.lock() {
-            *g = None;
-        }
+        *self.lock() = None;
         if let Some(p) = &self.unix_path {
             let _ = std::fs::remove_file(p);
         }
@@ -318,6 +384,23 @@ impl MilterListener {
         self.max_connections.store(n, Ordering::Relaxed);
     }
 
+    /// Logs a failed accept(), at most one warning per 100 (a descriptor shortage fails every attempt until it ends).
+    fn accept_failed(&self, e: &io::Error, what: AcceptError) {
+        if what == AcceptError::Retry {
+            tracing::debug!("accept: the pending connection failed, next: {e}");
+            return;
+        }
+        let n = self.accept_errors.fetch_add(1, Ordering::Relaxed);
+        if n % 100 == 0 {
+            tracing::warn!(
+                errors_so_far = n + 1,
+                open_connections = self.active(),
+                backoff_ms = ACCEPT_BACKOFF.as_millis() as u64,
+                "cannot accept MTA connections: {e}; pausing, then accepting again (they wait in the listen backlog; raise LimitNOFILE?)"
+            );
+        }
+    }
+
     fn refuse(&self) {
         let n = self.refused.fetch_add(1, Ordering::Relaxed);
         // one warning per 100 refusals is enough in a flood
@@ -331,49 +414,90 @@ impl MilterListener {
     }
 }
 
+impl MilterListener {
+    /// One accept() on the listening socket, with the connection limit applied:
+    /// Ready(None) means the connection was refused and the next one can be taken at once.
+    fn poll_accept_once(&self, cx: &mut Context<'_>) -> Poll<Option<io::Result<<Self as indymilter::Listener>::Io>>> {
+        let mut guard = self.lock();
+        match guard.as_mut() {
+            // Closed for draining: accept nothing more. No waker is registered, and none is needed: nothing
+            // will become acceptable again, and indymilter's run (the only poller) ends through the shutdown
+            // future it polls in the same select!, which `run` completes once draining is over.
+            None => Poll::Pending,
+            Some(Inner::Tcp(l)) => match TcpListener::poll_accept(l, cx) {
+                Poll::Ready(Ok((s, _))) => {
+                    drop(guard);
+                    let Some(slot) = self.slot() else {
+                        // over the limit: close at once, a clear failure for the MTA, not a hang
+                        drop(s);
+                        self.refuse();
+                        return Poll::Ready(None);
+                    };
+                    // Nagle + delayed ACK stall every message ~40 ms on TCP without this.
+                    if let Err(e) = s.set_nodelay(true) {
+                        tracing::warn!("cannot set TCP_NODELAY: {e}");
+                    }
+                    let s = MilterConn { stream: s, tcp: true, batch: Default::default(), _slot: slot };
+                    s.quickack();
+                    Poll::Ready(Some(Ok(indymilter::EitherStream::Tcp(s))))
+                }
+                Poll::Ready(Err(e)) => Poll::Ready(Some(Err(e))),
+                Poll::Pending => Poll::Pending,
+            },
+            Some(Inner::Unix(l)) => match UnixListener::poll_accept(l, cx) {
+                Poll::Ready(Ok((s, _))) => {
+                    drop(guard);
+                    let Some(slot) = self.slot() else {
+                        drop(s);
+                        self.refuse();
+                        return Poll::Ready(None);
+                    };
+                    let s = MilterConn { stream: s, tcp: false, batch: Default::default(), _slot: slot };
+                    Poll::Ready(Some(Ok(indymilter::EitherStream::Unix(s))))
+                }
+                Poll::Ready(Err(e)) => Poll::Ready(Some(Err(e))),
+                Poll::Pending => Poll::Pending,
+            },
+        }
+    }
+}
+
+/// indymilter's run ends on the first `Err` from here, taking the daemon with it: only a broken listening
+/// socket is an error. A failed connection is skipped, and a shortage of descriptors or memory pauses
+/// accepting for [`ACCEPT_BACKOFF`] (the waker is registered through the sleep) instead.
 impl indymilter::Listener for MilterListener {
     type Io = indymilter::EitherStream<MilterTcp, MilterUnix>;
 
     fn poll_accept(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<Self::Io>> {
-        let Ok(mut guard) = self.inner.lock() else { return Poll::Pending };
-        match guard.as_mut() {
-            // closed for draining: accept nothing more
-            None => Poll::Pending,
-            Some(Inner::Tcp(l)) => loop {
-                match TcpListener::poll_accept(l, cx) {
-                    Poll::Ready(Ok((s, _))) => {
-                        let Some(slot) = self.slot() else {
-                            // over the limit: close at once, a clear failure for the MTA, not a hang
-                            drop(s);
-                            self.refuse();
-                            continue;
-                        };
-                        // Nagle + delayed ACK stall every message ~40 ms on TCP without this.
-                        if let Err(e) = s.set_nodelay(true) {
-                            tracing::warn!("cannot set TCP_NODELAY: {e}");
-                        }
-                        let s = MilterConn { stream: s, tcp: true, batch: Default::default(), _slot: slot };
-                        s.quickack();
-                        return Poll::Ready(Ok(indymilter::EitherStream::Tcp(s)));
-                    }
-                    Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-                    Poll::Pending => return Poll::Pending,
+        let mut retries = 0;
+        loop {
+            if let Some(sleep) = self.backoff.0.as_mut() {
+                if sleep.as_mut().poll(cx).is_pending() {
+                    return Poll::Pending;
                 }
-            },
-            Some(Inner::Unix(l)) => loop {
-                match UnixListener::poll_accept(l, cx) {
-                    Poll::Ready(Ok((s, _))) => {
-                        let Some(slot) = self.slot() else {
-                            drop(s);
-                            self.refuse();
-                            continue;
-                        };
-                        return Poll::Ready(Ok(indymilter::EitherStream::Unix(MilterConn { stream: s, tcp: false, batch: Default::default(), _slot: slot })));
+                self.backoff.0 = None;
+            }
+            match self.poll_accept_once(cx) {
+                Poll::Ready(Some(Ok(s))) => return Poll::Ready(Ok(s)),
+                Poll::Ready(Some(Err(e))) => {
+                    let what = AcceptError::of(&e);
+                    self.accept_failed(&e, what);
+                    match what {
+                        AcceptError::Fatal => return Poll::Ready(Err(e)),
+                        AcceptError::Backoff => self.backoff.0 = Some(Box::pin(tokio::time::sleep(ACCEPT_BACKOFF))),
+                        AcceptError::Retry => {}
                     }
-                    Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-                    Poll::Pending => return Poll::Pending,
                 }
-            },
+                // refused over the limit: the next one
+                Poll::Ready(None) => {}
+                Poll::Pending => return Poll::Pending,
+            }
+            retries += 1;
+            if retries >= ACCEPT_RETRIES && self.backoff.0.is_none() {
+                // a flood of failing or refused connections: let other tasks run, then go on
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
         }
     }
 }
@@ -463,5 +587,53 @@ mod tests {
             0,
             "the connection slot is released"
         );
+    }
+
+    /// A listener whose lock a panic poisoned (held across the panic by another thread).
+    async fn poisoned_listener() -> (MilterListener, std::net::SocketAddr) {
+        let l = MilterListener::bind(&SocketSpec::Inet("127.0.0.1:0".into()), 0o660, "").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        let inner = l.inner.clone();
+        let _ = std::thread::spawn(move || {
+            let _guard = inner.lock();
+            panic!("poisoning the listener lock (expected in this test)");
+        })
+        .join();
+        assert!(l.inner.is_poisoned());
+        (l, addr)
+    }
+
+    /// Before: a poisoned lock made poll_accept return Pending with no waker, and the daemon silently stopped accepting.
+    #[tokio::test]
+    async fn accept_goes_on_after_the_listener_lock_is_poisoned() {
+        let (mut l, addr) = poisoned_listener().await;
+        let accept = tokio::time::timeout(Duration::from_secs(5), indymilter::Listener::accept(&mut l));
+        let (accepted, client) = tokio::join!(accept, TcpStream::connect(addr));
+        client.unwrap();
+        assert!(matches!(accepted, Ok(Ok(indymilter::EitherStream::Tcp(_)))), "no connection accepted");
+        assert_eq!(l.local_addr(), Some(addr));
+    }
+
+    /// Before: close() did nothing on a poisoned lock, so draining went on accepting.
+    #[tokio::test]
+    async fn close_stops_accepting_after_the_listener_lock_is_poisoned() {
+        let (l, addr) = poisoned_listener().await;
+        l.close();
+        let e = TcpStream::connect(addr).await.expect_err("the listening socket is closed");
+        assert_eq!(e.kind(), io::ErrorKind::ConnectionRefused);
+    }
+
+    #[test]
+    fn accept_errors_back_off_retry_or_end() {
+        let of = |n| AcceptError::of(&io::Error::from_raw_os_error(n));
+        for n in [libc::EMFILE, libc::ENFILE, libc::ENOBUFS, libc::ENOMEM] {
+            assert_eq!(of(n), AcceptError::Backoff, "errno {n}");
+        }
+        for n in [libc::ECONNABORTED, libc::EINTR, libc::EPROTO, libc::EPERM, libc::ENETUNREACH] {
+            assert_eq!(of(n), AcceptError::Retry, "errno {n}");
+        }
+        for n in [libc::EBADF, libc::EINVAL, libc::ENOTSOCK] {
+            assert_eq!(of(n), AcceptError::Fatal, "errno {n}");
+        }
     }
 }
