@@ -327,27 +327,21 @@ fn serve(path: Option<PathBuf>, socket: Option<String>, dry_run: bool, nameserve
         };
         let own: Vec<&std::path::Path> = socket_path.iter().map(|p| p.as_path()).collect();
         impostor::privdrop::drop_privileges(&config.user, &own)?;
-        let reload_shared = shared.clone();
+        // SIGHUP: load and check the configuration here; a valid one goes to the daemon, an invalid one is logged
+        let (reload_tx, reload_rx) = tokio::sync::mpsc::channel(1);
+        let reload_metrics = shared.metrics.clone();
         tokio::spawn(async move {
             use tokio::signal::unix::{signal, SignalKind};
             let Ok(mut hup) = signal(SignalKind::hangup()) else { return };
             while hup.recv().await.is_some() {
-                let old = reload_shared.engine();
-                match load_config().and_then(|c| Ok((Engine::online(c.clone())?, c))) {
-                    Ok((engine, new)) => {
-                        if new.socket != old.config.socket
-                            || new.log != old.config.log
-                            || new.milter != old.config.milter
-                            || new.metrics != old.config.metrics
-                        {
-                            tracing::warn!("reload: milter, log or metrics settings changed; restart needed for those");
+                match load_config().and_then(Engine::online) {
+                    Ok(engine) => {
+                        if reload_tx.send(engine).await.is_err() {
+                            return;
                         }
-                        reload_shared.replace(engine);
-                        reload_shared.metrics.reload(true);
-                        tracing::info!("configuration reloaded");
                     }
                     Err(e) => {
-                        reload_shared.metrics.reload(false);
+                        reload_metrics.reload(false);
                         tracing::error!("reload rejected, keeping the old configuration: {e}")
                     }
                 }
@@ -362,7 +356,7 @@ fn serve(path: Option<PathBuf>, socket: Option<String>, dry_run: bool, nameserve
                 _ = int.recv() => tracing::info!("SIGINT received"),
             }
         };
-        impostor::run(listener, shared.clone(), shutdown).await.map_err(|e| format!("milter failed: {e}"))?;
+        impostor::run(listener, shared.clone(), reload_rx, shutdown).await.map_err(|e| format!("milter failed: {e}"))?;
         let counts: Vec<String> = verdict::Action::ALL
             .iter()
             .zip(shared.by_action.iter())

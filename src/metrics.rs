@@ -148,13 +148,13 @@ pub async fn serve_with(listener: tokio::net::TcpListener, metrics: Arc<Metrics>
         let sock = match listener.accept().await {
             Ok((sock, _)) => sock,
             Err(e) => {
-                if crate::AcceptError::of(&e) != crate::AcceptError::Retry {
+                if crate::accept::AcceptError::of(&e) != crate::accept::AcceptError::Retry {
                     // out of descriptors or memory (or worse): pause instead of failing again at once, in a busy loop
                     if errors % 100 == 0 {
                         tracing::warn!(errors_so_far = errors + 1, "metrics: cannot accept: {e}; pausing");
                     }
                     errors += 1;
-                    tokio::time::sleep(crate::ACCEPT_BACKOFF).await;
+                    tokio::time::sleep(crate::accept::ACCEPT_BACKOFF).await;
                 }
                 continue;
             }

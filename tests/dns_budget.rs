@@ -188,7 +188,8 @@ async fn dead_resolver_holds_a_milter_message_no_longer_than_the_budget() {
     let listener = MilterListener::bind(&SocketSpec::Inet("127.0.0.1:0".into()), 0o660, "").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let daemon = tokio::spawn(impostor::run(listener, shared.clone(), async {
+    let (_reload, reload) = tokio::sync::mpsc::channel(1);
+    let daemon = tokio::spawn(impostor::run(listener, shared.clone(), reload, async {
         let _ = stopped.await;
     }));
 

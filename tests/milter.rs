@@ -405,3 +405,19 @@ async fn quarantine_is_requested_only_when_offered_and_body_replacement_only_wit
     conn.close().await.unwrap();
     d.stop().await;
 }
+
+#[tokio::test]
+async fn reloaded_configuration_applies_to_the_next_message() {
+    let d = Daemon::start("").await;
+    let mut conn = open(d.addr).await;
+    let (actions, _) = send(&mut conn, QUARANTINE, "Hello.\r\n").await;
+    assert_eq!(added(&actions, "X-Impostor-Verdict"), ["quarantine"]);
+    d.reload_with("monitor = true").await;
+    // the same MTA connection: the next message is judged with the new engine
+    let (actions, status) = send(&mut conn, QUARANTINE, "Hello.\r\n").await;
+    assert_eq!(status, Status::Continue);
+    assert_eq!(added(&actions, "X-Impostor-Verdict"), ["accept (monitor: would quarantine)"]);
+    assert!(!actions.actions.iter().any(|a| matches!(a, EomAction::Quarantine { .. })));
+    conn.close().await.unwrap();
+    d.stop().await;
+}

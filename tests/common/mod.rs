@@ -13,6 +13,8 @@ use tokio::sync::oneshot;
 pub struct Daemon {
     pub addr: SocketAddr,
     pub stop: Option<oneshot::Sender<()>>,
+    /// Sends a new engine to the running daemon, as SIGHUP does.
+    pub reload: tokio::sync::mpsc::Sender<Arc<Engine>>,
     pub task: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
@@ -42,10 +44,19 @@ impl Daemon {
         let listener = MilterListener::bind(&SocketSpec::Inet("127.0.0.1:0".into()), 0o660, "").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (tx, rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(impostor::run(listener, Shared::new(engine), async {
+        let (reload, reload_rx) = tokio::sync::mpsc::channel(1);
+        let task = tokio::spawn(impostor::run(listener, Shared::new(engine), reload_rx, async {
             let _ = rx.await;
         }));
-        Daemon { addr, stop: Some(tx), task }
+        Daemon { addr, stop: Some(tx), reload, task }
+    }
+
+    /// Reloads the running daemon with `toml` (offline engine), in process.
+    pub async fn reload_with(&self, toml: &str) {
+        let config = Config::from_toml_str(toml, "reload.toml").expect("reload config");
+        self.reload.send(Engine::new(config)).await.expect("daemon running");
+        // the daemon takes it on its own task: wait until it is in place
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 
     pub async fn stop(mut self) {
