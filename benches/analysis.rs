@@ -4,7 +4,7 @@
 //! (PDF-like and PNG-like base64 parts), and a 3 KB brand-impersonation lure
 //! (display name, lookalike link, credential wording) that exercises every rule family.
 //!
-//! The engine is built once, as the daemon does (`Engine::new(Config::default())`,
+//! The engine is built once, as the daemon does (`Engine::new(Config::default())?`,
 //! no DNS: auth None), so the figures are the CPU cost of the analysis alone,
 //! without the milter protocol or SPF/DKIM/DMARC.
 //!
@@ -124,7 +124,7 @@ fn lure_3k() -> Vec<u8> {
 }
 
 fn bench(c: &mut Criterion) {
-    let engine = Engine::new(Config::default());
+    let engine = Engine::new(Config::default()).unwrap();
     let env = Envelope {
         client_ip: Some("203.0.113.7".parse().unwrap()),
         client_name: None,

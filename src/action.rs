@@ -136,10 +136,12 @@ pub fn too_many_removable(config: &Config) -> Plan {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::verdict::{score, Finding};
+    use crate::rule::Finding;
+    use crate::verdict::{score, Policy};
 
     fn verdict(c: &Config, rules: &[&'static str]) -> Verdict {
-        score(c, rules.iter().map(|r| Finding::new(r, "e")).collect(), None)
+        let policy = Policy::build(c, crate::analysis::catalog()).unwrap();
+        score(&policy, rules.iter().map(|r| Finding::new(r, "e")).collect(), None)
     }
 
     #[test]

@@ -5,117 +5,8 @@
 //! "O p e n A I", "ОpenAI" with a Cyrillic О), but only at word boundaries:
 //! "OpenAirInterface" does not name OpenAI.
 
-use crate::config::BrandConfig;
+use crate::config::Brand;
 use unicode_normalization::UnicodeNormalization;
-
-#[derive(Clone, Debug, PartialEq)]
-pub struct Brand {
-    /// Display name, e.g. "OpenAI".
-    pub name: String,
-    /// Other names, e.g. "ChatGPT".
-    pub aliases: Vec<String>,
-    /// Registrable domains the brand owns (subdomains included).
-    pub domains: Vec<String>,
-    /// Domains legitimately used on the brand's behalf (ESPs, click trackers): never findings.
-    pub legitimate_domains: Vec<String>,
-    /// Stricter (or looser) thresholds and weights for mail that names this brand.
-    pub overrides: crate::config::BrandOverrides,
-}
-
-/// The built-in OpenAI profile. Why each domain is here:
-/// - `openai.com`: corporate site, `platform.openai.com`, `help.openai.com`, and the
-///   sender domain of account, billing and security mail (`noreply@tm.openai.com`,
-///   `noreply@email.openai.com`).
-/// - `chatgpt.com`: the ChatGPT product (since 2024) and its notification mail.
-/// - `oaistatic.com`: OpenAI's static-asset CDN, linked from ChatGPT pages and mail.
-/// - `oaiusercontent.com`: user-content host for ChatGPT files and images.
-/// - `sora.com`: the Sora product site.
-///
-/// Legitimate (owned, but not a brand word): `chat.com`, which OpenAI bought
-/// and redirects to ChatGPT — listing it in `domains` would make "chat" a
-/// brand token.
-pub fn builtin_brands() -> Vec<Brand> {
-    vec![Brand {
-        name: "OpenAI".into(),
-        aliases: vec!["ChatGPT".into()],
-        domains: vec![
-            "openai.com".into(),
-            "chatgpt.com".into(),
-            "oaistatic.com".into(),
-            "oaiusercontent.com".into(),
-            "sora.com".into(),
-        ],
-        legitimate_domains: vec!["chat.com".into()],
-        overrides: Default::default(),
-    }]
-}
-
-fn is_hostname(d: &str) -> bool {
-    !d.is_empty()
-        && d.len() <= 253
-        && d.split('.').all(|l| {
-            !l.is_empty() && l.len() <= 63 && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-        })
-}
-
-/// Lowercases and converts a Unicode domain to its ASCII (punycode) form.
-pub fn normalize_domain(d: &str) -> Option<String> {
-    let d = d.trim().trim_end_matches('.').to_lowercase();
-    let ascii = idna::domain_to_ascii(&d).ok()?;
-    is_hostname(&ascii).then_some(ascii)
-}
-
-impl Brand {
-    pub fn from_config(b: &BrandConfig) -> Result<Brand, String> {
-        if b.name.trim().is_empty() {
-            return Err("name: must not be empty".into());
-        }
-        if fold_key(&b.name).is_empty() {
-            return Err(format!("name: {:?} has no letters or digits", b.name));
-        }
-        let norm = |key: &str, list: &[String]| -> Result<Vec<String>, String> {
-            list.iter()
-                .map(|d| normalize_domain(d).ok_or_else(|| format!("{key}: {d:?} is not a domain name")))
-                .collect()
-        };
-        if b.domains.is_empty() {
-            return Err(format!("domains: brand {:?} needs at least one domain it owns", b.name));
-        }
-        Ok(Brand {
-            name: b.name.trim().to_string(),
-            aliases: b.aliases.clone(),
-            domains: norm("domains", &b.domains)?,
-            legitimate_domains: norm("legitimate_domains", &b.legitimate_domains)?,
-            overrides: b.overrides.clone(),
-        })
-    }
-
-    /// True when `domain` is one of the brand's domains, a subdomain of one, or listed as legitimate.
-    pub fn owns(&self, domain: &str) -> bool {
-        let d = domain.trim_end_matches('.').to_ascii_lowercase();
-        self.domains.iter().chain(&self.legitimate_domains).any(|own| {
-            d == *own || (d.len() > own.len() && d.ends_with(own.as_str()) && d.as_bytes()[d.len() - own.len() - 1] == b'.')
-        })
-    }
-
-    /// The names this brand goes by: name, aliases, and the first label of each owned domain.
-    pub fn names(&self) -> Vec<String> {
-        let mut v = vec![self.name.clone()];
-        v.extend(self.aliases.iter().cloned());
-        for d in &self.domains {
-            if let Some(label) = registrable(d).and_then(|r| r.split('.').next().map(str::to_string)) {
-                v.push(label);
-            }
-        }
-        v
-    }
-}
-
-/// The registrable domain (public suffix + one label) of a host, per the Public Suffix List.
-pub fn registrable(host: &str) -> Option<String> {
-    let h = host.trim().trim_end_matches('.').to_ascii_lowercase();
-    psl::domain_str(&h).map(str::to_string)
-}
 
 /// Folds one character for brand-name comparison: confusable skeleton (UTS #39),
 /// then the digits and symbols used as letters. `i`, `l`, `1`, `|` all fold to
@@ -298,6 +189,8 @@ impl BrandSet {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::builtin_brands;
+    use crate::domain::registrable;
 
     fn set() -> BrandSet {
         BrandSet::new(builtin_brands())

@@ -11,11 +11,13 @@ pub mod brand;
 pub mod cli;
 pub mod config;
 pub mod dns;
+pub mod domain;
 pub mod logging;
 pub mod metrics;
 pub mod milter;
 pub mod privdrop;
 pub mod quarantine;
+pub mod rule;
 pub mod verdict;
 
 pub use milter::{run, MilterListener, Shared};

@@ -166,7 +166,7 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
         Cmd::Check { config, client_ip, helo, mail_from, json, offline, nameservers, explain: _, message } => {
             let c = load_with_nameservers(config.as_deref(), &nameservers)?;
             let rt = runtime()?;
-            let engine = if offline { Engine::new(c) } else { rt.block_on(async { Engine::online(c) })? };
+            let engine = if offline { Engine::new(c).map_err(|e| e.to_string())? } else { rt.block_on(async { Engine::online(c) })? };
             let env = Envelope { client_ip, helo, mail_from, ..Default::default() };
             let handle = (!offline).then(|| rt.handle().clone());
             let v = cli::check_file(&engine, &message, &env, handle.as_ref())?;
@@ -183,7 +183,7 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             let online = online || !nameservers.is_empty();
             let c = load_with_nameservers(config.as_deref(), &nameservers)?;
             let rt = runtime()?;
-            let engine = if online { rt.block_on(async { Engine::online(c) })? } else { Engine::new(c) };
+            let engine = if online { rt.block_on(async { Engine::online(c) })? } else { Engine::new(c).map_err(|e| e.to_string())? };
             let files = cli::collect_files(&paths)?;
             let handle = online.then(|| rt.handle().clone());
             let errors = cli::scan(&engine, &files, json, handle.as_ref(), expect);
@@ -194,11 +194,16 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             for w in c.warnings() {
                 println!("{}: warning: {w}", c.source);
             }
-            println!("{}: ok", c.source);
+            // the rule ids and groups it names are checked against the catalogue here
+            let source = c.source.clone();
+            Engine::new(c).map_err(|e| e.to_string())?;
+            println!("{source}: ok");
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Config { cmd: ConfigCmd::Show { config } } => {
-            print!("{}", load(config.as_deref())?.to_toml());
+            let c = load(config.as_deref())?;
+            let engine = Engine::new(c).map_err(|e| e.to_string())?;
+            print!("{}", engine.config.to_toml(impostor::analysis::catalog()));
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Quarantine { postfix_config, cmd } => {
@@ -278,7 +283,7 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Rules => {
-            for r in verdict::rules::all() {
+            for r in impostor::analysis::catalog() {
                 println!("{:<32} {:<10} {:>5.1}  {}", r.id, r.group, r.default_weight, r.description);
             }
             Ok(ExitCode::SUCCESS)

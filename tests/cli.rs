@@ -86,7 +86,7 @@ fn config_show_prints_every_rule_weight() {
     let out = impostor().args(["config", "show", "-c", "/dev/null"]).output().unwrap();
     assert_eq!(out.status.code(), Some(0));
     let text = String::from_utf8(out.stdout).unwrap();
-    for r in impostor::verdict::rules::all() {
+    for r in impostor::analysis::catalog() {
         assert!(text.contains(&format!("{} = ", r.id)), "{text}");
     }
     assert!(text.contains("socket = \"inet:127.0.0.1:7357\""));
@@ -96,7 +96,7 @@ fn config_show_prints_every_rule_weight() {
 fn rules_lists_the_registry() {
     let out = impostor().arg("rules").output().unwrap();
     let text = String::from_utf8(out.stdout).unwrap();
-    assert_eq!(text.lines().count(), impostor::verdict::rules::all().count());
+    assert_eq!(text.lines().count(), impostor::analysis::catalog().count());
     assert!(text.contains("BRAND_NAME_FOREIGN_DOMAIN"));
 }
 

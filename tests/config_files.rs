@@ -18,7 +18,7 @@ fn sample_config_is_exactly_the_default() {
 #[test]
 fn sample_config_mentions_every_key_and_rule() {
     let text = std::fs::read_to_string(repo("deploy/impostor.toml")).unwrap();
-    let shown = Config::default().to_toml();
+    let shown = Config::default().to_toml(impostor::analysis::catalog());
     for line in shown.lines() {
         let Some((key, _)) = line.split_once(" = ") else { continue };
         if line.starts_with(' ') || key.starts_with('[') || key == "name" || key == "aliases" || key == "domains" || key == "legitimate_domains" {
@@ -26,7 +26,7 @@ fn sample_config_mentions_every_key_and_rule() {
         }
         assert!(text.contains(&format!("{key} = ")), "deploy/impostor.toml does not document {key}");
     }
-    for r in impostor::verdict::rules::all() {
+    for r in impostor::analysis::catalog() {
         assert!(text.contains(r.id), "deploy/impostor.toml does not list rule {}", r.id);
     }
 }
@@ -41,7 +41,7 @@ fn example_brand_profiles_load() {
 #[test]
 fn rules_doc_lists_every_registered_rule() {
     let doc = std::fs::read_to_string(repo("docs/rules.md")).unwrap();
-    for r in impostor::verdict::rules::all() {
+    for r in impostor::analysis::catalog() {
         assert!(doc.contains(&format!("### {} (default {:.1})", r.id, r.default_weight)), "docs/rules.md lacks {} with its default", r.id);
     }
 }
@@ -49,7 +49,7 @@ fn rules_doc_lists_every_registered_rule() {
 #[test]
 fn configuration_doc_lists_every_key() {
     let doc = std::fs::read_to_string(repo("docs/configuration.md")).unwrap();
-    let shown = Config::default().to_toml();
+    let shown = Config::default().to_toml(impostor::analysis::catalog());
     let mut section = String::new();
     for line in shown.lines() {
         if let Some(s) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {

@@ -43,7 +43,7 @@ fn golden_cases() {
     let mut diffs = Vec::new();
     for case in &manifest.case {
         let config = Config::from_toml_str(case.config.as_deref().unwrap_or(""), &case.file).expect("case config");
-        let engine = Engine::new(config);
+        let engine = Engine::new(config).expect("case policy");
         let raw = std::fs::read(dir.join(&case.file)).unwrap_or_else(|e| panic!("{}: {e}", case.file));
         let env = Envelope {
             client_ip: case.client_ip,

@@ -179,7 +179,7 @@ fn duplicate_from() -> Vec<u8> {
 // In-process analysis
 
 fn engine(toml: &str) -> Arc<Engine> {
-    Engine::new(Config::from_toml_str(toml, "hostile.toml").expect("config"))
+    Engine::new(Config::from_toml_str(toml, "hostile.toml").expect("config")).expect("policy")
 }
 
 fn envelope() -> Envelope {

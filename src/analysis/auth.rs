@@ -7,14 +7,37 @@
 //! the MTA is asked to retry.
 
 use super::{Envelope, Facts};
-use crate::brand::{registrable, BrandSet};
-use crate::verdict::{rules, Finding};
+use crate::brand::BrandSet;
+use crate::domain::registrable;
+use crate::rule::{Finding, RuleDef, RuleId};
 use mail_auth::{
     dmarc::verify::DmarcParameters, spf::verify::SpfParameters, AuthenticatedMessage, DkimResult, DmarcResult,
     MessageAuthenticator, SpfResult,
 };
 use serde::Serialize;
 use std::fmt;
+
+pub const SPF_FAIL: RuleId = "SPF_FAIL";
+pub const SPF_SOFTFAIL: RuleId = "SPF_SOFTFAIL";
+pub const DKIM_FAIL: RuleId = "DKIM_FAIL";
+pub const DMARC_FAIL: RuleId = "DMARC_FAIL";
+pub const BRAND_DOMAIN_DMARC_FAIL: RuleId = "BRAND_DOMAIN_DMARC_FAIL";
+pub const BRAND_CLAIM_UNAUTHENTICATED: RuleId = "BRAND_CLAIM_UNAUTHENTICATED";
+pub const ENVELOPE_FROM_MISMATCH: RuleId = "ENVELOPE_FROM_MISMATCH";
+pub const DNS_TEMPERROR: RuleId = "DNS_TEMPERROR";
+
+/// Every rule this module emits.
+#[rustfmt::skip]
+pub static RULES: &[RuleDef] = &[
+    RuleDef::new(SPF_FAIL, "auth", 2.0, "SPF fail: the client is not allowed to send for the MAIL FROM (or HELO) domain"),
+    RuleDef::new(SPF_SOFTFAIL, "auth", 1.0, "SPF softfail: the domain says the client is probably not allowed to send for it"),
+    RuleDef::new(DKIM_FAIL, "auth", 1.5, "A DKIM signature failed verification and none passed"),
+    RuleDef::new(DMARC_FAIL, "auth", 3.0, "DMARC fail for the From domain (the published policy is in the evidence)"),
+    RuleDef::new(BRAND_DOMAIN_DMARC_FAIL, "auth", 10.0, "From is a protected brand's domain but the message has no DMARC-aligned pass for it"),
+    RuleDef::new(BRAND_CLAIM_UNAUTHENTICATED, "auth", 3.0, "Message claims a brand (display name, lookalike From, body sign-off) without an aligned pass for any of its domains"),
+    RuleDef::new(ENVELOPE_FROM_MISMATCH, "auth", 0.5, "MAIL FROM and header From are in different organisational domains (weak context)"),
+    RuleDef::new(DNS_TEMPERROR, "auth", 0.0, "A DNS lookup for SPF/DKIM/DMARC failed temporarily (timeout, SERVFAIL); see dns.on_error"),
+];
 
 /// One method's result, in RFC 8601 words.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -525,7 +548,7 @@ pub fn check(brands: &BrandSet, env: &Envelope, auth: Option<&AuthResults>, fact
             let (a, b) = (registrable(mfd), registrable(from));
             if a.is_some() && b.is_some() && a != b {
                 out.push(Finding::new(
-                    rules::ENVELOPE_FROM_MISMATCH,
+                    ENVELOPE_FROM_MISMATCH,
                     format!("MAIL FROM domain {} differs from From domain {}", a.unwrap_or_default(), b.unwrap_or_default()),
                 ));
             }
@@ -534,26 +557,26 @@ pub fn check(brands: &BrandSet, env: &Envelope, auth: Option<&AuthResults>, fact
     let Some(auth) = auth else { return };
     let src = if auth.source == OWN_SOURCE { String::new() } else { format!(" (from {})", auth.source) };
     if !auth.temperror.is_empty() {
-        out.push(Finding::new(rules::DNS_TEMPERROR, format!("{}{src}", auth.temperror.join(", "))));
+        out.push(Finding::new(DNS_TEMPERROR, format!("{}{src}", auth.temperror.join(", "))));
     }
     if let Some(spf) = &auth.spf {
         match spf.result {
-            AuthResult::Fail => out.push(Finding::new(rules::SPF_FAIL, format!("spf=fail {} ({}){src}", spf.domain, spf.detail))),
+            AuthResult::Fail => out.push(Finding::new(SPF_FAIL, format!("spf=fail {} ({}){src}", spf.domain, spf.detail))),
             AuthResult::SoftFail => {
-                out.push(Finding::new(rules::SPF_SOFTFAIL, format!("spf=softfail {} ({}){src}", spf.domain, spf.detail)))
+                out.push(Finding::new(SPF_SOFTFAIL, format!("spf=softfail {} ({}){src}", spf.domain, spf.detail)))
             }
             _ => {}
         }
     }
     if !auth.dkim.iter().any(|d| d.result == AuthResult::Pass) {
         if let Some(d) = auth.dkim.iter().find(|d| d.result == AuthResult::Fail) {
-            out.push(Finding::new(rules::DKIM_FAIL, format!("dkim=fail d={} {}{src}", d.domain, d.detail)));
+            out.push(Finding::new(DKIM_FAIL, format!("dkim=fail d={} {}{src}", d.domain, d.detail)));
         }
     }
     if let Some(d) = &auth.dmarc {
         if d.result == AuthResult::Fail {
             let p = if d.policy.is_empty() { "no policy".to_string() } else { format!("p={}", d.policy) };
-            out.push(Finding::new(rules::DMARC_FAIL, format!("dmarc=fail header.from={} ({p}){src}", d.domain)));
+            out.push(Finding::new(DMARC_FAIL, format!("dmarc=fail header.from={} ({p}){src}", d.domain)));
         }
     }
     let Some(from) = facts.from_domain.as_deref() else { return };
@@ -567,7 +590,7 @@ pub fn check(brands: &BrandSet, env: &Envelope, auth: Option<&AuthResults>, fact
         if !aligned_pass(auth, from) {
             let dm = auth.dmarc.as_ref().map(|d| d.result.as_str()).unwrap_or("none");
             out.push(Finding::new(
-                rules::BRAND_DOMAIN_DMARC_FAIL,
+                BRAND_DOMAIN_DMARC_FAIL,
                 format!("From {from} is a {} domain but has no aligned pass (dmarc={dm}){src}", brands.brands[b].name),
             ));
             return;
@@ -577,7 +600,7 @@ pub fn check(brands: &BrandSet, env: &Envelope, auth: Option<&AuthResults>, fact
         let authenticated = from_owner == Some(claimed) && aligned_pass(auth, from);
         if !authenticated {
             out.push(Finding::new(
-                rules::BRAND_CLAIM_UNAUTHENTICATED,
+                BRAND_CLAIM_UNAUTHENTICATED,
                 format!(
                     "claims {} ({}) without an aligned pass for any {} domain; From {from}{src}",
                     brands.brands[claimed].name,

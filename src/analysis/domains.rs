@@ -5,8 +5,26 @@
 
 use super::{auth::header_fields, Engine, Envelope, Facts};
 use crate::analysis::lookalike::{DomainClass, LookalikeMatch};
-use crate::verdict::{rules, Finding};
+use crate::rule::{Finding, RuleDef, RuleId};
 use mail_parser::Message;
+
+pub const LOOKALIKE_FROM_DOMAIN: RuleId = "LOOKALIKE_FROM_DOMAIN";
+pub const LOOKALIKE_REPLY_TO: RuleId = "LOOKALIKE_REPLY_TO";
+pub const LOOKALIKE_ENVELOPE_SENDER: RuleId = "LOOKALIKE_ENVELOPE_SENDER";
+pub const LOOKALIKE_HELO: RuleId = "LOOKALIKE_HELO";
+pub const LOOKALIKE_MESSAGE_ID: RuleId = "LOOKALIKE_MESSAGE_ID";
+pub const LOOKALIKE_DKIM_DOMAIN: RuleId = "LOOKALIKE_DKIM_DOMAIN";
+
+/// Every rule this module emits.
+#[rustfmt::skip]
+pub static RULES: &[RuleDef] = &[
+    RuleDef::new(LOOKALIKE_FROM_DOMAIN, "lookalike", 5.0, "From domain imitates a protected brand's domain (homoglyph, typo, hyphenation, combosquat, subdomain, TLD swap)"),
+    RuleDef::new(LOOKALIKE_REPLY_TO, "lookalike", 4.0, "Reply-To domain imitates a protected brand's domain: replies go to the impostor"),
+    RuleDef::new(LOOKALIKE_ENVELOPE_SENDER, "lookalike", 3.0, "MAIL FROM, Return-Path or Sender domain imitates a protected brand's domain"),
+    RuleDef::new(LOOKALIKE_HELO, "lookalike", 2.0, "The client's HELO name imitates a protected brand's domain"),
+    RuleDef::new(LOOKALIKE_MESSAGE_ID, "lookalike", 1.5, "The Message-ID domain imitates a protected brand's domain"),
+    RuleDef::new(LOOKALIKE_DKIM_DOMAIN, "lookalike", 2.0, "A DKIM signature's d= domain imitates a protected brand's domain"),
+];
 
 /// `host ~ imitates (technique[, technique]: detail)`.
 pub fn evidence(m: &LookalikeMatch) -> String {
@@ -24,42 +42,42 @@ pub fn check(engine: &Engine, env: &Envelope, msg: &Message, out: &mut Vec<Findi
     let mut seen: Vec<(&'static str, String)> = Vec::new();
     // one lookalike domain counts once: the other identities are checked only
     // when they are in another organisational domain than From
-    let from_org = facts.from_domain.as_deref().and_then(crate::brand::registrable);
+    let from_org = facts.from_domain.as_deref().and_then(crate::domain::registrable);
     let mut probe = |rule: &'static str, host: Option<String>, what: &str, out: &mut Vec<Finding>, facts: &mut Facts| {
         let Some(host) = host else { return };
         if seen.iter().any(|(r, h)| *r == rule && *h == host) {
             return;
         }
-        if rule != rules::LOOKALIKE_FROM_DOMAIN && from_org.is_some() && crate::brand::registrable(&host) == from_org {
+        if rule != LOOKALIKE_FROM_DOMAIN && from_org.is_some() && crate::domain::registrable(&host) == from_org {
             return;
         }
         seen.push((rule, host.clone()));
         if let DomainClass::Lookalike(m) = engine.lookalike.check(&host) {
             if let Some(b) = engine.brands.brands.iter().position(|b| b.name == m.brand) {
                 facts.brand.get_or_insert(m.brand.clone());
-                if rule == rules::LOOKALIKE_FROM_DOMAIN {
+                if rule == LOOKALIKE_FROM_DOMAIN {
                     facts.claim(b, "lookalike From domain");
                 }
             }
             out.push(Finding::new(rule, format!("{what} {}", evidence(&m))));
         }
     };
-    probe(rules::LOOKALIKE_FROM_DOMAIN, facts.from_domain.clone(), "From", out, facts);
+    probe(LOOKALIKE_FROM_DOMAIN, facts.from_domain.clone(), "From", out, facts);
     if let Some(rt) = msg.reply_to() {
         for a in rt.iter().take(10) {
-            probe(rules::LOOKALIKE_REPLY_TO, a.address().and_then(domain_of), "Reply-To", out, facts);
+            probe(LOOKALIKE_REPLY_TO, a.address().and_then(domain_of), "Reply-To", out, facts);
         }
     }
     if let Some(s) = msg.sender().and_then(|a| a.first()) {
-        probe(rules::LOOKALIKE_ENVELOPE_SENDER, s.address().and_then(domain_of), "Sender", out, facts);
+        probe(LOOKALIKE_ENVELOPE_SENDER, s.address().and_then(domain_of), "Sender", out, facts);
     }
-    probe(rules::LOOKALIKE_ENVELOPE_SENDER, env.mail_from.as_deref().and_then(domain_of), "MAIL FROM", out, facts);
+    probe(LOOKALIKE_ENVELOPE_SENDER, env.mail_from.as_deref().and_then(domain_of), "MAIL FROM", out, facts);
     if let Some(rp) = msg.return_path().as_text() {
-        probe(rules::LOOKALIKE_ENVELOPE_SENDER, domain_of(rp), "Return-Path", out, facts);
+        probe(LOOKALIKE_ENVELOPE_SENDER, domain_of(rp), "Return-Path", out, facts);
     }
     let helo = env.helo.as_deref().map(|h| h.trim_end_matches('.').to_ascii_lowercase()).filter(|h| h.contains('.') && !h.starts_with('['));
-    probe(rules::LOOKALIKE_HELO, helo, "HELO", out, facts);
-    probe(rules::LOOKALIKE_MESSAGE_ID, msg.message_id().and_then(domain_of), "Message-ID", out, facts);
+    probe(LOOKALIKE_HELO, helo, "HELO", out, facts);
+    probe(LOOKALIKE_MESSAGE_ID, msg.message_id().and_then(domain_of), "Message-ID", out, facts);
     // DKIM-Signature d= tags, straight from the header block
     let raw_headers = msg.raw_message();
     for (name, value) in header_fields(raw_headers).iter().filter(|(n, _)| n.eq_ignore_ascii_case("DKIM-Signature")).take(10) {
@@ -69,7 +87,7 @@ pub fn check(engine: &Engine, env: &Envelope, msg: &Message, out: &mut Vec<Findi
             .find(|(k, _)| k.trim() == "d")
             .map(|(_, v)| v.trim().to_ascii_lowercase());
         let _ = name;
-        probe(rules::LOOKALIKE_DKIM_DOMAIN, d, "DKIM d=", out, facts);
+        probe(LOOKALIKE_DKIM_DOMAIN, d, "DKIM d=", out, facts);
     }
 }
 
@@ -79,7 +97,7 @@ mod tests {
     use crate::config::Config;
 
     fn rules_for(headers: &str, env: Envelope) -> Vec<(String, String)> {
-        let engine = Engine::new(Config::default());
+        let engine = Engine::new(Config::default()).unwrap();
         let raw = format!("{headers}\r\n\r\nHello.\r\n");
         let input = MessageInput { envelope: &env, raw: raw.as_bytes(), truncated: false, headers_truncated: false, auth: None };
         analyze(&engine, &input).0.rules.into_iter().map(|r| (r.id.to_string(), r.evidence)).collect()

@@ -71,7 +71,7 @@ use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 use unicode_normalization::char::is_combining_mark;
 use unicode_security::MixedScript;
 
-use crate::brand::Brand;
+use crate::config::Brand;
 
 /// The verdict on one host name.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -1279,7 +1279,7 @@ mod tests {
 
     /// The built-in OpenAI profile (with a test ESP as legitimate) plus ExampleBank.
     fn brands() -> Vec<Brand> {
-        let mut openai = crate::brand::builtin_brands().remove(0);
+        let mut openai = crate::config::builtin_brands().remove(0);
         openai.legitimate_domains.push("openaimail.example-esp.net".into());
         vec![
             openai,

@@ -10,11 +10,39 @@ pub mod sender;
 
 use crate::brand::BrandSet;
 use crate::config::Config;
-use crate::verdict::{self, rules, Finding, Verdict};
+use crate::rule::{Finding, RuleDef, RuleId};
+use crate::verdict::{self, Verdict};
 use mail_parser::MessageParser;
 use serde::Serialize;
 use std::net::IpAddr;
 use std::sync::Arc;
+
+pub const ALLOWLISTED: RuleId = "ALLOWLISTED";
+pub const ALLOWLIST_UNAUTHENTICATED: RuleId = "ALLOWLIST_UNAUTHENTICATED";
+pub const BODY_TRUNCATED: RuleId = "BODY_TRUNCATED";
+pub const HEADERS_TRUNCATED: RuleId = "HEADERS_TRUNCATED";
+pub const MESSAGE_UNPARSEABLE: RuleId = "MESSAGE_UNPARSEABLE";
+pub const ANALYSIS_TIMEOUT: RuleId = "ANALYSIS_TIMEOUT";
+pub const REMOVABLE_HEADERS_LIMIT: RuleId = "REMOVABLE_HEADERS_LIMIT";
+
+/// Every rule of the allow and limits families (emitted here, by the allowlists, and by the milter for its own limits).
+#[rustfmt::skip]
+pub static RULES: &[RuleDef] = &[
+    RuleDef::new(ALLOWLISTED, "allow", 0.0, "Skipped by an allowlist: trusted client network, authenticated submission, exempt recipient, or an allowed domain that authenticated"),
+    RuleDef::new(ALLOWLIST_UNAUTHENTICATED, "allow", 0.0, "From domain is allowlisted but did not authenticate (no DMARC or aligned DKIM pass): the allowlist was ignored"),
+    RuleDef::new(BODY_TRUNCATED, "limits", 0.0, "Message body exceeded milter.max_body_bytes; only the first part was analysed"),
+    RuleDef::new(HEADERS_TRUNCATED, "limits", 0.0, "More header fields or header bytes than milter.max_headers / max_header_bytes; the rest were not analysed"),
+    RuleDef::new(MESSAGE_UNPARSEABLE, "limits", 0.0, "Message could not be parsed as MIME; header-only checks were skipped"),
+    RuleDef::new(ANALYSIS_TIMEOUT, "limits", 0.0, "Content analysis took longer than milter.analysis_timeout_ms; the fail mode decided"),
+    RuleDef::new(REMOVABLE_HEADERS_LIMIT, "limits", 0.0, "More than 1000 X-Impostor-* or Authentication-Results header fields, too many to remove: the message is rejected"),
+];
+
+/// Every rule impostor can report, each declared next to the code that
+/// emits it: the one catalogue behind `impostor rules`, `docs/rules.md`, the
+/// sample config and the policy (weights, groups, unknown-id errors).
+pub fn catalog() -> impl Iterator<Item = &'static RuleDef> + Clone {
+    sender::RULES.iter().chain(domains::RULES).chain(auth::RULES).chain(content::RULES).chain(RULES)
+}
 
 /// SMTP envelope and connection data as the MTA reported them.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -47,6 +75,8 @@ pub struct MessageInput<'a> {
 /// Configuration plus everything precomputed from it at load time.
 pub struct Engine {
     pub config: Config,
+    /// Weights, thresholds and overrides resolved against the rule catalogue.
+    pub policy: verdict::Policy,
     pub brands: BrandSet,
     /// The lookalike matcher, built once per brand set.
     pub lookalike: lookalike::LookalikeMatcher,
@@ -70,19 +100,24 @@ impl std::fmt::Debug for Engine {
 }
 
 impl Engine {
-    /// An engine without DNS: authentication comes only from trusted recorded results.
-    pub fn new(config: Config) -> Arc<Engine> {
-        let brands = BrandSet::new(config.brands.clone());
-        let lookalike = lookalike::LookalikeMatcher::new(&config.brands);
-        Arc::new(Engine { config, brands, lookalike, phrases: builtin_phrases(), content_limits: Default::default(), dns: None })
+    /// An engine without DNS: authentication comes only from trusted
+    /// recorded results. Fails when the configuration names a rule id or
+    /// group the catalogue does not know.
+    pub fn new(config: Config) -> Result<Arc<Engine>, crate::config::ConfigError> {
+        Engine::build(config, None).map(Arc::new)
     }
 
     /// An engine that checks SPF/DKIM/DMARC itself (when `auth.enabled`).
     pub fn online(config: Config) -> Result<Arc<Engine>, String> {
         let dns = if config.auth.enabled { Some(crate::dns::authenticator(&config)?) } else { None };
+        Engine::build(config, dns).map(Arc::new).map_err(|e| e.to_string())
+    }
+
+    fn build(config: Config, dns: Option<Arc<mail_auth::MessageAuthenticator>>) -> Result<Engine, crate::config::ConfigError> {
+        let policy = verdict::Policy::build(&config, catalog())?;
         let brands = BrandSet::new(config.brands.clone());
         let lookalike = lookalike::LookalikeMatcher::new(&config.brands);
-        Ok(Arc::new(Engine { config, brands, lookalike, phrases: builtin_phrases(), content_limits: Default::default(), dns }))
+        Ok(Engine { config, policy, brands, lookalike, phrases: builtin_phrases(), content_limits: Default::default(), dns })
     }
 
     /// The trusted upstream's `Authentication-Results` block of a message
@@ -152,14 +187,14 @@ pub fn findings(engine: &Engine, input: &MessageInput) -> (Vec<Finding>, Facts) 
     let mut facts = Facts::default();
     if input.truncated {
         out.push(Finding::new(
-            rules::BODY_TRUNCATED,
+            BODY_TRUNCATED,
             format!("body cut at {} bytes (milter.max_body_bytes)", engine.config.milter.max_body_bytes),
         ));
     }
     if input.headers_truncated {
         let m = &engine.config.milter;
         out.push(Finding::new(
-            rules::HEADERS_TRUNCATED,
+            HEADERS_TRUNCATED,
             format!("more than {} header fields or {} header bytes; the rest were not analysed", m.max_headers, m.max_header_bytes),
         ));
     }
@@ -173,7 +208,7 @@ pub fn findings(engine: &Engine, input: &MessageInput) -> (Vec<Finding>, Facts) 
             };
             content::check(&msg, &engine.brands, facts.claimed_brand, &engine.phrases, &look, &engine.content_limits, &mut out);
         }
-        None => out.push(Finding::new(rules::MESSAGE_UNPARSEABLE, "no header block could be parsed")),
+        None => out.push(Finding::new(MESSAGE_UNPARSEABLE, "no header block could be parsed")),
     }
     auth::check(&engine.brands, input.envelope, input.auth, &facts, &mut out);
     (out, facts)
@@ -204,7 +239,7 @@ fn allowlisted(config: &Config, reason: String) -> Verdict {
     Verdict {
         action: verdict::Action::Accept,
         score: 0.0,
-        rules: vec![verdict::ScoredFinding { id: rules::ALLOWLISTED, score: 0.0, evidence: reason, monitor: false }],
+        rules: vec![verdict::ScoredFinding { id: ALLOWLISTED, score: 0.0, evidence: reason, monitor: false }],
         monitor: config.monitor,
         brand: None,
         error: None,
@@ -249,13 +284,13 @@ pub fn analyze(engine: &Engine, input: &MessageInput) -> (Verdict, Facts) {
                 return (v, facts);
             }
             found.push(Finding::new(
-                rules::ALLOWLIST_UNAUTHENTICATED,
+                ALLOWLIST_UNAUTHENTICATED,
                 format!("From {from} is in allow.domains ({allowed}) but has no DMARC or aligned DKIM pass; allowlist ignored"),
             ));
         }
     }
-    let temperror = found.iter().any(|f| f.rule == rules::DNS_TEMPERROR);
-    let mut verdict = verdict::score(&engine.config, found, facts.brand.clone());
+    let temperror = found.iter().any(|f| f.rule == auth::DNS_TEMPERROR);
+    let mut verdict = verdict::score(&engine.policy, found, facts.brand.clone());
     // A failed lookup matters only when it could change the verdict: the
     // message names a brand, so its authentication decides. Then the MTA is
     // asked to retry (dns.on_error = "tempfail"); a reject stands.
@@ -295,7 +330,7 @@ mod tests {
     const SPOOF: &str = "From: \"OpenAI Billing\" <billing@partner.example>\r\nSubject: OpenAI invoice\r\n\r\nPay now.\r\n";
 
     fn run(toml: &str, env: &Envelope, raw: &str) -> Verdict {
-        let engine = Engine::new(Config::from_toml_str(toml, "t.toml").unwrap());
+        let engine = Engine::new(Config::from_toml_str(toml, "t.toml").unwrap()).unwrap();
         analyze(&engine, &MessageInput { envelope: env, raw: raw.as_bytes(), truncated: false, headers_truncated: false, auth: None }).0
     }
 
@@ -346,7 +381,7 @@ mod claim_tests {
 
     #[test]
     fn body_sign_off_is_a_brand_claim_needing_authentication() {
-        let engine = Engine::new(Config::from_toml_str("[auth]\ntrusted_authserv_ids = [\"mx.rcpt.example\"]\n", "t.toml").unwrap());
+        let engine = Engine::new(Config::from_toml_str("[auth]\ntrusted_authserv_ids = [\"mx.rcpt.example\"]\n", "t.toml").unwrap()).unwrap();
         let raw = "Authentication-Results: mx.rcpt.example; spf=pass smtp.mailfrom=notice.example; dmarc=pass header.from=notice.example\r\nFrom: Accounts <accounts@notice.example>\r\nSubject: Action required\r\n\r\nPlease confirm your API key.\r\n\r\nThe OpenAI Team\r\n";
         let env = Envelope::default();
         let (v, facts) = analyze(&engine, &MessageInput { envelope: &env, raw: raw.as_bytes(), truncated: false, headers_truncated: false, auth: None });

@@ -2,9 +2,25 @@
 //! protected brands.
 
 use super::{Engine, Facts};
-use crate::brand::registrable;
-use crate::verdict::{rules, Finding};
+use crate::domain::registrable;
+use crate::rule::{Finding, RuleDef, RuleId};
 use mail_parser::Message;
+
+pub const BRAND_NAME_FOREIGN_DOMAIN: RuleId = "BRAND_NAME_FOREIGN_DOMAIN";
+pub const BRAND_SUBJECT_FOREIGN_DOMAIN: RuleId = "BRAND_SUBJECT_FOREIGN_DOMAIN";
+pub const DISPLAY_NAME_ADDRESS_MISMATCH: RuleId = "DISPLAY_NAME_ADDRESS_MISMATCH";
+pub const DUPLICATE_FROM: RuleId = "DUPLICATE_FROM";
+pub const NO_FROM_ADDRESS: RuleId = "NO_FROM_ADDRESS";
+
+/// Every rule this module emits.
+#[rustfmt::skip]
+pub static RULES: &[RuleDef] = &[
+    RuleDef::new(BRAND_NAME_FOREIGN_DOMAIN, "sender", 6.0, "From display name names a protected brand, but the From domain is not one of the brand's domains"),
+    RuleDef::new(BRAND_SUBJECT_FOREIGN_DOMAIN, "sender", 4.0, "Subject names a protected brand, but the From domain is not one of the brand's domains"),
+    RuleDef::new(DISPLAY_NAME_ADDRESS_MISMATCH, "sender", 3.0, "From display name contains an e-mail address whose domain differs from the real From domain"),
+    RuleDef::new(DUPLICATE_FROM, "sender", 3.0, "More than one From header field (RFC 5322 allows one): clients disagree on which to show"),
+    RuleDef::new(NO_FROM_ADDRESS, "sender", 1.0, "Message has no parseable From address"),
+];
 
 /// Longest display name or Subject looked at: RFC 5322 lines end at 998
 /// characters; anything longer is hostile and the start is what a reader sees.
@@ -19,7 +35,7 @@ pub fn check(engine: &Engine, msg: &Message, out: &mut Vec<Finding>, facts: &mut
     let subject = bounded(msg.subject().unwrap_or(""));
     let from_fields = msg.headers().iter().filter(|h| matches!(h.name, mail_parser::HeaderName::From)).count();
     if from_fields > 1 {
-        out.push(Finding::new(rules::DUPLICATE_FROM, format!("{from_fields} From header fields")));
+        out.push(Finding::new(DUPLICATE_FROM, format!("{from_fields} From header fields")));
     }
     facts.subject = Some(subject.clone());
     // Malformed From headers ("Brand team ,_<x@evil>") parse as several
@@ -28,11 +44,11 @@ pub fn check(engine: &Engine, msg: &Message, out: &mut Vec<Finding>, facts: &mut
     let entries: Vec<_> = msg.from().map(|a| a.iter().collect()).unwrap_or_default();
     let name = bounded(&entries.iter().filter_map(|a| a.name()).map(str::trim).filter(|n| !n.is_empty()).collect::<Vec<_>>().join(" "));
     let Some(address) = entries.iter().filter_map(|a| a.address()).map(|a| a.trim().to_ascii_lowercase()).find(|a| a.contains('@')) else {
-        out.push(Finding::new(rules::NO_FROM_ADDRESS, format!("no From address (display name {name:?})")));
+        out.push(Finding::new(NO_FROM_ADDRESS, format!("no From address (display name {name:?})")));
         return;
     };
     let Some(host) = address.rsplit_once('@').map(|(_, d)| d.trim_end_matches('.').to_string()).filter(|d| !d.is_empty()) else {
-        out.push(Finding::new(rules::NO_FROM_ADDRESS, format!("From {address:?} has no domain")));
+        out.push(Finding::new(NO_FROM_ADDRESS, format!("From {address:?} has no domain")));
         return;
     };
     let domain = registrable(&host).unwrap_or_else(|| host.clone());
@@ -45,7 +61,7 @@ pub fn check(engine: &Engine, msg: &Message, out: &mut Vec<Finding>, facts: &mut
         facts.claim(hit.brand, "display name");
         if owner != Some(hit.brand) {
             out.push(Finding::new(
-                rules::BRAND_NAME_FOREIGN_DOMAIN,
+                BRAND_NAME_FOREIGN_DOMAIN,
                 format!("{name:?} <{address}>: names {}, domain {domain}", b.name),
             ));
         }
@@ -56,7 +72,7 @@ pub fn check(engine: &Engine, msg: &Message, out: &mut Vec<Finding>, facts: &mut
         if owner != Some(hit.brand) {
             let shown: String = subject.chars().take(80).collect();
             out.push(Finding::new(
-                rules::BRAND_SUBJECT_FOREIGN_DOMAIN,
+                BRAND_SUBJECT_FOREIGN_DOMAIN,
                 format!("Subject {shown:?}: names {}, From domain {domain}", b.name),
             ));
         }
@@ -75,7 +91,7 @@ pub fn check(engine: &Engine, msg: &Message, out: &mut Vec<Finding>, facts: &mut
             let d = d.trim_end_matches('.').to_ascii_lowercase();
             if d.contains('.') && registrable(&d).is_some_and(|r| r != domain) {
                 out.push(Finding::new(
-                    rules::DISPLAY_NAME_ADDRESS_MISMATCH,
+                    DISPLAY_NAME_ADDRESS_MISMATCH,
                     format!("display name shows {word}, real address <{address}>"),
                 ));
                 break;
@@ -91,7 +107,7 @@ mod tests {
     use crate::verdict::Action;
 
     fn run(headers: &str) -> (Action, Vec<&'static str>) {
-        let engine = Engine::new(Config::default());
+        let engine = Engine::new(Config::default()).unwrap();
         let raw = format!("{headers}\r\n\r\nHello.\r\n");
         let env = Envelope::default();
         let (v, _) = analyze(&engine, &MessageInput { envelope: &env, raw: raw.as_bytes(), truncated: false, headers_truncated: false, auth: None });

@@ -5,8 +5,10 @@
 //! `[[brand]]` tables) is a valid configuration. Errors name the file, the key
 //! and the value.
 
-use crate::brand::{builtin_brands, Brand};
-use crate::verdict::{rules, Action};
+mod brand;
+
+pub use brand::{builtin_brands, Brand};
+use crate::rule::{Action, RuleDef};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -24,6 +26,13 @@ pub enum ConfigError {
 
 fn invalid(file: &str, message: impl Into<String>) -> ConfigError {
     ConfigError::Invalid { file: file.to_string(), message: message.into() }
+}
+
+impl ConfigError {
+    /// An invalid setting in `file`; `message` names the key and value.
+    pub fn invalid(file: &str, message: impl Into<String>) -> ConfigError {
+        invalid(file, message)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -563,23 +572,13 @@ impl Config {
         if a.reject <= a.quarantine {
             return Err(invalid(file, format!("actions.reject: {} must be above actions.quarantine ({})", a.reject, a.quarantine)));
         }
+        // rule ids and groups are checked against the rule catalogue by verdict::Policy::build
         for (id, w) in &raw.scores {
-            if rules::rule(id).is_none() {
-                return Err(invalid(file, format!("scores.{id}: {w}: unknown rule id (see `impostor rules`)")));
-            }
             if !w.is_finite() {
                 return Err(invalid(file, format!("scores.{id}: {w} is not a number")));
             }
         }
-        for (key, list) in [("rules.disabled", &raw.rules.disabled), ("rules.monitor", &raw.rules.monitor)] {
-            if let Some(id) = list.iter().find(|id| rules::rule(id).is_none()) {
-                return Err(invalid(file, format!("{key}: {id:?}: unknown rule id (see `impostor rules`)")));
-            }
-        }
         for (group, cap) in &raw.group_caps {
-            if !rules::all().any(|r| r.group == group) {
-                return Err(invalid(file, format!("group_caps.{group}: {cap}: unknown rule group")));
-            }
             if !cap.is_finite() || *cap < 0.0 {
                 return Err(invalid(file, format!("group_caps.{group}: {cap} must be a non-negative number")));
             }
@@ -588,7 +587,7 @@ impl Config {
             return Err(invalid(file, format!("metrics.listen: {:?} must be HOST:PORT (an IP address) or \"\" to turn metrics off", raw.metrics.listen)));
         }
         for d in &raw.allow.domains {
-            if crate::brand::normalize_domain(d).is_none() {
+            if crate::domain::normalize_domain(d).is_none() {
                 return Err(invalid(file, format!("allow.domains: {d:?} is not a domain name")));
             }
         }
@@ -633,8 +632,8 @@ impl Config {
                     return Err(invalid(file, format!("brand[{i}].overrides.actions: tag {} < quarantine {} < reject {} must increase", t.tag, t.quarantine, t.reject)));
                 }
             }
-            if let Some(id) = b.overrides.scores.keys().find(|id| rules::rule(id).is_none()) {
-                return Err(invalid(file, format!("brand[{i}].overrides.scores.{id}: unknown rule id")));
+            if let Some((id, w)) = b.overrides.scores.iter().find(|(_, w)| !w.is_finite()) {
+                return Err(invalid(file, format!("brand[{i}].overrides.scores.{id}: {w} is not a number")));
             }
             if brands.iter().any(|x| x.name.eq_ignore_ascii_case(&brand.name)) {
                 return Err(invalid(file, format!("brand[{i}].name: {:?} is defined twice", brand.name)));
@@ -672,20 +671,11 @@ impl Config {
         })
     }
 
-    /// The weight of a rule: `[scores]` if set, else the registry default.
-    pub fn weight(&self, rule: &str) -> f64 {
-        self.scores
-            .get(rule)
-            .copied()
-            .or_else(|| rules::rule(rule).map(|r| r.default_weight))
-            .unwrap_or(0.0)
-    }
-
-    /// The effective configuration as TOML (`impostor config show`).
-    pub fn to_toml(&self) -> String {
+    /// The effective configuration as TOML (`impostor config show`), with the
+    /// weight of every rule of `catalog`, not only the overridden ones.
+    pub fn to_toml<'a>(&self, catalog: impl Iterator<Item = &'a RuleDef>) -> String {
         let mut raw = self.raw.clone();
-        // show every weight, not only overridden ones
-        for r in rules::all() {
+        for r in catalog {
             raw.scores.entry(r.id.to_string()).or_insert(r.default_weight);
         }
         raw.brand = self
@@ -845,15 +835,12 @@ mod tests {
     }
 
     #[test]
-    fn unknown_rule_weight_is_an_error() {
-        let e = Config::from_toml_str("[scores]\nNOT_A_RULE = 1\n", "x.toml").unwrap_err().to_string();
-        assert_eq!(e, "x.toml: scores.NOT_A_RULE: 1: unknown rule id (see `impostor rules`)");
-    }
-
-    #[test]
-    fn rule_ids_keep_their_case() {
+    fn rule_weights_keep_their_ids_as_written() {
+        // whether an id exists is the policy's question (verdict::Policy::build), not the file's
         let c = Config::from_toml_str("[scores]\nLOOKALIKE_FROM_DOMAIN = 7.5\n", "x.toml").unwrap();
-        assert_eq!(c.weight("LOOKALIKE_FROM_DOMAIN"), 7.5);
+        assert_eq!(c.scores.get("LOOKALIKE_FROM_DOMAIN"), Some(&7.5));
+        let e = Config::from_toml_str("[scores]\nLOOKALIKE_FROM_DOMAIN = nan\n", "x.toml").unwrap_err().to_string();
+        assert_eq!(e, "x.toml: scores.LOOKALIKE_FROM_DOMAIN: NaN is not a number");
     }
 
     #[test]
@@ -904,7 +891,8 @@ mod tests {
         assert_eq!(c.socket, SocketSpec::Unix("/run/x.sock".into()));
         assert_eq!((c.nameservers.len(), c.monitor), (1, true));
         // what `config show` prints is what runs
-        assert!(c.to_toml().contains("127.0.0.1:5353") && c.to_toml().contains("monitor = true"), "{}", c.to_toml());
+        let shown = c.to_toml(std::iter::empty());
+        assert!(shown.contains("127.0.0.1:5353") && shown.contains("monitor = true"), "{shown}");
         let bad = Overrides { socket: Some("tcp:1".into()), ..Default::default() };
         let e = Config::from_toml_str_with("", "x.toml", &bad).unwrap_err().to_string();
         assert!(e.starts_with("x.toml: --socket \"tcp:1\": "), "{e}");
@@ -923,11 +911,11 @@ mod tests {
     #[test]
     fn shown_config_loads_back_to_the_same() {
         let c = Config::default();
-        let shown = c.to_toml();
+        let shown = c.to_toml([crate::rule::RuleDef::new("BRAND_NAME_FOREIGN_DOMAIN", "sender", 6.0, "")].iter());
         // the shown config repeats the built-in brand, so load it without builtins
         let again = Config::from_toml_str(&format!("builtin_brands = false\n{}", shown.replace("builtin_brands = true\n", "")), "shown.toml").unwrap();
         assert_eq!(again.brands, c.brands);
         assert_eq!(again.actions, c.actions);
-        assert_eq!(again.weight("BRAND_NAME_FOREIGN_DOMAIN"), 6.0);
+        assert_eq!(again.scores.get("BRAND_NAME_FOREIGN_DOMAIN"), Some(&6.0), "every weight is shown");
     }
 }

@@ -243,7 +243,7 @@ fn contains_ignore_case(hay: &[u8], needle: &[u8]) -> bool {
 fn timed_out(config: &crate::config::Config, ms: u64) -> Verdict {
     let mut v = Verdict::failed(config, "analysis timeout");
     v.rules.push(crate::verdict::ScoredFinding {
-        id: crate::verdict::rules::ANALYSIS_TIMEOUT,
+        id: crate::analysis::ANALYSIS_TIMEOUT,
         score: 0.0,
         evidence: format!("content analysis took longer than {ms} ms (milter.analysis_timeout_ms)"),
         monitor: false,
@@ -270,7 +270,7 @@ async fn eom(shared: Arc<Shared>, cx: &mut EomContext<Session>) -> Status {
         v.monitor = false;
         v.decided_by = "milter: more X-Impostor-* / Authentication-Results headers than can be removed".into();
         v.rules.push(crate::verdict::ScoredFinding {
-            id: crate::verdict::rules::REMOVABLE_HEADERS_LIMIT,
+            id: crate::analysis::REMOVABLE_HEADERS_LIMIT,
             score: 0.0,
             evidence: format!("more than {} X-Impostor-* or Authentication-Results header fields", session::MAX_REMOVABLE),
             monitor: false,

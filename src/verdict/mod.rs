@@ -1,60 +1,13 @@
-//! Scoring: findings → weighted score → action, by the thresholds in config.
+//! Scoring: findings → weighted score → action. [`Policy::build`] turns the
+//! configuration's weights, disabled and monitored rules, group caps and
+//! per-brand overrides into lookups over the rule catalogue once per load
+//! (rejecting unknown rule ids); [`score`] applies them to one message.
 
-pub mod rules;
-
-use crate::config::Config;
+pub use crate::rule::Action;
+use crate::config::{Config, ConfigError, Thresholds};
+use crate::rule::{Finding, RuleDef, RuleId};
 use serde::Serialize;
-use std::fmt;
-
-/// The five action names used everywhere: headers, logs, JSON.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Action {
-    Accept,
-    Tag,
-    Quarantine,
-    Reject,
-    Tempfail,
-}
-
-impl Action {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Action::Accept => "accept",
-            Action::Tag => "tag",
-            Action::Quarantine => "quarantine",
-            Action::Reject => "reject",
-            Action::Tempfail => "tempfail",
-        }
-    }
-    pub const ALL: [Action; 5] = [
-        Action::Accept,
-        Action::Tag,
-        Action::Quarantine,
-        Action::Reject,
-        Action::Tempfail,
-    ];
-}
-
-impl fmt::Display for Action {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// What an analysis module reports: a rule id and evidence a human can check.
-/// The score is applied by [`score`] from the config.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Finding {
-    pub rule: &'static str,
-    pub evidence: String,
-}
-
-impl Finding {
-    pub fn new(rule: &'static str, evidence: impl Into<String>) -> Self {
-        Finding { rule, evidence: evidence.into() }
-    }
-}
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ScoredFinding {
@@ -144,28 +97,106 @@ pub fn fmt_score(s: f64) -> String {
     format!("{:.1}", s)
 }
 
-/// Applies weights and thresholds: `rules.disabled` drops a finding,
-/// `rules.monitor` shows it without counting, a rule's weight counts once per
-/// message, `group_caps` bound each group's sum, and a named brand's
-/// `overrides` replace weights and thresholds.
-pub fn score(config: &Config, findings: Vec<Finding>, brand: Option<String>) -> Verdict {
-    let overrides = brand.as_ref().and_then(|n| config.brands.iter().find(|b| &b.name == n)).map(|b| &b.overrides);
-    let weight = |id: &str| overrides.and_then(|o| o.scores.get(id).copied()).unwrap_or_else(|| config.weight(id));
+/// A brand's overrides: thresholds and weights for mail that names it.
+#[derive(Debug, Clone, Default)]
+struct BrandPolicy {
+    thresholds: Option<Thresholds>,
+    weights: HashMap<RuleId, f64>,
+}
+
+/// Weights, groups, disabled and monitored rules, group caps and per-brand
+/// overrides, resolved against the rule catalogue.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    weights: HashMap<RuleId, f64>,
+    groups: HashMap<RuleId, &'static str>,
+    disabled: HashSet<RuleId>,
+    monitored: HashSet<RuleId>,
+    group_caps: HashMap<&'static str, f64>,
+    thresholds: Thresholds,
+    brands: HashMap<String, BrandPolicy>,
+    monitor: bool,
+}
+
+impl Policy {
+    /// Resolves `config` against `catalog`. A rule id or group the catalogue
+    /// does not know is an error naming the file, key and value.
+    pub fn build(config: &Config, catalog: impl Iterator<Item = &'static RuleDef>) -> Result<Policy, ConfigError> {
+        let file = &config.source;
+        let defs: HashMap<&str, &'static RuleDef> = catalog.map(|r| (r.id, r)).collect();
+        let id = |key: &str, name: &str, value: String| -> Result<RuleId, ConfigError> {
+            defs.get(name)
+                .map(|r| r.id)
+                .ok_or_else(|| ConfigError::invalid(file, format!("{key}{value}: unknown rule id (see `impostor rules`)")))
+        };
+        let mut weights: HashMap<RuleId, f64> = defs.values().map(|r| (r.id, r.default_weight)).collect();
+        for (name, w) in &config.scores {
+            weights.insert(id(&format!("scores.{name}"), name, format!(": {w}"))?, *w);
+        }
+        let list = |key: &str, names: &[String]| -> Result<HashSet<RuleId>, ConfigError> {
+            names.iter().map(|n| id(key, n, format!(": {n:?}"))).collect()
+        };
+        let disabled = list("rules.disabled", &config.rules.disabled)?;
+        let monitored = list("rules.monitor", &config.rules.monitor)?;
+        let mut group_caps = HashMap::new();
+        for (group, cap) in &config.group_caps {
+            let Some(g) = defs.values().map(|r| r.group).find(|g| g == group) else {
+                return Err(ConfigError::invalid(file, format!("group_caps.{group}: {cap}: unknown rule group")));
+            };
+            group_caps.insert(g, *cap);
+        }
+        let mut brands = HashMap::new();
+        // built-in brands come first in config.brands; errors count the file's [[brand]] tables
+        let first_from_file = config.brands.len() - config.raw.brand.len();
+        for (i, b) in config.brands.iter().enumerate() {
+            let i = i.saturating_sub(first_from_file);
+            let mut bw = HashMap::new();
+            for (name, w) in &b.overrides.scores {
+                bw.insert(id(&format!("brand[{i}].overrides.scores.{name}"), name, format!(": {w}"))?, *w);
+            }
+            brands.insert(b.name.clone(), BrandPolicy { thresholds: b.overrides.actions.clone(), weights: bw });
+        }
+        Ok(Policy {
+            groups: defs.values().map(|r| (r.id, r.group)).collect(),
+            weights,
+            disabled,
+            monitored,
+            group_caps,
+            thresholds: config.actions.clone(),
+            brands,
+            monitor: config.monitor,
+        })
+    }
+
+    /// The weight of a rule: `[scores]` if set, else its catalogue default.
+    pub fn weight(&self, rule: &str) -> f64 {
+        self.weights.get(rule).copied().unwrap_or(0.0)
+    }
+}
+
+/// Applies the policy: `rules.disabled` drops a finding, `rules.monitor`
+/// shows it without counting, a rule's weight counts once per message,
+/// `group_caps` bound each group's sum, and a named brand's `overrides`
+/// replace weights and thresholds.
+pub fn score(policy: &Policy, findings: Vec<Finding>, brand: Option<String>) -> Verdict {
+    let overrides = brand.as_ref().and_then(|n| policy.brands.get(n));
+    let weight = |id: &str| overrides.and_then(|o| o.weights.get(id).copied()).unwrap_or_else(|| policy.weight(id));
     let mut rules: Vec<ScoredFinding> = Vec::new();
-    let mut group_sum: std::collections::BTreeMap<&str, f64> = Default::default();
+    let mut group_sum: BTreeMap<&str, f64> = Default::default();
     let mut total = 0.0;
     for f in findings {
-        if config.rules.disabled.iter().any(|d| d == f.rule) {
+        debug_assert!(policy.weights.contains_key(f.rule), "{} is not in the rule catalogue", f.rule);
+        if policy.disabled.contains(f.rule) {
             continue;
         }
         let first = !rules.iter().any(|r| r.id == f.rule);
         let mut w = if first { weight(f.rule) } else { 0.0 };
-        if config.rules.monitor.iter().any(|m| m == f.rule) {
+        if policy.monitored.contains(f.rule) {
             rules.push(ScoredFinding { id: f.rule, score: w, evidence: f.evidence, monitor: true });
             continue;
         }
-        let group = rules::rule(f.rule).map(|r| r.group).unwrap_or("");
-        if let Some(cap) = config.group_caps.get(group) {
+        let group = policy.groups.get(f.rule).copied().unwrap_or("");
+        if let Some(cap) = policy.group_caps.get(group) {
             let used = group_sum.entry(group).or_insert(0.0);
             if w > 0.0 {
                 w = w.min((cap - *used).max(0.0));
@@ -176,7 +207,8 @@ pub fn score(config: &Config, findings: Vec<Finding>, brand: Option<String>) -> 
         rules.push(ScoredFinding { id: f.rule, score: w, evidence: f.evidence, monitor: false });
     }
     let total = (total * 100.0).round() / 100.0;
-    let t = overrides.and_then(|o| o.actions.as_ref()).unwrap_or(&config.actions);
+    let brand_thresholds = overrides.and_then(|o| o.thresholds.as_ref());
+    let t = brand_thresholds.unwrap_or(&policy.thresholds);
     let (action, decided_by) = if total >= t.reject {
         (Action::Reject, format!("score {} >= reject {}", fmt_score(total), fmt_score(t.reject)))
     } else if total >= t.quarantine {
@@ -186,33 +218,64 @@ pub fn score(config: &Config, findings: Vec<Finding>, brand: Option<String>) -> 
     } else {
         (Action::Accept, format!("score {} < tag {}", fmt_score(total), fmt_score(t.tag)))
     };
-    let decided_by = match (overrides.and_then(|o| o.actions.as_ref()), &brand) {
+    let decided_by = match (brand_thresholds, &brand) {
         (Some(_), Some(b)) => format!("{decided_by} ({b} thresholds)"),
         _ => decided_by,
     };
-    Verdict { action, score: total, rules, monitor: config.monitor, brand, error: None, decided_by }
+    Verdict { action, score: total, rules, monitor: policy.monitor, brand, error: None, decided_by }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::analysis::catalog;
+    use crate::analysis::domains::LOOKALIKE_FROM_DOMAIN;
+    use crate::analysis::sender::{BRAND_NAME_FOREIGN_DOMAIN, BRAND_SUBJECT_FOREIGN_DOMAIN};
     use crate::config::Config;
 
     fn f(rule: &'static str) -> Finding {
         Finding::new(rule, "x")
     }
 
+    fn policy(toml: &str) -> Policy {
+        Policy::build(&Config::from_toml_str(toml, "t.toml").unwrap(), catalog()).unwrap()
+    }
+
+    fn error(toml: &str) -> String {
+        Policy::build(&Config::from_toml_str(toml, "t.toml").unwrap(), catalog()).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn unknown_rule_ids_are_errors_naming_file_key_and_value() {
+        assert_eq!(error("[scores]\nNO_SUCH_RULE = 2.0\n"), "t.toml: scores.NO_SUCH_RULE: 2: unknown rule id (see `impostor rules`)");
+        assert_eq!(error("[rules]\nmonitor = [\"NOPE\"]\n"), "t.toml: rules.monitor: \"NOPE\": unknown rule id (see `impostor rules`)");
+        assert_eq!(error("[group_caps]\nnope = 1.0\n"), "t.toml: group_caps.nope: 1: unknown rule group");
+        let e = error("[[brand]]\nname = \"Acme\"\ndomains = [\"acme.example\"]\n[brand.overrides.scores]\nNOPE = 1.0\n");
+        assert_eq!(e, "t.toml: brand[0].overrides.scores.NOPE: 1: unknown rule id (see `impostor rules`)");
+        // rule ids keep their case: a lowercase id is unknown
+        assert!(error("[scores]\nlookalike_from_domain = 1.0\n").contains("scores.lookalike_from_domain"));
+    }
+
+    #[test]
+    fn catalogue_ids_are_unique() {
+        let mut ids: Vec<&str> = catalog().map(|r| r.id).collect();
+        let n = ids.len();
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), n, "a rule id is declared twice");
+    }
+
     #[test]
     fn scores_add_up_to_thresholds() {
-        let c = Config::default();
+        let c = policy("");
         assert_eq!(score(&c, vec![], None).action, Action::Accept);
-        let v = score(&c, vec![f(rules::BRAND_NAME_FOREIGN_DOMAIN)], None);
+        let v = score(&c, vec![f(BRAND_NAME_FOREIGN_DOMAIN)], None);
         assert_eq!((v.action, v.score), (Action::Tag, 6.0));
-        let v = score(&c, vec![f(rules::BRAND_NAME_FOREIGN_DOMAIN), f(rules::BRAND_SUBJECT_FOREIGN_DOMAIN)], None);
+        let v = score(&c, vec![f(BRAND_NAME_FOREIGN_DOMAIN), f(BRAND_SUBJECT_FOREIGN_DOMAIN)], None);
         assert_eq!((v.action, v.score), (Action::Quarantine, 10.0));
         let v = score(
             &c,
-            vec![f(rules::BRAND_NAME_FOREIGN_DOMAIN), f(rules::BRAND_SUBJECT_FOREIGN_DOMAIN), f(rules::LOOKALIKE_FROM_DOMAIN)],
+            vec![f(BRAND_NAME_FOREIGN_DOMAIN), f(BRAND_SUBJECT_FOREIGN_DOMAIN), f(LOOKALIKE_FROM_DOMAIN)],
             None,
         );
         assert_eq!((v.action, v.score), (Action::Reject, 15.0));
@@ -221,8 +284,8 @@ mod tests {
 
     #[test]
     fn a_rule_counts_once_per_message() {
-        let c = Config::default();
-        let v = score(&c, vec![f(rules::LOOKALIKE_FROM_DOMAIN), f(rules::LOOKALIKE_FROM_DOMAIN)], None);
+        let c = policy("");
+        let v = score(&c, vec![f(LOOKALIKE_FROM_DOMAIN), f(LOOKALIKE_FROM_DOMAIN)], None);
         assert_eq!(v.score, 5.0);
         assert_eq!(v.rules.len(), 2);
         assert_eq!(v.rules[1].score, 0.0);
@@ -230,21 +293,17 @@ mod tests {
 
     #[test]
     fn configured_weight_overrides_default() {
-        let c = Config::from_toml_str("[scores]\nBRAND_SUBJECT_FOREIGN_DOMAIN = 12.0\n", "t.toml").unwrap();
-        let v = score(&c, vec![f(rules::BRAND_SUBJECT_FOREIGN_DOMAIN)], None);
+        let c = policy("[scores]\nBRAND_SUBJECT_FOREIGN_DOMAIN = 12.0\n");
+        let v = score(&c, vec![f(BRAND_SUBJECT_FOREIGN_DOMAIN)], None);
         assert_eq!((v.action, v.score), (Action::Quarantine, 12.0));
     }
 
     #[test]
     fn disabled_rules_vanish_and_monitored_rules_do_not_count() {
-        let c = Config::from_toml_str(
-            "[rules]\ndisabled = [\"BRAND_SUBJECT_FOREIGN_DOMAIN\"]\nmonitor = [\"LOOKALIKE_FROM_DOMAIN\"]\n",
-            "t.toml",
-        )
-        .unwrap();
+        let c = policy("[rules]\ndisabled = [\"BRAND_SUBJECT_FOREIGN_DOMAIN\"]\nmonitor = [\"LOOKALIKE_FROM_DOMAIN\"]\n");
         let v = score(
             &c,
-            vec![f(rules::BRAND_NAME_FOREIGN_DOMAIN), f(rules::BRAND_SUBJECT_FOREIGN_DOMAIN), f(rules::LOOKALIKE_FROM_DOMAIN)],
+            vec![f(BRAND_NAME_FOREIGN_DOMAIN), f(BRAND_SUBJECT_FOREIGN_DOMAIN), f(LOOKALIKE_FROM_DOMAIN)],
             None,
         );
         assert_eq!((v.action, v.score), (Action::Tag, 6.0));
@@ -253,30 +312,27 @@ mod tests {
 
     #[test]
     fn group_cap_bounds_a_group() {
-        let c = Config::from_toml_str("[group_caps]\nsender = 7.0\n", "t.toml").unwrap();
-        let v = score(&c, vec![f(rules::BRAND_NAME_FOREIGN_DOMAIN), f(rules::BRAND_SUBJECT_FOREIGN_DOMAIN)], None);
+        let c = policy("[group_caps]\nsender = 7.0\n");
+        let v = score(&c, vec![f(BRAND_NAME_FOREIGN_DOMAIN), f(BRAND_SUBJECT_FOREIGN_DOMAIN)], None);
         assert_eq!(v.score, 7.0);
         assert_eq!(v.rules[1].score, 1.0);
     }
 
     #[test]
     fn brand_overrides_make_own_brand_stricter() {
-        let c = Config::from_toml_str(
+        let c = policy(
             "[[brand]]\nname = \"Acme\"\ndomains = [\"acme.example\"]\n[brand.overrides.actions]\ntag = 2.0\nquarantine = 4.0\nreject = 9.0\n[brand.overrides.scores]\nBRAND_SUBJECT_FOREIGN_DOMAIN = 5.0\n",
-            "t.toml",
-        )
-        .unwrap();
-        let v = score(&c, vec![f(rules::BRAND_SUBJECT_FOREIGN_DOMAIN)], Some("Acme".into()));
+        );
+        let v = score(&c, vec![f(BRAND_SUBJECT_FOREIGN_DOMAIN)], Some("Acme".into()));
         assert_eq!((v.action, v.score), (Action::Quarantine, 5.0));
-        let v = score(&c, vec![f(rules::BRAND_SUBJECT_FOREIGN_DOMAIN)], Some("OpenAI".into()));
+        let v = score(&c, vec![f(BRAND_SUBJECT_FOREIGN_DOMAIN)], Some("OpenAI".into()));
         assert_eq!((v.action, v.score), (Action::Accept, 4.0));
     }
 
     #[test]
     fn monitor_mode_reports_would_be_action() {
-        let mut c = Config::default();
-        c.monitor = true;
-        let v = score(&c, vec![f(rules::BRAND_NAME_FOREIGN_DOMAIN), f(rules::BRAND_SUBJECT_FOREIGN_DOMAIN)], None);
+        let c = policy("monitor = true");
+        let v = score(&c, vec![f(BRAND_NAME_FOREIGN_DOMAIN), f(BRAND_SUBJECT_FOREIGN_DOMAIN)], None);
         assert_eq!(v.action, Action::Quarantine);
         assert_eq!(v.effective_action(), Action::Accept);
         assert_eq!(v.header_value(), "accept (monitor: would quarantine)");

@@ -22,7 +22,7 @@ impl Daemon {
     /// Offline (no DNS checks), with `toml` as the configuration.
     pub async fn start(toml: &str) -> Daemon {
         let config = Config::from_toml_str(toml, "test.toml").expect("test config");
-        Daemon::with_engine(Engine::new(config)).await
+        Daemon::with_engine(Engine::new(config).expect("test policy")).await
     }
 
     /// With DNS checks on, against the resolver at 127.0.0.1:`port`.
@@ -54,7 +54,7 @@ impl Daemon {
     /// Reloads the running daemon with `toml` (offline engine), in process.
     pub async fn reload_with(&self, toml: &str) {
         let config = Config::from_toml_str(toml, "reload.toml").expect("reload config");
-        self.reload.send(Engine::new(config)).await.expect("daemon running");
+        self.reload.send(Engine::new(config).expect("reload policy")).await.expect("daemon running");
         // the daemon takes it on its own task: wait until it is in place
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }

@@ -5,7 +5,7 @@
 //! its first offending link, with a count of the others.
 
 use super::*;
-use crate::brand::registrable;
+use crate::domain::registrable;
 
 static SHORTENERS: std::sync::LazyLock<Vec<&'static str>> =
     std::sync::LazyLock::new(|| data_list(include_str!("../../../data/shorteners.txt")));

@@ -18,9 +18,10 @@ pub mod text;
 pub use attachments::{AttachmentInfo, AttachmentKind};
 pub use phrases::{Family, PhraseHit, Phrases};
 
-use crate::brand::{registrable, BrandSet};
-use crate::verdict::rules::RuleDef;
-use crate::verdict::Finding;
+use crate::brand::BrandSet;
+use crate::domain::registrable;
+use crate::rule::RuleDef;
+use crate::rule::Finding;
 use mail_parser::{Message, MimeHeaders, PartType};
 
 /// Bounds on the work done for one message. A bound that is reached is
@@ -357,7 +358,7 @@ pub const ATTACHMENT_HTML_SMUGGLING: &str = "ATTACHMENT_HTML_SMUGGLING";
 pub const CONTENT_LIMIT_REACHED: &str = "CONTENT_LIMIT_REACHED";
 
 const fn r(id: &'static str, group: &'static str, default_weight: f64, description: &'static str) -> RuleDef {
-    RuleDef { id, group, default_weight, description }
+    RuleDef::new(id, group, default_weight, description)
 }
 
 /// Every rule this module can emit.
