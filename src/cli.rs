@@ -29,7 +29,7 @@ pub fn check_file(
     let cap = engine.config.milter.max_body_bytes;
     let (raw, truncated) = cap_body(&raw, cap);
     let auth = match rt {
-        Some(rt) => rt.block_on(engine.authenticate(envelope, &raw, truncated, &engine.upstream(envelope, &raw))),
+        Some(rt) => rt.block_on(engine.auth.authenticate(envelope, &raw, truncated, &engine.auth.upstream(envelope, &raw))),
         None => None,
     };
     let input = MessageInput { envelope, raw: &raw, truncated, headers_truncated: false, auth: auth.as_ref() };

@@ -6,13 +6,14 @@
 pub mod accept;
 pub mod action;
 pub mod analysis;
+pub mod auth;
 pub mod banner;
 pub mod brand;
 pub mod cli;
 pub mod config;
-pub mod dns;
 pub mod domain;
 pub mod logging;
+pub mod message;
 pub mod metrics;
 pub mod milter;
 pub mod privdrop;

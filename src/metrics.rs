@@ -60,6 +60,18 @@ impl Default for Metrics {
 }
 
 impl Metrics {
+    /// Counts one authentication over DNS and its temporary errors (`temperror`
+    /// entries; a budget cut-off starts with "authentication checks exceeded").
+    pub fn count_dns(&self, temperror: &[String]) {
+        self.dns_checks.inc();
+        if !temperror.is_empty() {
+            self.dns_errors.inc();
+        }
+        if temperror.iter().any(|t| t.starts_with("authentication checks exceeded")) {
+            self.dns_timeouts.inc();
+        }
+    }
+
     pub fn new() -> Metrics {
         let mut registry = Registry::with_prefix("impostor");
         let messages = Family::<ActionLabel, Counter>::default();

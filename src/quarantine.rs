@@ -68,7 +68,7 @@ impl Postfix {
                 subject: None,
             };
             if let Ok(headers) = self.headers(&id) {
-                for (name, value) in crate::analysis::auth::header_fields(headers.as_bytes()) {
+                for (name, value) in crate::auth::header_fields(headers.as_bytes()) {
                     let slot = match name.to_ascii_lowercase().as_str() {
                         "x-impostor-verdict" => &mut h.verdict,
                         "x-impostor-score" => &mut h.score,

@@ -3,7 +3,8 @@
 //! (dkimpy's `dkimsign`). `tests/run.sh` installs dnsmasq-base, python3-dkim
 //! and openssl.
 
-use impostor::analysis::{analyze, auth::AuthResult, Engine, Envelope, MessageInput};
+use impostor::analysis::{analyze, Engine, Envelope, MessageInput};
+use impostor::auth::AuthResult;
 use impostor::config::Config;
 use impostor::verdict::{Action, Verdict};
 use std::io::Write;
@@ -90,7 +91,7 @@ fn engine(port: u16, extra: &str) -> Arc<Engine> {
     Engine::online(Config::from_toml_str(&toml, "auth-test.toml").unwrap()).unwrap()
 }
 
-fn run(engine: &Engine, raw: &str, ip: &str, mail_from: &str) -> (Verdict, Option<impostor::analysis::auth::AuthResults>) {
+fn run(engine: &Engine, raw: &str, ip: &str, mail_from: &str) -> (Verdict, Option<impostor::auth::AuthResults>) {
     let env = Envelope {
         client_ip: Some(ip.parse::<IpAddr>().unwrap()),
         helo: Some("mx.sender.example".into()),
@@ -98,7 +99,7 @@ fn run(engine: &Engine, raw: &str, ip: &str, mail_from: &str) -> (Verdict, Optio
         ..Default::default()
     };
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let auth = rt.block_on(engine.authenticate(&env, raw.as_bytes(), false, &engine.upstream(&env, raw.as_bytes())));
+    let auth = rt.block_on(engine.auth.authenticate(&env, raw.as_bytes(), false, &engine.auth.upstream(&env, raw.as_bytes())));
     let (v, _) = analyze(engine, &MessageInput { envelope: &env, raw: raw.as_bytes(), truncated: false, headers_truncated: false, auth: auth.as_ref() });
     (v, auth)
 }
@@ -123,7 +124,7 @@ fn authentication_with_real_dns_and_independent_signer() {
     assert_eq!(auth.spf.as_ref().unwrap().result, AuthResult::Pass, "{auth:?}");
     assert_eq!(auth.dmarc.as_ref().unwrap().result, AuthResult::Pass, "{auth:?}");
     assert_eq!((v.action, ids(&v)), (Action::Accept, vec![]), "{v:?}");
-    let ar = impostor::analysis::auth::ar_header("mx.test", &auth);
+    let ar = impostor::auth::ar_header("mx.test", &auth);
     assert!(ar.contains("dkim=pass header.d=brand.example header.s=s1") && ar.contains("dmarc=pass (p=reject) header.from=brand.example"), "{ar}");
 
     // 2. Same message with a tampered body from a stranger's IP: DKIM fail, SPF fail, DMARC fail on a brand domain.

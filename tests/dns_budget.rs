@@ -3,7 +3,7 @@
 //! silent socket is the honest outage (no ICMP port-unreachable, so hickory
 //! cannot fail fast), at the default `dns.timeout_ms` and `dns.attempts`.
 
-use impostor::analysis::auth::{self, AuthResult};
+use impostor::auth::{self, AuthResult};
 use impostor::analysis::{analyze, Engine, Envelope, MessageInput};
 use impostor::config::{Config, SocketSpec};
 use impostor::verdict::Action;
@@ -222,7 +222,7 @@ fn dead_resolver_verdicts_carry_a_temperror_naming_the_budget() {
         let engine = Engine::online(c).unwrap();
         let (raw, env) = (raw(brand), envelope(if brand { "bounce@example.net" } else { "bounce@example.org" }));
         let t = Instant::now();
-        let a = rt.block_on(engine.authenticate(&env, raw.as_bytes(), false, &Default::default()));
+        let a = rt.block_on(engine.auth.authenticate(&env, raw.as_bytes(), false, &Default::default()));
         let took = t.elapsed();
         let input = MessageInput { envelope: &env, raw: raw.as_bytes(), truncated: false, headers_truncated: false, auth: a.as_ref() };
         (analyze(&engine, &input).0, budget, took)
@@ -250,7 +250,7 @@ fn dkim_and_spf_lookups_go_out_together() {
     let engine = Engine::online(c).unwrap();
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let (raw, env) = (raw(false), envelope("bounce@example.org"));
-    let a = rt.block_on(engine.authenticate(&env, raw.as_bytes(), false, &Default::default())).unwrap();
+    let a = rt.block_on(engine.auth.authenticate(&env, raw.as_bytes(), false, &Default::default())).unwrap();
     let (dkim, spf) = (dns.first("s1._domainkey.example.org").expect("DKIM key query"), dns.first("example.org").expect("SPF query"));
     let gap = if dkim > spf { dkim - spf } else { spf - dkim };
     assert!(gap < Duration::from_millis(500), "DKIM and SPF queries {gap:?} apart: not concurrent");
@@ -265,7 +265,7 @@ fn partial(policy: fn(&str) -> Answer) -> (auth::AuthResults, FakeDns) {
     let engine = Engine::online(c).unwrap();
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let (raw, env) = (raw(false), envelope("bounce@example.org"));
-    let a = rt.block_on(engine.authenticate(&env, raw.as_bytes(), false, &Default::default())).unwrap();
+    let a = rt.block_on(engine.auth.authenticate(&env, raw.as_bytes(), false, &Default::default())).unwrap();
     (a, dns)
 }
 
@@ -303,7 +303,7 @@ fn attempts_is_the_number_of_tries_per_query() {
     let engine = Engine::online(c).unwrap();
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let (raw, env) = (raw(false), envelope("bounce@example.org"));
-    let a = rt.block_on(engine.authenticate(&env, raw.as_bytes(), false, &Default::default())).unwrap();
+    let a = rt.block_on(engine.auth.authenticate(&env, raw.as_bytes(), false, &Default::default())).unwrap();
     assert!(!a.temperror.iter().any(|t| t.contains("exceeded")), "each lookup gave up on its own, within the overall bound: {a:?}");
     for name in ["s1._domainkey.example.org", "example.org", "_dmarc.example.org"] {
         assert_eq!(dns.count(name), 2, "tries for {name}");

@@ -3,7 +3,7 @@
 //! and DKIM d=. (Link hosts are the links family's.) A brand-owned or
 //! legitimate domain is never a finding.
 
-use super::{auth::header_fields, Engine, Envelope, Facts};
+use super::{Engine, Envelope, Facts};
 use crate::analysis::lookalike::{DomainClass, LookalikeMatch};
 use crate::rule::{Finding, RuleDef, RuleId};
 use mail_parser::Message;
@@ -80,7 +80,7 @@ pub fn check(engine: &Engine, env: &Envelope, msg: &Message, out: &mut Vec<Findi
     probe(LOOKALIKE_MESSAGE_ID, msg.message_id().and_then(domain_of), "Message-ID", out, facts);
     // DKIM-Signature d= tags, straight from the header block
     let raw_headers = msg.raw_message();
-    for (name, value) in header_fields(raw_headers).iter().filter(|(n, _)| n.eq_ignore_ascii_case("DKIM-Signature")).take(10) {
+    for (name, value) in crate::auth::header_fields(raw_headers).iter().filter(|(n, _)| n.eq_ignore_ascii_case("DKIM-Signature")).take(10) {
         let d = value
             .split(';')
             .filter_map(|t| t.trim().split_once('='))

@@ -2,7 +2,7 @@
 //! the `check`/`scan` CLIs call [`analyze`] alike, so what an operator sees
 //! offline is what the daemon does.
 
-pub mod auth;
+pub mod authn;
 pub mod content;
 pub mod domains;
 pub mod lookalike;
@@ -13,8 +13,7 @@ use crate::config::Config;
 use crate::rule::{Finding, RuleDef, RuleId};
 use crate::verdict::{self, Verdict};
 use mail_parser::MessageParser;
-use serde::Serialize;
-use std::net::IpAddr;
+pub use crate::message::Envelope;
 use std::sync::Arc;
 
 pub const ALLOWLISTED: RuleId = "ALLOWLISTED";
@@ -41,21 +40,7 @@ pub static RULES: &[RuleDef] = &[
 /// emits it: the one catalogue behind `impostor rules`, `docs/rules.md`, the
 /// sample config and the policy (weights, groups, unknown-id errors).
 pub fn catalog() -> impl Iterator<Item = &'static RuleDef> + Clone {
-    sender::RULES.iter().chain(domains::RULES).chain(auth::RULES).chain(content::RULES).chain(RULES)
-}
-
-/// SMTP envelope and connection data as the MTA reported them.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct Envelope {
-    pub client_ip: Option<IpAddr>,
-    pub client_name: Option<String>,
-    pub helo: Option<String>,
-    /// MAIL FROM address without angle brackets; empty for the null sender.
-    pub mail_from: Option<String>,
-    pub rcpt_to: Vec<String>,
-    pub queue_id: Option<String>,
-    /// `{auth_authen}`: the SASL login of an authenticated submission.
-    pub auth_authen: Option<String>,
+    sender::RULES.iter().chain(domains::RULES).chain(authn::RULES).chain(content::RULES).chain(RULES)
 }
 
 /// Everything analysis looks at for one message.
@@ -69,7 +54,7 @@ pub struct MessageInput<'a> {
     /// Header fields beyond `milter.max_headers` / `max_header_bytes` were dropped.
     pub headers_truncated: bool,
     /// SPF/DKIM/DMARC results (own checks or trusted upstream); None when unknown (offline).
-    pub auth: Option<&'a auth::AuthResults>,
+    pub auth: Option<&'a crate::auth::AuthResults>,
 }
 
 /// Configuration plus everything precomputed from it at load time.
@@ -83,8 +68,8 @@ pub struct Engine {
     /// Lure phrases of every language, matched in one pass.
     pub phrases: Arc<content::Phrases>,
     pub content_limits: content::Limits,
-    /// The shared resolver for SPF/DKIM/DMARC; None when offline.
-    pub dns: Option<Arc<mail_auth::MessageAuthenticator>>,
+    /// SPF/DKIM/DMARC for this configuration: the resolver (None offline) and the trusted upstreams.
+    pub auth: crate::auth::Authenticator,
 }
 
 /// The built-in phrase sets, compiled once per process.
@@ -95,7 +80,7 @@ fn builtin_phrases() -> Arc<content::Phrases> {
 
 impl std::fmt::Debug for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Engine").field("config", &self.config.source).field("online", &self.dns.is_some()).finish()
+        f.debug_struct("Engine").field("config", &self.config.source).field("online", &self.auth.is_online()).finish()
     }
 }
 
@@ -104,56 +89,21 @@ impl Engine {
     /// recorded results. Fails when the configuration names a rule id or
     /// group the catalogue does not know.
     pub fn new(config: Config) -> Result<Arc<Engine>, crate::config::ConfigError> {
-        Engine::build(config, None).map(Arc::new)
+        let auth = crate::auth::Authenticator::offline(&config);
+        Engine::build(config, auth).map(Arc::new)
     }
 
     /// An engine that checks SPF/DKIM/DMARC itself (when `auth.enabled`).
     pub fn online(config: Config) -> Result<Arc<Engine>, String> {
-        let dns = if config.auth.enabled { Some(crate::dns::authenticator(&config)?) } else { None };
-        Engine::build(config, dns).map(Arc::new).map_err(|e| e.to_string())
+        let auth = crate::auth::Authenticator::online(&config)?;
+        Engine::build(config, auth).map(Arc::new).map_err(|e| e.to_string())
     }
 
-    fn build(config: Config, dns: Option<Arc<mail_auth::MessageAuthenticator>>) -> Result<Engine, crate::config::ConfigError> {
+    fn build(config: Config, auth: crate::auth::Authenticator) -> Result<Engine, crate::config::ConfigError> {
         let policy = verdict::Policy::build(&config, catalog())?;
         let brands = BrandSet::new(config.brands.clone());
         let lookalike = lookalike::LookalikeMatcher::new(&config.brands);
-        Ok(Engine { config, policy, brands, lookalike, phrases: builtin_phrases(), content_limits: Default::default(), dns })
-    }
-
-    /// The trusted upstream's `Authentication-Results` block of a message
-    /// ([`auth::upstream_block`]). With `auth.trusted_relays` set, only mail
-    /// from those clients has one: on anyone else's, every header with a
-    /// trusted id is a forgery (mail without a client address — local
-    /// submission, offline checks — is judged by position alone).
-    pub fn upstream(&self, env: &Envelope, raw: &[u8]) -> auth::Upstream {
-        let a = &self.config.auth;
-        let from_relay = env.client_ip.is_none_or(|ip| a.trusted_relays.is_empty() || a.trusted_relays.iter().any(|n| n.contains(&ip)));
-        if a.trusted_authserv_ids.is_empty() || !from_relay {
-            return auth::Upstream::default();
-        }
-        let host = crate::config::hostname();
-        auth::upstream_block(raw, &a.trusted_authserv_ids, &[host.as_str(), self.config.authserv_id.as_str()])
-    }
-
-    /// Whether upstream results stand in for our own checks: when they come
-    /// from a declared relay (behind which SPF cannot be checked), or when
-    /// impostor checks nothing itself. Otherwise our own checks decide, and a
-    /// forged upstream header gains nothing.
-    pub fn upstream_replaces_own(&self) -> bool {
-        !self.config.auth.trusted_relays.is_empty() || self.dns.is_none()
-    }
-
-    /// Authentication results for a message: the trusted upstream's (see
-    /// [`Engine::upstream_replaces_own`]), else our own checks (bounded in
-    /// time), else None (offline).
-    pub async fn authenticate(&self, env: &Envelope, raw: &[u8], truncated: bool, upstream: &auth::Upstream) -> Option<auth::AuthResults> {
-        if let Some(t) = upstream.results.as_ref().filter(|_| self.upstream_replaces_own()) {
-            return Some(t.clone());
-        }
-        let dns = self.dns.as_ref()?;
-        // one budget for the whole chain, however many lookups it takes; what finished in time is kept
-        let budget = std::time::Duration::from_millis(self.config.dns.budget_ms);
-        Some(auth::authenticate(dns, env, raw, truncated, budget).await)
+        Ok(Engine { config, policy, brands, lookalike, phrases: builtin_phrases(), content_limits: Default::default(), auth })
     }
 }
 
@@ -210,7 +160,7 @@ pub fn findings(engine: &Engine, input: &MessageInput) -> (Vec<Finding>, Facts) 
         }
         None => out.push(Finding::new(MESSAGE_UNPARSEABLE, "no header block could be parsed")),
     }
-    auth::check(&engine.brands, input.envelope, input.auth, &facts, &mut out);
+    authn::check(&engine.brands, input.envelope, input.auth, &facts, &mut out);
     (out, facts)
 }
 
@@ -269,7 +219,7 @@ pub fn analyze(engine: &Engine, input: &MessageInput) -> (Verdict, Facts) {
     let input = match input.auth {
         Some(_) => input,
         None => {
-            recorded = engine.upstream(input.envelope, input.raw).results;
+            recorded = engine.auth.upstream(input.envelope, input.raw).results;
             with_recorded = MessageInput { auth: recorded.as_ref(), ..*input };
             &with_recorded
         }
@@ -279,7 +229,7 @@ pub fn analyze(engine: &Engine, input: &MessageInput) -> (Verdict, Facts) {
     // a plain sender allowlist is how attackers get in.
     if let Some(from) = facts.from_domain.as_deref() {
         if let Some(allowed) = allowed_domain(&engine.config, from) {
-            if input.auth.is_some_and(|a| auth::dmarc_or_dkim_pass(a, from)) {
+            if input.auth.is_some_and(|a| crate::auth::dmarc_or_dkim_pass(a, from)) {
                 let v = allowlisted(&engine.config, format!("From {from} is in allow.domains ({allowed}) and authenticated"));
                 return (v, facts);
             }
@@ -289,7 +239,7 @@ pub fn analyze(engine: &Engine, input: &MessageInput) -> (Verdict, Facts) {
             ));
         }
     }
-    let temperror = found.iter().any(|f| f.rule == auth::DNS_TEMPERROR);
+    let temperror = found.iter().any(|f| f.rule == authn::DNS_TEMPERROR);
     let mut verdict = verdict::score(&engine.policy, found, facts.brand.clone());
     // A failed lookup matters only when it could change the verdict: the
     // message names a brand, so its authentication decides. Then the MTA is

@@ -12,7 +12,7 @@ use indymilter::{
     Actions, Callbacks, Context, ContextActions, EomContext, MacroStage, NegotiateContext, ProtoOpts, SetErrorReply,
     SocketInfo, Status,
 };
-use super::session::{self, InFlight, MessageState, Session};
+use super::session::{InFlight, MessageState, Session};
 use std::ffi::{CStr, CString};
 use std::sync::Arc;
 
@@ -205,7 +205,7 @@ async fn mail(shared: Arc<Shared>, cx: &mut Context<Session>, args: Vec<CString>
 fn analyse(
     engine: &analysis::Engine,
     msg: &MessageState,
-    auth: Option<&analysis::auth::AuthResults>,
+    auth: Option<&crate::auth::AuthResults>,
 ) -> (Verdict, analysis::Facts) {
     let input = MessageInput {
         envelope: &msg.envelope,
@@ -239,18 +239,69 @@ fn contains_ignore_case(hay: &[u8], needle: &[u8]) -> bool {
         .any(|i| hay.get(i + 1..i + needle.len()).is_some_and(|w| w.eq_ignore_ascii_case(rest)))
 }
 
-/// The verdict of a message whose analysis ran past `milter.analysis_timeout_ms`.
-fn timed_out(config: &crate::config::Config, ms: u64) -> Verdict {
-    let mut v = Verdict::failed(config, "analysis timeout");
-    v.rules.push(crate::verdict::ScoredFinding {
-        id: crate::analysis::ANALYSIS_TIMEOUT,
-        score: 0.0,
-        evidence: format!("content analysis took longer than {ms} ms (milter.analysis_timeout_ms)"),
-        monitor: false,
-    });
+/// A verdict impostor reaches without scoring: a limit of its own (`rule`,
+/// with evidence), decided as `action` (the fail mode for a timeout).
+fn limit_verdict(config: &crate::config::Config, action: Option<Action>, why: &str, rule: &'static str, evidence: String) -> Verdict {
+    let mut v = Verdict::failed(config, why);
+    if let Some(a) = action {
+        v.action = a;
+        v.monitor = false;
+        v.error = None;
+        v.decided_by = format!("milter: {why}");
+    }
+    v.rules.push(crate::verdict::ScoredFinding { id: rule, score: 0.0, evidence, monitor: false });
     v
 }
 
+/// The message's verdict: upstream and own authentication (async), then the
+/// pure analysis — on this thread for a small message without decoded parts
+/// ([`analyse_inline`]), else on the blocking pool under
+/// `milter.analysis_timeout_ms`. Returns the message too, unless the analysis
+/// did not finish (then the verdict is the fail mode's).
+async fn judge(
+    shared: &Shared,
+    engine: &Arc<analysis::Engine>,
+    msg: MessageState,
+    qid: &str,
+) -> (Verdict, analysis::Facts, Option<MessageState>, Option<crate::auth::AuthResults>, crate::auth::Upstream) {
+    let config = &engine.config;
+    if msg.incoming.removable_overflow {
+        let evidence = format!("more than {} X-Impostor-* or Authentication-Results header fields", action::MAX_REMOVABLE);
+        let v = limit_verdict(config, Some(Action::Reject), "too many headers to remove", analysis::REMOVABLE_HEADERS_LIMIT, evidence);
+        return (v, Default::default(), Some(msg), None, Default::default());
+    }
+    let upstream = engine.auth.upstream(&msg.envelope, &msg.raw);
+    let auth = engine.auth.authenticate(&msg.envelope, &msg.raw, msg.truncated, &upstream).await;
+    if let Some(a) = auth.as_ref().filter(|a| a.source == crate::auth::OWN_SOURCE) {
+        shared.metrics.count_dns(&a.temperror);
+    }
+    if analyse_inline(&msg.raw) {
+        let (v, f) = analyse(engine, &msg, auth.as_ref());
+        return (v, f, Some(msg), auth, upstream);
+    }
+    let task_engine = engine.clone();
+    let limit_ms = config.milter.analysis_timeout_ms;
+    let mut task = tokio::task::spawn_blocking(move || {
+        let (v, f) = analyse(&task_engine, &msg, auth.as_ref());
+        (v, f, msg, auth)
+    });
+    match tokio::time::timeout(std::time::Duration::from_millis(limit_ms), &mut task).await {
+        Ok(Ok((v, f, msg, auth))) => (v, f, Some(msg), auth, upstream),
+        Ok(Err(e)) => {
+            tracing::error!(queue_id = %qid, "analysis task failed: {e}");
+            (Verdict::failed(config, "internal error"), Default::default(), None, None, upstream)
+        }
+        Err(_) => {
+            // the task runs on to its end on its own thread (the decoders are bounded);
+            // this connection's message gets the fail mode now
+            tracing::error!(queue_id = %qid, "analysis ran past {limit_ms} ms");
+            let evidence = format!("content analysis took longer than {limit_ms} ms (milter.analysis_timeout_ms)");
+            (limit_verdict(config, None, "analysis timeout", analysis::ANALYSIS_TIMEOUT, evidence), Default::default(), None, None, upstream)
+        }
+    }
+}
+
+/// End of message: judge, log and count, plan, carry out. Glue only.
 async fn eom(shared: Arc<Shared>, cx: &mut EomContext<Session>) -> Status {
     let engine = shared.engine();
     let caps = cx.data.as_ref().map(|s| s.caps).unwrap_or_default();
@@ -262,169 +313,48 @@ async fn eom(shared: Arc<Shared>, cx: &mut EomContext<Session>) -> Status {
         msg.envelope.queue_id = macro_str(&cx.macros, c"i");
     }
     let qid = msg.envelope.queue_id.clone().unwrap_or_else(|| "-".into());
+    let envelope = msg.envelope.clone();
+    let incoming = std::mem::take(&mut msg.incoming);
     let started = std::time::Instant::now();
-
-    if msg.removable_overflow {
-        let mut v = Verdict::failed(&engine.config, "too many headers to remove");
-        v.action = Action::Reject;
-        v.monitor = false;
-        v.decided_by = "milter: more X-Impostor-* / Authentication-Results headers than can be removed".into();
-        v.rules.push(crate::verdict::ScoredFinding {
-            id: crate::analysis::REMOVABLE_HEADERS_LIMIT,
-            score: 0.0,
-            evidence: format!("more than {} X-Impostor-* or Authentication-Results header fields", session::MAX_REMOVABLE),
-            monitor: false,
-        });
-        logging::log_verdict(&engine.config, Some(&msg.envelope), &qid, &v, &Default::default(), started.elapsed());
-        shared.count(&v, started.elapsed());
-        return finish(cx, &qid, &action::too_many_removable(&engine.config));
-    }
-
-    // The trusted upstream's Authentication-Results, DNS-based authentication
-    // (async), then the pure analysis (CPU work, see below). A panic inside is
-    // caught and mapped to the fail mode.
-    let upstream = engine.upstream(&msg.envelope, &msg.raw);
-    let auth = engine.authenticate(&msg.envelope, &msg.raw, msg.truncated, &upstream).await;
-    if let Some(a) = auth.as_ref().filter(|a| a.source == analysis::auth::OWN_SOURCE) {
-        let m = &shared.metrics;
-        m.dns_checks.inc();
-        if !a.temperror.is_empty() {
-            m.dns_errors.inc();
-        }
-        if a.temperror.iter().any(|t| t.starts_with("authentication checks exceeded")) {
-            m.dns_timeouts.inc();
-        }
-    }
-    let (verdict, facts, msg, auth) = if analyse_inline(&msg.raw) {
-        let (v, f) = analyse(&engine, &msg, auth.as_ref());
-        (v, f, msg, auth)
-    } else {
-        let task_engine = engine.clone();
-        let limit_ms = engine.config.milter.analysis_timeout_ms;
-        let forged = msg.forged.clone();
-        let mut task = tokio::task::spawn_blocking(move || {
-            let (v, f) = analyse(&task_engine, &msg, auth.as_ref());
-            (v, f, msg, auth)
-        });
-        let failed = match tokio::time::timeout(std::time::Duration::from_millis(limit_ms), &mut task).await {
-            Ok(Ok(r)) => Ok(r),
-            Ok(Err(e)) => Err((format!("analysis task failed: {e}"), Verdict::failed(&engine.config, "internal error"))),
-            // the task runs on to its end on its own thread (the decoders are bounded);
-            // this connection's message gets the fail mode now
-            Err(_) => Err((format!("analysis ran past {limit_ms} ms"), timed_out(&engine.config, limit_ms))),
-        };
-        match failed {
-            Ok(r) => r,
-            Err((why, v)) => {
-                tracing::error!(queue_id = %qid, "{why}");
-                logging::log_verdict(&engine.config, None, &qid, &v, &Default::default(), started.elapsed());
-                shared.count(&v, started.elapsed());
-                return apply_failure(cx, caps, &forged, &v).await;
-            }
-        }
-    };
-    logging::log_verdict(&engine.config, Some(&msg.envelope), &qid, &verdict, &facts, started.elapsed());
+    let (verdict, facts, msg, auth, upstream) = judge(&shared, &engine, msg, &qid).await;
+    logging::log_verdict(&engine.config, Some(&envelope), &qid, &verdict, &facts, started.elapsed());
     shared.count(&verdict, started.elapsed());
-
-    let plan = action::plan(&engine.config, &verdict, msg.subject.as_deref(), caps);
+    let body = msg.as_ref().map(|m| action::Body { raw: &m.raw, truncated: m.truncated });
+    let plan = action::plan(&engine.config, &verdict, &incoming, body, auth.as_ref(), &upstream, caps);
     if let Some(why) = &plan.fallback {
         tracing::info!(queue_id = %qid, "{why}");
     }
-    let own_ar = auth
-        .as_ref()
-        .filter(|a| a.source == analysis::auth::OWN_SOURCE && engine.config.auth.add_header)
-        .map(|a| analysis::auth::ar_header(&engine.config.authserv_id, a));
-    // Authentication-Results to remove: any with our own authserv-id, and any
-    // with a trusted id that is not in the upstream's own block (a forgery)
-    let our_id = engine.config.authserv_id.to_ascii_lowercase();
-    let trusted = &engine.config.auth.trusted_authserv_ids;
-    let forged_ar: Vec<i32> = msg
-        .auth_results
-        .iter()
-        .filter(|(i, id)| {
-            *id == our_id || trusted.iter().any(|t| t.eq_ignore_ascii_case(id)) && !upstream.block.contains(&(*i as usize))
-        })
-        .map(|(i, _)| *i)
-        .collect();
-    // the optional banner on tagged mail (never on a truncated body: we do not have all of it)
-    let banner = if plan.disposition == Action::Accept
-        && verdict.effective_action() == Action::Tag
-        && engine.config.tag.banner
-        && caps.replace_body
-        && !msg.truncated
-    {
-        let brand = verdict.brand.as_deref().unwrap_or("a trusted brand");
-        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| crate::banner::apply(&msg.raw, brand))) {
-            Ok(b) => b,
-            Err(_) => {
-                tracing::error!(queue_id = %qid, "the banner could not be added (internal error); message delivered without it");
-                None
-            }
-        }
-    } else {
-        None
-    };
-    if let Err(e) = carry_out(cx, &msg, &plan, &forged_ar, own_ar.as_deref(), caps).await {
+    if let Err(e) = carry_out(cx, &plan).await {
+        // the MTA connection is failing: ask for a retry, or let the message through as the fail mode says
         tracing::error!(queue_id = %qid, "cannot apply milter actions: {e}");
-        let v = Verdict::failed(&engine.config, "milter action failed");
-        return apply_failure(cx, caps, &msg.forged, &v).await;
+        if engine.config.fail_mode.action() == Action::Tempfail {
+            let _ = cx.reply.set_error_reply("451", Some("4.7.1"), [action::TEMPFAIL_TEXT]);
+            return Status::Tempfail;
+        }
+        return Status::Continue;
     }
-    if let Some(body) = banner {
-        for chunk in body.chunks(60 * 1024) {
-            if let Err(e) = cx.actions.replace_body(chunk).await {
-                tracing::warn!(queue_id = %qid, "cannot add the banner: {e}");
-                break;
+    match (&plan.reply, plan.disposition) {
+        (Some(r), Action::Reject | Action::Tempfail) => {
+            if let Err(e) = cx.reply.set_error_reply(&r.code, Some(&r.xcode), [r.text.as_str()]) {
+                tracing::error!(queue_id = %qid, "invalid reply: {e}");
             }
         }
+        _ => {}
     }
-    finish(cx, &qid, &plan)
-}
-
-/// The final reply of a plan.
-fn finish(cx: &mut EomContext<Session>, qid: &str, plan: &action::Plan) -> Status {
     match plan.disposition {
-        Action::Reject | Action::Tempfail => {
-            if let Some(r) = &plan.reply {
-                if let Err(e) = cx.reply.set_error_reply(&r.code, Some(&r.xcode), [r.text.as_str()]) {
-                    tracing::error!(queue_id = %qid, "invalid reply: {e}");
-                }
-            }
-            if plan.disposition == Action::Reject {
-                Status::Reject
-            } else {
-                Status::Tempfail
-            }
-        }
+        Action::Reject => Status::Reject,
+        Action::Tempfail => Status::Tempfail,
         _ => Status::Continue,
     }
 }
 
-async fn carry_out(
-    cx: &mut EomContext<Session>,
-    msg: &MessageState,
-    plan: &action::Plan,
-    forged_ar: &[i32],
-    own_ar: Option<&str>,
-    caps: MtaCaps,
-) -> Result<(), indymilter::ActionError> {
-    // Remove forged X-Impostor-* headers, highest index first per name.
-    if caps.change_header {
-        for (name, idx) in msg.forged.iter().rev() {
-            cx.actions.change_header(name.as_str(), *idx, None::<CString>).await?;
-        }
+/// Carries out the plan's header and body edits, in order.
+async fn carry_out(cx: &mut EomContext<Session>, plan: &action::Plan) -> Result<(), indymilter::ActionError> {
+    for (name, idx) in &plan.remove_headers {
+        cx.actions.change_header(name.as_str(), *idx, None::<CString>).await?;
     }
-    if plan.disposition != Action::Accept {
-        return Ok(());
-    }
-    // Authentication-Results claiming to be ours, or a trusted upstream's
-    // outside its block, came from outside: remove them.
-    if caps.change_header {
-        for idx in forged_ar.iter().rev() {
-            cx.actions.change_header("Authentication-Results", *idx, None::<CString>).await?;
-        }
-    }
-    if let Some(ar) = own_ar.filter(|_| caps.add_header) {
-        cx.actions.insert_header(0, "Authentication-Results", ar).await?;
+    if let Some(ar) = &plan.own_ar {
+        cx.actions.insert_header(0, "Authentication-Results", ar.as_str()).await?;
     }
     for (name, value) in &plan.add_headers {
         cx.actions.add_header(*name, value.as_str()).await?;
@@ -434,28 +364,13 @@ async fn carry_out(
         Some(SubjectChange::Add(s)) => cx.actions.add_header("Subject", s.as_str()).await?,
         None => {}
     }
+    if let Some(body) = &plan.body {
+        for chunk in body.chunks(60 * 1024) {
+            cx.actions.replace_body(chunk).await?;
+        }
+    }
     if let Some(reason) = &plan.quarantine {
         cx.actions.quarantine(reason.as_str()).await?;
     }
     Ok(())
-}
-
-/// The fail mode: tempfail the message, or accept it visibly marked (with
-/// forged `X-Impostor-*` headers removed, as on every accepted message).
-async fn apply_failure(cx: &mut EomContext<Session>, caps: MtaCaps, forged: &[(String, i32)], v: &Verdict) -> Status {
-    if v.action == Action::Tempfail {
-        let _ = cx.reply.set_error_reply("451", Some("4.7.1"), [action::TEMPFAIL_TEXT]);
-        Status::Tempfail
-    } else {
-        if caps.change_header {
-            for (name, idx) in forged.iter().rev() {
-                let _ = cx.actions.change_header(name.as_str(), *idx, None::<CString>).await;
-            }
-        }
-        if caps.add_header {
-            let _ = cx.actions.add_header(action::HEADER_VERDICT, v.header_value()).await;
-            let _ = cx.actions.add_header(action::HEADER_RULES, v.rules_header()).await;
-        }
-        Status::Continue
-    }
 }

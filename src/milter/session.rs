@@ -1,6 +1,6 @@
 //! Per-connection and per-message state, with the body byte cap.
 
-use crate::action::OWN_HEADER_PREFIX;
+use crate::action::{Incoming, MAX_REMOVABLE, OWN_HEADER_PREFIX};
 use crate::analysis::Envelope;
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -23,13 +23,6 @@ impl Drop for InFlight {
         self.0.fetch_sub(1, Ordering::SeqCst);
     }
 }
-
-/// At most this many `X-Impostor-*` and `Authentication-Results` headers of
-/// one message are indexed for removal: each removal is one milter action,
-/// and the MTA edits its queue file for each. A message with more is
-/// rejected (see the milter's end of message): no legitimate mail carries a
-/// thousand of them, and leaving some behind would let forgeries through.
-pub const MAX_REMOVABLE: usize = 1000;
 
 /// One MTA connection.
 #[derive(Debug, Default)]
@@ -55,17 +48,10 @@ pub struct MessageState {
     /// Header block as received, reassembled as `Name: value\r\n`.
     pub raw: Vec<u8>,
     pub header_count: usize,
-    /// First Subject header's value.
-    pub subject: Option<String>,
-    /// Incoming `X-Impostor-*` headers: (name as received, 1-based index among headers of that name).
-    pub forged: Vec<(String, i32)>,
+    /// The Subject, `X-Impostor-*` and `Authentication-Results` headers the plan needs.
+    pub incoming: Incoming,
     /// Headers seen so far per lowercased `X-Impostor-*` name (the next index).
-    forged_per_name: HashMap<String, i32>,
-    /// Incoming Authentication-Results headers: (1-based index, authserv-id).
-    pub auth_results: Vec<(i32, String)>,
-    /// More than [`MAX_REMOVABLE`] `X-Impostor-*` or `Authentication-Results`
-    /// headers: the message cannot be cleaned of forgeries in bounded work.
-    pub removable_overflow: bool,
+    own_per_name: HashMap<String, i32>,
     pub body_len: usize,
     pub truncated: bool,
     /// Header fields beyond milter.max_headers / max_header_bytes were not kept.
@@ -80,11 +66,8 @@ impl MessageState {
             // most mail is a few tens of KiB: fewer regrowths of the buffer
             raw: Vec::with_capacity(32 * 1024),
             header_count: 0,
-            subject: None,
-            forged: Vec::new(),
-            forged_per_name: HashMap::new(),
-            auth_results: Vec::new(),
-            removable_overflow: false,
+            incoming: Incoming::default(),
+            own_per_name: HashMap::new(),
             body_len: 0,
             truncated: false,
             headers_truncated: false,
@@ -101,20 +84,21 @@ impl MessageState {
         self.header_count += 1;
         let own = name.len() >= OWN_HEADER_PREFIX.len() && name[..OWN_HEADER_PREFIX.len()].eq_ignore_ascii_case(OWN_HEADER_PREFIX.as_bytes());
         if own || name.eq_ignore_ascii_case(b"authentication-results") {
-            if self.forged.len() + self.auth_results.len() >= MAX_REMOVABLE {
-                self.removable_overflow = true;
+            let inc = &mut self.incoming;
+            if inc.own_headers.len() + inc.auth_results.len() >= MAX_REMOVABLE {
+                inc.removable_overflow = true;
             } else if own {
                 let name_str = String::from_utf8_lossy(name).into_owned();
                 // index among headers of the same (case-insensitive) name
-                let idx = self.forged_per_name.entry(name_str.to_ascii_lowercase()).or_insert(0);
+                let idx = self.own_per_name.entry(name_str.to_ascii_lowercase()).or_insert(0);
                 *idx += 1;
-                self.forged.push((name_str, *idx));
+                inc.own_headers.push((name_str, *idx));
             } else {
-                let idx = self.auth_results.len() as i32 + 1;
-                self.auth_results.push((idx, crate::analysis::auth::authserv_id(&String::from_utf8_lossy(value))));
+                let idx = inc.auth_results.len() as i32 + 1;
+                inc.auth_results.push((idx, crate::auth::authserv_id(&String::from_utf8_lossy(value))));
             }
-        } else if self.subject.is_none() && name.eq_ignore_ascii_case(b"subject") {
-            self.subject = Some(String::from_utf8_lossy(value).into_owned());
+        } else if self.incoming.subject.is_none() && name.eq_ignore_ascii_case(b"subject") {
+            self.incoming.subject = Some(String::from_utf8_lossy(value).into_owned());
         }
         if self.headers_truncated || self.header_count > max_headers || self.raw.len() + name.len() + value.len() + 4 > max_bytes {
             self.headers_truncated = true;
@@ -173,7 +157,7 @@ mod tests {
         assert!(m.headers_truncated, "over max_headers");
         assert_eq!(m.header_count, 3);
         assert_eq!(
-            m.forged,
+            m.incoming.own_headers,
             vec![("X-Impostor-Verdict".into(), 1), ("x-impostor-verdict".into(), 2), ("X-Impostor-Score".into(), 1)]
         );
     }
@@ -189,9 +173,9 @@ mod tests {
         }
         // a guard against the quadratic rescan (42 s for 100,000 before), not a speed target
         assert!(t.elapsed() < std::time::Duration::from_secs(5), "{:?}", t.elapsed());
-        assert_eq!(m.forged.len(), MAX_REMOVABLE);
-        assert!(m.removable_overflow);
-        assert_eq!(m.forged[MAX_REMOVABLE - 1], ("X-IMPOSTOR-RULES".into(), (MAX_REMOVABLE / 2) as i32));
+        assert_eq!(m.incoming.own_headers.len(), MAX_REMOVABLE);
+        assert!(m.incoming.removable_overflow);
+        assert_eq!(m.incoming.own_headers[MAX_REMOVABLE - 1], ("X-IMPOSTOR-RULES".into(), (MAX_REMOVABLE / 2) as i32));
     }
 
     #[test]
@@ -203,6 +187,6 @@ mod tests {
         m.add_header(b"Authentication-Results", b"mx.example; dkim=pass", 100, 64);
         assert!(m.headers_truncated);
         assert_eq!(m.raw, b"Received: from a by b\r\n", "nothing below the dropped field is kept");
-        assert_eq!(m.auth_results, vec![(1, "mx.example".to_string())], "but it is still indexed for removal");
+        assert_eq!(m.incoming.auth_results, vec![(1, "mx.example".to_string())], "but it is still indexed for removal");
     }
 }

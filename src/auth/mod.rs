@@ -1,43 +1,101 @@
-//! Authentication: SPF, DKIM and DMARC results (our own, through mail-auth,
-//! or trusted upstream `Authentication-Results`), and the rule that a message
-//! claiming a brand must carry a DMARC-aligned pass for one of its domains.
+//! Authentication: SPF, DKIM and DMARC results, from our own checks
+//! (mail-auth over the shared resolver, [`resolver`]) or from a trusted
+//! upstream's `Authentication-Results`, and our own header. All the I/O of an
+//! authentication is here; the rules that judge the results are in
+//! `crate::analysis::authn`.
 //!
 //! DNS failures are never "fail": a timeout or SERVFAIL is `temperror`, shown
 //! as the zero-weight `DNS_TEMPERROR` finding; `dns.on_error` decides whether
 //! the MTA is asked to retry.
 
-use super::{Envelope, Facts};
-use crate::brand::BrandSet;
+pub mod resolver;
+
+use crate::config::Config;
 use crate::domain::registrable;
-use crate::rule::{Finding, RuleDef, RuleId};
+use crate::message::Envelope;
 use mail_auth::{
     dmarc::verify::DmarcParameters, spf::verify::SpfParameters, AuthenticatedMessage, DkimResult, DmarcResult,
     MessageAuthenticator, SpfResult,
 };
 use serde::Serialize;
 use std::fmt;
+use std::sync::Arc;
 
-pub const SPF_FAIL: RuleId = "SPF_FAIL";
-pub const SPF_SOFTFAIL: RuleId = "SPF_SOFTFAIL";
-pub const DKIM_FAIL: RuleId = "DKIM_FAIL";
-pub const DMARC_FAIL: RuleId = "DMARC_FAIL";
-pub const BRAND_DOMAIN_DMARC_FAIL: RuleId = "BRAND_DOMAIN_DMARC_FAIL";
-pub const BRAND_CLAIM_UNAUTHENTICATED: RuleId = "BRAND_CLAIM_UNAUTHENTICATED";
-pub const ENVELOPE_FROM_MISMATCH: RuleId = "ENVELOPE_FROM_MISMATCH";
-pub const DNS_TEMPERROR: RuleId = "DNS_TEMPERROR";
+/// How one engine authenticates messages: its resolver (None offline or with
+/// `auth.enabled = false`), its trusted upstreams and its DNS budget.
+pub struct Authenticator {
+    resolver: Option<Arc<MessageAuthenticator>>,
+    trusted_ids: Vec<String>,
+    trusted_relays: Vec<ipnet::IpNet>,
+    /// Host names of this MTA in `Received … by` (our hostname, our authserv-id).
+    own_hosts: Vec<String>,
+    budget: std::time::Duration,
+}
 
-/// Every rule this module emits.
-#[rustfmt::skip]
-pub static RULES: &[RuleDef] = &[
-    RuleDef::new(SPF_FAIL, "auth", 2.0, "SPF fail: the client is not allowed to send for the MAIL FROM (or HELO) domain"),
-    RuleDef::new(SPF_SOFTFAIL, "auth", 1.0, "SPF softfail: the domain says the client is probably not allowed to send for it"),
-    RuleDef::new(DKIM_FAIL, "auth", 1.5, "A DKIM signature failed verification and none passed"),
-    RuleDef::new(DMARC_FAIL, "auth", 3.0, "DMARC fail for the From domain (the published policy is in the evidence)"),
-    RuleDef::new(BRAND_DOMAIN_DMARC_FAIL, "auth", 10.0, "From is a protected brand's domain but the message has no DMARC-aligned pass for it"),
-    RuleDef::new(BRAND_CLAIM_UNAUTHENTICATED, "auth", 3.0, "Message claims a brand (display name, lookalike From, body sign-off) without an aligned pass for any of its domains"),
-    RuleDef::new(ENVELOPE_FROM_MISMATCH, "auth", 0.5, "MAIL FROM and header From are in different organisational domains (weak context)"),
-    RuleDef::new(DNS_TEMPERROR, "auth", 0.0, "A DNS lookup for SPF/DKIM/DMARC failed temporarily (timeout, SERVFAIL); see dns.on_error"),
-];
+impl fmt::Debug for Authenticator {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Authenticator").field("online", &self.resolver.is_some()).field("trusted_ids", &self.trusted_ids).finish()
+    }
+}
+
+impl Authenticator {
+    /// Offline: results come only from trusted upstream headers.
+    pub fn offline(config: &Config) -> Authenticator {
+        let a = &config.auth;
+        Authenticator {
+            resolver: None,
+            trusted_ids: a.trusted_authserv_ids.clone(),
+            trusted_relays: a.trusted_relays.clone(),
+            own_hosts: vec![crate::config::hostname(), config.authserv_id.clone()],
+            budget: std::time::Duration::from_millis(config.dns.budget_ms),
+        }
+    }
+
+    /// Checks SPF, DKIM and DMARC itself when `auth.enabled`.
+    pub fn online(config: &Config) -> Result<Authenticator, String> {
+        let resolver = if config.auth.enabled { Some(resolver::authenticator(config)?) } else { None };
+        Ok(Authenticator { resolver, ..Authenticator::offline(config) })
+    }
+
+    pub fn is_online(&self) -> bool {
+        self.resolver.is_some()
+    }
+
+    /// The trusted upstream's `Authentication-Results` block of a message
+    /// ([`upstream_block`]). With `auth.trusted_relays` set, only mail from
+    /// those clients has one: on anyone else's, every header with a trusted
+    /// id is a forgery (mail without a client address — local submission,
+    /// offline checks — is judged by position alone).
+    pub fn upstream(&self, env: &Envelope, raw: &[u8]) -> Upstream {
+        let relays = &self.trusted_relays;
+        let from_relay = env.client_ip.is_none_or(|ip| relays.is_empty() || relays.iter().any(|n| n.contains(&ip)));
+        if self.trusted_ids.is_empty() || !from_relay {
+            return Upstream::default();
+        }
+        let own: Vec<&str> = self.own_hosts.iter().map(String::as_str).collect();
+        upstream_block(raw, &self.trusted_ids, &own)
+    }
+
+    /// Whether upstream results stand in for our own checks: when they come
+    /// from a declared relay (behind which SPF cannot be checked), or when
+    /// impostor checks nothing itself. Otherwise our own checks decide, and a
+    /// forged upstream header gains nothing.
+    pub fn upstream_replaces_own(&self) -> bool {
+        !self.trusted_relays.is_empty() || self.resolver.is_none()
+    }
+
+    /// Authentication results for a message: the trusted upstream's (see
+    /// [`Authenticator::upstream_replaces_own`]), else our own checks within
+    /// `dns.budget_ms`, else None (offline).
+    pub async fn authenticate(&self, env: &Envelope, raw: &[u8], truncated: bool, upstream: &Upstream) -> Option<AuthResults> {
+        if let Some(t) = upstream.results.as_ref().filter(|_| self.upstream_replaces_own()) {
+            return Some(t.clone());
+        }
+        let resolver = self.resolver.as_ref()?;
+        // one budget for the whole chain, however many lookups it takes; what finished in time is kept
+        Some(check_message(resolver, env, raw, truncated, self.budget).await)
+    }
+}
 
 /// One method's result, in RFC 8601 words.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -167,7 +225,7 @@ fn dmarc_result(r: &DmarcResult) -> AuthResult {
 /// What finished by then is kept; what did not is `temperror`, named in one
 /// "authentication checks exceeded dns.budget_ms" entry. mail-auth verifies a
 /// message's DKIM signatures in one call: they finish or run out together.
-pub async fn authenticate(auth: &MessageAuthenticator, env: &Envelope, raw: &[u8], truncated: bool, budget: std::time::Duration) -> AuthResults {
+pub async fn check_message(auth: &MessageAuthenticator, env: &Envelope, raw: &[u8], truncated: bool, budget: std::time::Duration) -> AuthResults {
     let mut out = AuthResults { source: OWN_SOURCE.into(), ..Default::default() };
     let Some(msg) = AuthenticatedMessage::parse(raw) else {
         return out;
@@ -538,80 +596,6 @@ pub fn dmarc_or_dkim_pass(r: &AuthResults, from_domain: &str) -> bool {
     r.dmarc.as_ref().is_some_and(|d| d.result == AuthResult::Pass && same_org(&d.domain))
         || r.dkim.iter().any(|d| d.result == AuthResult::Pass && same_org(&d.domain))
 }
-
-/// Authentication rules. `auth` is None when no results are known (offline):
-/// then nothing is concluded from authentication.
-pub fn check(brands: &BrandSet, env: &Envelope, auth: Option<&AuthResults>, facts: &Facts, out: &mut Vec<Finding>) {
-    // Envelope vs header From: weak context, known without DNS.
-    if let (Some(mf), Some(from)) = (env.mail_from.as_deref(), facts.from_domain.as_deref()) {
-        if let Some((_, mfd)) = mf.rsplit_once('@') {
-            let (a, b) = (registrable(mfd), registrable(from));
-            if a.is_some() && b.is_some() && a != b {
-                out.push(Finding::new(
-                    ENVELOPE_FROM_MISMATCH,
-                    format!("MAIL FROM domain {} differs from From domain {}", a.unwrap_or_default(), b.unwrap_or_default()),
-                ));
-            }
-        }
-    }
-    let Some(auth) = auth else { return };
-    let src = if auth.source == OWN_SOURCE { String::new() } else { format!(" (from {})", auth.source) };
-    if !auth.temperror.is_empty() {
-        out.push(Finding::new(DNS_TEMPERROR, format!("{}{src}", auth.temperror.join(", "))));
-    }
-    if let Some(spf) = &auth.spf {
-        match spf.result {
-            AuthResult::Fail => out.push(Finding::new(SPF_FAIL, format!("spf=fail {} ({}){src}", spf.domain, spf.detail))),
-            AuthResult::SoftFail => {
-                out.push(Finding::new(SPF_SOFTFAIL, format!("spf=softfail {} ({}){src}", spf.domain, spf.detail)))
-            }
-            _ => {}
-        }
-    }
-    if !auth.dkim.iter().any(|d| d.result == AuthResult::Pass) {
-        if let Some(d) = auth.dkim.iter().find(|d| d.result == AuthResult::Fail) {
-            out.push(Finding::new(DKIM_FAIL, format!("dkim=fail d={} {}{src}", d.domain, d.detail)));
-        }
-    }
-    if let Some(d) = &auth.dmarc {
-        if d.result == AuthResult::Fail {
-            let p = if d.policy.is_empty() { "no policy".to_string() } else { format!("p={}", d.policy) };
-            out.push(Finding::new(DMARC_FAIL, format!("dmarc=fail header.from={} ({p}){src}", d.domain)));
-        }
-    }
-    let Some(from) = facts.from_domain.as_deref() else { return };
-    // Without an aligned pass and with a lookup that failed temporarily,
-    // nothing can be concluded about the brand: no brand rule (dns.on_error decides).
-    if !auth.temperror.is_empty() && !aligned_pass(auth, from) {
-        return;
-    }
-    let from_owner = brands.owner_of(from);
-    if let Some(b) = from_owner {
-        if !aligned_pass(auth, from) {
-            let dm = auth.dmarc.as_ref().map(|d| d.result.as_str()).unwrap_or("none");
-            out.push(Finding::new(
-                BRAND_DOMAIN_DMARC_FAIL,
-                format!("From {from} is a {} domain but has no aligned pass (dmarc={dm}){src}", brands.brands[b].name),
-            ));
-            return;
-        }
-    }
-    if let Some(claimed) = facts.claimed_brand {
-        let authenticated = from_owner == Some(claimed) && aligned_pass(auth, from);
-        if !authenticated {
-            out.push(Finding::new(
-                BRAND_CLAIM_UNAUTHENTICATED,
-                format!(
-                    "claims {} ({}) without an aligned pass for any {} domain; From {from}{src}",
-                    brands.brands[claimed].name,
-                    facts.claim_evidence.as_deref().unwrap_or("claim"),
-                    brands.brands[claimed].name
-                ),
-            ));
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
