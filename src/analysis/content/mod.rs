@@ -33,6 +33,10 @@ pub struct Limits {
     pub max_text_bytes: usize,
     /// Bytes of each HTML part parsed.
     pub max_html_bytes: usize,
+    /// Elements open at once in an HTML document built into a tree (see [`text::nesting_cut`]); the rest is read as plain text.
+    pub max_html_depth: usize,
+    /// Tags (start and end) of an HTML document built into a tree; the rest is read as plain text.
+    pub max_html_tags: usize,
     /// URLs kept per message.
     pub max_links: usize,
     /// Largest image decoded for QR codes; also the bytes of a PDF or archive inspected.
@@ -41,6 +45,10 @@ pub struct Limits {
     pub max_image_pixels: u64,
     /// Images decoded for QR codes per message.
     pub max_qr_images: usize,
+    /// QR finder pattern candidates in an image decoded for QR codes (see [`qr::finder_candidates`]).
+    pub max_qr_finders: usize,
+    /// Time spent decoding images for QR codes per message, checked between steps (see [`qr`]).
+    pub max_qr_time: std::time::Duration,
     /// Nesting of attached messages followed.
     pub max_depth: usize,
 }
@@ -51,10 +59,14 @@ impl Default for Limits {
             max_parts: 100,
             max_text_bytes: 256 * 1024,
             max_html_bytes: 1024 * 1024,
+            max_html_depth: 512,
+            max_html_tags: 40_000,
             max_links: 500,
             max_image_bytes: 2 * 1024 * 1024,
             max_image_pixels: 4_000_000,
             max_qr_images: 4,
+            max_qr_finders: 24,
+            max_qr_time: std::time::Duration::from_millis(250),
             max_depth: 3,
         }
     }
@@ -169,6 +181,8 @@ struct Walk<'l> {
     raw_text: String,
     parts: usize,
     qr_images: usize,
+    /// Set when the first image is decoded for QR codes: then + `limits.max_qr_time`.
+    qr_deadline: Option<std::time::Instant>,
 }
 
 impl Walk<'_> {
@@ -294,12 +308,19 @@ impl Walk<'_> {
                 self.hit(format!("max_qr_images ({})", self.limits.max_qr_images));
             } else {
                 self.qr_images += 1;
-                match qr::decode(bytes, self.limits) {
+                let deadline = *self.qr_deadline.get_or_insert_with(|| std::time::Instant::now() + self.limits.max_qr_time);
+                match qr::decode(bytes, self.limits, deadline) {
                     Ok(texts) => {
                         let links = texts.iter().filter_map(|t| Link::parse(t, LinkSource::Qr(name.to_string()), None)).collect();
                         self.push_links(links);
                     }
                     Err(qr::Skipped::TooLarge(px)) => self.hit(format!("max_image_pixels ({}): {name} has {px}", self.limits.max_image_pixels)),
+                    Err(qr::Skipped::TooManyFinders(n)) => {
+                        self.hit(format!("max_qr_finders ({}): {name} has {n} QR finder candidates, not decoded", self.limits.max_qr_finders))
+                    }
+                    Err(qr::Skipped::OutOfTime(step)) => {
+                        self.hit(format!("max_qr_time ({} ms): {name} not decoded, out of time {step}", self.limits.max_qr_time.as_millis()))
+                    }
                     Err(qr::Skipped::Unreadable) => {}
                 }
             }
@@ -310,7 +331,15 @@ impl Walk<'_> {
 
 /// Reads what the message shows: text, links, attachments. Bounded by `limits`.
 pub fn extract(msg: &Message, limits: &Limits) -> Content {
-    let mut w = Walk { limits, content: Content::default(), link_hashes: Default::default(), raw_text: String::new(), parts: 0, qr_images: 0 };
+    let mut w = Walk {
+        limits,
+        content: Content::default(),
+        link_hashes: Default::default(),
+        raw_text: String::new(),
+        parts: 0,
+        qr_images: 0,
+        qr_deadline: None,
+    };
     w.message(msg, 0);
     w.content.zero_width_in_words = text::zero_width_in_words(&w.raw_text);
     (w.content.text, w.content.compact) = text::normalize_both(&w.raw_text);
