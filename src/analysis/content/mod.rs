@@ -257,6 +257,7 @@ impl Walk<'_> {
                         self.hit(format!("max_html_bytes ({})", self.limits.max_html_bytes));
                     }
                     let o = text::html(h, self.limits);
+                    self.html_cut("HTML body", &o);
                     self.content.body_password_fields += o.password_inputs;
                     for m in o.mailto {
                         if self.content.mailto.len() < 20 && !self.content.mailto.contains(&m) {
@@ -282,8 +283,24 @@ impl Walk<'_> {
         }
     }
 
+    /// Reports the nesting or tag cap of [`text::nesting_cut`] when it cut `what` short.
+    fn html_cut(&mut self, what: &str, o: &text::HtmlOut) {
+        match o.cut {
+            Some((at, text::NestingLimit::Depth)) => self.hit(format!(
+                "max_html_depth ({}): {what} nested deeper at byte {at}, the rest read as plain text",
+                self.limits.max_html_depth
+            )),
+            Some((at, text::NestingLimit::Tags)) => self.hit(format!(
+                "max_html_tags ({}): {what} has more tags, from byte {at} read as plain text",
+                self.limits.max_html_tags
+            )),
+            None => {}
+        }
+    }
+
     fn html_attachment(&mut self, name: &str, ctype: &str, source: &str) {
         let o = text::html(source, self.limits);
+        self.html_cut(name, &o);
         let info = attachments::html_attachment(name, ctype, source, &o);
         self.content.attachments.push(info);
         self.push_links(o.links);
