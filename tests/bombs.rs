@@ -31,7 +31,8 @@ pub fn qr_finder_bomb_png(size: u32, module: u32) -> Vec<u8> {
         image::Luma([if dark { 0 } else { 255 }])
     });
     let mut png = Vec::new();
-    let enc = image::codecs::png::PngEncoder::new_with_quality(&mut png, image::codecs::png::CompressionType::Best, image::codecs::png::FilterType::Adaptive);
+    use image::codecs::png::{CompressionType, FilterType, PngEncoder};
+    let enc = PngEncoder::new_with_quality(&mut png, CompressionType::Best, FilterType::Adaptive);
     img.write_with_encoder(enc).expect("encode PNG");
     png
 }
@@ -179,7 +180,8 @@ fn tag_flood_is_capped() {
 
 #[test]
 fn text_after_300_nested_divs_is_read() {
-    let h = format!("<body>{}<p style='display:none'>hidden</p>deep{}<a href='https://evil.example/'>after</a></body>", "<div>".repeat(300), "</div>".repeat(300));
+    let (open, close) = ("<div>".repeat(300), "</div>".repeat(300));
+    let h = format!("<body>{open}<p style='display:none'>hidden</p>deep{close}<a href='https://evil.example/'>after</a></body>");
     let o = html_within_guard(h);
     assert_eq!(o.cut, None);
     assert!(o.text.contains("deep") && o.text.contains("after") && !o.text.contains("hidden"), "{:?}", o.text.trim());

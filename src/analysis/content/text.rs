@@ -706,7 +706,8 @@ pub fn nesting_cut(html: &str, max_depth: usize, max_tags: usize) -> Option<(usi
             i = at + 1;
             continue;
         }
-        let name_end = name_at + b[name_at..].iter().position(|c| matches!(c, b'\t' | b'\n' | b'\x0C' | b'\r' | b' ' | b'/' | b'>')).unwrap_or(b.len() - name_at);
+        let name_len = b[name_at..].iter().position(|c| matches!(c, b'\t' | b'\n' | b'\x0C' | b'\r' | b' ' | b'/' | b'>'));
+        let name_end = name_at + name_len.unwrap_or(b.len() - name_at);
         // the name is ASCII up to a delimiter: a char boundary
         let name = &html[name_at..name_end];
         let Some((tag_end, self_closing)) = tag_end(b, name_end) else { break };
