@@ -34,6 +34,10 @@ pub struct Limits {
     pub max_text_bytes: usize,
     /// Bytes of each HTML part parsed.
     pub max_html_bytes: usize,
+    /// Elements open at once in an HTML document built into a tree (see [`text::nesting_cut`]); the rest is read as plain text.
+    pub max_html_depth: usize,
+    /// Tags (start and end) of an HTML document built into a tree; the rest is read as plain text.
+    pub max_html_tags: usize,
     /// URLs kept per message.
     pub max_links: usize,
     /// Largest image decoded for QR codes; also the bytes of a PDF or archive inspected.
@@ -42,6 +46,10 @@ pub struct Limits {
     pub max_image_pixels: u64,
     /// Images decoded for QR codes per message.
     pub max_qr_images: usize,
+    /// QR finder pattern candidates in an image decoded for QR codes (see [`qr::finder_candidates`]).
+    pub max_qr_finders: usize,
+    /// Time spent decoding images for QR codes per message, checked between steps (see [`qr`]).
+    pub max_qr_time: std::time::Duration,
     /// Nesting of attached messages followed.
     pub max_depth: usize,
 }
@@ -52,10 +60,14 @@ impl Default for Limits {
             max_parts: 100,
             max_text_bytes: 256 * 1024,
             max_html_bytes: 1024 * 1024,
+            max_html_depth: 512,
+            max_html_tags: 40_000,
             max_links: 500,
             max_image_bytes: 2 * 1024 * 1024,
             max_image_pixels: 4_000_000,
             max_qr_images: 4,
+            max_qr_finders: 24,
+            max_qr_time: std::time::Duration::from_millis(250),
             max_depth: 3,
         }
     }
@@ -170,6 +182,8 @@ struct Walk<'l> {
     raw_text: String,
     parts: usize,
     qr_images: usize,
+    /// Set when the first image is decoded for QR codes: then + `limits.max_qr_time`.
+    qr_deadline: Option<std::time::Instant>,
 }
 
 impl Walk<'_> {
@@ -244,6 +258,7 @@ impl Walk<'_> {
                         self.hit(format!("max_html_bytes ({})", self.limits.max_html_bytes));
                     }
                     let o = text::html(h, self.limits);
+                    self.html_cut("HTML body", &o);
                     self.content.body_password_fields += o.password_inputs;
                     for m in o.mailto {
                         if self.content.mailto.len() < 20 && !self.content.mailto.contains(&m) {
@@ -269,8 +284,24 @@ impl Walk<'_> {
         }
     }
 
+    /// Reports the nesting or tag cap of [`text::nesting_cut`] when it cut `what` short.
+    fn html_cut(&mut self, what: &str, o: &text::HtmlOut) {
+        match o.cut {
+            Some((at, text::NestingLimit::Depth)) => self.hit(format!(
+                "max_html_depth ({}): {what} nested deeper at byte {at}, the rest read as plain text",
+                self.limits.max_html_depth
+            )),
+            Some((at, text::NestingLimit::Tags)) => self.hit(format!(
+                "max_html_tags ({}): {what} has more tags, from byte {at} read as plain text",
+                self.limits.max_html_tags
+            )),
+            None => {}
+        }
+    }
+
     fn html_attachment(&mut self, name: &str, ctype: &str, source: &str) {
         let o = text::html(source, self.limits);
+        self.html_cut(name, &o);
         let info = attachments::html_attachment(name, ctype, source, &o);
         self.content.attachments.push(info);
         self.push_links(o.links);
@@ -295,12 +326,19 @@ impl Walk<'_> {
                 self.hit(format!("max_qr_images ({})", self.limits.max_qr_images));
             } else {
                 self.qr_images += 1;
-                match qr::decode(bytes, self.limits) {
+                let deadline = *self.qr_deadline.get_or_insert_with(|| std::time::Instant::now() + self.limits.max_qr_time);
+                match qr::decode(bytes, self.limits, deadline) {
                     Ok(texts) => {
                         let links = texts.iter().filter_map(|t| Link::parse(t, LinkSource::Qr(name.to_string()), None)).collect();
                         self.push_links(links);
                     }
                     Err(qr::Skipped::TooLarge(px)) => self.hit(format!("max_image_pixels ({}): {name} has {px}", self.limits.max_image_pixels)),
+                    Err(qr::Skipped::TooManyFinders(n)) => {
+                        self.hit(format!("max_qr_finders ({}): {name} has {n} QR finder candidates, not decoded", self.limits.max_qr_finders))
+                    }
+                    Err(qr::Skipped::OutOfTime(step)) => {
+                        self.hit(format!("max_qr_time ({} ms): {name} not decoded, out of time {step}", self.limits.max_qr_time.as_millis()))
+                    }
                     Err(qr::Skipped::Unreadable) => {}
                 }
             }
@@ -311,7 +349,15 @@ impl Walk<'_> {
 
 /// Reads what the message shows: text, links, attachments. Bounded by `limits`.
 pub fn extract(msg: &Message, limits: &Limits) -> Content {
-    let mut w = Walk { limits, content: Content::default(), link_hashes: Default::default(), raw_text: String::new(), parts: 0, qr_images: 0 };
+    let mut w = Walk {
+        limits,
+        content: Content::default(),
+        link_hashes: Default::default(),
+        raw_text: String::new(),
+        parts: 0,
+        qr_images: 0,
+        qr_deadline: None,
+    };
     w.message(msg, 0);
     w.content.zero_width_in_words = text::zero_width_in_words(&w.raw_text);
     (w.content.text, w.content.compact) = text::normalize_both(&w.raw_text);

@@ -296,6 +296,42 @@ fn oversized_image_is_not_decoded() {
     assert_eq!(r, vec![CONTENT_LIMIT_REACHED]);
 }
 
+#[test]
+fn qr_time_budget_spent_is_a_limit_reached() {
+    let png = b64_decode(QR_PNG_B64);
+    let limits = Limits { max_qr_time: std::time::Duration::ZERO, ..Limits::default() };
+    let (r, f, c) = run_with(&with_attachment(FOREIGN, "Scan", "image/png", "image.png", &png), None, &limits);
+    assert!(c.links.is_empty());
+    assert_eq!(r, vec![CONTENT_LIMIT_REACHED]);
+    assert_eq!(f[0].evidence, "max_qr_time (0 ms): image.png not decoded, out of time before decoding");
+}
+
+#[test]
+fn four_qr_codes_in_one_image_stay_under_the_finder_limit() {
+    let one = image::load_from_memory(&b64_decode(QR_PNG_B64)).expect("fixture PNG").to_luma8();
+    let (w, h) = (one.width() * 3 / 2, one.height() * 3 / 2);
+    let mut four = image::GrayImage::from_pixel(w * 2, h * 2, image::Luma([255]));
+    for (x, y) in [(0, 0), (w, 0), (0, h), (w, h)] {
+        image::imageops::replace(&mut four, &one, x as i64, y as i64);
+    }
+    let dark = |x: usize, y: usize| four.get_pixel(x as u32, y as u32)[0] < 128;
+    assert_eq!(qr::finder_candidates(w as usize * 2, h as usize * 2, dark), 12);
+    let mut png = Vec::new();
+    four.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png).expect("encode PNG");
+    // not skipped (rqrr itself reads one of these four identical codes)
+    let texts = qr::decode(&png, &Limits::default(), std::time::Instant::now() + std::time::Duration::from_secs(60)).expect("decoded");
+    assert!(texts.contains(&"https://openai-verify.example/login".to_string()), "{texts:?}");
+}
+
+#[test]
+fn nesting_cut_is_reported_with_its_limit() {
+    let html = format!("<body>{}Verify your password", "<div>".repeat(40));
+    let (r, f, _) = run_with(&html_msg(FOREIGN, &html), None, &Limits { max_html_depth: 32, ..Limits::default() });
+    assert!(r.contains(&LURE_PASSWORD), "{r:?}");
+    let limit = f.iter().find(|f| f.rule == CONTENT_LIMIT_REACHED).expect("limit finding");
+    assert!(limit.evidence.starts_with("max_html_depth (32): HTML body nested deeper at byte "), "{}", limit.evidence);
+}
+
 // ---- attachments ----
 
 #[test]
