@@ -88,7 +88,7 @@ const GUARD: Duration = Duration::from_secs(20);
 /// `analyze` on `raw`, within [`GUARD`]: (rule, evidence) pairs.
 fn analyse(raw: Vec<u8>) -> Vec<(&'static str, String)> {
     let (v, took) = within(GUARD, move || {
-        let e = Engine::new(Config::from_toml_str("", "bombs.toml").expect("config"));
+        let e = Engine::new(Config::from_toml_str("", "bombs.toml").expect("config")).expect("policy");
         let env = Envelope { mail_from: Some("bounce@mail-notify.example".into()), rcpt_to: vec!["jean@rcpt.example".into()], ..Default::default() };
         analyze(&e, &MessageInput { envelope: &env, raw: &raw, truncated: false, headers_truncated: false, auth: None }).0
     })
