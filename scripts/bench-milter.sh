@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # scripts/bench-milter.sh [CORPUS_DIR]: impostor's own throughput and end-of-message latency, measured
-# with milter-bench (src/bin/milter-bench.rs) playing the MTA, without Postfix in the way.
+# with milter-bench (tools/milter-bench, a workspace member) playing the MTA, without Postfix in the way.
 #
 #   builds the release binaries, starts a loopback dnsmasq (SPF/DMARC records for the mix's senders,
 #   long TTLs so impostor's resolver cache stays warm), then for impostor on a unix socket and on
@@ -112,11 +112,12 @@ CONNS=${CONNS:-20}; N=${N:-20000}; PER_CONN=${PER_CONN:-10}; WARMUP=${WARMUP:-50
 export IMPOSTOR_PORT=${IMPOSTOR_PORT:-7457} DNS_PORT=${DNS_PORT:-5453} METRICS_PORT=${METRICS_PORT:-9457}
 cd "$ROOT"
 if [ "${BUILD:-1}" = 1 ]; then
-  cargo build --release --bin impostor --bin milter-bench 2>&1 | tail -2 || exit 2
+  cargo build --release -p impostor -p milter-bench 2>&1 | tail -2 || exit 2
 fi
 TARGET=${CARGO_TARGET_DIR:-$ROOT/target}/release
 export IMPOSTOR=${IMPOSTOR:-$TARGET/impostor}
 BENCH=$TARGET/milter-bench
+[ -x "$BENCH" ] || { echo "bench-milter: no milter-bench at $BENCH (cargo build --release -p milter-bench)" >&2; exit 2; }
 # shellcheck source=tests/e2e/lib.sh
 . "$ROOT/tests/e2e/lib.sh"
 e2e_init >/dev/null

@@ -15,7 +15,7 @@
 #   Everything started is stopped by PID.
 #
 # The mix: the 20 synthesized ~20 KB messages of `scripts/bench-milter.sh --mix-only`. milter-bench
-# must be built already (cargo build --release --bin milter-bench; this script does not build).
+# must be built already (cargo build --release -p milter-bench; this script does not build).
 # Environment: CONNS=20 N=4000 PER_CONN=10 WARMUP=200 SEQ_N=500 OUT=file.jsonl
 #   ports (private): RSPAMD_PORT=11432 (+1 normal, +2 controller) DNS_PORT=5463
 #   RSPAMD_WORKERS= (normal workers; default rspamd's own: max(1, CPUs - 2)) HS_WAIT=300 (seconds to
@@ -31,7 +31,7 @@ cd "$ROOT"
 . "$ROOT/scripts/bench-milter.sh" --lib          # make_mix, MIX_DNS
 # shellcheck source=tests/e2e/lib.sh
 . "$ROOT/tests/e2e/lib.sh"
-[ -x "$BENCH" ] || die "no milter-bench at $BENCH (cargo build --release --bin milter-bench)"
+[ -x "$BENCH" ] || die "no milter-bench at $BENCH (cargo build --release -p milter-bench)"
 [ "$(id -u)" -eq 0 ] || die "must run as root"
 if ! command -v rspamd >/dev/null 2>&1; then
   say "installing rspamd"

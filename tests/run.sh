@@ -2,8 +2,8 @@
 # tests/run.sh: every test of impostor, in order. This is the test command of the README and of CI.
 #
 #   1. apt packages the end-to-end test needs (postfix, swaks, dnsmasq-base), installed when missing, as root
-#   2. cargo build --locked
-#   3. cargo test --locked --no-fail-fast   (unit, integration and doc tests; all of them, even after a failure)
+#   2. cargo build --locked --workspace   (the daemon and its load driver tools/milter-bench)
+#   3. cargo test --locked --no-fail-fast --workspace   (unit, integration and doc tests; all of them, even after a failure)
 #   4. tests/e2e/postfix.sh           (real Postfix + smtp-sink on loopback; needs root)
 #      tests/e2e/postfix-auth.sh      (SPF/DKIM/DMARC through Postfix with a loopback DNS zone)
 #      tests/e2e/postfix-security.sh  (forged upstream A-R, milter_protocol 2/3, decoder bombs)
@@ -63,8 +63,8 @@ mta_step() {
   fi
 }
 
-if step "cargo build --locked" cargo build --locked; then
-  step "cargo test --locked --no-fail-fast" cargo test --locked --no-fail-fast
+if step "cargo build --locked --workspace" cargo build --locked --workspace; then
+  step "cargo test --locked --no-fail-fast --workspace" cargo test --locked --no-fail-fast --workspace
   # the milter load driver against a fresh impostor, small size: every message answered, no errors
   step "bench smoke: tests/e2e/bench-smoke.sh" timeout --kill-after=30 300 bash tests/e2e/bench-smoke.sh
   # the MTA end-to-end runs; a hung MTA must not hang CI: SIGTERM after the limit lets each
@@ -82,7 +82,7 @@ if step "cargo build --locked" cargo build --locked; then
     env FAULTS_MESSAGES="${FAULTS_MESSAGES:-400}" bash tests/e2e/faults.sh
   mta_step "e2e: tests/e2e/sendmail.sh" 600 bash tests/e2e/sendmail.sh
 else
-  skip "cargo test --locked --no-fail-fast" "the build failed"
+  skip "cargo test --locked --no-fail-fast --workspace" "the build failed"
   skip "bench smoke: tests/e2e/bench-smoke.sh" "the build failed"
   skip "e2e: tests/e2e/postfix.sh" "the build failed"
   skip "e2e: tests/e2e/postfix-auth.sh" "the build failed"

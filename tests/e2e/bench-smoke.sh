@@ -4,7 +4,8 @@
 # For the unix socket and for inet 127.0.0.1: 4 connections x 200 messages (tests/e2e/msgs: clean, tag,
 # quarantine, reject), 20 messages per milter connection. Checks only that every message got a final
 # end-of-message reply and that there were no protocol errors; prints msgs/s and p99 (no timing assertion:
-# CI machines vary). Uses $IMPOSTOR (default target/debug/impostor) and the milter-bench binary beside it.
+# CI machines vary). Uses $IMPOSTOR (default target/debug/impostor) and the milter-bench binary beside it
+# (the workspace member tools/milter-bench: cargo build -p milter-bench; tests/run.sh builds the workspace).
 # Needs no Postfix and no root (dnsmasq is optional: without it impostor gets no DNS answers and still replies).
 # Environment: CONNS=4 PER_CONN_MSGS=200; private ports IMPOSTOR_PORT=7557 DNS_PORT=5553 METRICS_PORT=9557
 set -uo pipefail
@@ -14,7 +15,7 @@ export IMPOSTOR_PORT=${IMPOSTOR_PORT:-7557} DNS_PORT=${DNS_PORT:-5553} METRICS_P
 CONNS=${CONNS:-4}; PER=${PER_CONN_MSGS:-200}
 BENCH=${MILTER_BENCH:-$(dirname "$IMPOSTOR")/milter-bench}
 [ -x "$IMPOSTOR" ] || die "no impostor binary at $IMPOSTOR (cargo build, or set IMPOSTOR=...)"
-[ -x "$BENCH" ] || die "no milter-bench binary at $BENCH (cargo build builds it; or set MILTER_BENCH=...)"
+[ -x "$BENCH" ] || die "no milter-bench binary at $BENCH (cargo build -p milter-bench or --workspace; or set MILTER_BENCH=...)"
 # e2e_init wants root only for Postfix; this test runs no Postfix
 if [ -n "${E2E_RUN:-}" ]; then RUN=$E2E_RUN; mkdir -p "$RUN"; else RUN=$(mktemp -d /tmp/impostor-bench-smoke.XXXXXX); fi
 IMPOSTOR_SOCK=$RUN/impostor.sock
