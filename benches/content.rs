@@ -7,7 +7,8 @@
 //! Run: `cargo bench --bench content` (add `-- --quick` for a short run).
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
 use impostor::analysis::content::{self, text, Limits, Phrases};
-use impostor::brand::{builtin_brands, BrandSet};
+use impostor::brand::BrandSet;
+use impostor::config::builtin_brands;
 use mail_parser::MessageParser;
 
 const WORDS: &[&str] = &[

@@ -4,7 +4,7 @@
 //! Run: `cargo bench --bench lookalike`; checks/s = domains per iteration / time per iteration.
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
 
-use impostor::{analysis::lookalike::LookalikeMatcher, brand::Brand};
+use impostor::{analysis::lookalike::LookalikeMatcher, config::Brand};
 
 fn brand(name: &str, aliases: &[&str], domains: &[&str]) -> Brand {
     Brand {
@@ -17,7 +17,7 @@ fn brand(name: &str, aliases: &[&str], domains: &[&str]) -> Brand {
 }
 
 fn brands() -> Vec<Brand> {
-    let mut brands = impostor::brand::builtin_brands();
+    let mut brands = impostor::config::builtin_brands();
     brands.extend([
         brand("ExampleBank", &[], &["examplebank.com"]),
         brand("PayPal", &[], &["paypal.com"]),
