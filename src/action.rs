@@ -254,8 +254,7 @@ mod tests {
 
     #[test]
     fn monitor_only_adds_headers() {
-        let mut c = Config::default();
-        c.monitor = true;
+        let c = Config::from_toml_str("monitor = true", "t.toml").unwrap();
         let v = verdict(&c, &["BRAND_NAME_FOREIGN_DOMAIN", "BRAND_SUBJECT_FOREIGN_DOMAIN", "LOOKALIKE_FROM_DOMAIN"]);
         let p = plan_for(&c, &v, Some("x"), MtaCaps::ALL);
         assert_eq!((p.disposition, p.quarantine, p.subject), (Action::Accept, None, None));

@@ -305,7 +305,7 @@ pub async fn check_message(auth: &MessageAuthenticator, env: &Envelope, raw: &[u
     if let Some(spf) = &spf {
         match tokio::time::timeout_at(deadline, auth.verify_dmarc(DmarcParameters::new(&msg, &dkim_out, &mf_domain, spf))).await {
             Ok(d) => {
-                let result = if truncated && dmarc_result(&d.spf_result()) != AuthResult::Pass && d.dmarc_record().is_some() {
+                let result = if truncated && dmarc_result(d.spf_result()) != AuthResult::Pass && d.dmarc_record().is_some() {
                     // DKIM could not be checked: DMARC can only pass through SPF; otherwise unknown.
                     AuthResult::None
                 } else {

@@ -333,13 +333,10 @@ async fn eom(shared: Arc<Shared>, cx: &mut EomContext<Session>) -> Status {
         }
         return Status::Continue;
     }
-    match (&plan.reply, plan.disposition) {
-        (Some(r), Action::Reject | Action::Tempfail) => {
-            if let Err(e) = cx.reply.set_error_reply(&r.code, Some(&r.xcode), [r.text.as_str()]) {
-                tracing::error!(queue_id = %qid, "invalid reply: {e}");
-            }
+    if let (Some(r), Action::Reject | Action::Tempfail) = (&plan.reply, plan.disposition) {
+        if let Err(e) = cx.reply.set_error_reply(&r.code, Some(&r.xcode), [r.text.as_str()]) {
+            tracing::error!(queue_id = %qid, "invalid reply: {e}");
         }
-        _ => {}
     }
     match plan.disposition {
         Action::Reject => Status::Reject,

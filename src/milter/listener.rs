@@ -173,7 +173,7 @@ impl MilterListener {
             return;
         }
         let n = self.accept_errors.fetch_add(1, Ordering::Relaxed);
-        if n % 100 == 0 {
+        if n.is_multiple_of(100) {
             tracing::warn!(
                 errors_so_far = n + 1,
                 open_connections = self.active(),
@@ -186,7 +186,7 @@ impl MilterListener {
     fn refuse(&self) {
         let n = self.refused.fetch_add(1, Ordering::Relaxed);
         // one warning per 100 refusals is enough in a flood
-        if n % 100 == 0 {
+        if n.is_multiple_of(100) {
             tracing::warn!(
                 max_connections = self.max_connections.load(Ordering::Relaxed),
                 refused_so_far = n + 1,

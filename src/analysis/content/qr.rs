@@ -144,9 +144,9 @@ pub fn finder_candidates(w: usize, h: usize, dark: impl Fn(usize, usize) -> bool
         prev = first..runs.len();
     }
     let mut area = vec![0u32; runs.len()];
-    for i in 0..runs.len() {
+    for (i, run) in runs.iter().enumerate() {
         let r = find(&mut parent, i as u32) as usize;
-        area[r] += runs[i].1 - runs[i].0;
+        area[r] += run.1 - run.0;
     }
     let mut rings: Vec<u32> = Vec::new();
     for [l, c, r] in hits {

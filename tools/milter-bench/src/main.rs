@@ -669,7 +669,7 @@ impl Conn {
         self.send().await?;
         match self.read_frame().await? {
             Reply::Negotiate { version, actions, protocol, .. } => {
-                if version < 2 || version > VERSION {
+                if !(2..=VERSION).contains(&version) {
                     bail!("milter speaks protocol version {version}");
                 }
                 if protocol & !pf::OFFER != 0 {
