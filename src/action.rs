@@ -99,8 +99,12 @@ fn reject_reply(config: &Config) -> Reply {
     Reply { code: config.reject.code.clone(), xcode: config.reject.xcode.clone(), text: config.reject.text.clone() }
 }
 
-/// The text of impostor's 451 replies.
-pub const TEMPFAIL_TEXT: &str = "impostor: temporary failure, please try again later";
+impl Reply {
+    /// impostor's one temporary-failure reply: `451 4.7.1`.
+    pub fn tempfail() -> Reply {
+        Reply { code: "451".into(), xcode: "4.7.1".into(), text: "impostor: temporary failure, please try again later".into() }
+    }
+}
 
 /// Builds the complete plan for an MTA that offers `caps`:
 /// - forged `X-Impostor-*` headers go, on every accepted message; so do
@@ -157,7 +161,7 @@ pub fn plan(
         }
         Action::Tempfail => {
             p.disposition = Action::Tempfail;
-            p.reply = Some(Reply { code: "451".into(), xcode: "4.7.1".into(), text: TEMPFAIL_TEXT.into() });
+            p.reply = Some(Reply::tempfail());
             return p;
         }
         _ => {}

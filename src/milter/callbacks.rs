@@ -328,7 +328,8 @@ async fn eom(shared: Arc<Shared>, cx: &mut EomContext<Session>) -> Status {
         // the MTA connection is failing: ask for a retry, or let the message through as the fail mode says
         tracing::error!(queue_id = %qid, "cannot apply milter actions: {e}");
         if engine.config.fail_mode.action() == Action::Tempfail {
-            let _ = cx.reply.set_error_reply("451", Some("4.7.1"), [action::TEMPFAIL_TEXT]);
+            let r = action::Reply::tempfail();
+            let _ = cx.reply.set_error_reply(&r.code, Some(&r.xcode), [r.text.as_str()]);
             return Status::Tempfail;
         }
         return Status::Continue;
