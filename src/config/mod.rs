@@ -15,9 +15,9 @@ mod socket;
 mod validate;
 
 pub use brand::{builtin_brands, Brand};
-pub use raw::{AllowConfig, AuthConfig, BrandConfig, BrandOverrides, DnsConfig, DnsOnError, FailMode, LogAddresses, LogConfig, LogFormat};
-pub use raw::{MetricsConfig, MilterConfig, QuarantineConfig, QuarantineFallback, RawConfig, RejectConfig, RulesConfig, TagConfig, Thresholds};
-pub use raw::MAX_DNS_BUDGET_MS;
+pub use raw::{AllowConfig, AuthConfig, BrandConfig, BrandOverrides, ContentConfig, DnsConfig, DnsOnError, FailMode, LogAddresses};
+pub use raw::{LogConfig, LogFormat, MetricsConfig, MilterConfig, QuarantineConfig, QuarantineFallback, RawConfig, RejectConfig};
+pub use raw::{RulesConfig, TagConfig, Thresholds, MAX_DNS_BUDGET_MS};
 pub use socket::{parse_nameserver, SocketSpec};
 pub use validate::{Config, Overrides};
 use std::path::Path;

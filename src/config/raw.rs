@@ -82,6 +82,58 @@ impl Default for MilterConfig {
     }
 }
 
+/// Bounds on the content analysis of one message, one key per field of
+/// `analysis::content::Limits` (which `analysis::Engine` builds from them). A
+/// bound that is reached shows as `CONTENT_LIMIT_REACHED`: the message was
+/// only partly read. Reloaded with the configuration (SIGHUP).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ContentConfig {
+    /// MIME parts examined, attached messages included.
+    pub max_parts: usize,
+    /// Visible text kept, in bytes (before normalisation).
+    pub max_text_bytes: usize,
+    /// Bytes of each HTML part parsed.
+    pub max_html_bytes: usize,
+    /// Elements open at once in an HTML document built into a tree; the rest is read as plain text.
+    pub max_html_depth: usize,
+    /// Tags (start and end) of an HTML document built into a tree; the rest is read as plain text.
+    pub max_html_tags: usize,
+    /// URLs kept per message.
+    pub max_links: usize,
+    /// Largest image decoded for QR codes; also the bytes of a PDF or archive inspected.
+    pub max_image_bytes: usize,
+    /// Largest image (width × height) decoded for QR codes.
+    pub max_image_pixels: u64,
+    /// Images decoded for QR codes per message.
+    pub max_qr_images: usize,
+    /// QR finder pattern candidates an image may hold to be decoded (a code has three).
+    pub max_qr_finders: usize,
+    /// Milliseconds spent decoding images for QR codes per message.
+    pub max_qr_time_ms: u64,
+    /// Nesting of attached messages followed.
+    pub max_depth: usize,
+}
+
+impl Default for ContentConfig {
+    fn default() -> Self {
+        ContentConfig {
+            max_parts: 100,
+            max_text_bytes: 256 * 1024,
+            max_html_bytes: 1024 * 1024,
+            max_html_depth: 512,
+            max_html_tags: 40_000,
+            max_links: 500,
+            max_image_bytes: 2 * 1024 * 1024,
+            max_image_pixels: 4_000_000,
+            max_qr_images: 4,
+            max_qr_finders: 24,
+            max_qr_time_ms: 250,
+            max_depth: 3,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Thresholds {
@@ -316,6 +368,7 @@ pub struct RawConfig {
     pub fail_mode: FailMode,
     pub builtin_brands: bool,
     pub milter: MilterConfig,
+    pub content: ContentConfig,
     pub actions: Thresholds,
     pub tag: TagConfig,
     pub quarantine: QuarantineConfig,
@@ -341,6 +394,7 @@ impl Default for RawConfig {
             fail_mode: FailMode::Tempfail,
             builtin_brands: true,
             milter: MilterConfig::default(),
+            content: ContentConfig::default(),
             actions: Thresholds::default(),
             tag: TagConfig::default(),
             quarantine: QuarantineConfig::default(),

@@ -3,8 +3,8 @@
 //! valid but doubtful settings, [`Overrides`] the command line's settings.
 
 use super::{builtin_brands, hostname, invalid, parse_nameserver, Brand, ConfigError, SocketSpec};
-use super::{AllowConfig, AuthConfig, BrandConfig, DnsConfig, FailMode, LogConfig, MetricsConfig, MilterConfig, QuarantineConfig, RawConfig};
-use super::{RejectConfig, RulesConfig, TagConfig, Thresholds, MAX_DNS_BUDGET_MS};
+use super::{AllowConfig, AuthConfig, BrandConfig, ContentConfig, DnsConfig, FailMode, LogConfig, MetricsConfig, MilterConfig};
+use super::{QuarantineConfig, RawConfig, RejectConfig, RulesConfig, TagConfig, Thresholds, MAX_DNS_BUDGET_MS};
 use crate::rule::RuleDef;
 use std::collections::BTreeMap;
 
@@ -17,6 +17,8 @@ pub struct Config {
     pub milter: MilterConfig,
     pub socket: SocketSpec,
     pub socket_mode: u32,
+    /// Bounds on the content analysis of one message (`analysis::content::Limits`).
+    pub content: ContentConfig,
     pub actions: Thresholds,
     pub tag: TagConfig,
     pub quarantine: QuarantineConfig,
@@ -57,6 +59,13 @@ impl Config {
             out.push(format!(
                 "dns.budget_ms ({}) is below dns.timeout_ms ({}): a lookup is cut at the budget and never retried",
                 self.dns.budget_ms, self.dns.timeout_ms
+            ));
+        }
+        if self.content.max_qr_time_ms >= self.milter.analysis_timeout_ms {
+            out.push(format!(
+                "content.max_qr_time_ms ({}) is not below milter.analysis_timeout_ms ({}): a message with slow images is cut \
+                 by the analysis timeout (ANALYSIS_TIMEOUT, the fail mode decides) before the QR budget stops decoding",
+                self.content.max_qr_time_ms, self.milter.analysis_timeout_ms
             ));
         }
         if let Some(t) = a.trusted_authserv_ids.iter().find(|t| t.eq_ignore_ascii_case(&self.authserv_id)) {
@@ -104,6 +113,11 @@ impl Config {
         }
         if raw.milter.connection_timeout == 0 {
             return Err(invalid(file, "milter.connection_timeout: 0 must be at least 1 second"));
+        }
+        for (key, v, max) in content_bounds(&raw.content) {
+            if v == 0 || v > max {
+                return Err(invalid(file, format!("content.{key}: {v} must be from 1 to {max}")));
+            }
         }
         let a = &raw.actions;
         for (key, v) in [("tag", a.tag), ("quarantine", a.quarantine), ("reject", a.reject)] {
@@ -192,6 +206,7 @@ impl Config {
             milter: raw.milter.clone(),
             socket,
             socket_mode,
+            content: raw.content.clone(),
             actions: raw.actions.clone(),
             tag: raw.tag.clone(),
             quarantine: raw.quarantine.clone(),
@@ -238,6 +253,27 @@ impl Config {
         out.push_str(&toml::to_string_pretty(&raw).unwrap_or_else(|e| format!("# cannot render: {e}\n")));
         out
     }
+}
+
+/// Every `[content]` key with its value and its upper bound (the lower bound
+/// is 1). The bounds keep each limit a limit: above them a message could hold
+/// the analysis for seconds or hundreds of megabytes (HTML costs tags × depth,
+/// QR decoding about finders³ tries and 8 bytes a pixel).
+fn content_bounds(c: &ContentConfig) -> [(&'static str, u64, u64); 12] {
+    [
+        ("max_parts", c.max_parts as u64, 10_000),
+        ("max_text_bytes", c.max_text_bytes as u64, 16 * 1024 * 1024),
+        ("max_html_bytes", c.max_html_bytes as u64, 16 * 1024 * 1024),
+        ("max_html_depth", c.max_html_depth as u64, 4096),
+        ("max_html_tags", c.max_html_tags as u64, 1_000_000),
+        ("max_links", c.max_links as u64, 100_000),
+        ("max_image_bytes", c.max_image_bytes as u64, 64 * 1024 * 1024),
+        ("max_image_pixels", c.max_image_pixels, 40_000_000),
+        ("max_qr_images", c.max_qr_images as u64, 100),
+        ("max_qr_finders", c.max_qr_finders as u64, 64),
+        ("max_qr_time_ms", c.max_qr_time_ms, 60_000),
+        ("max_depth", c.max_depth as u64, 16),
+    ]
 }
 
 /// Settings given on the command line (`serve --socket --nameserver
@@ -384,12 +420,69 @@ mod tests {
 
     #[test]
     fn shown_config_loads_back_to_the_same() {
-        let c = Config::default();
+        let c = Config::from_toml_str("[content]\nmax_links = 7\nmax_qr_time_ms = 100\n", "x.toml").unwrap();
         let shown = c.to_toml([crate::rule::RuleDef::new("BRAND_NAME_FOREIGN_DOMAIN", "sender", 6.0, "")].iter());
         // the shown config repeats the built-in brand, so load it without builtins
         let again = Config::from_toml_str(&format!("builtin_brands = false\n{}", shown.replace("builtin_brands = true\n", "")), "shown.toml").unwrap();
         assert_eq!(again.brands, c.brands);
         assert_eq!(again.actions, c.actions);
         assert_eq!(again.scores.get("BRAND_NAME_FOREIGN_DOMAIN"), Some(&6.0), "every weight is shown");
+        assert!(shown.contains("[content]\n") && shown.contains("max_links = 7\n"), "{shown}");
+        assert_eq!(again.content, c.content);
+        assert_eq!(again.content.max_qr_time_ms, 100);
+        assert_eq!((again.milter, again.dns, again.auth, again.allow), (c.milter, c.dns, c.auth, c.allow));
+    }
+
+    #[test]
+    fn content_limits_default_to_the_analysis_defaults() {
+        let c = Config::from_toml_str("[content]\nmax_links = 1\nmax_html_depth = 64\n", "x.toml").unwrap();
+        assert_eq!((c.content.max_links, c.content.max_html_depth, c.content.max_parts), (1, 64, 100));
+        assert_eq!(Config::default().content, ContentConfig::default());
+    }
+
+    #[test]
+    fn content_qr_time_not_below_the_analysis_timeout_warns() {
+        assert!(Config::default().warnings().is_empty(), "{:?}", Config::default().warnings());
+        let c = Config::from_toml_str("[milter]\nanalysis_timeout_ms = 1000\n[content]\nmax_qr_time_ms = 1000\n", "x.toml").unwrap();
+        let w = c.warnings();
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(w[0].starts_with("content.max_qr_time_ms (1000) is not below milter.analysis_timeout_ms (1000)"), "{w:?}");
+    }
+
+    /// Every `[content]` key: 0 and one above its bound are errors naming the
+    /// file, the key and the value; the bound itself loads.
+    macro_rules! content_bound {
+        ($($key:ident: $max:literal,)*) => {
+            mod content_bounds {
+                use super::super::Config;
+                $(
+                    #[test]
+                    fn $key() {
+                        let key = stringify!($key);
+                        for bad in [0u64, $max + 1] {
+                            let e = Config::from_toml_str(&format!("[content]\n{key} = {bad}\n"), "impostor.toml").unwrap_err().to_string();
+                            assert_eq!(e, format!("impostor.toml: content.{key}: {bad} must be from 1 to {}", $max));
+                        }
+                        let c = Config::from_toml_str(&format!("[content]\n{key} = {}\n", $max), "impostor.toml").unwrap();
+                        assert!(c.to_toml(std::iter::empty()).contains(&format!("{key} = {}\n", $max)));
+                    }
+                )*
+            }
+        };
+    }
+
+    content_bound! {
+        max_parts: 10_000,
+        max_text_bytes: 16_777_216,
+        max_html_bytes: 16_777_216,
+        max_html_depth: 4096,
+        max_html_tags: 1_000_000,
+        max_links: 100_000,
+        max_image_bytes: 67_108_864,
+        max_image_pixels: 40_000_000,
+        max_qr_images: 100,
+        max_qr_finders: 64,
+        max_qr_time_ms: 60_000,
+        max_depth: 16,
     }
 }
