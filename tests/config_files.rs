@@ -85,3 +85,27 @@ fn grafana_dashboard_queries_only_exported_series() {
     assert!(n >= 8);
 }
 
+
+#[test]
+fn content_limits_reach_the_analysis() {
+    use impostor::analysis::{analyze, content, Engine, Envelope, MessageInput};
+    // the [content] defaults are the analysis's own
+    assert_eq!(Engine::new(Config::default()).unwrap().content_limits, content::Limits::default());
+    // one link in each of two parts (within one part the extractor stops at the limit without saying so)
+    let raw = "From: Jean <jean@sender.example>\r\nSubject: Two links\r\n\
+               MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n\
+               --b\r\nContent-Type: text/plain\r\n\r\nSee https://one.example/a\r\n\
+               --b\r\nContent-Type: text/plain\r\n\r\nor https://two.example/b\r\n--b--\r\n";
+    let run = |toml: &str| {
+        let engine = Engine::new(Config::from_toml_str(toml, "t.toml").unwrap()).unwrap();
+        let env = Envelope::default();
+        let input = MessageInput { envelope: &env, raw: raw.as_bytes(), truncated: false, headers_truncated: false, auth: None };
+        analyze(&engine, &input).0
+    };
+    assert!(!run("").rule_ids().contains(&"CONTENT_LIMIT_REACHED"), "{:?}", run(""));
+    let v = run("[content]\nmax_links = 1\nmax_qr_time_ms = 40\n");
+    let hit = v.rules.iter().find(|r| r.id == "CONTENT_LIMIT_REACHED").unwrap_or_else(|| panic!("{v:?}"));
+    assert!(hit.evidence.contains("max_links (1)"), "{hit:?}");
+    let engine = Engine::new(Config::from_toml_str("[content]\nmax_qr_time_ms = 40\nmax_depth = 2\n", "t.toml").unwrap()).unwrap();
+    assert_eq!((engine.content_limits.max_qr_time, engine.content_limits.max_depth), (std::time::Duration::from_millis(40), 2));
+}

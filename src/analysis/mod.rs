@@ -67,6 +67,7 @@ pub struct Engine {
     pub lookalike: lookalike::LookalikeMatcher,
     /// Lure phrases of every language, matched in one pass.
     pub phrases: Arc<content::Phrases>,
+    /// Bounds on the content analysis of one message: the `[content]` keys (`config.content`).
     pub content_limits: content::Limits,
     /// SPF/DKIM/DMARC for this configuration: the resolver (None offline) and the trusted upstreams.
     pub auth: crate::auth::Authenticator,
@@ -103,7 +104,23 @@ impl Engine {
         let policy = verdict::Policy::build(&config, catalog())?;
         let brands = BrandSet::new(config.brands.clone());
         let lookalike = lookalike::LookalikeMatcher::new(&config.brands);
-        Ok(Engine { config, policy, brands, lookalike, phrases: builtin_phrases(), content_limits: Default::default(), auth })
+        let c = &config.content;
+        // every field named, none defaulted: a new limit needs its `[content]` key
+        let content_limits = content::Limits {
+            max_parts: c.max_parts,
+            max_text_bytes: c.max_text_bytes,
+            max_html_bytes: c.max_html_bytes,
+            max_html_depth: c.max_html_depth,
+            max_html_tags: c.max_html_tags,
+            max_links: c.max_links,
+            max_image_bytes: c.max_image_bytes,
+            max_image_pixels: c.max_image_pixels,
+            max_qr_images: c.max_qr_images,
+            max_qr_finders: c.max_qr_finders,
+            max_qr_time: std::time::Duration::from_millis(c.max_qr_time_ms),
+            max_depth: c.max_depth,
+        };
+        Ok(Engine { config, policy, brands, lookalike, phrases: builtin_phrases(), content_limits, auth })
     }
 }
 
