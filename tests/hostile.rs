@@ -4,19 +4,32 @@
 //!
 //! Two paths:
 //! * in-process: the pure `impostor::analysis::analyze` (what `impostor check`
-//!   and the milter's end-of-message call), on the raw message;
+//!   and the milter's end-of-message call), on the raw message, and on what the
+//!   milter's own header store (`MessageState`) keeps of it; each case asserts
+//!   its finding or limit, a verdict within a guard bound, and for bombs what
+//!   analysis kept and its peak heap (see "In-process analysis" below);
 //! * daemon: `impostor::run` on 127.0.0.1:0 driven by indymilter-test playing
 //!   the MTA, so the milter-layer caps (`milter.max_headers`,
 //!   `max_header_bytes`, `max_body_bytes`) and the protocol path are exercised.
 //!
-//! No timing assertions: each case prints how long it took (run with
+//! Each case prints how long it took and its peak heap (run with
 //! `cargo test --test hostile -- --nocapture` to see them).
-//! `tests/fixtures/fuzz-regressions/` holds inputs the fuzzers (fuzz/, see
-//! scripts/fuzz.sh) once crashed or hung on; they are replayed here.
+//! `tests/fixtures/fuzz-regressions/` holds the fuzzers' minimised corpora and
+//! inputs they once crashed or hung on (fuzz/, see scripts/fuzz.sh); they are
+//! replayed here (`fuzz_regressions`).
 
+use impostor::analysis::content::{self, Content, Limits, ATTACHMENT_ARCHIVE, CONTENT_LIMIT_REACHED, LINK_LOOKALIKE_HOST};
 use impostor::analysis::{analyze, Engine, Envelope, MessageInput};
 use impostor::config::Config;
+use impostor::milter::session::{InFlight, MessageState};
+use impostor::verdict::rules::{
+    BRAND_NAME_FOREIGN_DOMAIN, BRAND_SUBJECT_FOREIGN_DOMAIN, DUPLICATE_FROM, HEADERS_TRUNCATED, MESSAGE_UNPARSEABLE, NO_FROM_ADDRESS,
+};
+use impostor::verdict::Action;
 use indymilter_test::{EomAction, Status, TestConnection};
+use mail_parser::MessageParser;
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
 use std::ffi::CString;
 use std::path::Path;
 use std::sync::Arc;
@@ -83,16 +96,23 @@ fn base64_lines(data: &[u8]) -> Vec<u8> {
     out
 }
 
-fn attachment(content_type: &str, name: &str, data: &[u8]) -> Vec<u8> {
+/// multipart/mixed: a text part, then each (content type, file name, data) as a base64 attachment.
+fn attachments(list: &[(&str, &str, &[u8])]) -> Vec<u8> {
     let h = format!("{FROM}Subject: Your invoice\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"zz\"\r\n");
-    let mut body = b"--zz\r\nContent-Type: text/plain\r\n\r\nSee attached.\r\n--zz\r\n".to_vec();
-    body.extend_from_slice(
-        format!("Content-Type: {content_type}; name=\"{name}\"\r\nContent-Disposition: attachment; filename=\"{name}\"\r\nContent-Transfer-Encoding: base64\r\n\r\n")
-            .as_bytes(),
-    );
-    body.extend_from_slice(&base64_lines(data));
+    let mut body = b"--zz\r\nContent-Type: text/plain\r\n\r\nSee attached.\r\n".to_vec();
+    for (content_type, name, data) in list {
+        body.extend_from_slice(
+            format!("--zz\r\nContent-Type: {content_type}; name=\"{name}\"\r\nContent-Disposition: attachment; filename=\"{name}\"\r\nContent-Transfer-Encoding: base64\r\n\r\n")
+                .as_bytes(),
+        );
+        body.extend_from_slice(&base64_lines(data));
+    }
     body.extend_from_slice(b"--zz--\r\n");
     msg(&h, &body)
+}
+
+fn attachment(content_type: &str, name: &str, data: &[u8]) -> Vec<u8> {
+    attachments(&[(content_type, name, data)])
 }
 
 /// "zip bomb"-like: a large, extremely compressible attachment (all zeros).
@@ -100,9 +120,12 @@ fn zeros_attachment(decoded: usize) -> Vec<u8> {
     attachment("application/zip", "invoice.zip", &vec![0u8; decoded])
 }
 
+/// `bytes` of HTML: 1,000 unclosed divs first (inside the max_html_bytes, 1 MiB, that analysis parses, so the tree
+/// really is that deep), then tables of links to lookalike hosts.
 fn huge_html(bytes: usize) -> Vec<u8> {
     let h = format!("{FROM}Subject: Your invoice\r\nMIME-Version: 1.0\r\nContent-Type: text/html; charset=utf-8\r\n");
     let mut body = String::from("<html><body>");
+    body.push_str(&"<div>".repeat(1_000));
     let mut i = 0;
     while body.len() < bytes {
         body.push_str(&format!(
@@ -110,23 +133,70 @@ fn huge_html(bytes: usize) -> Vec<u8> {
         ));
         i += 1;
     }
-    body.push_str(&"<div>".repeat(10_000)); // deep unclosed tags
     body.push_str("</body></html>\r\n");
     msg(&h, body.as_bytes())
 }
 
-/// A PNG header claiming 100000 x 100000 pixels followed by junk: what a QR decoder would choke on.
-fn giant_png(junk: usize) -> Vec<u8> {
-    let mut png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR".to_vec();
-    png.extend_from_slice(&100_000u32.to_be_bytes());
-    png.extend_from_slice(&100_000u32.to_be_bytes());
-    png.extend_from_slice(b"\x08\x06\0\0\0\0\0\0\0");
+/// An HTML body of `bytes` of unclosed `<div>` tags, then a lure.
+fn unclosed_divs(bytes: usize) -> Vec<u8> {
+    let h = format!("{FROM}Subject: Your invoice\r\nMIME-Version: 1.0\r\nContent-Type: text/html; charset=utf-8\r\n");
+    let body = format!("<html><body>{}Sign in to your OpenAI account</body></html>\r\n", "<div>".repeat(bytes / 5));
+    msg(&h, body.as_bytes())
+}
+
+/// CRC-32 (IEEE) of a PNG chunk's type and data, so a decoder reads the header instead of rejecting it.
+fn crc32(data: &[u8]) -> u32 {
+    let mut c = !0u32;
+    for &b in data {
+        c ^= b as u32;
+        for _ in 0..8 {
+            c = if c & 1 != 0 { 0xEDB8_8320 ^ (c >> 1) } else { c >> 1 };
+        }
+    }
+    !c
+}
+
+/// A well-formed PNG whose header claims 100000 x 100000 pixels, its IDAT chunk `junk` bytes of noise: a decoder
+/// reads the size from the header (chunk CRCs valid) and would then have to allocate 10^10 pixels.
+fn giant_png_bytes(junk: usize) -> Vec<u8> {
+    fn chunk(png: &mut Vec<u8>, kind: &[u8], data: &[u8]) {
+        png.extend_from_slice(&(data.len() as u32).to_be_bytes());
+        let start = png.len();
+        png.extend_from_slice(kind);
+        png.extend_from_slice(data);
+        let crc = crc32(&png[start..]);
+        png.extend_from_slice(&crc.to_be_bytes());
+    }
+    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+    let mut ihdr = Vec::new();
+    ihdr.extend_from_slice(&100_000u32.to_be_bytes());
+    ihdr.extend_from_slice(&100_000u32.to_be_bytes());
+    ihdr.extend_from_slice(b"\x08\x06\0\0\0");
+    chunk(&mut png, b"IHDR", &ihdr);
     let mut x: u32 = 12345;
-    png.extend((0..junk).map(|_| {
-        x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
-        (x >> 16) as u8
-    }));
-    attachment("image/png", "qr.png", &png)
+    let noise: Vec<u8> = (0..junk)
+        .map(|_| {
+            x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
+            (x >> 16) as u8
+        })
+        .collect();
+    chunk(&mut png, b"IDAT", &noise);
+    chunk(&mut png, b"IEND", b"");
+    png
+}
+
+fn giant_png(junk: usize) -> Vec<u8> {
+    attachment("image/png", "qr.png", &giant_png_bytes(junk))
+}
+
+/// Attached messages (message/rfc822) nested `depth` deep, a lure in the innermost one.
+fn nested_messages(depth: usize) -> Vec<u8> {
+    let mut m = Vec::new();
+    for i in 0..depth {
+        m.extend_from_slice(format!("{FROM}Subject: forwarded {i}\r\nMIME-Version: 1.0\r\nContent-Type: message/rfc822\r\n\r\n").as_bytes());
+    }
+    m.extend_from_slice(format!("{FROM}Subject: bottom\r\n\r\nSign in to your OpenAI account: https://openai-help.example/\r\n").as_bytes());
+    m
 }
 
 fn invalid_images() -> Vec<u8> {
@@ -177,6 +247,77 @@ fn duplicate_from() -> Vec<u8> {
 
 // ---------------------------------------------------------------------------------------------
 // In-process analysis
+//
+// Each case runs `analyze` on its own thread with a 2 MiB stack (a tokio blocking thread's), and asserts:
+// * the finding or limit the case exists for (rule id, and the limit named in CONTENT_LIMIT_REACHED's evidence);
+// * time: a verdict within GUARD, a generous bound that turns a hang into a failure, not a speed target
+//   (the slowest case takes well under a second in a debug build);
+// * memory, where the case is a bomb: what analysis kept (text, links, attachments, from `content::extract`, the
+//   same code and limits analysis uses) within its limits, and the peak heap `analyze` held, measured by the
+//   counting allocator below, within a bound proportional to the input.
+
+/// A verdict must come within this, or the case counts as a hang.
+const GUARD: Duration = Duration::from_secs(60);
+
+/// Per-thread heap accounting: a counting wrapper of the system allocator. `analyze` runs on one thread (no
+/// rayon, no threads of its own), so the peak of that thread's live heap while it runs is the most analysis held
+/// at once. Per thread, so the other tests running in parallel do not disturb it, as they would VmHWM (the
+/// process-wide peak RSS of /proc/self/status).
+struct CountingAlloc;
+
+thread_local! {
+    static LIVE: Cell<isize> = const { Cell::new(0) };
+    static PEAK: Cell<isize> = const { Cell::new(0) };
+}
+
+fn track(delta: isize) {
+    let _ = LIVE.try_with(|live| {
+        let now = live.get() + delta;
+        live.set(now);
+        let _ = PEAK.try_with(|peak| peak.set(peak.get().max(now)));
+    });
+}
+
+unsafe impl GlobalAlloc for CountingAlloc {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let p = unsafe { System.alloc(layout) };
+        if !p.is_null() {
+            track(layout.size() as isize);
+        }
+        p
+    }
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        let p = unsafe { System.alloc_zeroed(layout) };
+        if !p.is_null() {
+            track(layout.size() as isize);
+        }
+        p
+    }
+    unsafe fn dealloc(&self, p: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(p, layout) };
+        track(-(layout.size() as isize));
+    }
+    unsafe fn realloc(&self, p: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        let q = unsafe { System.realloc(p, layout, new_size) };
+        if !q.is_null() {
+            track(new_size as isize - layout.size() as isize);
+        }
+        q
+    }
+}
+
+#[global_allocator]
+static ALLOC: CountingAlloc = CountingAlloc;
+
+/// Runs `f`; returns its result and the most heap this thread held at once meanwhile, beyond what it held before.
+fn peak_heap<T>(f: impl FnOnce() -> T) -> (T, usize) {
+    let base = LIVE.with(Cell::get);
+    PEAK.with(|p| p.set(base));
+    let r = f();
+    (r, (PEAK.with(Cell::get) - base).max(0) as usize)
+}
+
+const MIB: usize = 1 << 20;
 
 fn engine(toml: &str) -> Arc<Engine> {
     Engine::new(Config::from_toml_str(toml, "hostile.toml").expect("config")).expect("policy")
@@ -192,136 +333,365 @@ fn envelope() -> Envelope {
     }
 }
 
-/// Analyses `raw` in-process; prints size, time, action and rules; returns the rule ids.
-fn analyse(name: &str, raw: &[u8]) -> Vec<&'static str> {
-    let e = engine("");
-    let env = envelope();
-    let t = Instant::now();
-    let (v, _) = analyze(
-        &e,
-        &MessageInput {
-            envelope: &env,
-            raw,
-            truncated: false,
-            headers_truncated: false,
-            auth: None,
-        },
-    );
-    let took = t.elapsed();
-    let rules = v.rule_ids();
+/// What one in-process analysis gave.
+struct Outcome {
+    name: String,
+    action: Action,
+    /// (rule id, evidence), in the verdict's order.
+    rules: Vec<(&'static str, String)>,
+    took: Duration,
+    /// Peak heap of `analyze`, see [`CountingAlloc`].
+    heap: usize,
+    /// What content extraction kept, with the engine's limits.
+    content: Content,
+    limits: Limits,
+}
+
+impl Outcome {
+    fn ids(&self) -> Vec<&'static str> {
+        self.rules.iter().map(|r| r.0).collect()
+    }
+    fn has(&self, id: &str) -> bool {
+        self.rules.iter().any(|r| r.0 == id)
+    }
+    /// The evidence of rule `id`; fails the test when the rule is missing.
+    fn evidence(&self, id: &str) -> &str {
+        match self.rules.iter().find(|r| r.0 == id) {
+            Some(r) => &r.1,
+            None => panic!("{}: expected {id}, got {:?}", self.name, self.ids()),
+        }
+    }
+    fn expect(&self, id: &str) -> &Self {
+        self.evidence(id);
+        self
+    }
+    fn expect_not(&self, id: &str) -> &Self {
+        assert!(!self.has(id), "{}: {id} not expected, got {:?}", self.name, self.rules);
+        self
+    }
+    /// CONTENT_LIMIT_REACHED names `limit` (e.g. "max_parts (100)").
+    fn expect_limit(&self, limit: &str) -> &Self {
+        let ev = self.evidence(CONTENT_LIMIT_REACHED);
+        assert!(ev.contains(limit), "{}: CONTENT_LIMIT_REACHED should name {limit:?}, evidence {ev:?}", self.name);
+        assert!(self.content.limits_hit.iter().any(|l| l.contains(limit)), "{}: {:?}", self.name, self.content.limits_hit);
+        self
+    }
+    /// Peak heap of `analyze` at most `bound` bytes.
+    fn expect_heap_at_most(&self, bound: usize) -> &Self {
+        assert!(self.heap <= bound, "{}: analysis held {} bytes of heap at its peak, bound {bound}", self.name, self.heap);
+        self
+    }
+    /// What content extraction kept is within the limits: text, links (attachments are counted by max_parts).
+    fn expect_kept_within_limits(&self) -> &Self {
+        let (c, l) = (&self.content, &self.limits);
+        // normalisation can only shorten or keep what was pushed (max_text_bytes), plus one '\n' per pushed piece
+        assert!(c.text.len() <= l.max_text_bytes + l.max_parts + 1, "{}: kept {} bytes of text", self.name, c.text.len());
+        assert!(c.links.len() <= l.max_links, "{}: kept {} links", self.name, c.links.len());
+        assert!(c.attachments.len() <= l.max_parts, "{}: kept {} attachments", self.name, c.attachments.len());
+        self
+    }
+}
+
+#[derive(Clone, Copy, Default)]
+struct Flags {
+    /// The body was cut at milter.max_body_bytes.
+    truncated: bool,
+    /// Header fields were dropped at milter.max_headers / max_header_bytes.
+    headers_truncated: bool,
+}
+
+/// Runs `f` on its own thread with a 2 MiB stack (a tokio blocking thread's); fails the test when it panics
+/// (naming `name`) or gives no result within GUARD.
+fn guarded<T: Send + 'static>(name: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let worker = std::thread::Builder::new()
+        .name(name.to_string())
+        .stack_size(2 << 20)
+        .spawn(move || {
+            let _ = tx.send(f());
+        })
+        .unwrap();
+    match rx.recv_timeout(GUARD) {
+        Ok(r) => r,
+        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => panic!("{name}: no result within {GUARD:?} (a hang)"),
+        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+            let e = worker.join().expect_err("the thread ended without a result");
+            let why = e.downcast_ref::<String>().cloned().or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()));
+            panic!("{name}: panicked: {}", why.unwrap_or_default())
+        }
+    }
+}
+
+/// Analyses `raw` in-process with the default configuration; prints size, time, heap, action and rules.
+fn analyse(name: &str, raw: Vec<u8>) -> Outcome {
+    analyse_with(name, raw, Flags::default())
+}
+
+fn analyse_with(name: &str, raw: Vec<u8>, flags: Flags) -> Outcome {
+    let len = raw.len();
+    let label = name.to_string();
+    let o = guarded(name, move || {
+        let e = engine("");
+        let env = envelope();
+        let run = |raw: &[u8]| {
+            let input = MessageInput { envelope: &env, raw, truncated: flags.truncated, headers_truncated: flags.headers_truncated, auth: None };
+            analyze(&e, &input).0
+        };
+        // once on a small message, so lazily built tables are not counted as this case's heap
+        run(&msg(FROM, b"Sign in to https://openai-help.example/\r\n"));
+        let t = Instant::now();
+        let (v, heap) = peak_heap(|| run(&raw));
+        let took = t.elapsed();
+        let content = MessageParser::default().parse(&raw[..]).map(|m| content::extract(&m, &e.content_limits)).unwrap_or_default();
+        let rules = v.rules.iter().map(|r| (r.id, r.evidence.clone())).collect();
+        Outcome { name: label, action: v.action, rules, took, heap, content, limits: e.content_limits.clone() }
+    });
     println!(
-        "hostile in-process {name}: {} bytes, {:.1} ms, {} {:?}",
-        raw.len(),
-        took.as_secs_f64() * 1e3,
-        v.action,
-        rules
+        "hostile in-process {name}: {len} bytes, {:.1} ms, peak heap {:.1} MiB, {} {:?}",
+        o.took.as_secs_f64() * 1e3,
+        o.heap as f64 / MIB as f64,
+        o.action,
+        o.ids()
     );
-    rules
+    o
+}
+
+/// What the milter passes to analysis for `raw`: header fields through `MessageState::add_header` (the milter's
+/// own store, capped at milter.max_headers and max_header_bytes), then the body up to max_body_bytes.
+/// Returns that message, the flags analysis gets, and how many header fields were kept.
+fn as_the_milter_keeps(raw: &[u8], toml: &str) -> (Vec<u8>, Flags, usize) {
+    let m = Config::from_toml_str(toml, "hostile.toml").expect("config").milter;
+    let inflight = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut state = MessageState::new(envelope(), InFlight::new(&inflight));
+    let (fields, body) = split(raw);
+    for (n, v) in &fields {
+        state.add_header(n, v, m.max_headers, m.max_header_bytes);
+    }
+    state.end_of_headers();
+    let kept = state.raw.windows(2).filter(|w| w == b"\r\n").count() - 1;
+    state.add_body(body, m.max_body_bytes);
+    let flags = Flags { truncated: state.truncated, headers_truncated: state.headers_truncated };
+    (std::mem::take(&mut state.raw), flags, kept)
 }
 
 #[test]
 fn thousands_of_headers() {
-    analyse("20000 headers", &many_headers(20_000));
+    let raw = many_headers(20_000);
+    // every field analysed, as `impostor check` does (it applies no header cap): the claim in From is still found
+    let all = analyse("20000 headers, all analysed", raw.clone());
+    // memory: mail_parser keeps a few hundred bytes per header field (5.7 MiB seen for these 558 KB)
+    all.expect(BRAND_NAME_FOREIGN_DOMAIN).expect_not(HEADERS_TRUNCATED).expect_heap_at_most(16 * raw.len() + 4 * MIB);
+    // as the daemon keeps them: milter.max_headers = 10,000 (default) reached, the rest dropped and reported
+    let (kept, flags, fields) = as_the_milter_keeps(&raw, "");
+    assert!(flags.headers_truncated, "20,002 fields must exceed the default max_headers 10,000");
+    assert_eq!(fields, 10_000, "the milter keeps exactly max_headers fields");
+    let capped = analyse_with("20000 headers, milter max_headers 10000", kept, flags);
+    capped.expect(BRAND_NAME_FOREIGN_DOMAIN);
+    let ev = capped.evidence(HEADERS_TRUNCATED);
+    assert!(ev.contains("10000 header fields"), "HEADERS_TRUNCATED evidence names the cap: {ev:?}");
 }
 
 #[test]
 fn megabyte_header_line() {
-    analyse("2 MB Subject line", &long_header_line(2 << 20));
+    let raw = long_header_line(2 * MIB);
+    // analysed whole: the Subject is text, cut at max_text_bytes (256 KiB); its brand is still seen
+    let whole = analyse("2 MiB Subject line", raw.clone());
+    whole.expect(BRAND_SUBJECT_FOREIGN_DOMAIN).expect_limit("max_text_bytes (262144)").expect_kept_within_limits();
+    whole.expect_heap_at_most(2 * raw.len() + 4 * MIB); // 2.0 MiB seen: about one copy of the line
+    // as the daemon keeps it: 2 MiB is over milter.max_header_bytes (1 MiB, default), so the Subject is dropped
+    let (kept, flags, fields) = as_the_milter_keeps(&raw, "");
+    assert!(flags.headers_truncated && fields == 1, "only From fits in max_header_bytes; kept {fields} fields");
+    let capped = analyse_with("2 MiB Subject line, milter max_header_bytes 1 MiB", kept, flags);
+    capped.expect(HEADERS_TRUNCATED).expect(BRAND_NAME_FOREIGN_DOMAIN).expect_not(BRAND_SUBJECT_FOREIGN_DOMAIN);
+    assert!(capped.evidence(HEADERS_TRUNCATED).contains("1048576 header bytes"), "{:?}", capped.rules);
 }
 
 #[test]
 fn mime_nesting_100_deep() {
-    analyse("MIME nested 100 deep", &nested_mime(100));
+    // 100 multipart levels are 101 parts before the text: max_parts (100) stops the walk
+    let raw = nested_mime(100);
+    let o = analyse("MIME nested 100 deep", raw.clone());
+    o.expect(BRAND_NAME_FOREIGN_DOMAIN).expect_limit("max_parts (100)").expect_kept_within_limits().expect_heap_at_most(32 * raw.len() + 4 * MIB);
+    // attached messages (message/rfc822) nested 100 deep: max_depth (3) stops following them
+    let raw = nested_messages(100);
+    let o = analyse("attached messages nested 100 deep", raw.clone());
+    o.expect(BRAND_NAME_FOREIGN_DOMAIN).expect_limit("max_depth (3)").expect_kept_within_limits().expect_heap_at_most(32 * raw.len() + 4 * MIB);
 }
 
 #[test]
 fn mime_nesting_10000_deep() {
-    // run on a thread with the default 2 MiB stack, like a test or a tokio blocking thread
+    // on a 2 MiB stack (analyse's thread): no stack overflow, and the limits still apply
     let raw = nested_mime(10_000);
-    std::thread::Builder::new()
-        .stack_size(2 << 20)
-        .spawn(move || analyse("MIME nested 10000 deep", &raw))
-        .unwrap()
-        .join()
-        .expect("10,000-deep MIME nesting must not overflow the stack");
+    let o = analyse("MIME nested 10000 deep", raw.clone());
+    // memory: mail_parser keeps every part's headers (12.6 MiB seen for these 707 KB), content reads 100 parts
+    o.expect(BRAND_NAME_FOREIGN_DOMAIN).expect_limit("max_parts (100)").expect_kept_within_limits().expect_heap_at_most(32 * raw.len() + 4 * MIB);
+}
+
+/// DEFECT (production code, not fixed here): attached messages (message/rfc822, not encoded) nested 30,000 deep, a
+/// 3.6 MB message (under the default max_body_bytes, 10 MiB), overflow a 2 MiB stack (a tokio blocking thread's, where
+/// the daemon analyses messages over 64 KiB) and abort the whole process: mail_parser parses any depth into nested
+/// `Message` values, and dropping the parsed message at the end of `impostor::analysis::findings` (src/analysis/mod.rs,
+/// the `match MessageParser::default().parse(..)`) recurses `drop_in_place<mail_parser::Message>` ->
+/// `PartType::Message` -> ... once per level. `analyze_guarded`'s catch_unwind cannot catch a stack overflow. In a
+/// debug build 10,000 levels already overflow; content's max_depth (3) bounds only the walk, not the parse. This
+/// aborts the test binary today: run it alone, `cargo test --test hostile -- --ignored attached_messages_30000`.
+#[test]
+#[ignore = "defect: aborts the process (stack overflow dropping mail_parser's nested Message), see the doc comment"]
+fn attached_messages_30000_deep_do_not_overflow_the_stack() {
+    let raw = nested_messages(30_000);
+    let o = analyse("attached messages nested 30000 deep", raw.clone());
+    o.expect(BRAND_NAME_FOREIGN_DOMAIN).expect_limit("max_depth (3)").expect_kept_within_limits();
 }
 
 #[test]
 fn zip_bomb_like_base64() {
-    analyse(
-        "8 MiB of zeros as base64 attachment",
-        &zeros_attachment(8 << 20),
-    );
+    // 8 MiB decoded from 11 MB of base64: analysis holds the decoded attachment once, not a multiple of it
+    let raw = zeros_attachment(8 * MIB);
+    let o = analyse("8 MiB of zeros as base64 attachment", raw.clone());
+    o.expect(ATTACHMENT_ARCHIVE).expect(BRAND_NAME_FOREIGN_DOMAIN).expect_kept_within_limits();
+    o.expect_heap_at_most(8 * MIB + 4 * MIB); // 8.2 MiB seen
+    assert_eq!(o.content.attachments.iter().map(|a| a.size).collect::<Vec<_>>(), vec![8 * MIB], "the decoded attachment, once");
+}
+
+/// DEFECT (production code, not fixed here): an archive larger than max_image_bytes (2 MiB) is inspected only in
+/// its first 2 MiB (`attachments::classify` cuts it), but the limit is not reported: no CONTENT_LIMIT_REACHED,
+/// unlike a PDF (`max_image_bytes (...) for PDF`) or an image. A zip whose executable entry comes after 2 MiB of
+/// padding is then passed as a plain archive, without a word that it was only partly read. This test asserts what
+/// the Limits doc promises ("A bound that is reached is reported ... as CONTENT_LIMIT_REACHED") and fails today:
+/// `cargo test --test hostile -- --ignored`.
+#[test]
+#[ignore = "defect: an archive over max_image_bytes is cut without CONTENT_LIMIT_REACHED (see the doc comment)"]
+fn archive_over_max_image_bytes_reports_the_limit() {
+    let o = analyse("8 MiB of zeros as a zip attachment", zeros_attachment(8 * MIB));
+    o.expect_limit("max_image_bytes (2097152)");
 }
 
 #[test]
 fn huge_html_page() {
-    analyse(
-        "4 MB HTML, 30k links, 10k unclosed divs",
-        &huge_html(4 << 20),
+    // 4 MB of HTML: 1 MiB parsed (max_html_bytes), 1,000 unclosed divs deep inside it, 500 links kept (max_links)
+    let raw = huge_html(4 * MIB);
+    let o = analyse("4 MB HTML, 30k links, 1k unclosed divs", raw.clone());
+    o.expect(LINK_LOOKALIKE_HOST).expect(BRAND_NAME_FOREIGN_DOMAIN).expect_limit("max_html_bytes (1048576)");
+    // memory: bounded by what is parsed (max_html_bytes), not by the 4 MB: 19.6 MiB seen for the 1 MiB DOM
+    o.expect_kept_within_limits().expect_heap_at_most(40 * o.limits.max_html_bytes);
+    // about 7,700 distinct links in the parsed MiB: max_links (500) kept (that it is not reported: see the next test)
+    assert_eq!(o.content.links.len(), 500, "max_links links kept");
+}
+
+/// DEFECT (production code, not fixed here): max_links is applied inside each part, silently, so a single part with
+/// more than 500 links never reports it: `text::html` stops collecting at `limits.max_links` (`if out.links.len() <
+/// limits.max_links` in its `push`), and so does `text::plain_urls`; `Walk::push_links`, the only place that reports
+/// `max_links (500)`, then never sees more than 500. Only links over 500 summed across parts are reported. Through the
+/// daemon, the 4 MB HTML page of `daemon_caps_and_hostile_messages` (body cut at 1 MiB, 7,700 links) gets no
+/// CONTENT_LIMIT_REACHED at all. Fails today: `cargo test --test hostile -- --ignored over_max_links`.
+#[test]
+#[ignore = "defect: more than max_links links in one part are cut without CONTENT_LIMIT_REACHED, see the doc comment"]
+fn one_part_over_max_links_reports_the_limit() {
+    let html = analyse("HTML part with 7,700 links", huge_html(MIB - 64 * 1024));
+    let text_urls: String = (0..600).map(|i| format!("https://openai-{i}.example/login\r\n")).collect();
+    let plain = analyse("text part with 600 URLs", msg(&format!("{FROM}Subject: links\r\n"), text_urls.as_bytes()));
+    let reported = |o: &Outcome| o.rules.iter().any(|(id, ev)| *id == CONTENT_LIMIT_REACHED && ev.contains("max_links (500)"));
+    assert_eq!(
+        (reported(&html), reported(&plain)),
+        (true, true),
+        "max_links (500) reached in (HTML, text) part: kept {} and {} links, rules {:?} and {:?}",
+        html.content.links.len(),
+        plain.content.links.len(),
+        html.ids(),
+        plain.ids()
     );
+}
+
+/// DEFECT (production code, not fixed here): the time to parse HTML grows with the square of the number of open
+/// elements, and max_html_bytes (1 MiB) does not bound it usefully. html5ever, for every `<div>` start tag, closes a
+/// `<p>` "in button scope" (`TreeBuilder::close_p_element_in_button_scope` -> `in_scope_named`), a scan of the whole
+/// stack of open elements. Measured with the AFL-instrumented release build of fuzz/ (analyze target), one message
+/// each: 10,000 unclosed divs (50 KB) 2.1 s, 20,000 8.8 s, 40,000 (200 KB) 66 s; 1 MiB of them (210,000) would take
+/// well over half an hour, on a blocking thread, with no time bound on analysis; a message under 64 KiB (13,000
+/// divs) is analysed on the runtime's async worker itself (`INLINE_ANALYSIS_MAX_BYTES`), stalling other connections
+/// for seconds. Fails today (no verdict within GUARD): `cargo test --test hostile -- --ignored unclosed_html`.
+#[test]
+#[ignore = "defect: HTML parse time is quadratic in unclosed tags (1 MiB of <div> takes far longer than GUARD), see the doc comment"]
+fn unclosed_html_tags_within_max_html_bytes_are_bounded_in_time() {
+    let o = analyse("1 MiB of unclosed <div>", unclosed_divs(MIB));
+    o.expect(BRAND_NAME_FOREIGN_DOMAIN);
 }
 
 #[test]
 fn giant_and_invalid_images() {
-    analyse(
-        "PNG claiming 100000x100000, 4 MiB junk",
-        &giant_png(4 << 20),
-    );
-    analyse(
-        "truncated/invalid JPEG, GIF, PNG, SVG, bad base64",
-        &invalid_images(),
-    );
+    // over max_image_bytes (2 MiB): not decoded at all
+    let o = analyse("PNG claiming 100000x100000, 4 MiB junk", giant_png(4 * MIB));
+    o.expect(BRAND_NAME_FOREIGN_DOMAIN).expect_limit("max_image_bytes (2097152)").expect_heap_at_most(4 * MIB + 4 * MIB); // the decoded 4 MiB, once
+    // small enough to be read: its header says 10^10 pixels, over max_image_pixels (4,000,000), so it is not decoded
+    let o = analyse("PNG claiming 100000x100000, 64 KiB junk", giant_png(64 << 10));
+    o.expect_limit("max_image_pixels (4000000): qr.png has 10000000000").expect_heap_at_most(4 * MIB); // no 10^10-pixel buffer
+    // six images: four are looked at for QR codes (max_qr_images), each refused by max_image_pixels
+    let png = &giant_png_bytes(0);
+    let six: Vec<(&str, String, &[u8])> = (0..6).map(|i| ("image/png", format!("qr{i}.png"), &png[..])).collect();
+    let six: Vec<(&str, &str, &[u8])> = six.iter().map(|(c, n, d)| (*c, n.as_str(), *d)).collect();
+    let o = analyse("six giant PNG headers", attachments(&six));
+    o.expect_limit("max_qr_images (4)").expect_limit("qr3.png has 10000000000");
+    let ev = o.evidence(CONTENT_LIMIT_REACHED);
+    assert!(!ev.contains("qr4.png") && !ev.contains("qr5.png"), "only four images decoded: {ev:?}");
+    // broken images: skipped as unreadable, no limit reached, every part still read and the message judged
+    let o = analyse("truncated/invalid JPEG, GIF, PNG, SVG, bad base64", invalid_images());
+    o.expect(BRAND_NAME_FOREIGN_DOMAIN).expect_not(CONTENT_LIMIT_REACHED);
+    let kinds: Vec<_> = o.content.attachments.iter().map(|a| (a.content_type.as_str(), a.kind)).collect();
+    let image = content::AttachmentKind::Image;
+    assert_eq!(kinds, [("image/jpeg", image), ("image/gif", image), ("image/png", image), ("image/svg+xml", image)], "the four decodable parts classified");
+    // the part whose base64 does not decode is kept as text by mail_parser, and read as such
+    assert!(o.content.text.contains("not base64"), "{:?}", o.content.text);
 }
 
 #[test]
 fn invalid_utf8_and_unknown_charsets() {
-    analyse(
-        "invalid UTF-8, unknown charsets, broken encoded words",
-        &bad_charsets(),
-    );
+    let o = analyse("invalid UTF-8, unknown charsets, broken encoded words", bad_charsets());
+    // the brand in a display name with invalid UTF-8 around it is still seen
+    let ev = o.evidence(BRAND_NAME_FOREIGN_DOMAIN);
+    assert!(ev.contains("names OpenAI"), "{ev:?}");
+    o.expect_not(CONTENT_LIMIT_REACHED).expect_not(MESSAGE_UNPARSEABLE);
+    // every part was decoded to text somehow: the quoted-printable one with invalid bytes and an unknown charset too
+    assert!(o.content.text.contains("sign in"), "text of the quoted-printable part kept: {:?}", o.content.text);
 }
 
 #[test]
 fn nul_bytes_in_headers_and_body() {
-    analyse("NUL bytes in headers and body", &nul_bytes());
+    let o = analyse("NUL bytes in headers and body", nul_bytes());
+    let ev = o.evidence(BRAND_NAME_FOREIGN_DOMAIN);
+    assert!(ev.contains("names OpenAI"), "a NUL inside the display name does not hide the brand: {ev:?}");
+    // the text after 4,096 NULs still reaches analysis
+    assert!(o.content.text.contains("sign in to openai"), "{:?}", o.content.text);
 }
 
 #[test]
 fn duplicate_from_is_a_signal() {
-    let rules = analyse("two From headers", &duplicate_from());
-    assert!(
-        rules.contains(&"DUPLICATE_FROM"),
-        "expected DUPLICATE_FROM, got {rules:?}"
-    );
+    let o = analyse("two From headers", duplicate_from());
+    assert_eq!(o.evidence(DUPLICATE_FROM), "2 From header fields");
 }
 
 #[test]
 fn degenerate_inputs() {
-    for (name, raw) in [
-        ("empty", Vec::new()),
-        ("only CRLFs", b"\r\n".repeat(10_000)),
-        ("no header/body separator", b"From: a@b.example".to_vec()),
-        (
-            "header without colon",
-            b"no colon here\r\n\r\nbody".to_vec(),
-        ),
-        (
-            "bare CR line ends",
-            b"From: \"OpenAI\" <x@example.net>\rSubject: a\r\rbody".to_vec(),
-        ),
-        ("100k continuation lines", {
-            let mut m = b"From: \"OpenAI\" <x@example.net>\r\nSubject: a\r\n".to_vec();
-            m.extend_from_slice(&b" x\r\n".repeat(100_000));
-            m.extend_from_slice(b"\r\nbody");
-            m
-        }),
-        (
-            "boundary never closed",
-            b"Content-Type: multipart/mixed; boundary=x\r\n\r\n--x\r\n--x\r\n--x\r\n".to_vec(),
-        ),
-    ] {
-        analyse(name, &raw);
+    let continuation = {
+        let mut m = b"From: \"OpenAI\" <x@example.net>\r\nSubject: a\r\n".to_vec();
+        m.extend_from_slice(&b" x\r\n".repeat(100_000));
+        m.extend_from_slice(b"\r\nbody");
+        m
+    };
+    // (name, input, the rules expected, exactly, and the action)
+    let cases: [(&str, Vec<u8>, &[&str], Action); 7] = [
+        ("empty", Vec::new(), &[MESSAGE_UNPARSEABLE], Action::Accept),
+        ("only CRLFs", b"\r\n".repeat(10_000), &[NO_FROM_ADDRESS], Action::Accept),
+        // a header without its line end is not a header field: no From
+        ("no header/body separator", b"From: a@b.example".to_vec(), &[NO_FROM_ADDRESS], Action::Accept),
+        ("header without colon", b"no colon here\r\n\r\nbody".to_vec(), &[NO_FROM_ADDRESS], Action::Accept),
+        // a bare CR is not a line end (RFC 5322): From's value runs to the end and holds no address
+        ("bare CR line ends", b"From: \"OpenAI\" <x@example.net>\rSubject: a\r\rbody".to_vec(), &[NO_FROM_ADDRESS], Action::Accept),
+        ("100k continuation lines", continuation, &[BRAND_NAME_FOREIGN_DOMAIN], Action::Tag),
+        ("boundary never closed", b"Content-Type: multipart/mixed; boundary=x\r\n\r\n--x\r\n--x\r\n--x\r\n".to_vec(), &[NO_FROM_ADDRESS], Action::Accept),
+    ];
+    for (name, raw, expected, action) in cases {
+        let o = analyse(name, raw);
+        assert_eq!((o.ids(), o.action), (expected.to_vec(), action), "{name}: {:?}", o.rules);
     }
 }
 
