@@ -18,13 +18,12 @@
 //! inputs they once crashed or hung on (fuzz/, see scripts/fuzz.sh); they are
 //! replayed here (`fuzz_regressions`).
 
-use impostor::analysis::content::{self, Content, Limits, ATTACHMENT_ARCHIVE, CONTENT_LIMIT_REACHED, LINK_LOOKALIKE_HOST};
+use impostor::analysis::content::{self, Content, Limits, ATTACHMENT_ARCHIVE, CONTENT_LIMIT_REACHED};
 use impostor::analysis::{analyze, Engine, Envelope, MessageInput};
 use impostor::config::Config;
 use impostor::milter::session::{InFlight, MessageState};
-use impostor::verdict::rules::{
-    BRAND_NAME_FOREIGN_DOMAIN, BRAND_SUBJECT_FOREIGN_DOMAIN, DUPLICATE_FROM, HEADERS_TRUNCATED, MESSAGE_UNPARSEABLE, NO_FROM_ADDRESS,
-};
+use impostor::analysis::sender::{BRAND_NAME_FOREIGN_DOMAIN, BRAND_SUBJECT_FOREIGN_DOMAIN, DUPLICATE_FROM, NO_FROM_ADDRESS};
+use impostor::analysis::{HEADERS_TRUNCATED, MESSAGE_UNPARSEABLE};
 use impostor::verdict::Action;
 use indymilter_test::{EomAction, Status, TestConnection};
 use mail_parser::MessageParser;
@@ -571,11 +570,14 @@ fn huge_html_page() {
     // 4 MB of HTML: 1 MiB parsed (max_html_bytes), 1,000 unclosed divs deep inside it, 500 links kept (max_links)
     let raw = huge_html(4 * MIB);
     let o = analyse("4 MB HTML, 30k links, 1k unclosed divs", raw.clone());
-    o.expect(LINK_LOOKALIKE_HOST).expect(BRAND_NAME_FOREIGN_DOMAIN).expect_limit("max_html_bytes (1048576)");
+    // the tree is built only down to max_html_depth (1,000 unclosed divs); the rest is read as plain text, so the lookalike links after
+    // the cut are not seen as links (the cost of bounding html5ever's work: docs/content.md)
+    o.expect(BRAND_NAME_FOREIGN_DOMAIN).expect_limit("max_html_bytes (1048576)").expect_limit("max_html_depth (512)");
     // memory: bounded by what is parsed (max_html_bytes), not by the 4 MB: 19.6 MiB seen for the 1 MiB DOM
     o.expect_kept_within_limits().expect_heap_at_most(40 * o.limits.max_html_bytes);
     // about 7,700 distinct links in the parsed MiB: max_links (500) kept (that it is not reported: see the next test)
-    assert_eq!(o.content.links.len(), 500, "max_links links kept");
+    // with the depth cut at byte 2,562 no anchor is in the tree any more: at most max_links are ever kept
+    assert!(o.content.links.len() <= o.limits.max_links, "{} links kept", o.content.links.len());
 }
 
 /// DEFECT (production code, not fixed here): max_links is applied inside each part, silently, so a single part with

@@ -10,12 +10,13 @@ use std::sync::{Arc, OnceLock};
 fn engines() -> &'static [Arc<Engine>; 2] {
     static E: OnceLock<[Arc<Engine>; 2]> = OnceLock::new();
     E.get_or_init(|| {
-        let default = Engine::new(Config::from_toml_str("", "fuzz.toml").expect("default config"));
+        let default = Engine::new(Config::from_toml_str("", "fuzz.toml").expect("default config")).expect("default policy");
         // a second brand set with more names, domains and keywords (deploy/brands-example.toml)
         let brands = include_str!("../../deploy/brands-example.toml");
         let extra = Config::from_toml_str(brands, "brands-example.toml")
-            .map(Engine::new)
-            .unwrap_or_else(|_| default.clone());
+            .ok()
+            .and_then(|c| Engine::new(c).ok())
+            .unwrap_or_else(|| default.clone());
         [default, extra]
     })
 }

@@ -16,8 +16,8 @@ fn main() {
         let Ok(text) = std::str::from_utf8(data) else {
             return;
         };
-        if let Ok(config) = Config::from_toml_str(text, "fuzz.toml") {
-            let engine = Engine::new(config);
+        // a configuration must load, or fail with a message; an engine built from it must analyse
+        if let Some(engine) = Config::from_toml_str(text, "fuzz.toml").ok().and_then(|c| Engine::new(c).ok()) {
             let input = MessageInput {
                 envelope: &envelope,
                 raw: MSG,
