@@ -18,8 +18,55 @@
 # not replayed yet (it would fail the suite until the fix lands); minimise it (cargo afl tmin, see
 # docs/reliability.md) and move it up into tests/fixtures/fuzz-regressions/, which tests/hostile.rs
 # (fuzz_regressions) replays, with the fix. Exit status: 0 no crash, 1 crashes found, 2 could not run.
+#
+# scripts/fuzz.sh keep: after a run, refreshes the replayed corpus: each target's queue is minimised with
+# `cargo afl cmin`, then at most KEEP_ANALYZE / KEEP_CONFIG / KEEP_BANNER (default 25 / 15 / 20) of the
+# remaining files of at most 16 KiB are picked greedily, each the one adding the most edges not yet covered
+# (afl-showmap), and copied to tests/fixtures/fuzz-regressions/<target>-<sha1>.bin (old ones of that target
+# removed; pending/ untouched).
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
+if [ "${1:-}" = keep ]; then
+  FUZZ=$ROOT/fuzz
+  REG=$ROOT/tests/fixtures/fuzz-regressions
+  for t in ${FUZZ_TARGETS:-analyze config banner}; do
+    case $t in analyze) n=${KEEP_ANALYZE:-25} ;; config) n=${KEEP_CONFIG:-15} ;; *) n=${KEEP_BANNER:-20} ;; esac
+    q=$FUZZ/artifacts/$t/default/queue min=$FUZZ/corpus/$t-cmin maps=$FUZZ/corpus/$t-maps
+    [ -d "$q" ] || { echo "fuzz keep: $t: no queue at $q" >&2; continue; }
+    rm -rf "$min" "$maps"
+    # AFL_MAP_SIZE: with the exact map size of a small target (banner: 14,018) afl-cmin records no tuples at all
+    AFL_MAP_SIZE=65536 AFL_NO_UI=1 AFL_SKIP_BIN_CHECK=1 nice -n 10 cargo afl cmin -i "$q" -o "$min" -t 2000 -m none -- "$FUZZ/target/release/$t" >"$FUZZ/artifacts/$t.cmin.log" 2>&1 \
+      || { echo "fuzz keep: $t: cmin failed, see $FUZZ/artifacts/$t.cmin.log" >&2; continue; }
+    find "$min" -type f -size +16k -delete
+    nice -n 10 cargo afl showmap -i "$min" -o "$maps" -t 2000 -m none -- "$FUZZ/target/release/$t" >/dev/null 2>&1
+    rm -f "$REG/$t"-*.bin
+    # greedy set cover: a map file per input, one "edge:count" a line
+    for m in "$maps"/*; do [ -f "$m" ] && awk -v f="$(basename "$m")" -F: '{ print f, $1 }' "$m"; done \
+      | awk -v n="$n" '{ fe[$1] = fe[$1] " " $2 }
+          END {
+            for (k = 0; k < n; k++) {
+              best = ""; gain = 0
+              for (f in fe) {
+                c = split(fe[f], xs, " "); g = 0
+                for (i = 1; i <= c; i++) if (!(xs[i] in got)) g++
+                if (g > gain) { gain = g; best = f }
+              }
+              if (best == "") break
+              c = split(fe[best], xs, " ")
+              for (i = 1; i <= c; i++) got[xs[i]] = 1
+              delete fe[best]; print best, gain
+            }
+          }' >"$FUZZ/corpus/$t-keep.txt"
+    total=0
+    while read -r f gain; do
+      h=$(sha1sum "$min/$f" | cut -c1-16)
+      cp "$min/$f" "$REG/$t-$h.bin"
+      total=$((total + gain))
+    done <"$FUZZ/corpus/$t-keep.txt"
+    echo "fuzz keep: $t: $(ls "$q" | grep -c '^id:') queue -> $(ls "$min" | wc -l) after cmin (<= 16 KiB) -> $(wc -l <"$FUZZ/corpus/$t-keep.txt") kept, covering $total edges"
+  done
+  exit 0
+fi
 TOTAL=${1:-1800}
 TARGETS=${FUZZ_TARGETS:-analyze config banner}
 FUZZ=$ROOT/fuzz

@@ -697,59 +697,71 @@ fn degenerate_inputs() {
     }
 }
 
-/// Every input the fuzzers once crashed or hung on, replayed.
-/// `analyze-*`: first byte = flags (bit 0 body truncated, bit 1 headers truncated, bit 2 second
-/// engine with deploy/brands-example.toml), the rest the raw message (as fuzz/fuzz_targets/analyze.rs).
-/// `config-*`: a config file for `Config::from_toml_str` (as fuzz/fuzz_targets/config.rs).
+/// Replays tests/fixtures/fuzz-regressions/: the fuzzers' minimised corpora (`cargo afl cmin` of each queue) and
+/// any crash or hang once fixed, named `<target>-<sha1>.bin` as scripts/fuzz.sh names them. `pending/` (crashes
+/// whose fix has not landed yet) is not replayed. Each input as its fuzz target runs it (fuzz/fuzz_targets/):
+/// * `analyze-*`: first byte = flags (bit 0 body truncated, bit 1 headers truncated, bit 2 the second engine, with
+///   deploy/brands-example.toml), the rest the raw message: a verdict within GUARD, with a finite score;
+/// * `config-*`: a config file for `Config::from_toml_str`: accepted (and then it builds an engine that analyses a
+///   message), or an error whose message names the file;
+/// * `banner-*`: a raw message for `banner::apply(raw, "OpenAI")`: returns without a panic, within GUARD.
+///
+/// Every target must have at least one input: an empty directory fails.
 #[test]
 fn fuzz_regressions() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/fuzz-regressions");
-    let brands = engine(include_str!("../deploy/brands-example.toml"));
-    let default = engine("");
-    let env = envelope();
-    let mut n = 0;
-    let mut entries: Vec<_> = std::fs::read_dir(&dir)
-        .map(|d| d.flatten().map(|e| e.path()).collect())
-        .unwrap_or_default();
+    let mut entries: Vec<_> = std::fs::read_dir(&dir).expect("tests/fixtures/fuzz-regressions").flatten().map(|e| e.path()).filter(|p| p.is_file()).collect();
     entries.sort();
+    let mut replayed = std::collections::BTreeMap::from([("analyze", 0), ("config", 0), ("banner", 0)]);
     for path in entries {
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
-        let data = std::fs::read(&path).unwrap();
-        let t = Instant::now();
-        if name.starts_with("analyze-") {
-            let (flags, raw) = data
-                .split_first()
-                .map(|(f, r)| (*f, r))
-                .unwrap_or((0, &data[..]));
-            let e = if flags & 4 != 0 { &brands } else { &default };
-            let input = MessageInput {
-                envelope: &env,
-                raw,
-                truncated: flags & 1 != 0,
-                headers_truncated: flags & 2 != 0,
-                auth: None,
-            };
-            let (v, _) = analyze(e, &input);
-            println!(
-                "fuzz regression {name}: {} in {:.1} ms",
-                v.action,
-                t.elapsed().as_secs_f64() * 1e3
-            );
-        } else if name.starts_with("config-") {
-            if let Ok(text) = std::str::from_utf8(&data) {
-                let r = Config::from_toml_str(text, &name).map(Engine::new);
-                println!(
-                    "fuzz regression {name}: config {} in {:.1} ms",
-                    if r.is_ok() { "accepted" } else { "rejected" },
-                    t.elapsed().as_secs_f64() * 1e3
-                );
-            }
-        } else {
+        let Some(target) = replayed.keys().copied().find(|t| name.starts_with(&format!("{t}-")) && name.ends_with(".bin")) else {
+            assert!(name == "README", "{name}: not named <analyze|config|banner>-<sha1>.bin");
             continue;
-        }
-        n += 1;
+        };
+        let data = std::fs::read(&path).unwrap();
+        let label = format!("fuzz regression {name}");
+        let t = Instant::now();
+        let result = match target {
+            "analyze" => guarded(&label, move || {
+                let (flags, raw) = data.split_first().map(|(f, r)| (*f, r.to_vec())).unwrap_or((0, Vec::new()));
+                let e = if flags & 4 != 0 { engine(include_str!("../deploy/brands-example.toml")) } else { engine("") };
+                let env = envelope();
+                let input = MessageInput { envelope: &env, raw: &raw, truncated: flags & 1 != 0, headers_truncated: flags & 2 != 0, auth: None };
+                let v = analyze(&e, &input).0;
+                assert!(v.score.is_finite(), "score {}", v.score);
+                format!("{} {:?}", v.action, v.rule_ids())
+            }),
+            "config" => {
+                let text = String::from_utf8_lossy(&data).into_owned();
+                let file = name.clone();
+                guarded(&label, move || match Config::from_toml_str(&text, &file) {
+                    Ok(config) => {
+                        let e = Engine::new(config);
+                        let env = envelope();
+                        let raw = msg(&format!("{FROM}Subject: OpenAI invoice\r\n"), b"Pay now at https://openai-billing.example/login\r\n");
+                        let input = MessageInput { envelope: &env, raw: &raw, truncated: false, headers_truncated: false, auth: None };
+                        format!("accepted, {}", analyze(&e, &input).0.action)
+                    }
+                    Err(err) => {
+                        let m = err.to_string();
+                        assert!(m.contains(&file), "a config error must name the file: {m:?}");
+                        format!("rejected: {}", m.chars().take(100).collect::<String>())
+                    }
+                })
+            }
+            _ => guarded(&label, move || match impostor::banner::apply(&data, "OpenAI") {
+                Some(body) => format!("banner added, {} bytes of body", body.len()),
+                None => "no banner".to_string(),
+            }),
+        };
+        println!("{label}: {result} in {:.1} ms", t.elapsed().as_secs_f64() * 1e3);
+        *replayed.get_mut(target).unwrap() += 1;
     }
-    println!("fuzz regressions replayed: {n}");
+    println!("fuzz regressions replayed: {replayed:?}");
+    for (target, n) in replayed {
+        assert!(n > 0, "tests/fixtures/fuzz-regressions/ holds no {target}-*.bin input: nothing replayed for fuzz target {target}");
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
