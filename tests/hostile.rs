@@ -735,9 +735,8 @@ fn fuzz_regressions() {
             "config" => {
                 let text = String::from_utf8_lossy(&data).into_owned();
                 let file = name.clone();
-                guarded(&label, move || match Config::from_toml_str(&text, &file) {
-                    Ok(config) => {
-                        let e = Engine::new(config);
+                guarded(&label, move || match Config::from_toml_str(&text, &file).and_then(Engine::new) {
+                    Ok(e) => {
                         let env = envelope();
                         let raw = msg(&format!("{FROM}Subject: OpenAI invoice\r\n"), b"Pay now at https://openai-billing.example/login\r\n");
                         let input = MessageInput { envelope: &env, raw: &raw, truncated: false, headers_truncated: false, auth: None };
