@@ -6,6 +6,7 @@
 //! "OpenAirInterface" does not name OpenAI.
 
 use crate::config::Brand;
+use crate::fold::is_invisible;
 use unicode_normalization::UnicodeNormalization;
 
 /// Folds one character for brand-name comparison: confusable skeleton (UTS #39),
@@ -51,10 +52,6 @@ fn fold_char_slow(c: char, out: &mut String) {
             });
         }
     }
-}
-
-fn is_invisible(c: char) -> bool {
-    matches!(c, '\u{00AD}' | '\u{200B}'..='\u{200F}' | '\u{2060}'..='\u{2064}' | '\u{FEFF}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
 
 /// Splits text into folded word tokens. Letter-like symbols (`@`, `$`, `|`, `!`)
@@ -225,6 +222,7 @@ mod tests {
         let s = set();
         for t in [
             "OpenAirInterface",
+            "OpenAI\u{FE0F}rInterface", // a variation selector is invisible: this reads "OpenAIrInterface"
             "[USRP-users] OpenAirInterface with B210",
             "Opening hours",
             "open air concert",
@@ -248,6 +246,7 @@ mod tests {
             "Atenciosamente,\nEquipe OpenAI",
             "Cordiali saluti,\nIl team di OpenAI",
             "— 0penAI Security",
+            "Best regards,\nOpenAI Sup\u{034F}port", // the combining grapheme joiner is invisible
         ] {
             assert!(s.signed_as(t, 600).is_some(), "{t:?} is signed as OpenAI");
         }

@@ -23,6 +23,7 @@ use urls::truncate;
 
 use crate::brand::BrandSet;
 use crate::domain::registrable;
+use crate::fold::is_invisible;
 use crate::rule::RuleDef;
 use crate::rule::Finding;
 use mail_parser::{Message, MimeHeaders, PartType};
@@ -130,7 +131,7 @@ impl Link {
         let cleaned: std::borrow::Cow<str> = if raw.bytes().all(|b| b.is_ascii_graphic()) {
             std::borrow::Cow::Borrowed(raw)
         } else {
-            std::borrow::Cow::Owned(raw.chars().filter(|c| !c.is_whitespace() && !c.is_control() && !normalise::is_invisible(*c)).collect())
+            std::borrow::Cow::Owned(raw.chars().filter(|c| !c.is_whitespace() && !c.is_control() && !is_invisible(*c)).collect())
         };
         let s = truncate(&cleaned, 2000);
         let lower = s.to_ascii_lowercase();
@@ -568,7 +569,7 @@ pub fn check(
 /// Zero-width/bidi characters, or a word mixing scripts (Latin with Cyrillic or Greek).
 fn hidden_characters(name: &str) -> Option<String> {
     use unicode_security::MixedScript;
-    if let Some(c) = name.chars().find(|c| normalise::is_invisible(*c)) {
+    if let Some(c) = name.chars().find(|c| is_invisible(*c)) {
         return Some(format!("invisible character U+{:04X}", c as u32));
     }
     for w in name.split(|c: char| !c.is_alphanumeric()) {

@@ -2,17 +2,9 @@
 //! obfuscation (NFKC, invisible characters, case, accents and confusables,
 //! leetspeak, letter spacing), and the zero-width characters hidden in words.
 
+use crate::fold::is_invisible;
 use unicode_normalization::char::is_combining_mark;
 use unicode_normalization::UnicodeNormalization;
-
-/// Characters that render as nothing or reorder text: zero-width spaces and
-/// joiners, soft hyphen, word joiner, BOM, bidi controls, variation selectors,
-/// combining grapheme joiner, Mongolian vowel separator.
-pub fn is_invisible(c: char) -> bool {
-    matches!(c,
-        '\u{00AD}' | '\u{034F}' | '\u{180E}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}'
-        | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{2069}' | '\u{FE00}'..='\u{FE0F}' | '\u{FEFF}')
-}
 
 /// Zero-width characters between two letters ("pa\u{200B}ss"): filter evasion.
 /// Soft hyphens (real hyphenation hints) and joiners next to non-Latin
