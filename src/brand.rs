@@ -6,7 +6,7 @@
 //! "OpenAirInterface" does not name OpenAI.
 
 use crate::config::Brand;
-use crate::fold::is_invisible;
+use crate::fold::{is_invisible, leet_digit};
 use unicode_normalization::UnicodeNormalization;
 
 /// Folds one character for brand-name comparison: confusable skeleton (UTS #39),
@@ -42,13 +42,11 @@ fn fold_char_slow(c: char, out: &mut String) {
         }
         for l in s.to_lowercase() {
             out.push(match l {
+                // `1` folds to `l` here and to `i` in the text normaliser, on purpose: see `leet_digit`
                 'i' | '1' | '|' | '!' | 'ı' => 'l',
-                '0' => 'o',
-                '3' => 'e',
-                '4' | '@' => 'a',
-                '5' | '$' => 's',
-                '7' => 't',
-                other => other,
+                '@' => 'a',
+                '$' => 's',
+                other => leet_digit(other).unwrap_or(other),
             });
         }
     }

@@ -2,7 +2,7 @@
 //! obfuscation (NFKC, invisible characters, case, accents and confusables,
 //! leetspeak, letter spacing), and the zero-width characters hidden in words.
 
-use crate::fold::is_invisible;
+use crate::fold::{is_invisible, leet_digit};
 use unicode_normalization::char::is_combining_mark;
 use unicode_normalization::UnicodeNormalization;
 
@@ -283,13 +283,9 @@ fn unleet_in_place(w: &mut [u8]) {
     for i in 1..w.len().saturating_sub(1) {
         if w[i - 1].is_ascii_alphabetic() && w[i + 1].is_ascii_alphabetic() {
             w[i] = match w[i] {
-                b'0' => b'o',
+                // `1` reads as `i` here and as `l` in brand names, on purpose: see `leet_digit`
                 b'1' => b'i',
-                b'3' => b'e',
-                b'4' => b'a',
-                b'5' => b's',
-                b'7' => b't',
-                other => other,
+                other => leet_digit(other as char).map_or(other, |l| l as u8),
             };
         }
     }
@@ -363,7 +359,8 @@ pub(crate) fn normalize_reference(s: &str) -> String {
 }
 
 /// Digits between letters read as the letters they imitate (`passw0rd`, `l0gin`);
-/// the reference for [`unleet_in_place`].
+/// the reference for [`unleet_in_place`]. Its table is its own on purpose: the
+/// reference shares no code with what it checks.
 #[cfg(test)]
 fn unleet(w: &str) -> std::borrow::Cow<'_, str> {
     if !w.bytes().any(|b| b.is_ascii_digit()) || w.bytes().filter(|b| b.is_ascii_alphabetic()).count() < 3 {
