@@ -22,7 +22,7 @@ pub use phrases::{Family, PhraseHit, Phrases};
 use urls::truncate;
 
 use crate::brand::BrandSet;
-use crate::domain::registrable;
+use crate::domain::{dotted_domain_of, registrable};
 use crate::fold::is_invisible;
 use crate::rule::RuleDef;
 use crate::rule::Finding;
@@ -475,10 +475,6 @@ pub fn is_freemail(domain: &str) -> bool {
     FREEMAIL.iter().any(|f| *f == d || *f == reg)
 }
 
-fn domain_of(address: &str) -> Option<String> {
-    address.rsplit_once('@').map(|(_, d)| d.trim().trim_end_matches('.').trim_end_matches('>').to_ascii_lowercase()).filter(|d| d.contains('.'))
-}
-
 /// All content, link, attachment and Reply-To/display-name findings for a message.
 pub fn check(
     msg: &Message,
@@ -491,7 +487,7 @@ pub fn check(
 ) -> Content {
     let content = extract(msg, limits);
     let from_entries: Vec<_> = msg.from().map(|a| a.iter().collect()).unwrap_or_default();
-    let from_domain = from_entries.iter().filter_map(|a| a.address()).find_map(domain_of);
+    let from_domain = from_entries.iter().filter_map(|a| a.address()).find_map(dotted_domain_of);
     let claimed = claimed_brand.and_then(|b| brands.brands.get(b).map(|br| (b, br)));
     let claim_from_outside = claimed.is_some_and(|(_, b)| !from_domain.as_deref().is_some_and(|d| b.owns(d)));
 
@@ -525,7 +521,7 @@ pub fn check(
         msg.reply_to().map(|a| a.iter().filter_map(|x| x.address()).map(|a| (a.to_string(), "Reply-To")).collect()).unwrap_or_default();
     reply.extend(content.mailto.iter().map(|a| (a.clone(), "mailto: link")));
     for (addr, how) in &reply {
-        let Some(d) = domain_of(addr) else { continue };
+        let Some(d) = dotted_domain_of(addr) else { continue };
         if brands.owner_of(&d).is_some() {
             continue;
         }
