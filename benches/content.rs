@@ -6,7 +6,7 @@
 //!
 //! Run: `cargo bench --bench content` (add `-- --quick` for a short run).
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
-use impostor::analysis::content::{self, text, Limits, Phrases};
+use impostor::analysis::content::{self, normalise, Limits, Phrases};
 use impostor::brand::BrandSet;
 use impostor::config::builtin_brands;
 use mail_parser::MessageParser;
@@ -80,7 +80,7 @@ fn bench(c: &mut Criterion) {
         })
     });
     let html = msg.body_html(0).map(|h| h.into_owned()).unwrap_or_default();
-    g.bench_function("text::normalize", |b| b.iter(|| black_box(text::normalize(black_box(&html)))));
+    g.bench_function("text::normalize", |b| b.iter(|| black_box(normalise::normalize(black_box(&html)))));
     g.finish();
 }
 

@@ -6,6 +6,7 @@
 //! "OpenAirInterface" does not name OpenAI.
 
 use crate::config::Brand;
+use crate::fold::{is_invisible, leet_digit};
 use unicode_normalization::UnicodeNormalization;
 
 /// Folds one character for brand-name comparison: confusable skeleton (UTS #39),
@@ -41,20 +42,14 @@ fn fold_char_slow(c: char, out: &mut String) {
         }
         for l in s.to_lowercase() {
             out.push(match l {
+                // `1` folds to `l` here and to `i` in the text normaliser, on purpose: see `leet_digit`
                 'i' | '1' | '|' | '!' | 'ı' => 'l',
-                '0' => 'o',
-                '3' => 'e',
-                '4' | '@' => 'a',
-                '5' | '$' => 's',
-                '7' => 't',
-                other => other,
+                '@' => 'a',
+                '$' => 's',
+                other => leet_digit(other).unwrap_or(other),
             });
         }
     }
-}
-
-fn is_invisible(c: char) -> bool {
-    matches!(c, '\u{00AD}' | '\u{200B}'..='\u{200F}' | '\u{2060}'..='\u{2064}' | '\u{FEFF}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
 
 /// Splits text into folded word tokens. Letter-like symbols (`@`, `$`, `|`, `!`)
@@ -225,6 +220,7 @@ mod tests {
         let s = set();
         for t in [
             "OpenAirInterface",
+            "OpenAI\u{FE0F}rInterface", // a variation selector is invisible: this reads "OpenAIrInterface"
             "[USRP-users] OpenAirInterface with B210",
             "Opening hours",
             "open air concert",
@@ -248,6 +244,7 @@ mod tests {
             "Atenciosamente,\nEquipe OpenAI",
             "Cordiali saluti,\nIl team di OpenAI",
             "— 0penAI Security",
+            "Best regards,\nOpenAI Sup\u{034F}port", // the combining grapheme joiner is invisible
         ] {
             assert!(s.signed_as(t, 600).is_some(), "{t:?} is signed as OpenAI");
         }

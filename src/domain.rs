@@ -23,10 +23,44 @@ pub fn registrable(host: &str) -> Option<String> {
 }
 
 /// The lowercased domain of an e-mail address (`user@Example.COM` → `example.com`),
-/// without angle brackets or a trailing dot.
+/// after the last `@`, without white space, trailing dots or closing angle
+/// brackets in any order (`<user@example.com.>`, `user@example.com> `).
 pub fn domain_of(address: &str) -> Option<String> {
-    let a = address.trim().trim_start_matches('<').trim_end_matches('>');
-    let (_, d) = a.rsplit_once('@')?;
-    let d = d.trim().trim_end_matches('.').to_ascii_lowercase();
+    let (_, d) = address.rsplit_once('@')?;
+    let d = d.trim_start().trim_end_matches(|c: char| c == '.' || c == '>' || c.is_whitespace()).to_ascii_lowercase();
     (!d.is_empty()).then_some(d)
+}
+
+/// [`domain_of`] when it has a dot: None for `postmaster@localhost`. For the
+/// domains compared with brands' and lookalikes' (Reply-To, Sender, MAIL FROM,
+/// Message-ID …): a local name is neither registrable nor an imitation, and a
+/// brand's Reply-To to one is not a reply "outside the brand".
+pub fn dotted_domain_of(address: &str) -> Option<String> {
+    domain_of(address).filter(|d| d.contains('.'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn domain_of_an_address_is_bare_and_lowercase() {
+        for (a, want) in [
+            ("user@Example.COM", Some("example.com")),
+            ("<user@example.com>", Some("example.com")),
+            (" user@example.com. ", Some("example.com")),
+            ("user@example.com.>", Some("example.com")),
+            ("user@example.com>.", Some("example.com")),
+            ("user@ example.com >", Some("example.com")),
+            ("a@b@example.com", Some("example.com")),
+            ("postmaster@localhost", Some("localhost")),
+            ("user", None),
+            ("user@", None),
+            ("<user@>", None),
+        ] {
+            assert_eq!(domain_of(a).as_deref(), want, "{a:?}");
+        }
+        assert_eq!(dotted_domain_of("postmaster@localhost"), None);
+        assert_eq!(dotted_domain_of("<bounce@Mail.Example.com>").as_deref(), Some("mail.example.com"));
+    }
 }

@@ -12,6 +12,7 @@ pub mod brand;
 pub mod cli;
 pub mod config;
 pub mod domain;
+pub mod fold;
 pub mod logging;
 pub mod message;
 pub mod metrics;

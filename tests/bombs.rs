@@ -11,7 +11,7 @@
 //! The only timing assertions are generous guards (a thread given 20 s) that
 //! turn a hang into a failure.
 
-use impostor::analysis::content::text::{self, NestingLimit};
+use impostor::analysis::content::html::{self, NestingLimit};
 use impostor::analysis::content::{qr, Limits};
 use impostor::analysis::{analyze, Engine, Envelope, MessageInput};
 use impostor::config::Config;
@@ -97,8 +97,8 @@ fn analyse(raw: Vec<u8>) -> Vec<(&'static str, String)> {
     v.rules.iter().map(|r| (r.id, r.evidence.clone())).collect()
 }
 
-fn html_within_guard(html: String) -> text::HtmlOut {
-    within(GUARD, move || text::html(&html, &Limits::default())).expect("text::html did not finish in 20 s").0
+fn html_within_guard(html: String) -> html::HtmlOut {
+    within(GUARD, move || html::html(&html, &Limits::default())).expect("html::html did not finish in 20 s").0
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -203,7 +203,7 @@ fn depths(h: &str) -> (usize, usize) {
     let (mut lo, mut hi) = (0, h.len());
     while lo < hi {
         let mid = (lo + hi) / 2;
-        if text::nesting_cut(h, mid, usize::MAX).is_none() { hi = mid } else { lo = mid + 1 }
+        if html::nesting_cut(h, mid, usize::MAX).is_none() { hi = mid } else { lo = mid + 1 }
     }
     (real, lo)
 }
@@ -265,8 +265,8 @@ fn bomb_timings() {
     for n in [1_000, 5_000, 13_000, 50_000, 100_000, 210_000] {
         let h = nested_divs(n, "x");
         let t = Instant::now();
-        let o = text::html(&h, &Limits::default());
-        println!("{n} nested divs ({} bytes): text::html {:.2} ms, cut {:?}", h.len(), t.elapsed().as_secs_f64() * 1e3, o.cut);
+        let o = html::html(&h, &Limits::default());
+        println!("{n} nested divs ({} bytes): html::html {:.2} ms, cut {:?}", h.len(), t.elapsed().as_secs_f64() * 1e3, o.cut);
     }
     for raw in [qr_bomb_message(), nested_div_message(13_000), nested_div_message(100_000)] {
         analyse(raw);

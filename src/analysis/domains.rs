@@ -5,6 +5,7 @@
 
 use super::{Engine, Envelope, Facts};
 use crate::analysis::lookalike::{DomainClass, LookalikeMatch};
+use crate::domain::dotted_domain_of;
 use crate::rule::{Finding, RuleDef, RuleId};
 use mail_parser::Message;
 
@@ -31,11 +32,6 @@ pub fn evidence(m: &LookalikeMatch) -> String {
     let t = m.techniques.iter().map(|t| t.as_str()).collect::<Vec<_>>().join(", ");
     let d = m.detail.strip_prefix(&format!("{t}: ")).unwrap_or(&m.detail);
     format!("{} ~ {} ({t}: {d})", m.domain, m.imitates)
-}
-
-fn domain_of(addr: &str) -> Option<String> {
-    let a = addr.trim().trim_start_matches('<').trim_end_matches('>');
-    a.rsplit_once('@').map(|(_, d)| d.trim_end_matches('.').to_ascii_lowercase()).filter(|d| d.contains('.'))
 }
 
 pub fn check(engine: &Engine, env: &Envelope, msg: &Message, out: &mut Vec<Finding>, facts: &mut Facts) {
@@ -65,19 +61,19 @@ pub fn check(engine: &Engine, env: &Envelope, msg: &Message, out: &mut Vec<Findi
     probe(LOOKALIKE_FROM_DOMAIN, facts.from_domain.clone(), "From", out, facts);
     if let Some(rt) = msg.reply_to() {
         for a in rt.iter().take(10) {
-            probe(LOOKALIKE_REPLY_TO, a.address().and_then(domain_of), "Reply-To", out, facts);
+            probe(LOOKALIKE_REPLY_TO, a.address().and_then(dotted_domain_of), "Reply-To", out, facts);
         }
     }
     if let Some(s) = msg.sender().and_then(|a| a.first()) {
-        probe(LOOKALIKE_ENVELOPE_SENDER, s.address().and_then(domain_of), "Sender", out, facts);
+        probe(LOOKALIKE_ENVELOPE_SENDER, s.address().and_then(dotted_domain_of), "Sender", out, facts);
     }
-    probe(LOOKALIKE_ENVELOPE_SENDER, env.mail_from.as_deref().and_then(domain_of), "MAIL FROM", out, facts);
+    probe(LOOKALIKE_ENVELOPE_SENDER, env.mail_from.as_deref().and_then(dotted_domain_of), "MAIL FROM", out, facts);
     if let Some(rp) = msg.return_path().as_text() {
-        probe(LOOKALIKE_ENVELOPE_SENDER, domain_of(rp), "Return-Path", out, facts);
+        probe(LOOKALIKE_ENVELOPE_SENDER, dotted_domain_of(rp), "Return-Path", out, facts);
     }
     let helo = env.helo.as_deref().map(|h| h.trim_end_matches('.').to_ascii_lowercase()).filter(|h| h.contains('.') && !h.starts_with('['));
     probe(LOOKALIKE_HELO, helo, "HELO", out, facts);
-    probe(LOOKALIKE_MESSAGE_ID, msg.message_id().and_then(domain_of), "Message-ID", out, facts);
+    probe(LOOKALIKE_MESSAGE_ID, msg.message_id().and_then(dotted_domain_of), "Message-ID", out, facts);
     // DKIM-Signature d= tags, straight from the header block
     let raw_headers = msg.raw_message();
     for (name, value) in crate::auth::header_fields(raw_headers).iter().filter(|(n, _)| n.eq_ignore_ascii_case("DKIM-Signature")).take(10) {

@@ -5,7 +5,7 @@
 //! FlateDecode are not inflated); OLE2 Office files are searched for a VBA
 //! project stream name. All of it within `limits.max_image_bytes` bytes.
 
-use super::text::HtmlOut;
+use super::html::HtmlOut;
 use super::*;
 
 /// What an attachment is, from its name and its first bytes.
@@ -136,7 +136,7 @@ fn local_zip_names(b: &[u8]) -> Vec<String> {
 
 /// Describes an HTML attachment: login form, smuggling script.
 pub fn html_attachment(name: &str, ctype: &str, source: &str, parsed: &HtmlOut) -> AttachmentInfo {
-    let lower = source[..super::text::truncate(source, 2 * 1024 * 1024).len()].to_ascii_lowercase();
+    let lower = source[..super::truncate(source, 2 * 1024 * 1024).len()].to_ascii_lowercase();
     let decodes = ["atob(", "fromcharcode", "unescape(", "decodeuricomponent(", "base64,"].iter().any(|p| lower.contains(p));
     let builds = ["new blob", "createobjecturl", "mssaveoropenblob", "document.write", "location.href", "location.replace", "window.location", ".innerhtml"]
         .iter()

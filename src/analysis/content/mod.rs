@@ -10,16 +10,20 @@
 //! Nothing is ever fetched: no URL is followed.
 
 pub mod attachments;
+pub mod html;
 pub mod links;
+pub mod normalise;
 pub mod phrases;
 pub mod qr;
-pub mod text;
+mod urls;
 
 pub use attachments::{AttachmentInfo, AttachmentKind};
 pub use phrases::{Family, PhraseHit, Phrases};
+use urls::truncate;
 
 use crate::brand::BrandSet;
-use crate::domain::registrable;
+use crate::domain::{dotted_domain_of, registrable};
+use crate::fold::is_invisible;
 use crate::rule::RuleDef;
 use crate::rule::Finding;
 use mail_parser::{Message, MimeHeaders, PartType};
@@ -34,7 +38,7 @@ pub struct Limits {
     pub max_text_bytes: usize,
     /// Bytes of each HTML part parsed.
     pub max_html_bytes: usize,
-    /// Elements open at once in an HTML document built into a tree (see [`text::nesting_cut`]); the rest is read as plain text.
+    /// Elements open at once in an HTML document built into a tree (see [`html::nesting_cut`]); the rest is read as plain text.
     pub max_html_depth: usize,
     /// Tags (start and end) of an HTML document built into a tree; the rest is read as plain text.
     pub max_html_tags: usize,
@@ -127,9 +131,9 @@ impl Link {
         let cleaned: std::borrow::Cow<str> = if raw.bytes().all(|b| b.is_ascii_graphic()) {
             std::borrow::Cow::Borrowed(raw)
         } else {
-            std::borrow::Cow::Owned(raw.chars().filter(|c| !c.is_whitespace() && !c.is_control() && !text::is_invisible(*c)).collect())
+            std::borrow::Cow::Owned(raw.chars().filter(|c| !c.is_whitespace() && !c.is_control() && !is_invisible(*c)).collect())
         };
-        let s = text::truncate(&cleaned, 2000);
+        let s = truncate(&cleaned, 2000);
         let lower = s.to_ascii_lowercase();
         if lower.starts_with("data:") || lower.starts_with("javascript:") || lower.starts_with("vbscript:") {
             let url: String = s.chars().take(120).collect();
@@ -158,7 +162,7 @@ impl Link {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Content {
     /// Normalised visible text (subject, text parts, HTML parts and HTML
-    /// attachments, attached messages), see [`text::normalize`].
+    /// attachments, attached messages), see [`normalise::normalize`].
     pub text: String,
     /// `text` without its spaces.
     pub compact: String,
@@ -196,7 +200,7 @@ impl Walk<'_> {
     fn push_text(&mut self, t: &str) {
         let room = self.limits.max_text_bytes.saturating_sub(self.raw_text.len());
         if t.len() > room {
-            self.raw_text.push_str(text::truncate(t, room));
+            self.raw_text.push_str(truncate(t, room));
             self.hit(format!("max_text_bytes ({})", self.limits.max_text_bytes));
         } else {
             self.raw_text.push_str(t);
@@ -246,7 +250,7 @@ impl Walk<'_> {
                 PartType::Text(t) if html_name => self.html_attachment(name.as_deref().unwrap_or("attachment.html"), &ctype, t),
                 PartType::Text(t) => {
                     let mut links = Vec::new();
-                    text::plain_urls(text::truncate(t, self.limits.max_text_bytes), self.limits, &mut links);
+                    urls::plain_urls(truncate(t, self.limits.max_text_bytes), self.limits, &mut links);
                     self.push_links(links);
                     self.push_text(t);
                 }
@@ -257,7 +261,7 @@ impl Walk<'_> {
                     if h.len() > self.limits.max_html_bytes {
                         self.hit(format!("max_html_bytes ({})", self.limits.max_html_bytes));
                     }
-                    let o = text::html(h, self.limits);
+                    let o = html::html(h, self.limits);
                     self.html_cut("HTML body", &o);
                     self.content.body_password_fields += o.password_inputs;
                     for m in o.mailto {
@@ -284,14 +288,14 @@ impl Walk<'_> {
         }
     }
 
-    /// Reports the nesting or tag cap of [`text::nesting_cut`] when it cut `what` short.
-    fn html_cut(&mut self, what: &str, o: &text::HtmlOut) {
+    /// Reports the nesting or tag cap of [`html::nesting_cut`] when it cut `what` short.
+    fn html_cut(&mut self, what: &str, o: &html::HtmlOut) {
         match o.cut {
-            Some((at, text::NestingLimit::Depth)) => self.hit(format!(
+            Some((at, html::NestingLimit::Depth)) => self.hit(format!(
                 "max_html_depth ({}): {what} nested deeper at byte {at}, the rest read as plain text",
                 self.limits.max_html_depth
             )),
-            Some((at, text::NestingLimit::Tags)) => self.hit(format!(
+            Some((at, html::NestingLimit::Tags)) => self.hit(format!(
                 "max_html_tags ({}): {what} has more tags, from byte {at} read as plain text",
                 self.limits.max_html_tags
             )),
@@ -300,7 +304,7 @@ impl Walk<'_> {
     }
 
     fn html_attachment(&mut self, name: &str, ctype: &str, source: &str) {
-        let o = text::html(source, self.limits);
+        let o = html::html(source, self.limits);
         self.html_cut(name, &o);
         let info = attachments::html_attachment(name, ctype, source, &o);
         self.content.attachments.push(info);
@@ -359,8 +363,8 @@ pub fn extract(msg: &Message, limits: &Limits) -> Content {
         qr_deadline: None,
     };
     w.message(msg, 0);
-    w.content.zero_width_in_words = text::zero_width_in_words(&w.raw_text);
-    (w.content.text, w.content.compact) = text::normalize_both(&w.raw_text);
+    w.content.zero_width_in_words = normalise::zero_width_in_words(&w.raw_text);
+    (w.content.text, w.content.compact) = normalise::normalize_both(&w.raw_text);
     w.content
 }
 
@@ -471,10 +475,6 @@ pub fn is_freemail(domain: &str) -> bool {
     FREEMAIL.iter().any(|f| *f == d || *f == reg)
 }
 
-fn domain_of(address: &str) -> Option<String> {
-    address.rsplit_once('@').map(|(_, d)| d.trim().trim_end_matches('.').trim_end_matches('>').to_ascii_lowercase()).filter(|d| d.contains('.'))
-}
-
 /// All content, link, attachment and Reply-To/display-name findings for a message.
 pub fn check(
     msg: &Message,
@@ -487,7 +487,7 @@ pub fn check(
 ) -> Content {
     let content = extract(msg, limits);
     let from_entries: Vec<_> = msg.from().map(|a| a.iter().collect()).unwrap_or_default();
-    let from_domain = from_entries.iter().filter_map(|a| a.address()).find_map(domain_of);
+    let from_domain = from_entries.iter().filter_map(|a| a.address()).find_map(dotted_domain_of);
     let claimed = claimed_brand.and_then(|b| brands.brands.get(b).map(|br| (b, br)));
     let claim_from_outside = claimed.is_some_and(|(_, b)| !from_domain.as_deref().is_some_and(|d| b.owns(d)));
 
@@ -521,7 +521,7 @@ pub fn check(
         msg.reply_to().map(|a| a.iter().filter_map(|x| x.address()).map(|a| (a.to_string(), "Reply-To")).collect()).unwrap_or_default();
     reply.extend(content.mailto.iter().map(|a| (a.clone(), "mailto: link")));
     for (addr, how) in &reply {
-        let Some(d) = domain_of(addr) else { continue };
+        let Some(d) = dotted_domain_of(addr) else { continue };
         if brands.owner_of(&d).is_some() {
             continue;
         }
@@ -565,7 +565,7 @@ pub fn check(
 /// Zero-width/bidi characters, or a word mixing scripts (Latin with Cyrillic or Greek).
 fn hidden_characters(name: &str) -> Option<String> {
     use unicode_security::MixedScript;
-    if let Some(c) = name.chars().find(|c| text::is_invisible(*c)) {
+    if let Some(c) = name.chars().find(|c| is_invisible(*c)) {
         return Some(format!("invisible character U+{:04X}", c as u32));
     }
     for w in name.split(|c: char| !c.is_alphanumeric()) {

@@ -10,13 +10,13 @@
 //! account_threat<TAB>suspend*
 //! ```
 //! `family` is one of [`Family::NAMES`]. A phrase is normalised exactly like
-//! message text ([`super::text::normalize`]), so accents, case, punctuation and
+//! message text ([`super::normalise::normalize`]), so accents, case, punctuation and
 //! homoglyphs do not matter. A phrase matches whole words; a trailing `*`
 //! lets the last word continue (`suspend*` matches "suspended"). Phrases of
 //! [`COMPACT_MIN`] letters or more also match with the spaces removed, which
 //! catches words split by stray spaces (`con t a suspensa`).
 
-use super::text::normalize;
+use super::normalise::normalize;
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 use std::path::Path;
 
@@ -186,7 +186,7 @@ impl Phrases {
     }
 
     /// [`Phrases::find`] with the compact text (spaces removed) already made,
-    /// as [`super::text::normalize_both`] gives it.
+    /// as [`super::normalise::normalize_both`] gives it.
     pub fn find_both(&self, normalized_text: &str, compact: &str) -> Vec<PhraseHit> {
         let hay = format!(" {normalized_text} ");
         let bytes = hay.as_bytes();

@@ -83,6 +83,9 @@ pub(super) fn fold(label: &str) -> Folded {
     Folded { s, off: offs }
 }
 
+/// Single glyphs, before the pair pass. Separate on purpose from the leet digits of brand names and of the text
+/// normaliser (`crate::fold::leet_digit`): a domain skeleton folds to look-alike classes (`1`, `i`, `|`, `!` → `l`
+/// here, `3 4 5 7 6 8 9` in [`fold_class`] after `rn` → `m`), which would break words and brand names.
 fn fold_glyph(c: char) -> char {
     match c {
         '0' => 'o',
