@@ -197,6 +197,15 @@ impl MilterListener {
 }
 
 impl MilterListener {
+    /// A connection slot, or None (counted and logged as a refusal) when `max_connections` are open.
+    fn slot_or_refuse(&self) -> Option<ConnSlot> {
+        let slot = self.slot();
+        if slot.is_none() {
+            self.refuse();
+        }
+        slot
+    }
+
     /// One accept() on the listening socket, with the connection limit applied:
     /// Ready(None) means the connection was refused and the next one can be taken at once.
     fn poll_accept_once(&self, cx: &mut Context<'_>) -> Poll<Option<io::Result<<Self as indymilter::Listener>::Io>>> {
@@ -209,12 +218,8 @@ impl MilterListener {
             Some(Inner::Tcp(l)) => match TcpListener::poll_accept(l, cx) {
                 Poll::Ready(Ok((s, _))) => {
                     drop(guard);
-                    let Some(slot) = self.slot() else {
-                        // over the limit: close at once, a clear failure for the MTA, not a hang
-                        drop(s);
-                        self.refuse();
-                        return Poll::Ready(None);
-                    };
+                    // over the limit: `s` is closed at once, a clear failure for the MTA, not a hang
+                    let Some(slot) = self.slot_or_refuse() else { return Poll::Ready(None) };
                     // Nagle + delayed ACK stall every message ~40 ms on TCP without this.
                     if let Err(e) = s.set_nodelay(true) {
                         tracing::warn!("cannot set TCP_NODELAY: {e}");
@@ -228,11 +233,7 @@ impl MilterListener {
             Some(Inner::Unix(l)) => match UnixListener::poll_accept(l, cx) {
                 Poll::Ready(Ok((s, _))) => {
                     drop(guard);
-                    let Some(slot) = self.slot() else {
-                        drop(s);
-                        self.refuse();
-                        return Poll::Ready(None);
-                    };
+                    let Some(slot) = self.slot_or_refuse() else { return Poll::Ready(None) };
                     let s = MilterConn::new(s, false, slot);
                     Poll::Ready(Some(Ok(indymilter::EitherStream::Unix(s))))
                 }
