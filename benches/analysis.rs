@@ -14,9 +14,39 @@ use impostor::analysis::{analyze, Engine, Envelope, MessageInput};
 use impostor::config::Config;
 
 const WORDS: &[&str] = &[
-    "the", "quarterly", "report", "is", "attached", "and", "please", "review", "before", "Friday", "meeting", "notes",
-    "from", "our", "team", "project", "schedule", "budget", "update", "customer", "feedback", "thanks", "regards",
-    "invoice", "shipment", "warehouse", "delivery", "agenda", "minutes", "draft", "version", "final", "comments",
+    "the",
+    "quarterly",
+    "report",
+    "is",
+    "attached",
+    "and",
+    "please",
+    "review",
+    "before",
+    "Friday",
+    "meeting",
+    "notes",
+    "from",
+    "our",
+    "team",
+    "project",
+    "schedule",
+    "budget",
+    "update",
+    "customer",
+    "feedback",
+    "thanks",
+    "regards",
+    "invoice",
+    "shipment",
+    "warehouse",
+    "delivery",
+    "agenda",
+    "minutes",
+    "draft",
+    "version",
+    "final",
+    "comments",
 ];
 
 /// Deterministic filler text of about `len` bytes, wrapped at 72 columns, CRLF line ends.
@@ -78,11 +108,8 @@ fn plain_2k() -> Vec<u8> {
 }
 
 fn html_50k() -> Vec<u8> {
-    let mut m = headers(
-        "Example Store News <news@shop.example.com>",
-        "Our November deals are here",
-        "multipart/alternative; boundary=\"alt-b1\"",
-    );
+    let mut m =
+        headers("Example Store News <news@shop.example.com>", "Our November deals are here", "multipart/alternative; boundary=\"alt-b1\"");
     m.push_str("\r\n--alt-b1\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 7bit\r\n\r\n");
     m.push_str(&text(8 * 1024, 2));
     m.push_str("\r\n--alt-b1\r\nContent-Type: text/html; charset=utf-8\r\nContent-Transfer-Encoding: 7bit\r\n\r\n");
@@ -100,7 +127,8 @@ fn html_50k() -> Vec<u8> {
 }
 
 fn attachments_1m() -> Vec<u8> {
-    let mut m = headers("Carol Diaz <carol@partner.example.net>", "Signed contract and site photos", "multipart/mixed; boundary=\"mix-b2\"");
+    let mut m =
+        headers("Carol Diaz <carol@partner.example.net>", "Signed contract and site photos", "multipart/mixed; boundary=\"mix-b2\"");
     m.push_str("\r\n--mix-b2\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n");
     m.push_str(&text(3 * 1024, 3));
     m.push_str("\r\n--mix-b2\r\nContent-Type: application/pdf; name=\"contract.pdf\"\r\nContent-Disposition: attachment; filename=\"contract.pdf\"\r\nContent-Transfer-Encoding: base64\r\n\r\n");

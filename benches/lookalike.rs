@@ -21,11 +21,7 @@ fn brands() -> Vec<Brand> {
     brands.extend([
         brand("ExampleBank", &[], &["examplebank.com"]),
         brand("PayPal", &[], &["paypal.com"]),
-        brand(
-            "Microsoft",
-            &["Office365"],
-            &["microsoft.com", "office.com", "live.com"],
-        ),
+        brand("Microsoft", &["Office365"], &["microsoft.com", "office.com", "live.com"]),
         brand("DocuSign", &[], &["docusign.com", "docusign.net"]),
         brand("Dropbox", &[], &["dropbox.com"]),
         brand("Coinbase", &[], &["coinbase.com"]),

@@ -179,8 +179,11 @@ pub fn plan(
         p.own_ar = auth
             .filter(|a| a.source == crate::auth::OWN_SOURCE && config.auth.add_header)
             .map(|a| crate::auth::ar_header(&config.authserv_id, a));
-        p.add_headers =
-            vec![(HEADER_VERDICT, verdict.header_value()), (HEADER_SCORE, fmt_score(verdict.score)), (HEADER_RULES, verdict.rules_header())];
+        p.add_headers = vec![
+            (HEADER_VERDICT, verdict.header_value()),
+            (HEADER_SCORE, fmt_score(verdict.score)),
+            (HEADER_RULES, verdict.rules_header()),
+        ];
     }
     match action {
         Action::Tag => {
@@ -293,10 +296,16 @@ mod tests {
 
     #[test]
     fn forged_headers_are_removed_and_ours_added_on_accepted_mail_only() {
-        let c = Config::from_toml_str("[auth]\nauthserv_id = \"mx.ours.example\"\ntrusted_authserv_ids = [\"mx.up.example\"]\n", "t.toml").unwrap();
+        let c = Config::from_toml_str("[auth]\nauthserv_id = \"mx.ours.example\"\ntrusted_authserv_ids = [\"mx.up.example\"]\n", "t.toml")
+            .unwrap();
         let incoming = Incoming {
             own_headers: vec![("X-Impostor-Verdict".into(), 1), ("x-impostor-verdict".into(), 2)],
-            auth_results: vec![(1, "mx.up.example".into()), (2, "mx.ours.example".into()), (3, "mx.up.example".into()), (4, "other.example".into())],
+            auth_results: vec![
+                (1, "mx.up.example".into()),
+                (2, "mx.ours.example".into()),
+                (3, "mx.up.example".into()),
+                (4, "other.example".into()),
+            ],
             ..Default::default()
         };
         let upstream = Upstream { results: None, block: vec![1] };

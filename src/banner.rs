@@ -165,7 +165,8 @@ pub fn apply(raw: &[u8], brand: &str) -> Option<Vec<u8>> {
                 // base64 the parser had to guess at is left alone
                 let compact: Vec<u8> = encoded.iter().copied().filter(|b| !b.is_ascii_whitespace()).collect();
                 let Ok(decoded) = LENIENT_BASE64.decode(&compact) else { continue };
-                let new_bytes = if is_html { insert_after_body_tag(&decoded, block.as_bytes()) } else { [block.as_bytes(), &decoded].concat() };
+                let new_bytes =
+                    if is_html { insert_after_body_tag(&decoded, block.as_bytes()) } else { [block.as_bytes(), &decoded].concat() };
                 let b64 = base64::engine::general_purpose::STANDARD.encode(&new_bytes);
                 let mut wrapped = Vec::with_capacity(b64.len() + b64.len() / 38);
                 for chunk in b64.as_bytes().chunks(76) {
@@ -316,7 +317,9 @@ mod tests {
             2 => vec![0xff; r.below(4000)],
             3 => r.pick(&["<body>", "<BODY bgcolor=\"#fff\">", "<body", "<Body\r\n class=x>", "<bodyx>", "<body/>", ">", "</body>"]).into(),
             4 => r.pick::<&[u8]>(&[b"=", b"=\r\n", b"=ZZ", b"=E9", b"=C3=A9", b"=\xe9\r\n", b"==", b"=0D=0A"]).into(),
-            5 => r.pick::<&[u8]>(&[b"PGh0bWw+PGJvZHk+", b"QUJD", b"QUJ", b"!!!!", b"====", b"PGJvZHk+aGk8L2JvZHk+\r\n", b"\xe9\xe9=="]).into(),
+            5 => r
+                .pick::<&[u8]>(&[b"PGh0bWw+PGJvZHk+", b"QUJD", b"QUJ", b"!!!!", b"====", b"PGJvZHk+aGk8L2JvZHk+\r\n", b"\xe9\xe9=="])
+                .into(),
             6 => format!("\r\n--{boundary}\r\n").into_bytes(),
             7 => format!("\r\n--{boundary}--\r\n").into_bytes(),
             8 => r.pick(&["\r\n--bogus\r\n", "\r\n--\r\n", "\r\n----\r\n", "\n--B1\n"]).into(),
@@ -353,7 +356,8 @@ mod tests {
         };
         let charset = r.pick(&["utf-8", "iso-8859-1", "windows-1252", "us-ascii", "x-bogus", "utf-16"]);
         let cte = r.pick(&["", "7bit", "8bit", "quoted-printable", "base64", "x-uuencode", "binary"]);
-        let mut m = format!("From: a@b.example\r\nSubject: x\r\nMIME-Version: 1.0\r\nContent-Type: {ctype}; charset={charset}\r\n").into_bytes();
+        let mut m =
+            format!("From: a@b.example\r\nSubject: x\r\nMIME-Version: 1.0\r\nContent-Type: {ctype}; charset={charset}\r\n").into_bytes();
         if !cte.is_empty() {
             m.extend_from_slice(format!("Content-Transfer-Encoding: {cte}\r\n").as_bytes());
         }

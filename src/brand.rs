@@ -58,8 +58,7 @@ pub fn fold_tokens(text: &str) -> Vec<String> {
     let mut tokens = Vec::new();
     let mut cur = String::new();
     // NFKC of ASCII is ASCII, and ASCII has no invisible characters
-    let chars: Vec<char> =
-        if text.is_ascii() { text.chars().collect() } else { text.nfkc().filter(|c| !is_invisible(*c)).collect() };
+    let chars: Vec<char> = if text.is_ascii() { text.chars().collect() } else { text.nfkc().filter(|c| !is_invisible(*c)).collect() };
     for (i, &c) in chars.iter().enumerate() {
         // '@' inside an address ("noreply@openai.com") separates words; in
         // "P@yPal" it stands for a letter.
@@ -137,12 +136,36 @@ impl BrandSet {
     /// are. A brand merely mentioned is not a sign-off.
     pub fn signed_as(&self, text: &str, tail_chars: usize) -> Option<NameHit> {
         const AFTER: &[&str] = &[
-            "team", "support", "security", "billing", "accounts", "account team", "trust", "safety", "notifications",
-            "help center", "platform team", "equipe", "team di",
+            "team",
+            "support",
+            "security",
+            "billing",
+            "accounts",
+            "account team",
+            "trust",
+            "safety",
+            "notifications",
+            "help center",
+            "platform team",
+            "equipe",
+            "team di",
         ];
         const BEFORE: &[&str] = &[
-            "equipo de", "equipo", "soporte de", "l equipe", "equipe", "equipe do", "equipe da", "team di", "il team di",
-            "das", "ihr", "support", "servicio de", "service client", "the",
+            "equipo de",
+            "equipo",
+            "soporte de",
+            "l equipe",
+            "equipe",
+            "equipe do",
+            "equipe da",
+            "team di",
+            "il team di",
+            "das",
+            "ihr",
+            "support",
+            "servicio de",
+            "service client",
+            "the",
         ];
         let start = text.char_indices().rev().nth(tail_chars.saturating_sub(1)).map_or(0, |(i, _)| i);
         let tail = &text[start..];
@@ -162,7 +185,10 @@ impl BrandSet {
                     let prev = &tokens[..start];
                     let role_after = after.iter().any(|w| next.len() >= w.len() && next[..w.len()] == w[..]);
                     // "the" alone before the brand is not enough: it needs a role word after
-                    let role_before = before.iter().filter(|w| w.len() != 1 || w[0] != "the").any(|w| prev.len() >= w.len() && prev[prev.len() - w.len()..] == w[..]);
+                    let role_before = before
+                        .iter()
+                        .filter(|w| w.len() != 1 || w[0] != "the")
+                        .any(|w| prev.len() >= w.len() && prev[prev.len() - w.len()..] == w[..]);
                     if role_after || role_before {
                         return Some(NameHit { brand: *b, name: n.clone() });
                     }

@@ -19,12 +19,7 @@ pub struct FileResult<'a> {
 
 /// Reads one message and analyses it like the daemon would. With a runtime
 /// and an online engine, SPF/DKIM/DMARC are checked over DNS first.
-pub fn check_file(
-    engine: &Engine,
-    path: &Path,
-    envelope: &Envelope,
-    rt: Option<&tokio::runtime::Handle>,
-) -> Result<Verdict, String> {
+pub fn check_file(engine: &Engine, path: &Path, envelope: &Envelope, rt: Option<&tokio::runtime::Handle>) -> Result<Verdict, String> {
     let raw = std::fs::read(path).map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
     let cap = engine.config.milter.max_body_bytes;
     let (raw, truncated) = cap_body(&raw, cap);
@@ -138,7 +133,12 @@ pub fn expect_report(expect: Expect, results: &[(String, Result<Verdict, String>
     }
     for (f, v) in misses.iter().take(10) {
         let rules = v.rules.iter().map(|r| format!("{}={}", r.id, fmt_score(r.score))).collect::<Vec<_>>().join(",");
-        s.push_str(&format!("\n    {:<10} {:>6}  {f}  {}", v.action.as_str(), fmt_score(v.score), if rules.is_empty() { "-".into() } else { rules }));
+        s.push_str(&format!(
+            "\n    {:<10} {:>6}  {f}  {}",
+            v.action.as_str(),
+            fmt_score(v.score),
+            if rules.is_empty() { "-".into() } else { rules }
+        ));
     }
     s
 }

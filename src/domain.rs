@@ -4,9 +4,7 @@
 pub fn is_hostname(d: &str) -> bool {
     !d.is_empty()
         && d.len() <= 253
-        && d.split('.').all(|l| {
-            !l.is_empty() && l.len() <= 63 && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-        })
+        && d.split('.').all(|l| !l.is_empty() && l.len() <= 63 && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
 }
 
 /// Lowercases and converts a Unicode domain to its ASCII (punycode) form.

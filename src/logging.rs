@@ -8,13 +8,10 @@ use std::time::Duration;
 
 /// Initialises tracing to stderr. `RUST_LOG` overrides `log.level`.
 pub fn init(config: &Config) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&config.log.level));
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&config.log.level));
     use std::io::IsTerminal;
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(std::io::stderr().is_terminal());
     let _ = match config.log.format {
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
         LogFormat::Text => builder.try_init(),
@@ -34,14 +31,7 @@ pub fn redact(addr: &str, mode: LogAddresses) -> String {
     }
 }
 
-pub fn log_verdict(
-    config: &Config,
-    env: Option<&Envelope>,
-    queue_id: &str,
-    v: &Verdict,
-    facts: &Facts,
-    elapsed: Duration,
-) {
+pub fn log_verdict(config: &Config, env: Option<&Envelope>, queue_id: &str, v: &Verdict, facts: &Facts, elapsed: Duration) {
     let mode = config.log.addresses;
     let mail_from = env.and_then(|e| e.mail_from.as_deref()).map(|a| redact(a, mode)).unwrap_or_else(|| "-".into());
     let from_domain = match mode {

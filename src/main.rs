@@ -8,7 +8,11 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "impostor", version, about = "Milter that detects brand impersonation (lookalike domains, unauthenticated brand claims, credential lures)")]
+#[command(
+    name = "impostor",
+    version,
+    about = "Milter that detects brand impersonation (lookalike domains, unauthenticated brand claims, credential lures)"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,

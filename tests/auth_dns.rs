@@ -100,7 +100,10 @@ fn run(engine: &Engine, raw: &str, ip: &str, mail_from: &str) -> (Verdict, Optio
     };
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let auth = rt.block_on(engine.auth.authenticate(&env, raw.as_bytes(), false, &engine.auth.upstream(&env, raw.as_bytes())));
-    let (v, _) = analyze(engine, &MessageInput { envelope: &env, raw: raw.as_bytes(), truncated: false, headers_truncated: false, auth: auth.as_ref() });
+    let (v, _) = analyze(
+        engine,
+        &MessageInput { envelope: &env, raw: raw.as_bytes(), truncated: false, headers_truncated: false, auth: auth.as_ref() },
+    );
     (v, auth)
 }
 
@@ -117,7 +120,8 @@ fn authentication_with_real_dns_and_independent_signer() {
     let e = engine(dns.port, "");
 
     // 1. The brand's own mail, signed and sent from its SPF-listed IP: passes untouched.
-    let signed = dkim_sign(&message("\"ExampleBrand\" <news@brand.example>", "Your ExampleBrand invoice", "Thanks."), "brand.example", &k.private());
+    let signed =
+        dkim_sign(&message("\"ExampleBrand\" <news@brand.example>", "Your ExampleBrand invoice", "Thanks."), "brand.example", &k.private());
     let (v, auth) = run(&e, &signed, BRAND_IP, "bounce@brand.example");
     let auth = auth.unwrap();
     assert_eq!(auth.dkim[0].result, AuthResult::Pass, "{auth:?}");
@@ -125,7 +129,10 @@ fn authentication_with_real_dns_and_independent_signer() {
     assert_eq!(auth.dmarc.as_ref().unwrap().result, AuthResult::Pass, "{auth:?}");
     assert_eq!((v.action, ids(&v)), (Action::Accept, vec![]), "{v:?}");
     let ar = impostor::auth::ar_header("mx.test", &auth);
-    assert!(ar.contains("dkim=pass header.d=brand.example header.s=s1") && ar.contains("dmarc=pass (p=reject) header.from=brand.example"), "{ar}");
+    assert!(
+        ar.contains("dkim=pass header.d=brand.example header.s=s1") && ar.contains("dmarc=pass (p=reject) header.from=brand.example"),
+        "{ar}"
+    );
 
     // 2. Same message with a tampered body from a stranger's IP: DKIM fail, SPF fail, DMARC fail on a brand domain.
     let tampered = signed.replace("Thanks.", "Thanks a lot.");

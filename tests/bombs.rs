@@ -43,8 +43,10 @@ pub fn nested_divs(n: usize, after: &str) -> String {
 }
 
 fn message(headers: &str, body: &str) -> Vec<u8> {
-    format!("From: \"OpenAI Security\" <security@mail-notify.example>\r\nTo: jean@rcpt.example\r\nSubject: Action required\r\n\
-             Date: Mon, 24 Nov 2025 09:12:00 +0000\r\nMessage-ID: <bomb@mail-notify.example>\r\nMIME-Version: 1.0\r\n{headers}\r\n{body}")
+    format!(
+        "From: \"OpenAI Security\" <security@mail-notify.example>\r\nTo: jean@rcpt.example\r\nSubject: Action required\r\n\
+             Date: Mon, 24 Nov 2025 09:12:00 +0000\r\nMessage-ID: <bomb@mail-notify.example>\r\nMIME-Version: 1.0\r\n{headers}\r\n{body}"
+    )
     .into_bytes()
 }
 
@@ -89,7 +91,11 @@ const GUARD: Duration = Duration::from_secs(20);
 fn analyse(raw: Vec<u8>) -> Vec<(&'static str, String)> {
     let (v, took) = within(GUARD, move || {
         let e = Engine::new(Config::from_toml_str("", "bombs.toml").expect("config")).expect("policy");
-        let env = Envelope { mail_from: Some("bounce@mail-notify.example".into()), rcpt_to: vec!["jean@rcpt.example".into()], ..Default::default() };
+        let env = Envelope {
+            mail_from: Some("bounce@mail-notify.example".into()),
+            rcpt_to: vec!["jean@rcpt.example".into()],
+            ..Default::default()
+        };
         analyze(&e, &MessageInput { envelope: &env, raw: &raw, truncated: false, headers_truncated: false, auth: None }).0
     })
     .expect("analysis did not finish in 20 s");
@@ -131,7 +137,8 @@ fn finder_patterns_up_to_the_limit_are_still_searched() {
     assert_eq!(qr::finder_candidates(48, 32, dark), 24);
     let mut png = Vec::new();
     cut.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png).expect("encode");
-    let (r, _) = within(GUARD, move || qr::decode(&png, &Limits::default(), Instant::now() + Duration::from_secs(3600))).expect("decode in 20 s");
+    let (r, _) =
+        within(GUARD, move || qr::decode(&png, &Limits::default(), Instant::now() + Duration::from_secs(3600))).expect("decode in 20 s");
     assert_eq!(r, Ok(vec![]));
 }
 
@@ -203,7 +210,11 @@ fn depths(h: &str) -> (usize, usize) {
     let (mut lo, mut hi) = (0, h.len());
     while lo < hi {
         let mid = (lo + hi) / 2;
-        if html::nesting_cut(h, mid, usize::MAX).is_none() { hi = mid } else { lo = mid + 1 }
+        if html::nesting_cut(h, mid, usize::MAX).is_none() {
+            hi = mid
+        } else {
+            lo = mid + 1
+        }
     }
     (real, lo)
 }
@@ -213,14 +224,105 @@ fn nesting_model_is_not_shallower_than_the_parser() {
     // random tag soup, and short random patterns repeated: the model must not count shallower
     // than html5ever builds (it opens html and body; tables imply tbody and tr)
     const VOCAB: &[&str] = &[
-        "<div>", "</div>", "<span>", "</span>", "<p>", "</p>", "<li>", "</li>", "<ul>", "</ul>", "<b>", "</b>", "<i>", "</i>", "<a href=x>", "</a>",
-        "<table>", "</table>", "<tr>", "</tr>", "<td>", "</td>", "<option>", "</option>", "<select>", "</select>", "<svg>", "</svg>", "<math>",
-        "</math>", "<path/>", "<g>", "</g>", "<foreignObject>", "</foreignObject>", "<template>", "</template>", "<dd>", "<dt>", "</dd>",
-        "<button>", "</button>", "<form>", "</form>", "<br>", "</br>", "x", " ", "<rb>", "<ruby>", "</ruby>", "<font color=red>", "<font>",
-        "</font>", "<h1>", "</h1>", "<h2>", "<body>", "</body>", "</html>", "<x>", "</x>", "<div/>", "<span/>", "<style>", "</style>", "<!--", "-->",
-        "<caption>", "<col>", "<colgroup>", "<tbody>", "<mi>", "<desc>", "<title>", "</title>", "<nobr>", "<frameset>", "<textarea>", "</textarea>",
-        "<head>", "<plaintext>", "<marquee>", "</marquee>", "<object>", "</object>", "<applet>", "<em>", "<script>", "</script>", "<a title='>'>",
-        "<annotation-xml>", "<mtext>", "<![CDATA[", "]]>", "<!-->", "--!>", "<?x>", "</ x>",
+        "<div>",
+        "</div>",
+        "<span>",
+        "</span>",
+        "<p>",
+        "</p>",
+        "<li>",
+        "</li>",
+        "<ul>",
+        "</ul>",
+        "<b>",
+        "</b>",
+        "<i>",
+        "</i>",
+        "<a href=x>",
+        "</a>",
+        "<table>",
+        "</table>",
+        "<tr>",
+        "</tr>",
+        "<td>",
+        "</td>",
+        "<option>",
+        "</option>",
+        "<select>",
+        "</select>",
+        "<svg>",
+        "</svg>",
+        "<math>",
+        "</math>",
+        "<path/>",
+        "<g>",
+        "</g>",
+        "<foreignObject>",
+        "</foreignObject>",
+        "<template>",
+        "</template>",
+        "<dd>",
+        "<dt>",
+        "</dd>",
+        "<button>",
+        "</button>",
+        "<form>",
+        "</form>",
+        "<br>",
+        "</br>",
+        "x",
+        " ",
+        "<rb>",
+        "<ruby>",
+        "</ruby>",
+        "<font color=red>",
+        "<font>",
+        "</font>",
+        "<h1>",
+        "</h1>",
+        "<h2>",
+        "<body>",
+        "</body>",
+        "</html>",
+        "<x>",
+        "</x>",
+        "<div/>",
+        "<span/>",
+        "<style>",
+        "</style>",
+        "<!--",
+        "-->",
+        "<caption>",
+        "<col>",
+        "<colgroup>",
+        "<tbody>",
+        "<mi>",
+        "<desc>",
+        "<title>",
+        "</title>",
+        "<nobr>",
+        "<frameset>",
+        "<textarea>",
+        "</textarea>",
+        "<head>",
+        "<plaintext>",
+        "<marquee>",
+        "</marquee>",
+        "<object>",
+        "</object>",
+        "<applet>",
+        "<em>",
+        "<script>",
+        "</script>",
+        "<a title='>'>",
+        "<annotation-xml>",
+        "<mtext>",
+        "<![CDATA[",
+        "]]>",
+        "<!-->",
+        "--!>",
+        "<?x>",
+        "</ x>",
     ];
     let mut seed = 0x9E3779B97F4A7C15u64;
     let mut next = || {

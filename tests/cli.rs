@@ -23,7 +23,8 @@ fn check_explains_a_combosquat_reject() {
 
 #[test]
 fn check_json_has_the_scan_fields() {
-    let out = impostor().args(["check", "--offline", "--json", &golden("sender/display_name_and_subject_claim_brand.eml")]).output().unwrap();
+    let out =
+        impostor().args(["check", "--offline", "--json", &golden("sender/display_name_and_subject_claim_brand.eml")]).output().unwrap();
     assert_eq!(out.status.code(), Some(0));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["action"], "quarantine");
@@ -118,7 +119,8 @@ fn scan_expect_prints_confusion_summary_and_misses() {
 
 #[test]
 fn explain_names_the_deciding_threshold() {
-    let out = impostor().args(["check", "--offline", "--explain", &golden("sender/display_name_and_subject_claim_brand.eml")]).output().unwrap();
+    let out =
+        impostor().args(["check", "--offline", "--explain", &golden("sender/display_name_and_subject_claim_brand.eml")]).output().unwrap();
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.contains("decided by: score 11.5 >= quarantine 10.0"), "{text}");
 }
@@ -127,8 +129,7 @@ fn explain_names_the_deciding_threshold() {
 fn lookalike_command_names_brand_technique_and_skeleton() {
     let out = impostor().args(["lookalike", "--json", "--", "0penai.com", "platform.openai.com", "openairinterface.org"]).output().unwrap();
     assert_eq!(out.status.code(), Some(0));
-    let lines: Vec<serde_json::Value> =
-        String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(lines.len(), 3);
     assert_eq!(lines[0]["brand"], "OpenAI");
     assert_eq!(lines[0]["techniques"][0], "homoglyph");

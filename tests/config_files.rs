@@ -21,7 +21,13 @@ fn sample_config_mentions_every_key_and_rule() {
     let shown = Config::default().to_toml(impostor::analysis::catalog());
     for line in shown.lines() {
         let Some((key, _)) = line.split_once(" = ") else { continue };
-        if line.starts_with(' ') || key.starts_with('[') || key == "name" || key == "aliases" || key == "domains" || key == "legitimate_domains" {
+        if line.starts_with(' ')
+            || key.starts_with('[')
+            || key == "name"
+            || key == "aliases"
+            || key == "domains"
+            || key == "legitimate_domains"
+        {
             continue;
         }
         assert!(text.contains(&format!("{key} = ")), "deploy/impostor.toml does not document {key}");
@@ -57,7 +63,13 @@ fn configuration_doc_lists_every_key() {
             continue;
         }
         let Some((key, _)) = line.split_once(" = ") else { continue };
-        let full = if section.is_empty() { key.to_string() } else if section == "scores" { "scores.RULE_ID".into() } else { format!("{section}.{key}") };
+        let full = if section.is_empty() {
+            key.to_string()
+        } else if section == "scores" {
+            "scores.RULE_ID".into()
+        } else {
+            format!("{section}.{key}")
+        };
         assert!(doc.contains(&format!("`{full}`")), "docs/configuration.md lacks `{full}`");
     }
 }
@@ -84,7 +96,6 @@ fn grafana_dashboard_queries_only_exported_series() {
     }
     assert!(n >= 8);
 }
-
 
 #[test]
 fn content_limits_reach_the_analysis() {

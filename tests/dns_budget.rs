@@ -3,8 +3,8 @@
 //! silent socket is the honest outage (no ICMP port-unreachable, so hickory
 //! cannot fail fast), at the default `dns.timeout_ms` and `dns.attempts`.
 
-use impostor::auth::{self, AuthResult};
 use impostor::analysis::{analyze, Engine, Envelope, MessageInput};
+use impostor::auth::{self, AuthResult};
 use impostor::config::{Config, SocketSpec};
 use impostor::verdict::Action;
 use impostor::{MilterListener, Shared};
@@ -193,7 +193,8 @@ async fn dead_resolver_holds_a_milter_message_no_longer_than_the_budget() {
         let _ = stopped.await;
     }));
 
-    let ((clean, clean_actions, clean_took), (brand, _, brand_took)) = tokio::join!(milter_message(addr, false), milter_message(addr, true));
+    let ((clean, clean_actions, clean_took), (brand, _, brand_took)) =
+        tokio::join!(milter_message(addr, false), milter_message(addr, true));
     eprintln!("time to verdict with a silent resolver (budget {budget:?}): no brand {clean_took:?}, brand {brand_took:?}");
 
     assert_eq!(clean, Status::Continue, "a message naming no brand is accepted");

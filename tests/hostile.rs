@@ -19,11 +19,11 @@
 //! replayed here (`fuzz_regressions`).
 
 use impostor::analysis::content::{self, Content, Limits, ATTACHMENT_ARCHIVE, CONTENT_LIMIT_REACHED};
+use impostor::analysis::sender::{BRAND_NAME_FOREIGN_DOMAIN, BRAND_SUBJECT_FOREIGN_DOMAIN, DUPLICATE_FROM, NO_FROM_ADDRESS};
 use impostor::analysis::{analyze, Engine, Envelope, MessageInput};
+use impostor::analysis::{HEADERS_TRUNCATED, MESSAGE_UNPARSEABLE};
 use impostor::config::Config;
 use impostor::milter::session::{InFlight, MessageState};
-use impostor::analysis::sender::{BRAND_NAME_FOREIGN_DOMAIN, BRAND_SUBJECT_FOREIGN_DOMAIN, DUPLICATE_FROM, NO_FROM_ADDRESS};
-use impostor::analysis::{HEADERS_TRUNCATED, MESSAGE_UNPARSEABLE};
 use impostor::verdict::Action;
 use indymilter_test::{EomAction, Status, TestConnection};
 use mail_parser::MessageParser;
@@ -71,12 +71,11 @@ fn long_header_line(bytes: usize) -> Vec<u8> {
 fn nested_mime(depth: usize) -> Vec<u8> {
     let mut body = String::new();
     for i in 0..depth {
-        body.push_str(&format!(
-            "--b{i}\r\nContent-Type: multipart/mixed; boundary=\"b{}\"\r\n\r\n",
-            i + 1
-        ));
+        body.push_str(&format!("--b{i}\r\nContent-Type: multipart/mixed; boundary=\"b{}\"\r\n\r\n", i + 1));
     }
-    body.push_str(&format!("--b{depth}\r\nContent-Type: text/plain\r\n\r\nSign in to your OpenAI account: https://openai-help.example/\r\n--b{depth}--\r\n"));
+    body.push_str(&format!(
+        "--b{depth}\r\nContent-Type: text/plain\r\n\r\nSign in to your OpenAI account: https://openai-help.example/\r\n--b{depth}--\r\n"
+    ));
     for i in (0..depth).rev() {
         body.push_str(&format!("--b{i}--\r\n"));
     }
@@ -192,9 +191,13 @@ fn giant_png(junk: usize) -> Vec<u8> {
 fn nested_messages(depth: usize) -> Vec<u8> {
     let mut m = Vec::new();
     for i in 0..depth {
-        m.extend_from_slice(format!("{FROM}Subject: forwarded {i}\r\nMIME-Version: 1.0\r\nContent-Type: message/rfc822\r\n\r\n").as_bytes());
+        m.extend_from_slice(
+            format!("{FROM}Subject: forwarded {i}\r\nMIME-Version: 1.0\r\nContent-Type: message/rfc822\r\n\r\n").as_bytes(),
+        );
     }
-    m.extend_from_slice(format!("{FROM}Subject: bottom\r\n\r\nSign in to your OpenAI account: https://openai-help.example/\r\n").as_bytes());
+    m.extend_from_slice(
+        format!("{FROM}Subject: bottom\r\n\r\nSign in to your OpenAI account: https://openai-help.example/\r\n").as_bytes(),
+    );
     m
 }
 
@@ -202,18 +205,12 @@ fn invalid_images() -> Vec<u8> {
     let h = format!("{FROM}Subject: scan the code\r\nMIME-Version: 1.0\r\nContent-Type: multipart/related; boundary=\"ii\"\r\n");
     let mut body = Vec::new();
     for (ct, data) in [
-        (
-            "image/jpeg",
-            b"\xff\xd8\xff\xe0\0\x10JFIF\0truncated".to_vec(),
-        ),
+        ("image/jpeg", b"\xff\xd8\xff\xe0\0\x10JFIF\0truncated".to_vec()),
         ("image/gif", b"GIF89a\xff\xff\xff\xff".to_vec()),
         ("image/png", b"not a png at all".to_vec()),
         ("image/svg+xml", b"<svg><script>alert(1)</script>".to_vec()),
     ] {
-        body.extend_from_slice(
-            format!("--ii\r\nContent-Type: {ct}\r\nContent-Transfer-Encoding: base64\r\n\r\n")
-                .as_bytes(),
-        );
+        body.extend_from_slice(format!("--ii\r\nContent-Type: {ct}\r\nContent-Transfer-Encoding: base64\r\n\r\n").as_bytes());
         body.extend_from_slice(&base64_lines(&data));
     }
     body.extend_from_slice(b"--ii\r\nContent-Type: image/png\r\nContent-Transfer-Encoding: base64\r\n\r\n!!!not base64!!!\r\n--ii--\r\n");
@@ -224,12 +221,12 @@ fn bad_charsets() -> Vec<u8> {
     let mut m = b"From: \"Open\xffAI \xc3\x28Billing\" <billing@example.net>\r\n".to_vec();
     m.extend_from_slice(b"Subject: =?x-klingon?B?T3BlbkFJ?= =?utf-8?Q?inv=FF=FEoice?= =?iso-2022-jp?B?GyRCJSIlaxsoQg==?= \xfe\xfe\r\n");
     m.extend_from_slice(b"Reply-To: =?utf-7?B?K0FHRS0=?= <x@example.net>\r\n");
-    m.extend_from_slice(
-        b"MIME-Version: 1.0\r\nContent-Type: multipart/alternative; boundary=\"cc\"\r\n\r\n",
-    );
+    m.extend_from_slice(b"MIME-Version: 1.0\r\nContent-Type: multipart/alternative; boundary=\"cc\"\r\n\r\n");
     m.extend_from_slice(b"--cc\r\nContent-Type: text/plain; charset=x-unknown-charset\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\nOpen=FF=C3=28AI sign in =\r\n\xff\xfe\xfd\r\n");
     m.extend_from_slice(b"--cc\r\nContent-Type: text/html; charset=\"utf-16\"\r\n\r\n\xff\xfe<\0h\0t\0m\0l\0>\0\xd8\0\r\n");
-    m.extend_from_slice(b"--cc\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n/////w==\r\n--cc--\r\n");
+    m.extend_from_slice(
+        b"--cc\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n/////w==\r\n--cc--\r\n",
+    );
     m
 }
 
@@ -433,7 +430,8 @@ fn analyse_with(name: &str, raw: Vec<u8>, flags: Flags) -> Outcome {
         let e = engine("");
         let env = envelope();
         let run = |raw: &[u8]| {
-            let input = MessageInput { envelope: &env, raw, truncated: flags.truncated, headers_truncated: flags.headers_truncated, auth: None };
+            let input =
+                MessageInput { envelope: &env, raw, truncated: flags.truncated, headers_truncated: flags.headers_truncated, auth: None };
             analyze(&e, &input).0
         };
         // once on a small message, so lazily built tables are not counted as this case's heap
@@ -497,7 +495,7 @@ fn megabyte_header_line() {
     let whole = analyse("2 MiB Subject line", raw.clone());
     whole.expect(BRAND_SUBJECT_FOREIGN_DOMAIN).expect_limit("max_text_bytes (262144)").expect_kept_within_limits();
     whole.expect_heap_at_most(2 * raw.len() + 4 * MIB); // 2.0 MiB seen: about one copy of the line
-    // as the daemon keeps it: 2 MiB is over milter.max_header_bytes (1 MiB, default), so the Subject is dropped
+                                                        // as the daemon keeps it: 2 MiB is over milter.max_header_bytes (1 MiB, default), so the Subject is dropped
     let (kept, flags, fields) = as_the_milter_keeps(&raw, "");
     assert!(flags.headers_truncated && fields == 1, "only From fits in max_header_bytes; kept {fields} fields");
     let capped = analyse_with("2 MiB Subject line, milter max_header_bytes 1 MiB", kept, flags);
@@ -510,11 +508,17 @@ fn mime_nesting_100_deep() {
     // 100 multipart levels are 101 parts before the text: max_parts (100) stops the walk
     let raw = nested_mime(100);
     let o = analyse("MIME nested 100 deep", raw.clone());
-    o.expect(BRAND_NAME_FOREIGN_DOMAIN).expect_limit("max_parts (100)").expect_kept_within_limits().expect_heap_at_most(32 * raw.len() + 4 * MIB);
+    o.expect(BRAND_NAME_FOREIGN_DOMAIN)
+        .expect_limit("max_parts (100)")
+        .expect_kept_within_limits()
+        .expect_heap_at_most(32 * raw.len() + 4 * MIB);
     // attached messages (message/rfc822) nested 100 deep: max_depth (3) stops following them
     let raw = nested_messages(100);
     let o = analyse("attached messages nested 100 deep", raw.clone());
-    o.expect(BRAND_NAME_FOREIGN_DOMAIN).expect_limit("max_depth (3)").expect_kept_within_limits().expect_heap_at_most(32 * raw.len() + 4 * MIB);
+    o.expect(BRAND_NAME_FOREIGN_DOMAIN)
+        .expect_limit("max_depth (3)")
+        .expect_kept_within_limits()
+        .expect_heap_at_most(32 * raw.len() + 4 * MIB);
 }
 
 #[test]
@@ -523,7 +527,10 @@ fn mime_nesting_10000_deep() {
     let raw = nested_mime(10_000);
     let o = analyse("MIME nested 10000 deep", raw.clone());
     // memory: mail_parser keeps every part's headers (12.6 MiB seen for these 707 KB), content reads 100 parts
-    o.expect(BRAND_NAME_FOREIGN_DOMAIN).expect_limit("max_parts (100)").expect_kept_within_limits().expect_heap_at_most(32 * raw.len() + 4 * MIB);
+    o.expect(BRAND_NAME_FOREIGN_DOMAIN)
+        .expect_limit("max_parts (100)")
+        .expect_kept_within_limits()
+        .expect_heap_at_most(32 * raw.len() + 4 * MIB);
 }
 
 /// DEFECT (production code, not fixed here): attached messages (message/rfc822, not encoded) nested 30,000 deep, a
@@ -624,10 +631,10 @@ fn giant_and_invalid_images() {
     // over max_image_bytes (2 MiB): not decoded at all
     let o = analyse("PNG claiming 100000x100000, 4 MiB junk", giant_png(4 * MIB));
     o.expect(BRAND_NAME_FOREIGN_DOMAIN).expect_limit("max_image_bytes (2097152)").expect_heap_at_most(4 * MIB + 4 * MIB); // the decoded 4 MiB, once
-    // small enough to be read: its header says 10^10 pixels, over max_image_pixels (4,000,000), so it is not decoded
+                                                                                                                          // small enough to be read: its header says 10^10 pixels, over max_image_pixels (4,000,000), so it is not decoded
     let o = analyse("PNG claiming 100000x100000, 64 KiB junk", giant_png(64 << 10));
     o.expect_limit("max_image_pixels (4000000): qr.png has 10000000000").expect_heap_at_most(4 * MIB); // no 10^10-pixel buffer
-    // six images: four are looked at for QR codes (max_qr_images), each refused by max_image_pixels
+                                                                                                       // six images: four are looked at for QR codes (max_qr_images), each refused by max_image_pixels
     let png = &giant_png_bytes(0);
     let six: Vec<(&str, String, &[u8])> = (0..6).map(|i| ("image/png", format!("qr{i}.png"), &png[..])).collect();
     let six: Vec<(&str, &str, &[u8])> = six.iter().map(|(c, n, d)| (*c, n.as_str(), *d)).collect();
@@ -640,7 +647,11 @@ fn giant_and_invalid_images() {
     o.expect(BRAND_NAME_FOREIGN_DOMAIN).expect_not(CONTENT_LIMIT_REACHED);
     let kinds: Vec<_> = o.content.attachments.iter().map(|a| (a.content_type.as_str(), a.kind)).collect();
     let image = content::AttachmentKind::Image;
-    assert_eq!(kinds, [("image/jpeg", image), ("image/gif", image), ("image/png", image), ("image/svg+xml", image)], "the four decodable parts classified");
+    assert_eq!(
+        kinds,
+        [("image/jpeg", image), ("image/gif", image), ("image/png", image), ("image/svg+xml", image)],
+        "the four decodable parts classified"
+    );
     // the part whose base64 does not decode is kept as text by mail_parser, and read as such
     assert!(o.content.text.contains("not base64"), "{:?}", o.content.text);
 }
@@ -689,7 +700,12 @@ fn degenerate_inputs() {
         // a bare CR is not a line end (RFC 5322): From's value runs to the end and holds no address
         ("bare CR line ends", b"From: \"OpenAI\" <x@example.net>\rSubject: a\r\rbody".to_vec(), &[NO_FROM_ADDRESS], Action::Accept),
         ("100k continuation lines", continuation, &[BRAND_NAME_FOREIGN_DOMAIN], Action::Tag),
-        ("boundary never closed", b"Content-Type: multipart/mixed; boundary=x\r\n\r\n--x\r\n--x\r\n--x\r\n".to_vec(), &[NO_FROM_ADDRESS], Action::Accept),
+        (
+            "boundary never closed",
+            b"Content-Type: multipart/mixed; boundary=x\r\n\r\n--x\r\n--x\r\n--x\r\n".to_vec(),
+            &[NO_FROM_ADDRESS],
+            Action::Accept,
+        ),
     ];
     for (name, raw, expected, action) in cases {
         let o = analyse(name, raw);
@@ -710,7 +726,8 @@ fn degenerate_inputs() {
 #[test]
 fn fuzz_regressions() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/fuzz-regressions");
-    let mut entries: Vec<_> = std::fs::read_dir(&dir).expect("tests/fixtures/fuzz-regressions").flatten().map(|e| e.path()).filter(|p| p.is_file()).collect();
+    let mut entries: Vec<_> =
+        std::fs::read_dir(&dir).expect("tests/fixtures/fuzz-regressions").flatten().map(|e| e.path()).filter(|p| p.is_file()).collect();
     entries.sort();
     let mut replayed = std::collections::BTreeMap::from([("analyze", 0), ("config", 0), ("banner", 0)]);
     for path in entries {
@@ -727,7 +744,8 @@ fn fuzz_regressions() {
                 let (flags, raw) = data.split_first().map(|(f, r)| (*f, r.to_vec())).unwrap_or((0, Vec::new()));
                 let e = if flags & 4 != 0 { engine(include_str!("../deploy/brands-example.toml")) } else { engine("") };
                 let env = envelope();
-                let input = MessageInput { envelope: &env, raw: &raw, truncated: flags & 1 != 0, headers_truncated: flags & 2 != 0, auth: None };
+                let input =
+                    MessageInput { envelope: &env, raw: &raw, truncated: flags & 1 != 0, headers_truncated: flags & 2 != 0, auth: None };
                 let v = analyze(&e, &input).0;
                 assert!(v.score.is_finite(), "score {}", v.score);
                 format!("{} {:?}", v.action, v.rule_ids())
@@ -738,7 +756,8 @@ fn fuzz_regressions() {
                 guarded(&label, move || match Config::from_toml_str(&text, &file).and_then(Engine::new) {
                     Ok(e) => {
                         let env = envelope();
-                        let raw = msg(&format!("{FROM}Subject: OpenAI invoice\r\n"), b"Pay now at https://openai-billing.example/login\r\n");
+                        let raw =
+                            msg(&format!("{FROM}Subject: OpenAI invoice\r\n"), b"Pay now at https://openai-billing.example/login\r\n");
                         let input = MessageInput { envelope: &env, raw: &raw, truncated: false, headers_truncated: false, auth: None };
                         format!("accepted, {}", analyze(&e, &input).0.action)
                     }
@@ -773,11 +792,7 @@ use common::Daemon;
 type Fields = Vec<(Vec<u8>, Vec<u8>)>;
 
 fn split(raw: &[u8]) -> (Fields, &[u8]) {
-    let end = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .map(|p| (p + 2, p + 4))
-        .unwrap_or((raw.len(), raw.len()));
+    let end = raw.windows(4).position(|w| w == b"\r\n\r\n").map(|p| (p + 2, p + 4)).unwrap_or((raw.len(), raw.len()));
     let mut fields: Fields = Vec::new();
     for line in raw[..end.0].split(|&b| b == b'\n') {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
@@ -808,57 +823,32 @@ fn cstring(b: &[u8]) -> CString {
 async fn through_daemon(d: &Daemon, name: &str, raw: &[u8]) -> (Status, String) {
     let t = Instant::now();
     let mut conn = TestConnection::open(d.addr).await.unwrap();
-    assert_eq!(
-        conn.connect("mx.client.example", ([203, 0, 113, 7], 40000))
-            .await
-            .unwrap(),
-        Status::Noreply
-    );
-    assert_eq!(
-        conn.helo("mx.client.example").await.unwrap(),
-        Status::Noreply
-    );
-    assert_eq!(
-        conn.mail(["<bounce@example.net>"]).await.unwrap(),
-        Status::Noreply
-    );
-    assert_eq!(
-        conn.rcpt(["<jean@rcpt.example>"]).await.unwrap(),
-        Status::Noreply
-    );
+    assert_eq!(conn.connect("mx.client.example", ([203, 0, 113, 7], 40000)).await.unwrap(), Status::Noreply);
+    assert_eq!(conn.helo("mx.client.example").await.unwrap(), Status::Noreply);
+    assert_eq!(conn.mail(["<bounce@example.net>"]).await.unwrap(), Status::Noreply);
+    assert_eq!(conn.rcpt(["<jean@rcpt.example>"]).await.unwrap(), Status::Noreply);
     let (fields, body) = split(raw);
     for (n, v) in &fields {
-        let st = conn
-            .header(cstring(n), cstring(v))
-            .await
-            .unwrap_or_else(|e| panic!("{name}: header: {e:?}"));
+        let st = conn.header(cstring(n), cstring(v)).await.unwrap_or_else(|e| panic!("{name}: header: {e:?}"));
         assert_eq!(st, Status::Noreply, "{name}: header");
     }
     assert_eq!(conn.eoh().await.unwrap(), Status::Noreply);
     // body in 64 KiB chunks, as MTAs send it; stop when the milter says skip
     for chunk in body.chunks(65_535) {
-        let st = conn
-            .body(chunk.to_vec())
-            .await
-            .unwrap_or_else(|e| panic!("{name}: body: {e:?}"));
+        let st = conn.body(chunk.to_vec()).await.unwrap_or_else(|e| panic!("{name}: body: {e:?}"));
         if st == Status::Skip {
             break;
         }
         assert_eq!(st, Status::Continue, "{name}: body");
     }
-    let (actions, status) = conn
-        .eom()
-        .await
-        .unwrap_or_else(|e| panic!("{name}: no end-of-message reply (dropped): {e:?}"));
+    let (actions, status) = conn.eom().await.unwrap_or_else(|e| panic!("{name}: no end-of-message reply (dropped): {e:?}"));
     let took = t.elapsed();
     let get = |h: &str| {
         actions
             .actions
             .iter()
             .find_map(|a| match a {
-                EomAction::AddHeader { name: n, value } if n.to_str().unwrap() == h => {
-                    Some(value.to_string_lossy().into_owned())
-                }
+                EomAction::AddHeader { name: n, value } if n.to_str().unwrap() == h => Some(value.to_string_lossy().into_owned()),
                 _ => None,
             })
             .unwrap_or_default()
@@ -871,21 +861,11 @@ async fn through_daemon(d: &Daemon, name: &str, raw: &[u8]) -> (Status, String) 
         took.as_secs_f64() * 1e3
     );
     assert!(
-        matches!(
-            status,
-            Status::Continue
-                | Status::Accept
-                | Status::Reject { .. }
-                | Status::Tempfail { .. }
-                | Status::Discard
-        ),
+        matches!(status, Status::Continue | Status::Accept | Status::Reject { .. } | Status::Tempfail { .. } | Status::Discard),
         "{name}: unexpected status {status:?}"
     );
     if status == Status::Continue || status == Status::Accept {
-        assert!(
-            !verdict.is_empty(),
-            "{name}: accepted without an X-Impostor-Verdict header"
-        );
+        assert!(!verdict.is_empty(), "{name}: accepted without an X-Impostor-Verdict header");
     }
     conn.close().await.unwrap();
     (status, rules)
@@ -894,84 +874,35 @@ async fn through_daemon(d: &Daemon, name: &str, raw: &[u8]) -> (Status, String) 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn daemon_caps_and_hostile_messages() {
     // small caps so every limit is hit quickly; defaults are 10,000 headers, 1 MiB headers, 10 MiB body
-    let d = Daemon::start(
-        "[milter]\nmax_headers = 1000\nmax_header_bytes = 262144\nmax_body_bytes = 1048576\n",
-    )
-    .await;
+    let d = Daemon::start("[milter]\nmax_headers = 1000\nmax_header_bytes = 262144\nmax_body_bytes = 1048576\n").await;
 
-    let (_, rules) =
-        through_daemon(&d, "5000 headers (max_headers 1000)", &many_headers(5_000)).await;
-    assert!(
-        rules.contains("HEADERS_TRUNCATED"),
-        "expected HEADERS_TRUNCATED, got '{rules}'"
-    );
+    let (_, rules) = through_daemon(&d, "5000 headers (max_headers 1000)", &many_headers(5_000)).await;
+    assert!(rules.contains("HEADERS_TRUNCATED"), "expected HEADERS_TRUNCATED, got '{rules}'");
 
     // one 300 KB header line: over max_header_bytes (Postfix itself cuts headers at header_size_limit, 100 KB)
-    let (_, rules) = through_daemon(
-        &d,
-        "300 KB Subject line (max_header_bytes 256 KiB)",
-        &long_header_line(300_000),
-    )
-    .await;
-    assert!(
-        rules.contains("HEADERS_TRUNCATED"),
-        "expected HEADERS_TRUNCATED, got '{rules}'"
-    );
+    let (_, rules) = through_daemon(&d, "300 KB Subject line (max_header_bytes 256 KiB)", &long_header_line(300_000)).await;
+    assert!(rules.contains("HEADERS_TRUNCATED"), "expected HEADERS_TRUNCATED, got '{rules}'");
 
-    let (_, rules) = through_daemon(
-        &d,
-        "4 MiB zeros attachment (max_body_bytes 1 MiB)",
-        &zeros_attachment(4 << 20),
-    )
-    .await;
-    assert!(
-        rules.contains("BODY_TRUNCATED"),
-        "expected BODY_TRUNCATED, got '{rules}'"
-    );
+    let (_, rules) = through_daemon(&d, "4 MiB zeros attachment (max_body_bytes 1 MiB)", &zeros_attachment(4 << 20)).await;
+    assert!(rules.contains("BODY_TRUNCATED"), "expected BODY_TRUNCATED, got '{rules}'");
 
-    let (_, rules) =
-        through_daemon(&d, "4 MB HTML (max_body_bytes 1 MiB)", &huge_html(4 << 20)).await;
-    assert!(
-        rules.contains("BODY_TRUNCATED"),
-        "expected BODY_TRUNCATED, got '{rules}'"
-    );
+    let (_, rules) = through_daemon(&d, "4 MB HTML (max_body_bytes 1 MiB)", &huge_html(4 << 20)).await;
+    assert!(rules.contains("BODY_TRUNCATED"), "expected BODY_TRUNCATED, got '{rules}'");
 
-    let (_, rules) =
-        through_daemon(&d, "giant PNG (max_body_bytes 1 MiB)", &giant_png(2 << 20)).await;
-    assert!(
-        rules.contains("BODY_TRUNCATED"),
-        "expected BODY_TRUNCATED, got '{rules}'"
-    );
+    let (_, rules) = through_daemon(&d, "giant PNG (max_body_bytes 1 MiB)", &giant_png(2 << 20)).await;
+    assert!(rules.contains("BODY_TRUNCATED"), "expected BODY_TRUNCATED, got '{rules}'");
 
     through_daemon(&d, "MIME nested 100 deep", &nested_mime(100)).await;
-    through_daemon(
-        &d,
-        "MIME nested 10000 deep (body cut at 1 MiB)",
-        &nested_mime(10_000),
-    )
-    .await;
+    through_daemon(&d, "MIME nested 10000 deep (body cut at 1 MiB)", &nested_mime(10_000)).await;
     through_daemon(&d, "invalid images", &invalid_images()).await;
     through_daemon(&d, "invalid UTF-8 and unknown charsets", &bad_charsets()).await;
-    through_daemon(
-        &d,
-        "NUL bytes (body; header NULs cannot cross the milter protocol)",
-        &nul_bytes(),
-    )
-    .await;
+    through_daemon(&d, "NUL bytes (body; header NULs cannot cross the milter protocol)", &nul_bytes()).await;
 
     let (_, rules) = through_daemon(&d, "duplicate From", &duplicate_from()).await;
-    assert!(
-        rules.contains("DUPLICATE_FROM"),
-        "expected DUPLICATE_FROM, got '{rules}'"
-    );
+    assert!(rules.contains("DUPLICATE_FROM"), "expected DUPLICATE_FROM, got '{rules}'");
 
     // the daemon still serves an ordinary message afterwards
-    let (status, _) = through_daemon(
-        &d,
-        "clean after all that",
-        &msg(&format!("{CLEAN_FROM}Subject: Lunch\r\n"), b"Friday?\r\n"),
-    )
-    .await;
+    let (status, _) = through_daemon(&d, "clean after all that", &msg(&format!("{CLEAN_FROM}Subject: Lunch\r\n"), b"Friday?\r\n")).await;
     assert_eq!(status, Status::Continue);
     d.stop().await;
 }
@@ -981,21 +912,10 @@ async fn daemon_default_caps_with_10000_deep_nesting_whole_body() {
     // default caps: the whole 10,000-deep message (about 0.5 MB) reaches analysis
     let d = Daemon::start("").await;
     let raw = nested_mime(10_000);
-    tokio::time::timeout(
-        Duration::from_secs(600),
-        through_daemon(&d, "MIME nested 10000 deep, default caps", &raw),
-    )
-    .await
-    .expect("no verdict within 10 minutes");
-    let (_, rules) = through_daemon(
-        &d,
-        "20000 headers, default max_headers 10000",
-        &many_headers(20_000),
-    )
-    .await;
-    assert!(
-        rules.contains("HEADERS_TRUNCATED"),
-        "expected HEADERS_TRUNCATED, got '{rules}'"
-    );
+    tokio::time::timeout(Duration::from_secs(600), through_daemon(&d, "MIME nested 10000 deep, default caps", &raw))
+        .await
+        .expect("no verdict within 10 minutes");
+    let (_, rules) = through_daemon(&d, "20000 headers, default max_headers 10000", &many_headers(20_000)).await;
+    assert!(rules.contains("HEADERS_TRUNCATED"), "expected HEADERS_TRUNCATED, got '{rules}'");
     d.stop().await;
 }

@@ -89,7 +89,12 @@ fn no_cycle_among_top_level_modules() {
     }
     assert!(edges.len() > 10, "too few modules found: {edges:?}");
     // depth-first search for a back edge
-    fn visit(n: &str, edges: &BTreeMap<String, BTreeSet<String>>, path: &mut Vec<String>, done: &mut BTreeSet<String>) -> Option<Vec<String>> {
+    fn visit(
+        n: &str,
+        edges: &BTreeMap<String, BTreeSet<String>>,
+        path: &mut Vec<String>,
+        done: &mut BTreeSet<String>,
+    ) -> Option<Vec<String>> {
         if let Some(at) = path.iter().position(|p| p == n) {
             let mut cycle = path[at..].to_vec();
             cycle.push(n.to_string());
@@ -111,7 +116,8 @@ fn no_cycle_among_top_level_modules() {
     let mut done = BTreeSet::new();
     for n in edges.keys() {
         if let Some(cycle) = visit(n, &edges, &mut Vec::new(), &mut done) {
-            let graph: Vec<String> = edges.iter().map(|(k, v)| format!("  {k} -> {}", v.iter().cloned().collect::<Vec<_>>().join(", "))).collect();
+            let graph: Vec<String> =
+                edges.iter().map(|(k, v)| format!("  {k} -> {}", v.iter().cloned().collect::<Vec<_>>().join(", "))).collect();
             panic!("module cycle: {}\nedges:\n{}", cycle.join(" -> "), graph.join("\n"));
         }
     }

@@ -51,8 +51,7 @@ fn added(actions: &indymilter_test::EomActions, name: &str) -> Vec<String> {
 const TAG: &[(&str, &str)] = &[("From", "\"OpenAI Billing\" <billing@example.net>"), ("Subject", "Your invoice")];
 const QUARANTINE: &[(&str, &str)] =
     &[("From", "\"OpenAI Security\" <security@mail-notify.example>"), ("Subject", "OpenAI: unusual sign-in to your account")];
-const REJECT: &[(&str, &str)] =
-    &[("From", "\"OpenAI Security\" <security@openai-help.net>"), ("Subject", "OpenAI API key revoked")];
+const REJECT: &[(&str, &str)] = &[("From", "\"OpenAI Security\" <security@openai-help.net>"), ("Subject", "OpenAI API key revoked")];
 const CLEAN: &[(&str, &str)] = &[("From", "Alice <alice@example.org>"), ("Subject", "Lunch on Friday")];
 
 #[tokio::test]
@@ -78,7 +77,10 @@ async fn brand_name_and_subject_from_foreign_domain_is_quarantined() {
     assert_eq!(status, Status::Continue);
     assert!(actions.has_quarantine("impostor: suspected brand impersonation"));
     assert_eq!(added(&actions, "X-Impostor-Verdict"), ["quarantine"]);
-    assert_eq!(added(&actions, "X-Impostor-Rules"), ["BRAND_NAME_FOREIGN_DOMAIN=6.0, BRAND_SUBJECT_FOREIGN_DOMAIN=4.0, LURE_ACCOUNT_THREAT=1.5"]);
+    assert_eq!(
+        added(&actions, "X-Impostor-Rules"),
+        ["BRAND_NAME_FOREIGN_DOMAIN=6.0, BRAND_SUBJECT_FOREIGN_DOMAIN=4.0, LURE_ACCOUNT_THREAT=1.5"]
+    );
     conn.close().await.unwrap();
     d.stop().await;
 }
@@ -259,11 +261,8 @@ async fn own_authentication_results_added_and_forged_ones_removed() {
 async fn tagged_mail_gets_a_banner_when_configured() {
     let d = Daemon::start("[tag]\nbanner = true\n").await;
     let mut conn = open(d.addr).await;
-    let headers = [
-        ("From", "\"OpenAI Billing\" <billing@example.net>"),
-        ("Subject", "Factura"),
-        ("Content-Type", "text/plain; charset=utf-8"),
-    ];
+    let headers =
+        [("From", "\"OpenAI Billing\" <billing@example.net>"), ("Subject", "Factura"), ("Content-Type", "text/plain; charset=utf-8")];
     let (a, _) = send(&mut conn, &headers, "Hola, su cuenta de usuario que debe pagar.\r\n").await;
     assert_eq!(added(&a, "X-Impostor-Verdict"), ["tag"]);
     let body: Vec<u8> = a

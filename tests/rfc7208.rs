@@ -22,9 +22,7 @@
 //! result to stderr (run with `-- --nocapture`).
 //! Uses only mail_auth (and the hickory crates it re-exports), tokio and serde.
 
-use mail_auth::hickory_resolver::config::{
-    ConnectionConfig, NameServerConfig, ResolverConfig, ResolverOpts,
-};
+use mail_auth::hickory_resolver::config::{ConnectionConfig, NameServerConfig, ResolverConfig, ResolverOpts};
 use mail_auth::hickory_resolver::proto::op::{Edns, Message, MessageType, OpCode, ResponseCode};
 use mail_auth::hickory_resolver::proto::rr::rdata::{A, AAAA, CNAME, MX, PTR, TXT};
 use mail_auth::hickory_resolver::proto::rr::{Name, RData, Record, RecordType};
@@ -109,19 +107,13 @@ fn load_zone(zonedata: &Value) -> Zone {
         let mut out = Vec::new();
         let mut spf_copies = Vec::new();
         let mut has_txt = false;
-        for rec in records
-            .as_sequence()
-            .map(|s| s.as_slice())
-            .unwrap_or_default()
-        {
+        for rec in records.as_sequence().map(|s| s.as_slice()).unwrap_or_default() {
             if let Value::String(s) = rec {
                 assert_eq!(s, "TIMEOUT", "unknown zone entry {s} at {name}");
                 out.push(Rr::Timeout);
                 continue;
             }
-            let Value::Mapping(m) = rec else {
-                panic!("bad zone entry {rec:?} at {name}")
-            };
+            let Value::Mapping(m) = rec else { panic!("bad zone entry {rec:?} at {name}") };
             for (t, v) in m {
                 let t = yaml_str(t);
                 if v.as_str() == Some("TIMEOUT") {
@@ -161,14 +153,8 @@ fn load_zone(zonedata: &Value) -> Zone {
 }
 
 fn dns_name(s: &str) -> Option<Name> {
-    let s = if s.ends_with('.') {
-        s.to_string()
-    } else {
-        format!("{s}.")
-    };
-    Name::from_ascii(&s)
-        .or_else(|_| Name::from_str_relaxed(&s))
-        .ok()
+    let s = if s.ends_with('.') { s.to_string() } else { format!("{s}.") };
+    Name::from_ascii(&s).or_else(|_| Name::from_str_relaxed(&s)).ok()
 }
 
 fn rdata(rr: &Rr) -> Option<(RecordType, RData)> {
@@ -197,19 +183,10 @@ fn rdata(rr: &Rr) -> Option<(RecordType, RData)> {
 
 /// Answers of `qtype` for `name`, following one CNAME as pyspf's driver does.
 /// `None`: the query times out (no reply is sent).
-fn lookup(
-    zone: &Zone,
-    qname: &Name,
-    qtype: RecordType,
-    depth: u8,
-) -> Option<(ResponseCode, Vec<Record>)> {
+fn lookup(zone: &Zone, qname: &Name, qtype: RecordType, depth: u8) -> Option<(ResponseCode, Vec<Record>)> {
     let key = qname.to_ascii().trim_end_matches('.').to_ascii_lowercase();
     let Some(records) = zone.get(&key) else {
-        return if key.starts_with("error.") {
-            None
-        } else {
-            Some((ResponseCode::NXDomain, vec![]))
-        };
+        return if key.starts_with("error.") { None } else { Some((ResponseCode::NXDomain, vec![])) };
     };
     let mut answers = Vec::new();
     for rr in records {
@@ -227,9 +204,7 @@ fn lookup(
                 if t == qtype {
                     answers.push(Record::from_rdata(qname.clone(), 300, data));
                 } else if t == RecordType::CNAME && depth == 0 {
-                    let Rr::Cname(target) = rr else {
-                        unreachable!()
-                    };
+                    let Rr::Cname(target) = rr else { unreachable!() };
                     answers.push(Record::from_rdata(qname.clone(), 300, data));
                     if let Some(target) = dns_name(target) {
                         let (_, more) = lookup(zone, &target, qtype, depth + 1)?;
@@ -244,9 +219,7 @@ fn lookup(
 
 /// Authoritative UDP server on 127.0.0.1:<free port> for the current zone.
 async fn start_dns(zone: Arc<Mutex<Zone>>) -> SocketAddr {
-    let sock = tokio::net::UdpSocket::bind("127.0.0.1:0")
-        .await
-        .expect("bind 127.0.0.1 UDP");
+    let sock = tokio::net::UdpSocket::bind("127.0.0.1:0").await.expect("bind 127.0.0.1 UDP");
     let addr = sock.local_addr().unwrap();
     tokio::spawn(async move {
         let mut buf = vec![0u8; 65535];
@@ -263,12 +236,7 @@ async fn start_dns(zone: Arc<Mutex<Zone>>) -> SocketAddr {
             let q = &req.queries[0];
             let answer = lookup(&zone.lock().unwrap(), &q.name, q.query_type, 0);
             if log_enabled() {
-                eprintln!(
-                    "DNS {} {} -> {:?}",
-                    q.name,
-                    q.query_type,
-                    answer.as_ref().map(|(c, a)| (*c, a.len()))
-                );
+                eprintln!("DNS {} {} -> {:?}", q.name, q.query_type, answer.as_ref().map(|(c, a)| (*c, a.len())));
             }
             let Some((rcode, answers)) = answer else {
                 continue;
@@ -303,8 +271,7 @@ fn authenticator(addr: SocketAddr) -> MessageAuthenticator {
     opts.timeout = DNS_TIMEOUT;
     opts.attempts = 1;
     opts.edns0 = true;
-    MessageAuthenticator::new(ResolverConfig::from_parts(None, vec![], servers), opts)
-        .expect("resolver")
+    MessageAuthenticator::new(ResolverConfig::from_parts(None, vec![], servers), opts).expect("resolver")
 }
 
 fn log_enabled() -> bool {
@@ -326,9 +293,7 @@ fn result_name(r: SpfResult) -> &'static str {
 fn suite_path() -> PathBuf {
     match std::env::var_os("RFC7208_TESTS") {
         Some(p) => PathBuf::from(p),
-        None => {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/spf/rfc7208-tests.yml")
-        }
+        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/spf/rfc7208-tests.yml"),
     }
 }
 
@@ -351,9 +316,7 @@ async fn rfc7208_suite() {
         let scenario = Value::deserialize(doc).expect("YAML scenario");
         let description = yaml_str(&scenario["description"]);
         *zone.lock().unwrap() = load_zone(&scenario["zonedata"]);
-        let Value::Mapping(cases) = &scenario["tests"] else {
-            panic!("scenario {description}: no tests")
-        };
+        let Value::Mapping(cases) = &scenario["tests"] else { panic!("scenario {description}: no tests") };
         for (name, case) in cases {
             let name = yaml_str(name);
             total += 1;
@@ -373,16 +336,9 @@ async fn rfc7208_suite() {
             // A fresh resolver per case: no cached answers from earlier cases.
             let auth = authenticator(addr);
             let out = if mailfrom.contains('@') {
-                auth.verify_spf(SpfParameters::verify_mail_from(
-                    ip,
-                    &helo,
-                    HOST_DOMAIN,
-                    &mailfrom,
-                ))
-                .await
+                auth.verify_spf(SpfParameters::verify_mail_from(ip, &helo, HOST_DOMAIN, &mailfrom)).await
             } else {
-                auth.verify_spf(SpfParameters::verify_ehlo(ip, &helo, HOST_DOMAIN))
-                    .await
+                auth.verify_spf(SpfParameters::verify_ehlo(ip, &helo, HOST_DOMAIN)).await
             };
             let got = result_name(out.result());
             let got_exp = out.explanation().unwrap_or("DEFAULT");
@@ -397,10 +353,7 @@ async fn rfc7208_suite() {
             if result_ok && exp_ok {
                 passed += 1;
             } else if !result_ok {
-                println!(
-                    "{description}/{name}: expected {}, got {got} ({spec})",
-                    expected.join(" or ")
-                );
+                println!("{description}/{name}: expected {}, got {got} ({spec})", expected.join(" or "));
             } else {
                 println!(
                     "{description}/{name}: expected {got} with explanation {:?}, got {got} with explanation {got_exp:?} ({spec})",
@@ -409,13 +362,7 @@ async fn rfc7208_suite() {
             }
         }
     }
-    println!(
-        "RFC 7208 suite: {passed} of {total} cases pass ({:.1} s)",
-        started.elapsed().as_secs_f64()
-    );
+    println!("RFC 7208 suite: {passed} of {total} cases pass ({:.1} s)", started.elapsed().as_secs_f64());
     assert!(total > 0, "no cases in {}", path.display());
-    assert!(
-        passed >= BASELINE,
-        "RFC 7208 suite regressed: {passed} of {total} cases pass, baseline is {BASELINE}"
-    );
+    assert!(passed >= BASELINE, "RFC 7208 suite regressed: {passed} of {total} cases pass, baseline is {BASELINE}");
 }

@@ -11,7 +11,8 @@ mod common;
 use common::{dns, Daemon};
 
 const GENUINE: &str = "mx.trusted.example; spf=fail smtp.mailfrom=openai.com; dkim=none; dmarc=fail (p=reject) header.from=openai.com";
-const FORGED: &str = "mx.trusted.example; spf=pass smtp.mailfrom=openai.com; dkim=pass header.d=openai.com header.s=s1; dmarc=pass header.from=openai.com";
+const FORGED: &str =
+    "mx.trusted.example; spf=pass smtp.mailfrom=openai.com; dkim=pass header.d=openai.com header.s=s1; dmarc=pass header.from=openai.com";
 const UPSTREAM_RECEIVED: &str = "from attacker.example (attacker.example [203.0.113.9]) by mx.trusted.example (Postfix) with ESMTP id 4dXk; Wed, 2 Dec 2026 06:00:00 +0000";
 const SENDER_RECEIVED: &str = "from [10.0.0.2] by relay.attacker.example with SMTP; Wed, 2 Dec 2026 05:59:00 +0000";
 const MESSAGE: &[(&str, &str)] = &[
@@ -144,7 +145,7 @@ async fn an_earlier_milters_results_are_used_when_impostor_checks_nothing_itself
     // OpenDKIM/OpenDMARC in the same MTA before impostor, auth.enabled = false: position alone decides
     let d = Daemon::start(&format!("monitor = true\n{TRUSTED}enabled = false\n")).await;
     let (a, _) = send(d.addr, ATTACKER, &[("Authentication-Results", GENUINE), ("Received", UPSTREAM_RECEIVED)]).await;
-    assert!(header(&a, "X-Impostor-Rules").contains("BRAND_DOMAIN_DMARC_FAIL=") , "{:?}", a.actions);
+    assert!(header(&a, "X-Impostor-Rules").contains("BRAND_DOMAIN_DMARC_FAIL="), "{:?}", a.actions);
     assert!(deleted_ar(&a).is_empty(), "the earlier milter's header is kept: {:?}", a.actions);
     d.stop().await;
 }

@@ -54,9 +54,7 @@ pub fn check(brands: &BrandSet, env: &Envelope, auth: Option<&AuthResults>, fact
     if let Some(spf) = &auth.spf {
         match spf.result {
             AuthResult::Fail => out.push(Finding::new(SPF_FAIL, format!("spf=fail {} ({}){src}", spf.domain, spf.detail))),
-            AuthResult::SoftFail => {
-                out.push(Finding::new(SPF_SOFTFAIL, format!("spf=softfail {} ({}){src}", spf.domain, spf.detail)))
-            }
+            AuthResult::SoftFail => out.push(Finding::new(SPF_SOFTFAIL, format!("spf=softfail {} ({}){src}", spf.domain, spf.detail))),
             _ => {}
         }
     }

@@ -109,11 +109,8 @@ mod tests {
 
     #[test]
     fn envelope_helo_message_id_and_dkim_domains_are_checked() {
-        let env = Envelope {
-            mail_from: Some("bounce@openai-mailer.com".into()),
-            helo: Some("mail.opena1.com".into()),
-            ..Default::default()
-        };
+        let env =
+            Envelope { mail_from: Some("bounce@openai-mailer.com".into()), helo: Some("mail.opena1.com".into()), ..Default::default() };
         let r = rules_for(
             "DKIM-Signature: v=1; a=rsa-sha256; d=openai-security.net; s=s1; h=from; bh=x; b=y\r\nMessage-ID: <123@chatgpt-login.com>\r\nFrom: Alice <alice@example.org>\r\nSubject: hi",
             env,
@@ -126,8 +123,10 @@ mod tests {
 
     #[test]
     fn the_from_lookalike_counts_once_across_identities() {
-        let env = Envelope { mail_from: Some("bounce@openai-help.net".into()), helo: Some("mx.openai-help.net".into()), ..Default::default() };
-        let r = rules_for("From: x <x@openai-help.net>\r\nReply-To: y@openai-help.net\r\nMessage-ID: <1@openai-help.net>\r\nSubject: hi", env);
+        let env =
+            Envelope { mail_from: Some("bounce@openai-help.net".into()), helo: Some("mx.openai-help.net".into()), ..Default::default() };
+        let r =
+            rules_for("From: x <x@openai-help.net>\r\nReply-To: y@openai-help.net\r\nMessage-ID: <1@openai-help.net>\r\nSubject: hi", env);
         let ids: Vec<&str> = r.iter().map(|(i, _)| i.as_str()).collect();
         assert_eq!(ids, ["LOOKALIKE_FROM_DOMAIN"], "{r:?}");
     }
@@ -135,7 +134,10 @@ mod tests {
     #[test]
     fn brand_owned_and_legitimate_domains_are_never_findings() {
         let env = Envelope { mail_from: Some("bounce@em.openai.com".into()), helo: Some("mail.chat.com".into()), ..Default::default() };
-        let r = rules_for("From: OpenAI <noreply@tm.openai.com>\r\nReply-To: help@chatgpt.com\r\nMessage-ID: <1@openai.com>\r\nSubject: hi", env);
+        let r = rules_for(
+            "From: OpenAI <noreply@tm.openai.com>\r\nReply-To: help@chatgpt.com\r\nMessage-ID: <1@openai.com>\r\nSubject: hi",
+            env,
+        );
         assert!(r.is_empty(), "{r:?}");
     }
 }

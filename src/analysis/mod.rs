@@ -10,10 +10,10 @@ pub mod sender;
 
 use crate::brand::BrandSet;
 use crate::config::Config;
+pub use crate::message::Envelope;
 use crate::rule::{Finding, RuleDef, RuleId};
 use crate::verdict::{self, Verdict};
 use mail_parser::MessageParser;
-pub use crate::message::Envelope;
 use std::sync::Arc;
 
 pub const ALLOWLISTED: RuleId = "ALLOWLISTED";
@@ -216,12 +216,7 @@ fn allowlisted(config: &Config, reason: String) -> Verdict {
 
 /// The `allow.domains` entry covering `domain`, if any.
 fn allowed_domain<'a>(config: &'a Config, domain: &str) -> Option<&'a str> {
-    config
-        .allow
-        .domains
-        .iter()
-        .find(|a| domain == a.as_str() || domain.ends_with(&format!(".{a}")))
-        .map(String::as_str)
+    config.allow.domains.iter().find(|a| domain == a.as_str() || domain.ends_with(&format!(".{a}"))).map(String::as_str)
 }
 
 /// Analyses and scores one message.
@@ -348,10 +343,12 @@ mod claim_tests {
 
     #[test]
     fn body_sign_off_is_a_brand_claim_needing_authentication() {
-        let engine = Engine::new(Config::from_toml_str("[auth]\ntrusted_authserv_ids = [\"mx.rcpt.example\"]\n", "t.toml").unwrap()).unwrap();
+        let engine =
+            Engine::new(Config::from_toml_str("[auth]\ntrusted_authserv_ids = [\"mx.rcpt.example\"]\n", "t.toml").unwrap()).unwrap();
         let raw = "Authentication-Results: mx.rcpt.example; spf=pass smtp.mailfrom=notice.example; dmarc=pass header.from=notice.example\r\nFrom: Accounts <accounts@notice.example>\r\nSubject: Action required\r\n\r\nPlease confirm your API key.\r\n\r\nThe OpenAI Team\r\n";
         let env = Envelope::default();
-        let (v, facts) = analyze(&engine, &MessageInput { envelope: &env, raw: raw.as_bytes(), truncated: false, headers_truncated: false, auth: None });
+        let (v, facts) =
+            analyze(&engine, &MessageInput { envelope: &env, raw: raw.as_bytes(), truncated: false, headers_truncated: false, auth: None });
         assert_eq!(facts.claim_evidence.as_deref(), Some("body sign-off"));
         assert!(v.rule_ids().contains(&"BRAND_CLAIM_UNAUTHENTICATED"), "{v:?}");
     }

@@ -60,10 +60,7 @@ pub fn check(engine: &Engine, msg: &Message, out: &mut Vec<Finding>, facts: &mut
         facts.brand.get_or_insert(b.name.clone());
         facts.claim(hit.brand, "display name");
         if owner != Some(hit.brand) {
-            out.push(Finding::new(
-                BRAND_NAME_FOREIGN_DOMAIN,
-                format!("{name:?} <{address}>: names {}, domain {domain}", b.name),
-            ));
+            out.push(Finding::new(BRAND_NAME_FOREIGN_DOMAIN, format!("{name:?} <{address}>: names {}, domain {domain}", b.name)));
         }
     }
     if let Some(hit) = brands.named_in(&subject) {
@@ -71,10 +68,7 @@ pub fn check(engine: &Engine, msg: &Message, out: &mut Vec<Finding>, facts: &mut
         facts.brand.get_or_insert(b.name.clone());
         if owner != Some(hit.brand) {
             let shown: String = subject.chars().take(80).collect();
-            out.push(Finding::new(
-                BRAND_SUBJECT_FOREIGN_DOMAIN,
-                format!("Subject {shown:?}: names {}, From domain {domain}", b.name),
-            ));
+            out.push(Finding::new(BRAND_SUBJECT_FOREIGN_DOMAIN, format!("Subject {shown:?}: names {}, From domain {domain}", b.name)));
         }
     }
     // The body speaks as the brand ("The OpenAI Team" as a sign-off): a claim, not a mention.
@@ -90,10 +84,7 @@ pub fn check(engine: &Engine, msg: &Message, out: &mut Vec<Finding>, facts: &mut
         if let Some((_, d)) = word.rsplit_once('@') {
             let d = d.trim_end_matches('.').to_ascii_lowercase();
             if d.contains('.') && registrable(&d).is_some_and(|r| r != domain) {
-                out.push(Finding::new(
-                    DISPLAY_NAME_ADDRESS_MISMATCH,
-                    format!("display name shows {word}, real address <{address}>"),
-                ));
+                out.push(Finding::new(DISPLAY_NAME_ADDRESS_MISMATCH, format!("display name shows {word}, real address <{address}>")));
                 break;
             }
         }
@@ -110,7 +101,8 @@ mod tests {
         let engine = Engine::new(Config::default()).unwrap();
         let raw = format!("{headers}\r\n\r\nHello.\r\n");
         let env = Envelope::default();
-        let (v, _) = analyze(&engine, &MessageInput { envelope: &env, raw: raw.as_bytes(), truncated: false, headers_truncated: false, auth: None });
+        let (v, _) =
+            analyze(&engine, &MessageInput { envelope: &env, raw: raw.as_bytes(), truncated: false, headers_truncated: false, auth: None });
         (v.action, v.rule_ids())
     }
 

@@ -14,8 +14,8 @@ use crate::config::Config;
 use crate::domain::registrable;
 use crate::message::Envelope;
 use mail_auth::{
-    dmarc::verify::DmarcParameters, spf::verify::SpfParameters, AuthenticatedMessage, DkimResult, DmarcResult,
-    MessageAuthenticator, SpfResult,
+    dmarc::verify::DmarcParameters, spf::verify::SpfParameters, AuthenticatedMessage, DkimResult, DmarcResult, MessageAuthenticator,
+    SpfResult,
 };
 use serde::Serialize;
 use std::fmt;
@@ -225,7 +225,13 @@ fn dmarc_result(r: &DmarcResult) -> AuthResult {
 /// What finished by then is kept; what did not is `temperror`, named in one
 /// "authentication checks exceeded dns.budget_ms" entry. mail-auth verifies a
 /// message's DKIM signatures in one call: they finish or run out together.
-pub async fn check_message(auth: &MessageAuthenticator, env: &Envelope, raw: &[u8], truncated: bool, budget: std::time::Duration) -> AuthResults {
+pub async fn check_message(
+    auth: &MessageAuthenticator,
+    env: &Envelope,
+    raw: &[u8],
+    truncated: bool,
+    budget: std::time::Duration,
+) -> AuthResults {
     let mut out = AuthResults { source: OWN_SOURCE.into(), ..Default::default() };
     let Some(msg) = AuthenticatedMessage::parse(raw) else {
         return out;
@@ -629,8 +635,10 @@ mod tests {
         assert_eq!(trusted(AR, &[]), Upstream::default());
     }
 
-    const GENUINE: &str = "Authentication-Results: mx.trusted.example; spf=fail smtp.mailfrom=openai.com; dkim=none; dmarc=fail header.from=openai.com\r\n";
-    const FORGED: &str = "Authentication-Results: mx.trusted.example; dkim=pass header.d=openai.com header.s=s1; dmarc=pass header.from=openai.com\r\n";
+    const GENUINE: &str =
+        "Authentication-Results: mx.trusted.example; spf=fail smtp.mailfrom=openai.com; dkim=none; dmarc=fail header.from=openai.com\r\n";
+    const FORGED: &str =
+        "Authentication-Results: mx.trusted.example; dkim=pass header.d=openai.com header.s=s1; dmarc=pass header.from=openai.com\r\n";
     const UPSTREAM_RECEIVED: &str = "Received: from attacker.example (attacker.example [203.0.113.9])\r\n\tby mx.trusted.example (Postfix) with ESMTP id 1;\r\n\tWed, 2 Dec 2026 06:00:00 +0000\r\n";
 
     #[test]
@@ -698,7 +706,10 @@ mod tests {
     fn ar_header_is_rfc8601_shaped() {
         let r = trusted(AR, &["mx.example.test"]).results.unwrap();
         let h = ar_header("impostor.test", &r);
-        assert!(h.starts_with("impostor.test;\n\tspf=pass smtp.mailfrom=em.openai.com;\n\tdkim=pass header.d=openai.com header.s=s1;"), "{h}");
+        assert!(
+            h.starts_with("impostor.test;\n\tspf=pass smtp.mailfrom=em.openai.com;\n\tdkim=pass header.d=openai.com header.s=s1;"),
+            "{h}"
+        );
         assert!(h.ends_with("dmarc=pass (p=reject) header.from=openai.com"), "{h}");
     }
 

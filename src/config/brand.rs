@@ -35,13 +35,7 @@ pub fn builtin_brands() -> Vec<Brand> {
     vec![Brand {
         name: "OpenAI".into(),
         aliases: vec!["ChatGPT".into()],
-        domains: vec![
-            "openai.com".into(),
-            "chatgpt.com".into(),
-            "oaistatic.com".into(),
-            "oaiusercontent.com".into(),
-            "sora.com".into(),
-        ],
+        domains: vec!["openai.com".into(), "chatgpt.com".into(), "oaistatic.com".into(), "oaiusercontent.com".into(), "sora.com".into()],
         legitimate_domains: vec!["chat.com".into()],
         overrides: Default::default(),
     }]
@@ -56,9 +50,7 @@ impl Brand {
             return Err(format!("name: {:?} has no letters or digits", b.name));
         }
         let norm = |key: &str, list: &[String]| -> Result<Vec<String>, String> {
-            list.iter()
-                .map(|d| normalize_domain(d).ok_or_else(|| format!("{key}: {d:?} is not a domain name")))
-                .collect()
+            list.iter().map(|d| normalize_domain(d).ok_or_else(|| format!("{key}: {d:?} is not a domain name"))).collect()
         };
         if b.domains.is_empty() {
             return Err(format!("domains: brand {:?} needs at least one domain it owns", b.name));
@@ -75,9 +67,10 @@ impl Brand {
     /// True when `domain` is one of the brand's domains, a subdomain of one, or listed as legitimate.
     pub fn owns(&self, domain: &str) -> bool {
         let d = domain.trim_end_matches('.').to_ascii_lowercase();
-        self.domains.iter().chain(&self.legitimate_domains).any(|own| {
-            d == *own || (d.len() > own.len() && d.ends_with(own.as_str()) && d.as_bytes()[d.len() - own.len() - 1] == b'.')
-        })
+        self.domains
+            .iter()
+            .chain(&self.legitimate_domains)
+            .any(|own| d == *own || (d.len() > own.len() && d.ends_with(own.as_str()) && d.as_bytes()[d.len() - own.len() - 1] == b'.'))
     }
 
     /// The names this brand goes by: name, aliases, and the first label of each owned domain.

@@ -19,8 +19,8 @@ pub use raw::{AllowConfig, AuthConfig, BrandConfig, BrandOverrides, ContentConfi
 pub use raw::{LogConfig, LogFormat, MetricsConfig, MilterConfig, QuarantineConfig, QuarantineFallback, RawConfig, RejectConfig};
 pub use raw::{RulesConfig, TagConfig, Thresholds, MAX_DNS_BUDGET_MS};
 pub use socket::{parse_nameserver, SocketSpec};
-pub use validate::{Config, Overrides};
 use std::path::Path;
+pub use validate::{Config, Overrides};
 
 /// Where `serve`, `check` and `scan` look when no `-c` is given.
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/impostor/impostor.toml";

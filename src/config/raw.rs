@@ -198,11 +198,7 @@ pub struct RejectConfig {
 
 impl Default for RejectConfig {
     fn default() -> Self {
-        RejectConfig {
-            code: "550".into(),
-            xcode: "5.7.1".into(),
-            text: "Message rejected: suspected brand impersonation".into(),
-        }
+        RejectConfig { code: "550".into(), xcode: "5.7.1".into(), text: "Message rejected: suspected brand impersonation".into() }
     }
 }
 
@@ -251,7 +247,14 @@ pub const MAX_DNS_BUDGET_MS: u64 = 30_000;
 
 impl Default for DnsConfig {
     fn default() -> Self {
-        DnsConfig { nameservers: Vec::new(), timeout_ms: 2000, attempts: 2, budget_ms: 2500, cache_size: 4096, on_error: DnsOnError::Tempfail }
+        DnsConfig {
+            nameservers: Vec::new(),
+            timeout_ms: 2000,
+            attempts: 2,
+            budget_ms: 2500,
+            cache_size: 4096,
+            on_error: DnsOnError::Tempfail,
+        }
     }
 }
 

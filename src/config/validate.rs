@@ -96,20 +96,26 @@ impl Config {
     }
 
     pub fn validate(raw: RawConfig, file: &str) -> Result<Config, ConfigError> {
-        let socket = SocketSpec::parse(&raw.milter.socket)
-            .map_err(|e| invalid(file, format!("milter.socket: {:?}: {e}", raw.milter.socket)))?;
+        let socket =
+            SocketSpec::parse(&raw.milter.socket).map_err(|e| invalid(file, format!("milter.socket: {:?}: {e}", raw.milter.socket)))?;
         let socket_mode = u32::from_str_radix(raw.milter.socket_mode.trim_start_matches("0o"), 8)
             .ok()
             .filter(|m| *m <= 0o777)
             .ok_or_else(|| invalid(file, format!("milter.socket_mode: {:?} is not an octal mode like \"0660\"", raw.milter.socket_mode)))?;
         if raw.milter.worker_threads > 1024 {
-            return Err(invalid(file, format!("milter.worker_threads: {} is more than 1024 (0 = half the CPUs)", raw.milter.worker_threads)));
+            return Err(invalid(
+                file,
+                format!("milter.worker_threads: {} is more than 1024 (0 = half the CPUs)", raw.milter.worker_threads),
+            ));
         }
         if raw.milter.max_connections == 0 {
             return Err(invalid(file, "milter.max_connections: 0 must be at least 1"));
         }
         if raw.milter.analysis_timeout_ms == 0 || raw.milter.analysis_timeout_ms > 600_000 {
-            return Err(invalid(file, format!("milter.analysis_timeout_ms: {} must be between 1 and 600000", raw.milter.analysis_timeout_ms)));
+            return Err(invalid(
+                file,
+                format!("milter.analysis_timeout_ms: {} must be between 1 and 600000", raw.milter.analysis_timeout_ms),
+            ));
         }
         if raw.milter.connection_timeout == 0 {
             return Err(invalid(file, "milter.connection_timeout: 0 must be at least 1 second"));
@@ -143,7 +149,10 @@ impl Config {
             }
         }
         if !raw.metrics.listen.is_empty() && raw.metrics.listen.parse::<std::net::SocketAddr>().is_err() {
-            return Err(invalid(file, format!("metrics.listen: {:?} must be HOST:PORT (an IP address) or \"\" to turn metrics off", raw.metrics.listen)));
+            return Err(invalid(
+                file,
+                format!("metrics.listen: {:?} must be HOST:PORT (an IP address) or \"\" to turn metrics off", raw.metrics.listen),
+            ));
         }
         for d in &raw.allow.domains {
             if crate::domain::normalize_domain(d).is_none() {
@@ -188,7 +197,13 @@ impl Config {
             let brand = Brand::from_config(b).map_err(|e| invalid(file, format!("brand[{i}].{e}")))?;
             if let Some(t) = &b.overrides.actions {
                 if t.quarantine <= t.tag || t.reject <= t.quarantine {
-                    return Err(invalid(file, format!("brand[{i}].overrides.actions: tag {} < quarantine {} < reject {} must increase", t.tag, t.quarantine, t.reject)));
+                    return Err(invalid(
+                        file,
+                        format!(
+                            "brand[{i}].overrides.actions: tag {} < quarantine {} < reject {} must increase",
+                            t.tag, t.quarantine, t.reject
+                        ),
+                    ));
                 }
             }
             if let Some((id, w)) = b.overrides.scores.iter().find(|(_, w)| !w.is_finite()) {
@@ -323,11 +338,8 @@ mod tests {
 
     #[test]
     fn builtin_brands_can_be_turned_off() {
-        let c = Config::from_toml_str(
-            "builtin_brands = false\n[[brand]]\nname = \"Acme\"\ndomains = [\"acme.example\"]\n",
-            "b.toml",
-        )
-        .unwrap();
+        let c =
+            Config::from_toml_str("builtin_brands = false\n[[brand]]\nname = \"Acme\"\ndomains = [\"acme.example\"]\n", "b.toml").unwrap();
         assert_eq!(c.brands.len(), 1);
         assert_eq!(c.brands[0].name, "Acme");
     }
@@ -342,13 +354,8 @@ mod tests {
     fn worker_threads_is_bounded() {
         let c = Config::from_toml_str("[milter]\nworker_threads = 1\n", "x.toml").unwrap();
         assert_eq!(c.milter.worker_threads, 1);
-        let e = Config::from_toml_str("[milter]\nworker_threads = 5000\n", "x.toml")
-            .unwrap_err()
-            .to_string();
-        assert_eq!(
-            e,
-            "x.toml: milter.worker_threads: 5000 is more than 1024 (0 = half the CPUs)"
-        );
+        let e = Config::from_toml_str("[milter]\nworker_threads = 5000\n", "x.toml").unwrap_err().to_string();
+        assert_eq!(e, "x.toml: milter.worker_threads: 5000 is more than 1024 (0 = half the CPUs)");
     }
 
     #[test]
@@ -386,12 +393,19 @@ mod tests {
         assert_eq!(e, "x.toml: dns.budget_ms: 0 must be from 1 to 30000");
         // an older config with a long query timeout still loads: the budget wins, and config check says so
         let c = Config::from_toml_str("[dns]\ntimeout_ms = 5000\n", "x.toml").unwrap();
-        assert_eq!(c.warnings(), vec!["dns.budget_ms (2500) is below dns.timeout_ms (5000): a lookup is cut at the budget and never retried"]);
+        assert_eq!(
+            c.warnings(),
+            vec!["dns.budget_ms (2500) is below dns.timeout_ms (5000): a lookup is cut at the budget and never retried"]
+        );
     }
 
     #[test]
     fn authserv_id_equal_to_a_trusted_id_warns() {
-        let c = Config::from_toml_str("[auth]\nauthserv_id = \"mx.example\"\ntrusted_authserv_ids = [\"MX.example\"]\ntrusted_relays = [\"192.0.2.0/24\"]\n", "x.toml").unwrap();
+        let c = Config::from_toml_str(
+            "[auth]\nauthserv_id = \"mx.example\"\ntrusted_authserv_ids = [\"MX.example\"]\ntrusted_relays = [\"192.0.2.0/24\"]\n",
+            "x.toml",
+        )
+        .unwrap();
         let w = c.warnings();
         assert_eq!(w.len(), 1, "{w:?}");
         assert!(w[0].starts_with("auth.trusted_authserv_ids: \"MX.example\" is also impostor's own authserv-id"), "{w:?}");
@@ -423,7 +437,9 @@ mod tests {
         let c = Config::from_toml_str("[content]\nmax_links = 7\nmax_qr_time_ms = 100\n", "x.toml").unwrap();
         let shown = c.to_toml([crate::rule::RuleDef::new("BRAND_NAME_FOREIGN_DOMAIN", "sender", 6.0, "")].iter());
         // the shown config repeats the built-in brand, so load it without builtins
-        let again = Config::from_toml_str(&format!("builtin_brands = false\n{}", shown.replace("builtin_brands = true\n", "")), "shown.toml").unwrap();
+        let again =
+            Config::from_toml_str(&format!("builtin_brands = false\n{}", shown.replace("builtin_brands = true\n", "")), "shown.toml")
+                .unwrap();
         assert_eq!(again.brands, c.brands);
         assert_eq!(again.actions, c.actions);
         assert_eq!(again.scores.get("BRAND_NAME_FOREIGN_DOMAIN"), Some(&6.0), "every weight is shown");

@@ -46,12 +46,7 @@ impl ActionBatch {
                 self.header_len += 1;
                 buf = &buf[1..];
                 if self.header_len == 5 {
-                    let len = u32::from_be_bytes([
-                        self.header[0],
-                        self.header[1],
-                        self.header[2],
-                        self.header[3],
-                    ]) as usize;
+                    let len = u32::from_be_bytes([self.header[0], self.header[1], self.header[2], self.header[3]]) as usize;
                     self.remaining = len.saturating_sub(1);
                     if !DEFERRABLE.contains(&self.header[4]) {
                         self.urgent = true;

@@ -1,18 +1,15 @@
 //! The milter shell: indymilter callbacks that collect the message, call the
 //! pure analysis, and carry out the plan. Glue only.
 
-
-
+use super::session::{InFlight, MessageState, Session};
+use super::Shared;
 use crate::action::{self, MtaCaps, SubjectChange};
 use crate::analysis::{self, Envelope, MessageInput};
 use crate::logging;
 use crate::verdict::{Action, Verdict};
-use super::Shared;
 use indymilter::{
-    Actions, Callbacks, Context, ContextActions, EomContext, MacroStage, NegotiateContext, ProtoOpts, SetErrorReply,
-    SocketInfo, Status,
+    Actions, Callbacks, Context, ContextActions, EomContext, MacroStage, NegotiateContext, ProtoOpts, SetErrorReply, SocketInfo, Status,
 };
-use super::session::{InFlight, MessageState, Session};
 use std::ffi::{CStr, CString};
 use std::sync::Arc;
 
@@ -202,18 +199,9 @@ async fn mail(shared: Arc<Shared>, cx: &mut Context<Session>, args: Vec<CString>
 }
 
 /// The pure analysis of a collected message (panics caught: fail mode).
-fn analyse(
-    engine: &analysis::Engine,
-    msg: &MessageState,
-    auth: Option<&crate::auth::AuthResults>,
-) -> (Verdict, analysis::Facts) {
-    let input = MessageInput {
-        envelope: &msg.envelope,
-        raw: &msg.raw,
-        truncated: msg.truncated,
-        headers_truncated: msg.headers_truncated,
-        auth,
-    };
+fn analyse(engine: &analysis::Engine, msg: &MessageState, auth: Option<&crate::auth::AuthResults>) -> (Verdict, analysis::Facts) {
+    let input =
+        MessageInput { envelope: &msg.envelope, raw: &msg.raw, truncated: msg.truncated, headers_truncated: msg.headers_truncated, auth };
     analysis::analyze_guarded(engine, &input)
 }
 
@@ -227,9 +215,7 @@ const INLINE_ANALYSIS_MAX_BYTES: usize = 64 * 1024;
 /// Everything else goes to the blocking pool under a hard deadline, so that a
 /// decoder bomb cannot stall other connections.
 fn analyse_inline(raw: &[u8]) -> bool {
-    raw.len() <= INLINE_ANALYSIS_MAX_BYTES
-        && !contains_ignore_case(raw, b"image/")
-        && !contains_ignore_case(raw, b"application/")
+    raw.len() <= INLINE_ANALYSIS_MAX_BYTES && !contains_ignore_case(raw, b"image/") && !contains_ignore_case(raw, b"application/")
 }
 
 fn contains_ignore_case(hay: &[u8], needle: &[u8]) -> bool {
@@ -296,7 +282,13 @@ async fn judge(
             // this connection's message gets the fail mode now
             tracing::error!(queue_id = %qid, "analysis ran past {limit_ms} ms");
             let evidence = format!("content analysis took longer than {limit_ms} ms (milter.analysis_timeout_ms)");
-            (limit_verdict(config, None, "analysis timeout", analysis::ANALYSIS_TIMEOUT, evidence), Default::default(), None, None, upstream)
+            (
+                limit_verdict(config, None, "analysis timeout", analysis::ANALYSIS_TIMEOUT, evidence),
+                Default::default(),
+                None,
+                None,
+                upstream,
+            )
         }
     }
 }

@@ -36,7 +36,6 @@ impl<S: std::os::fd::AsRawFd> MilterConn<S> {
 pub type MilterTcp = MilterConn<TcpStream>;
 pub type MilterUnix = MilterConn<UnixStream>;
 
-
 impl<S: std::os::fd::AsRawFd> MilterConn<S> {
     fn quickack(&self) {
         if !self.tcp {
@@ -85,11 +84,7 @@ impl<S: tokio::io::AsyncWrite + Unpin> MilterConn<S> {
 /// Writes go to the [`batch::ActionBatch`]; a flush sends them unless they are
 /// only modification actions, which wait for the reply that follows.
 impl<S: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for MilterConn<S> {
-    fn poll_write(
-        self: std::pin::Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
+    fn poll_write(self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
         // a large batch is written out before more is taken
         if this.batch.must_send() {
@@ -124,8 +119,8 @@ impl<S: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for MilterConn<S> {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
     use super::super::batch::tests::packet;
+    use super::*;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -136,18 +131,12 @@ mod tests {
     async fn actions_reach_the_mta_with_the_final_reply() {
         let (ours, mut mta) = tokio::io::duplex(1 << 20);
         let active = Arc::new(AtomicUsize::new(1));
-        let mut conn = MilterConn {
-            stream: ours,
-            tcp: false,
-            batch: Default::default(),
-            _slot: ConnSlot(active.clone()),
-        };
+        let mut conn = MilterConn { stream: ours, tcp: false, batch: Default::default(), _slot: ConnSlot(active.clone()) };
         let action = packet(b'h', b"X-Impostor-Verdict\0tag\0");
         conn.write_all(&action).await.unwrap();
         conn.flush().await.unwrap();
         let mut buf = [0u8; 64];
-        let early =
-            tokio::time::timeout(std::time::Duration::from_millis(50), mta.read(&mut buf)).await;
+        let early = tokio::time::timeout(std::time::Duration::from_millis(50), mta.read(&mut buf)).await;
         assert!(early.is_err(), "the action was sent before the reply");
         let reply = packet(b'c', b"");
         conn.write_all(&reply).await.unwrap();
@@ -156,10 +145,6 @@ mod tests {
         mta.read_exact(&mut got).await.unwrap();
         assert_eq!(got, [action, reply].concat());
         drop(conn);
-        assert_eq!(
-            active.load(Ordering::SeqCst),
-            0,
-            "the connection slot is released"
-        );
+        assert_eq!(active.load(Ordering::SeqCst), 0, "the connection slot is released");
     }
 }

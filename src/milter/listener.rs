@@ -3,15 +3,15 @@
 //! ending the daemon.
 
 use super::conn::{MilterConn, MilterTcp, MilterUnix};
+use crate::accept::{AcceptError, ACCEPT_BACKOFF};
 use crate::config::SocketSpec;
+use std::future::Future;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use tokio::net::{TcpListener, UnixListener};
-use crate::accept::{AcceptError, ACCEPT_BACKOFF};
-use std::future::Future;
 
 /// A bound milter socket. Accepted TCP connections get TCP_NODELAY; the
 /// listening socket can be closed for draining while sessions go on.

@@ -105,7 +105,10 @@ pub async fn run(
         // our listener enforces the limit by closing excess connections at once;
         // indymilter's own limit (which stops accepting, so the MTA hangs) stays above it
         max_connections: mc.max_connections.saturating_add(64),
-        actions: indymilter::Actions::ADD_HEADER | indymilter::Actions::CHANGE_HEADER | indymilter::Actions::QUARANTINE | indymilter::Actions::REPLACE_BODY,
+        actions: indymilter::Actions::ADD_HEADER
+            | indymilter::Actions::CHANGE_HEADER
+            | indymilter::Actions::QUARANTINE
+            | indymilter::Actions::REPLACE_BODY,
         connection_timeout: Duration::from_secs(mc.connection_timeout),
     };
     let grace = Duration::from_secs(mc.shutdown_timeout);

@@ -82,7 +82,8 @@ impl MessageState {
     /// later one is too, so what is kept is the top of the header block.
     pub fn add_header(&mut self, name: &[u8], value: &[u8], max_headers: usize, max_bytes: usize) {
         self.header_count += 1;
-        let own = name.len() >= OWN_HEADER_PREFIX.len() && name[..OWN_HEADER_PREFIX.len()].eq_ignore_ascii_case(OWN_HEADER_PREFIX.as_bytes());
+        let own =
+            name.len() >= OWN_HEADER_PREFIX.len() && name[..OWN_HEADER_PREFIX.len()].eq_ignore_ascii_case(OWN_HEADER_PREFIX.as_bytes());
         if own || name.eq_ignore_ascii_case(b"authentication-results") {
             let inc = &mut self.incoming;
             if inc.own_headers.len() + inc.auth_results.len() >= MAX_REMOVABLE {

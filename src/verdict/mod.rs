@@ -3,8 +3,8 @@
 //! per-brand overrides into lookups over the rule catalogue once per load
 //! (rejecting unknown rule ids); [`score`] applies them to one message.
 
-pub use crate::rule::Action;
 use crate::config::{Config, ConfigError, Thresholds};
+pub use crate::rule::Action;
 use crate::rule::{Finding, RuleDef, RuleId};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -69,7 +69,15 @@ impl Verdict {
         }
         self.rules
             .iter()
-            .map(|r| if r.monitor { format!("{}={}(monitor)", r.id, fmt_score(r.score)) } else { format!("{}={}", r.id, fmt_score(r.score)) })
+            .map(
+                |r| {
+                    if r.monitor {
+                        format!("{}={}(monitor)", r.id, fmt_score(r.score))
+                    } else {
+                        format!("{}={}", r.id, fmt_score(r.score))
+                    }
+                },
+            )
             .collect::<Vec<_>>()
             .join(", ")
     }
@@ -273,11 +281,7 @@ mod tests {
         assert_eq!((v.action, v.score), (Action::Tag, 6.0));
         let v = score(&c, vec![f(BRAND_NAME_FOREIGN_DOMAIN), f(BRAND_SUBJECT_FOREIGN_DOMAIN)], None);
         assert_eq!((v.action, v.score), (Action::Quarantine, 10.0));
-        let v = score(
-            &c,
-            vec![f(BRAND_NAME_FOREIGN_DOMAIN), f(BRAND_SUBJECT_FOREIGN_DOMAIN), f(LOOKALIKE_FROM_DOMAIN)],
-            None,
-        );
+        let v = score(&c, vec![f(BRAND_NAME_FOREIGN_DOMAIN), f(BRAND_SUBJECT_FOREIGN_DOMAIN), f(LOOKALIKE_FROM_DOMAIN)], None);
         assert_eq!((v.action, v.score), (Action::Reject, 15.0));
         assert_eq!(v.rules_header(), "BRAND_NAME_FOREIGN_DOMAIN=6.0, BRAND_SUBJECT_FOREIGN_DOMAIN=4.0, LOOKALIKE_FROM_DOMAIN=5.0");
     }
@@ -301,11 +305,7 @@ mod tests {
     #[test]
     fn disabled_rules_vanish_and_monitored_rules_do_not_count() {
         let c = policy("[rules]\ndisabled = [\"BRAND_SUBJECT_FOREIGN_DOMAIN\"]\nmonitor = [\"LOOKALIKE_FROM_DOMAIN\"]\n");
-        let v = score(
-            &c,
-            vec![f(BRAND_NAME_FOREIGN_DOMAIN), f(BRAND_SUBJECT_FOREIGN_DOMAIN), f(LOOKALIKE_FROM_DOMAIN)],
-            None,
-        );
+        let v = score(&c, vec![f(BRAND_NAME_FOREIGN_DOMAIN), f(BRAND_SUBJECT_FOREIGN_DOMAIN), f(LOOKALIKE_FROM_DOMAIN)], None);
         assert_eq!((v.action, v.score), (Action::Tag, 6.0));
         assert_eq!(v.rules_header(), "BRAND_NAME_FOREIGN_DOMAIN=6.0, LOOKALIKE_FROM_DOMAIN=5.0(monitor)");
     }

@@ -35,7 +35,8 @@ impl Daemon {
     /// With DNS checks on, against a resolver port where nothing answers.
     pub async fn start_online(toml: &str) -> Daemon {
         let port = std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let toml = format!("{toml}\n[dns]\nnameservers = [\"127.0.0.1:{port}\"]\ntimeout_ms = 200\nattempts = 1\non_error = \"continue\"\n");
+        let toml =
+            format!("{toml}\n[dns]\nnameservers = [\"127.0.0.1:{port}\"]\ntimeout_ms = 200\nattempts = 1\non_error = \"continue\"\n");
         let config = Config::from_toml_str(&toml, "test.toml").expect("test config");
         Daemon::with_engine(Engine::online(config).unwrap()).await
     }

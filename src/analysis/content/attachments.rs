@@ -36,8 +36,38 @@ pub struct AttachmentInfo {
 }
 
 const EXEC: &[&str] = &[
-    "exe", "scr", "com", "pif", "bat", "cmd", "js", "jse", "vbs", "vbe", "wsf", "wsh", "hta", "ps1", "psm1", "msi", "msp",
-    "jar", "cpl", "reg", "dll", "application", "appx", "msix", "msc", "gadget", "inf", "sct", "chm", "url", "xll", "elf",
+    "exe",
+    "scr",
+    "com",
+    "pif",
+    "bat",
+    "cmd",
+    "js",
+    "jse",
+    "vbs",
+    "vbe",
+    "wsf",
+    "wsh",
+    "hta",
+    "ps1",
+    "psm1",
+    "msi",
+    "msp",
+    "jar",
+    "cpl",
+    "reg",
+    "dll",
+    "application",
+    "appx",
+    "msix",
+    "msc",
+    "gadget",
+    "inf",
+    "sct",
+    "chm",
+    "url",
+    "xll",
+    "elf",
 ];
 const MACRO: &[&str] = &["docm", "dotm", "xlsm", "xltm", "xlam", "pptm", "potm", "ppam", "ppsm", "sldm", "xlsb"];
 const ARCHIVE: &[&str] = &["zip", "rar", "7z", "gz", "tgz", "bz2", "xz", "tar", "cab", "ace", "arj", "lzh", "z", "zipx"];
@@ -82,7 +112,12 @@ pub fn classify(name: &str, ctype: &str, bytes: &[u8], limits: &Limits) -> Attac
         AttachmentKind::DiskImageOrShortcut
     } else if ole && (find(head, &utf16("_VBA_PROJECT")) || find(head, &utf16("Macros"))) {
         AttachmentKind::MacroOffice
-    } else if zip || ARCHIVE.contains(&e.as_str()) || head.starts_with(b"Rar!") || head.starts_with(b"7z\xBC\xAF\x27\x1C") || head.starts_with(b"MSCF") {
+    } else if zip
+        || ARCHIVE.contains(&e.as_str())
+        || head.starts_with(b"Rar!")
+        || head.starts_with(b"7z\xBC\xAF\x27\x1C")
+        || head.starts_with(b"MSCF")
+    {
         AttachmentKind::Archive
     } else if e == "pdf" || ctype == "application/pdf" || head.starts_with(b"%PDF") {
         AttachmentKind::Pdf
@@ -138,9 +173,18 @@ fn local_zip_names(b: &[u8]) -> Vec<String> {
 pub fn html_attachment(name: &str, ctype: &str, source: &str, parsed: &HtmlOut) -> AttachmentInfo {
     let lower = source[..super::truncate(source, 2 * 1024 * 1024).len()].to_ascii_lowercase();
     let decodes = ["atob(", "fromcharcode", "unescape(", "decodeuricomponent(", "base64,"].iter().any(|p| lower.contains(p));
-    let builds = ["new blob", "createobjecturl", "mssaveoropenblob", "document.write", "location.href", "location.replace", "window.location", ".innerhtml"]
-        .iter()
-        .any(|p| lower.contains(p));
+    let builds = [
+        "new blob",
+        "createobjecturl",
+        "mssaveoropenblob",
+        "document.write",
+        "location.href",
+        "location.replace",
+        "window.location",
+        ".innerhtml",
+    ]
+    .iter()
+    .any(|p| lower.contains(p));
     AttachmentInfo {
         name: name.to_string(),
         content_type: ctype.to_string(),

@@ -12,9 +12,48 @@ use scraper::node::Node;
 use scraper::Html;
 
 const BLOCK: &[&str] = &[
-    "address", "article", "aside", "blockquote", "br", "center", "dd", "div", "dl", "dt", "fieldset", "figcaption", "figure",
-    "footer", "form", "h1", "h2", "h3", "h4", "h5", "h6", "header", "hr", "li", "main", "nav", "ol", "option", "p", "pre",
-    "section", "table", "tbody", "td", "tfoot", "th", "thead", "title", "tr", "ul", "button", "img",
+    "address",
+    "article",
+    "aside",
+    "blockquote",
+    "br",
+    "center",
+    "dd",
+    "div",
+    "dl",
+    "dt",
+    "fieldset",
+    "figcaption",
+    "figure",
+    "footer",
+    "form",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "header",
+    "hr",
+    "li",
+    "main",
+    "nav",
+    "ol",
+    "option",
+    "p",
+    "pre",
+    "section",
+    "table",
+    "tbody",
+    "td",
+    "tfoot",
+    "th",
+    "thead",
+    "title",
+    "tr",
+    "ul",
+    "button",
+    "img",
 ];
 const SKIP: &[&str] = &["script", "style", "head", "template", "noscript", "svg", "xml"];
 
@@ -87,7 +126,9 @@ pub fn html(source: &str, limits: &Limits) -> HtmlOut {
                     };
                     match name {
                         "a" | "area" => {
-                            if let Some(m) = el.attr("href").and_then(|h| h.trim().get(..7).filter(|p| p.eq_ignore_ascii_case("mailto:")).map(|_| h.trim()[7..].to_string())) {
+                            if let Some(m) = el.attr("href").and_then(|h| {
+                                h.trim().get(..7).filter(|p| p.eq_ignore_ascii_case("mailto:")).map(|_| h.trim()[7..].to_string())
+                            }) {
                                 let addr = m.split(['?', ',']).next().unwrap_or("").trim().to_ascii_lowercase();
                                 if addr.contains('@') && out.mailto.len() < 20 && !out.mailto.contains(&addr) {
                                     out.mailto.push(addr);
@@ -179,18 +220,60 @@ pub enum NestingLimit {
 
 /// Elements without content: no end tag, nothing nests in them.
 const VOID: &[&str] = &[
-    "area", "base", "basefont", "bgsound", "br", "col", "embed", "frame", "hr", "image", "img", "input", "keygen", "link", "meta",
-    "param", "source", "track", "wbr",
+    "area", "base", "basefont", "bgsound", "br", "col", "embed", "frame", "hr", "image", "img", "input", "keygen", "link", "meta", "param",
+    "source", "track", "wbr",
 ];
 /// Elements whose end tag may be left out: an end tag of an element below them closes them too.
 const IMPLIED: &[&str] = &[
-    "dd", "dt", "li", "optgroup", "option", "p", "rb", "rp", "rt", "rtc", "caption", "colgroup", "tbody", "td", "tfoot", "th", "thead", "tr",
+    "dd", "dt", "li", "optgroup", "option", "p", "rb", "rp", "rt", "rtc", "caption", "colgroup", "tbody", "td", "tfoot", "th", "thead",
+    "tr",
 ];
 /// Start tags that end SVG or MathML content (html5ever `step_foreign`; `font` only with color, face or size).
 const BREAKOUT: &[&str] = &[
-    "b", "big", "blockquote", "body", "br", "center", "code", "dd", "div", "dl", "dt", "em", "embed", "h1", "h2", "h3", "h4", "h5", "h6",
-    "head", "hr", "i", "img", "li", "listing", "menu", "meta", "nobr", "ol", "p", "pre", "ruby", "s", "small", "span", "strong", "strike",
-    "sub", "sup", "table", "tt", "u", "ul", "var",
+    "b",
+    "big",
+    "blockquote",
+    "body",
+    "br",
+    "center",
+    "code",
+    "dd",
+    "div",
+    "dl",
+    "dt",
+    "em",
+    "embed",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "head",
+    "hr",
+    "i",
+    "img",
+    "li",
+    "listing",
+    "menu",
+    "meta",
+    "nobr",
+    "ol",
+    "p",
+    "pre",
+    "ruby",
+    "s",
+    "small",
+    "span",
+    "strong",
+    "strike",
+    "sub",
+    "sup",
+    "table",
+    "tt",
+    "u",
+    "ul",
+    "var",
 ];
 /// SVG elements whose content is HTML again.
 const SVG_INTEGRATION: &[&str] = &["foreignobject", "desc", "title"];
@@ -372,9 +455,41 @@ const TEXT_ONLY: &[&str] = &["script", "style", "title", "textarea", "xmp", "ifr
 
 /// Start tags that close an open `p` (as html5ever's "close a p element in button scope").
 const CLOSES_P: &[&str] = &[
-    "address", "article", "aside", "blockquote", "center", "details", "dialog", "dir", "div", "dl", "fieldset", "figcaption", "figure",
-    "footer", "form", "h1", "h2", "h3", "h4", "h5", "h6", "header", "hgroup", "listing", "main", "menu", "nav", "ol", "p", "pre",
-    "section", "summary", "table", "ul", "xmp",
+    "address",
+    "article",
+    "aside",
+    "blockquote",
+    "center",
+    "details",
+    "dialog",
+    "dir",
+    "div",
+    "dl",
+    "fieldset",
+    "figcaption",
+    "figure",
+    "footer",
+    "form",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "header",
+    "hgroup",
+    "listing",
+    "main",
+    "menu",
+    "nav",
+    "ol",
+    "p",
+    "pre",
+    "section",
+    "summary",
+    "table",
+    "ul",
+    "xmp",
 ];
 
 /// Leaves SVG/MathML content: closes its elements up to an integration point or HTML.

@@ -77,11 +77,7 @@ pub fn embedded(link: &Link) -> Option<Link> {
     link.host.as_ref()?;
     // only a query that mentions http (plain or percent-encoded) can carry a URL
     let (_, query) = link.url.split_once('?')?;
-    if !query
-        .as_bytes()
-        .windows(4)
-        .any(|w| w.eq_ignore_ascii_case(b"http"))
-    {
+    if !query.as_bytes().windows(4).any(|w| w.eq_ignore_ascii_case(b"http")) {
         return None;
     }
     let u = url::Url::parse(&link.url).ok()?;
@@ -125,11 +121,7 @@ pub fn check(content: &Content, brands: &BrandSet, claimed_brand: Option<usize>,
             let owned = brands.owner_of(host).is_some();
             HostFacts {
                 owned,
-                lookalike: if owned {
-                    None
-                } else {
-                    lookalike(host).map(|(_, ev)| ev)
-                },
+                lookalike: if owned { None } else { lookalike(host).map(|(_, ev)| ev) },
                 shortener: !owned && is_shortener(host),
             }
         });
@@ -150,11 +142,7 @@ pub fn check(content: &Content, brands: &BrandSet, claimed_brand: Option<usize>,
             f.add(FORM_EXTERNAL_ACTION, format!("form posts to {}", short(&link.url)));
         }
         // parsed only where needed: userinfo needs an '@', the path rule a claimed brand
-        let parsed = if claimed.is_some() || link.url.contains('@') {
-            url::Url::parse(&link.url).ok()
-        } else {
-            None
-        };
+        let parsed = if claimed.is_some() || link.url.contains('@') { url::Url::parse(&link.url).ok() } else { None };
         if let Some(u) = &parsed {
             if !u.username().is_empty() || u.password().is_some() {
                 f.add(LINK_USERINFO, format!("{pre}{} shows {:?} but goes to {host}", short(&link.url), u.username()));

@@ -24,8 +24,8 @@ use urls::truncate;
 use crate::brand::BrandSet;
 use crate::domain::{dotted_domain_of, registrable};
 use crate::fold::is_invisible;
-use crate::rule::RuleDef;
 use crate::rule::Finding;
+use crate::rule::RuleDef;
 use mail_parser::{Message, MimeHeaders, PartType};
 
 /// Bounds on the work done for one message. A bound that is reached is
@@ -295,10 +295,9 @@ impl Walk<'_> {
                 "max_html_depth ({}): {what} nested deeper at byte {at}, the rest read as plain text",
                 self.limits.max_html_depth
             )),
-            Some((at, html::NestingLimit::Tags)) => self.hit(format!(
-                "max_html_tags ({}): {what} has more tags, from byte {at} read as plain text",
-                self.limits.max_html_tags
-            )),
+            Some((at, html::NestingLimit::Tags)) => {
+                self.hit(format!("max_html_tags ({}): {what} has more tags, from byte {at} read as plain text", self.limits.max_html_tags))
+            }
             None => {}
         }
     }
@@ -336,13 +335,13 @@ impl Walk<'_> {
                         let links = texts.iter().filter_map(|t| Link::parse(t, LinkSource::Qr(name.to_string()), None)).collect();
                         self.push_links(links);
                     }
-                    Err(qr::Skipped::TooLarge(px)) => self.hit(format!("max_image_pixels ({}): {name} has {px}", self.limits.max_image_pixels)),
-                    Err(qr::Skipped::TooManyFinders(n)) => {
-                        self.hit(format!("max_qr_finders ({}): {name} has {n} QR finder candidates, not decoded", self.limits.max_qr_finders))
+                    Err(qr::Skipped::TooLarge(px)) => {
+                        self.hit(format!("max_image_pixels ({}): {name} has {px}", self.limits.max_image_pixels))
                     }
-                    Err(qr::Skipped::OutOfTime(step)) => {
-                        self.hit(format!("max_qr_time ({} ms): {name} not decoded, out of time {step}", self.limits.max_qr_time.as_millis()))
-                    }
+                    Err(qr::Skipped::TooManyFinders(n)) => self
+                        .hit(format!("max_qr_finders ({}): {name} has {n} QR finder candidates, not decoded", self.limits.max_qr_finders)),
+                    Err(qr::Skipped::OutOfTime(step)) => self
+                        .hit(format!("max_qr_time ({} ms): {name} not decoded, out of time {step}", self.limits.max_qr_time.as_millis())),
                     Err(qr::Skipped::Unreadable) => {}
                 }
             }
@@ -461,7 +460,8 @@ fn family_rule(f: Family) -> &'static str {
     }
 }
 
-static FREEMAIL: std::sync::LazyLock<Vec<&'static str>> = std::sync::LazyLock::new(|| data_list(include_str!("../../../data/freemail.txt")));
+static FREEMAIL: std::sync::LazyLock<Vec<&'static str>> =
+    std::sync::LazyLock::new(|| data_list(include_str!("../../../data/freemail.txt")));
 
 /// A data file's entries: one lowercase domain a line, `#` comments.
 pub(crate) fn data_list(text: &'static str) -> Vec<&'static str> {
@@ -532,7 +532,9 @@ pub fn check(
             }
             break;
         }
-        let same_org = from_domain.as_deref().is_some_and(|f| registrable(f).unwrap_or_else(|| f.to_string()) == registrable(&d).unwrap_or_else(|| d.clone()));
+        let same_org = from_domain
+            .as_deref()
+            .is_some_and(|f| registrable(f).unwrap_or_else(|| f.to_string()) == registrable(&d).unwrap_or_else(|| d.clone()));
         if let Some((_, b)) = claimed {
             if is_freemail(&d) && !same_org {
                 out.push(Finding::new(REPLY_TO_FREEMAIL_BRAND_CLAIM, format!("claims {}, {how} <{addr}> is a freemail mailbox", b.name)));

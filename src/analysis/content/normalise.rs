@@ -78,9 +78,7 @@ pub(super) fn normalize_both(s: &str) -> (String, String) {
     // NFKC of ASCII is ASCII, and ASCII holds no invisible character: skip the normaliser
     let pre: std::borrow::Cow<str> = if s.is_ascii() {
         std::borrow::Cow::Borrowed(s)
-    } else if unicode_normalization::is_nfkc_quick(s.chars())
-        == unicode_normalization::IsNormalized::Yes
-    {
+    } else if unicode_normalization::is_nfkc_quick(s.chars()) == unicode_normalization::IsNormalized::Yes {
         if s.chars().any(is_invisible) {
             std::borrow::Cow::Owned(s.chars().filter(|c| !is_invisible(*c)).collect())
         } else {
@@ -104,10 +102,7 @@ pub(super) fn normalize_both(s: &str) -> (String, String) {
 fn at_is_letter(rest: &[u8]) -> bool {
     // the whitespace of `char::is_whitespace` that ends the word early enough:
     // ASCII spaces and controls; a non-ASCII space only makes the word longer
-    !rest
-        .iter()
-        .take_while(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\x0B' | b'\x0C' | b'\r'))
-        .any(|b| *b == b'.')
+    !rest.iter().take_while(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\x0B' | b'\x0C' | b'\r')).any(|b| *b == b'.')
 }
 
 /// ASCII folded for phrase matching: lowercase letters and digits kept, everything else a space.
@@ -155,9 +150,7 @@ fn fold_unicode(s: &str, out: &mut String) {
         if c.is_ascii() {
             match c.to_ascii_lowercase() {
                 l @ ('a'..='z' | '0'..='9') => out.push(l),
-                '@' if prev_letter && next_letter && at_is_letter(&s.as_bytes()[i + 1..]) => {
-                    out.push('a')
-                }
+                '@' if prev_letter && next_letter && at_is_letter(&s.as_bytes()[i + 1..]) => out.push('a'),
                 '$' if prev_letter && next_letter => out.push('s'),
                 _ => out.push(' '),
             }
@@ -189,12 +182,7 @@ fn join_words(folded: &str) -> (String, String) {
     let (mut ws, mut cs, mut digit, mut in_word) = (0usize, 0usize, false, false);
     // the run of single-letter words before the current word: start in `out`, length
     let (mut rs, mut run) = (0usize, 0usize);
-    let mut end_word = |out: &mut Vec<u8>,
-                        o: &mut usize,
-                        compact: &mut Vec<u8>,
-                        ws: usize,
-                        cs: usize,
-                        digit: bool| {
+    let mut end_word = |out: &mut Vec<u8>, o: &mut usize, compact: &mut Vec<u8>, ws: usize, cs: usize, digit: bool| {
         let w = &out[ws..*o];
         let single = match w.len() {
             1 => w[0].is_ascii_alphabetic(),
@@ -454,19 +442,13 @@ mod tests {
         for e in std::fs::read_dir(&dir).expect("golden fixtures") {
             let p = e.expect("dir entry").path();
             if p.is_dir() {
-                paths.extend(
-                    std::fs::read_dir(&p)
-                        .expect("golden family dir")
-                        .map(|e| e.expect("dir entry").path()),
-                );
+                paths.extend(std::fs::read_dir(&p).expect("golden family dir").map(|e| e.expect("dir entry").path()));
             }
         }
         for p in paths {
             if p.extension().is_some_and(|x| x == "eml") {
                 let raw = std::fs::read(&p).expect("read fixture");
-                let msg = mail_parser::MessageParser::default()
-                    .parse(&raw)
-                    .expect("fixture parses");
+                let msg = mail_parser::MessageParser::default().parse(&raw).expect("fixture parses");
                 for part in &msg.parts {
                     let t = match &part.body {
                         mail_parser::PartType::Text(t) => t.to_string(),
@@ -505,5 +487,4 @@ mod tests {
         assert_eq!(normalize("p a s s w o r d reset"), "password reset");
         assert_eq!(normalize("a b c"), "a b c");
     }
-
 }

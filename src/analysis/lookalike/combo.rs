@@ -69,17 +69,12 @@ impl LookalikeMatcher {
             }
             let left = &f.s[..s];
             let right = &f.s[e..];
-            let boundary = (left.is_empty() || left.ends_with('-'))
-                && (right.is_empty() || right.starts_with('-'));
+            let boundary = (left.is_empty() || left.ends_with('-')) && (right.is_empty() || right.starts_with('-'));
             let words_left = self.segment(f, label, 0, s);
             let words_right = self.segment(f, label, e, f.s.len());
             for &ti in &self.pattern_tokens[m.pattern().as_usize()] {
                 let t = &self.tokens[ti];
-                let floor = if subdomain {
-                    SUBDOMAIN_MIN_LEN
-                } else {
-                    TOKEN_MIN_LEN
-                };
+                let floor = if subdomain { SUBDOMAIN_MIN_LEN } else { TOKEN_MIN_LEN };
                 if t.len < floor {
                     continue;
                 }
@@ -93,12 +88,7 @@ impl LookalikeMatcher {
                 }
                 // Hyphen matches name the whole words; keyword matches name the keywords.
                 let words: Vec<&str> = if !any_word_ok {
-                    words_left
-                        .iter()
-                        .chain(words_right.iter())
-                        .flatten()
-                        .map(|&(a, b)| f.raw(label, a, b))
-                        .collect()
+                    words_left.iter().chain(words_right.iter()).flatten().map(|&(a, b)| f.raw(label, a, b)).collect()
                 } else {
                     let mut w = split_words(label, f, 0, s);
                     w.extend(split_words(label, f, e, f.s.len()));
@@ -114,12 +104,7 @@ impl LookalikeMatcher {
                 if tech.contains(&Technique::Homoglyph) {
                     detail.push_str(&format!(" around \"{core}\" for \"{}\"", t.raw));
                 }
-                return Some(Hit {
-                    token: ti,
-                    techniques: tech,
-                    normalized: f.s.clone(),
-                    detail,
-                });
+                return Some(Hit { token: ti, techniques: tech, normalized: f.s.clone(), detail });
             }
         }
         if subdomain {
@@ -160,17 +145,12 @@ impl LookalikeMatcher {
                     // The whole label: hyphenation and typos were decided on the full label.
                     continue;
                 }
-                let others_are_keywords = self.segment(f, label, 0, first).is_some()
-                    && self.segment(f, label, last, f.s.len()).is_some();
+                let others_are_keywords = self.segment(f, label, 0, first).is_some() && self.segment(f, label, last, f.s.len()).is_some();
                 for &(ti, d) in list {
                     let t = &self.tokens[ti as usize];
                     let core = f.raw(label, first, last);
                     let mut tech = vec![Technique::Combosquat];
-                    if d == 0
-                        && j > i
-                        && t.len >= TOKEN_MIN_LEN
-                        && (others_are_keywords || t.len >= ANY_WORD_MIN_LEN)
-                    {
+                    if d == 0 && j > i && t.len >= TOKEN_MIN_LEN && (others_are_keywords || t.len >= ANY_WORD_MIN_LEN) {
                         tech.push(Technique::Hyphenation);
                         if strip_hyphens(core) != t.raw {
                             tech.push(Technique::Homoglyph);
@@ -188,17 +168,8 @@ impl LookalikeMatcher {
                         .chain(split_words(label, f, last, f.s.len()))
                         .map(|w| format!("\"{w}\""))
                         .collect();
-                    let detail = format!(
-                        "combosquat: {} around \"{core}\" for \"{}\"",
-                        words.join(" + "),
-                        t.raw
-                    );
-                    return Some(Hit {
-                        token: ti as usize,
-                        techniques: tech,
-                        normalized: f.s.clone(),
-                        detail,
-                    });
+                    let detail = format!("combosquat: {} around \"{core}\" for \"{}\"", words.join(" + "), t.raw);
+                    return Some(Hit { token: ti as usize, techniques: tech, normalized: f.s.clone(), detail });
                 }
             }
         }
@@ -226,20 +197,12 @@ impl LookalikeMatcher {
                         tech.push(Technique::Hyphenation);
                     }
                     let detail = format!("subdomain: \"{label}\" under foreign domain {foreign}");
-                    return Some(Hit {
-                        token: ti as usize,
-                        techniques: tech,
-                        normalized: f.s,
-                        detail,
-                    });
+                    return Some(Hit { token: ti as usize, techniques: tech, normalized: f.s, detail });
                 }
             }
             if let Some(mut hit) = self.match_combo(label, &f, true) {
                 hit.techniques.insert(0, Technique::Subdomain);
-                hit.detail = format!(
-                    "subdomain: \"{label}\" under foreign domain {foreign}; {}",
-                    hit.detail
-                );
+                hit.detail = format!("subdomain: \"{label}\" under foreign domain {foreign}; {}", hit.detail);
                 return Some(hit);
             }
         }
@@ -248,19 +211,11 @@ impl LookalikeMatcher {
             let joined: String = labels[start..=reg].concat();
             let f = fold(&joined);
             if let Some(list) = self.variants.get(strip_hyphens(&f.s).as_ref()) {
-                if let Some(&(ti, _)) = list
-                    .iter()
-                    .find(|&&(ti, d)| d == 0 && self.tokens[ti as usize].len >= SUBDOMAIN_MIN_LEN)
-                {
+                if let Some(&(ti, _)) = list.iter().find(|&&(ti, d)| d == 0 && self.tokens[ti as usize].len >= SUBDOMAIN_MIN_LEN) {
                     let shown = labels[start..=reg].join(".");
                     let t = &self.tokens[ti as usize];
                     let detail = format!("subdomain: \"{shown}\" splits \"{}\" with dots", t.raw);
-                    return Some(Hit {
-                        token: ti as usize,
-                        techniques: vec![Technique::Subdomain],
-                        normalized: f.s,
-                        detail,
-                    });
+                    return Some(Hit { token: ti as usize, techniques: vec![Technique::Subdomain], normalized: f.s, detail });
                 }
             }
         }
@@ -269,13 +224,7 @@ impl LookalikeMatcher {
 
     /// Segments skeleton bytes `start..end` (hyphens are free separators) into keywords and
     /// digit runs; `None` if impossible. The empty range segments trivially.
-    fn segment(
-        &self,
-        f: &Folded,
-        label: &str,
-        start: usize,
-        end: usize,
-    ) -> Option<Vec<(usize, usize)>> {
+    fn segment(&self, f: &Folded, label: &str, start: usize, end: usize) -> Option<Vec<(usize, usize)>> {
         let b = f.s.as_bytes();
         if start >= end {
             return Some(Vec::new());
@@ -297,10 +246,7 @@ impl LookalikeMatcher {
             let raw_digits = f.raw(label, i, i + 1).bytes().all(|c| c.is_ascii_digit());
             if raw_digits {
                 let mut j = i;
-                while j < end
-                    && f.raw(label, j, j + 1).bytes().all(|c| c.is_ascii_digit())
-                    && b[j] != b'-'
-                {
+                while j < end && f.raw(label, j, j + 1).bytes().all(|c| c.is_ascii_digit()) && b[j] != b'-' {
                     j += 1;
                     back[j - start].get_or_insert(i);
                 }
@@ -333,8 +279,5 @@ fn split_words<'a>(label: &'a str, f: &Folded, start: usize, end: usize) -> Vec<
     if start >= end {
         return Vec::new();
     }
-    f.raw(label, start, end)
-        .split('-')
-        .filter(|w| !w.is_empty())
-        .collect()
+    f.raw(label, start, end).split('-').filter(|w| !w.is_empty()).collect()
 }

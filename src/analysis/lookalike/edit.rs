@@ -44,12 +44,7 @@ impl LookalikeMatcher {
                     if !t.suffixes.iter().any(|s| s == suffix) {
                         tech.push(Technique::TldSwap);
                     }
-                    return Some(Hit {
-                        token: ti as usize,
-                        techniques: tech,
-                        normalized: f.s,
-                        detail,
-                    });
+                    return Some(Hit { token: ti as usize, techniques: tech, normalized: f.s, detail });
                 }
                 if self.typo_allowed(t, suffix, 1) {
                     return Some(self.typo_hit(ti as usize, &label_nohyph, hyphenated, f.s, 1));
@@ -77,28 +72,14 @@ impl LookalikeMatcher {
         self.match_combo(label, &f, false)
     }
 
-    fn typo_hit(
-        &self,
-        ti: usize,
-        label_nohyph: &str,
-        hyphenated: bool,
-        normalized: String,
-        dist: usize,
-    ) -> Hit {
+    fn typo_hit(&self, ti: usize, label_nohyph: &str, hyphenated: bool, normalized: String, dist: usize) -> Hit {
         let t = &self.tokens[ti];
         let mut tech = vec![Technique::Typo];
-        let raw_dist = if label_nohyph.is_ascii() {
-            osa_distance(label_nohyph, &t.raw, 3)
-        } else {
-            3
-        };
+        let raw_dist = if label_nohyph.is_ascii() { osa_distance(label_nohyph, &t.raw, 3) } else { 3 };
         let detail = if dist == 1 && raw_dist == 1 {
             format!("typo: {}", describe_edit(label_nohyph, &t.raw))
         } else if dist == 2 && raw_dist == 2 {
-            format!(
-                "typo: {raw_dist} edits, \"{label_nohyph}\" for \"{}\"",
-                t.raw
-            )
+            format!("typo: {raw_dist} edits, \"{label_nohyph}\" for \"{}\"", t.raw)
         } else {
             tech.push(Technique::Homoglyph);
             format!("typo+homoglyph: \"{label_nohyph}\" for \"{}\"", t.raw)
@@ -106,12 +87,7 @@ impl LookalikeMatcher {
         if hyphenated {
             tech.push(Technique::Hyphenation);
         }
-        Hit {
-            token: ti,
-            techniques: tech,
-            normalized,
-            detail,
-        }
+        Hit { token: ti, techniques: tech, normalized, detail }
     }
 }
 
@@ -166,9 +142,7 @@ fn osa_distance(a: &str, b: &str, max: usize) -> usize {
         let mut row_min = usize::MAX;
         for j in 1..w {
             let cost = usize::from(a[i - 1] != b[j - 1]);
-            let mut v = (d[(i - 1) * w + j] + 1)
-                .min(d[i * w + j - 1] + 1)
-                .min(d[(i - 1) * w + j - 1] + cost);
+            let mut v = (d[(i - 1) * w + j] + 1).min(d[i * w + j - 1] + 1).min(d[(i - 1) * w + j - 1] + cost);
             if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
                 v = v.min(d[(i - 2) * w + j - 2] + 1);
             }
@@ -185,10 +159,7 @@ fn osa_distance(a: &str, b: &str, max: usize) -> usize {
 const KEYBOARD_ROWS: [&str; 4] = ["1234567890", "qwertyuiop", "asdfghjkl", "zxcvbnm"];
 
 fn key_pos(c: char) -> Option<(i32, i32)> {
-    KEYBOARD_ROWS
-        .iter()
-        .enumerate()
-        .find_map(|(r, row)| row.find(c).map(|col| (r as i32, col as i32)))
+    KEYBOARD_ROWS.iter().enumerate().find_map(|(r, row)| row.find(c).map(|col| (r as i32, col as i32)))
 }
 
 /// Neighbours on a QWERTY keyboard (rows are staggered by half a key).
@@ -212,11 +183,7 @@ fn is_vowel(c: char) -> bool {
 fn describe_edit(seen: &str, brand: &str) -> String {
     let s: Vec<char> = seen.chars().collect();
     let b: Vec<char> = brand.chars().collect();
-    let first = s
-        .iter()
-        .zip(&b)
-        .position(|(x, y)| x != y)
-        .unwrap_or(s.len().min(b.len()));
+    let first = s.iter().zip(&b).position(|(x, y)| x != y).unwrap_or(s.len().min(b.len()));
     if s.len() + 1 == b.len() {
         return format!("omission of '{}'", b[first]);
     }
@@ -227,9 +194,7 @@ fn describe_edit(seen: &str, brand: &str) -> String {
         if prev == Some(c) || next == Some(c) {
             return format!("repetition of '{c}'");
         }
-        if prev.is_some_and(|p| keyboard_adjacent(p, c))
-            || next.is_some_and(|n| keyboard_adjacent(n, c))
-        {
+        if prev.is_some_and(|p| keyboard_adjacent(p, c)) || next.is_some_and(|n| keyboard_adjacent(n, c)) {
             return format!("insertion of '{c}' (keyboard-adjacent)");
         }
         return format!("insertion of '{c}'");

@@ -5,10 +5,8 @@ use unicode_normalization::char::is_combining_mark;
 use unicode_security::MixedScript;
 
 /// Characters that can appear in a folded skeleton (see [`fold`]); DL-1 variants use these.
-pub(super) const FOLDED_ALPHABET: &[char] = &[
-    'a', 'd', 'e', 'f', 'g', 'h', 'j', 'k', 'l', 'm', 'o', 'p', 'r', 's', 't', 'u', 'w', 'x', 'y',
-    'z', '2',
-];
+pub(super) const FOLDED_ALPHABET: &[char] =
+    &['a', 'd', 'e', 'f', 'g', 'h', 'j', 'k', 'l', 'm', 'o', 'p', 'r', 's', 't', 'u', 'w', 'x', 'y', 'z', '2'];
 
 /// A skeleton plus, for every byte of it, the byte offset of the source character in the label.
 pub(super) struct Folded {
@@ -100,10 +98,7 @@ fn fold_latin_lookalike(c: char) -> char {
     if c.is_ascii() {
         return c;
     }
-    LATIN_LOOKALIKES
-        .iter()
-        .find(|(set, _)| set.contains(c))
-        .map_or(c, |&(_, base)| base)
+    LATIN_LOOKALIKES.iter().find(|(set, _)| set.contains(c)).map_or(c, |&(_, base)| base)
 }
 
 /// (look-alike characters, the ASCII character they pass for); dnstwist's and the IDN
@@ -160,17 +155,8 @@ fn fold_class(c: char) -> char {
 /// Multi-character ASCII look-alikes (`d`→`cl`, `k`→`lc`, `m`→`nn`, `w`→`vv`, …). They are
 /// applied to brand tokens at build time, one at a time, rather than folded out of input,
 /// because folding `cl`→`d` in input would also eat real letter pairs (`openci`, `examplcbank`).
-const GLYPH_EXPANSIONS: &[(char, &str)] = &[
-    ('b', "lb"),
-    ('b', "cl"),
-    ('d', "cl"),
-    ('d', "dl"),
-    ('h', "lh"),
-    ('k', "lc"),
-    ('m', "nn"),
-    ('m', "rr"),
-    ('w', "vv"),
-];
+const GLYPH_EXPANSIONS: &[(char, &str)] =
+    &[('b', "lb"), ('b', "cl"), ('d', "cl"), ('d', "dl"), ('h', "lh"), ('k', "lc"), ('m', "nn"), ('m', "rr"), ('w', "vv")];
 
 /// Skeletons of `token` and of every single multi-character glyph expansion of it.
 pub(super) fn glyph_expansions(token: &str) -> Vec<String> {
@@ -204,13 +190,7 @@ pub(super) fn homoglyph_detail(seen: &str, brand: &str) -> String {
             .iter()
             .zip(&b)
             .filter(|(x, y)| x != y)
-            .map(|(x, y)| {
-                if x.is_ascii() {
-                    format!("'{x}' for '{y}'")
-                } else {
-                    format!("'{x}' (U+{:04X}) for '{y}'", *x as u32)
-                }
-            })
+            .map(|(x, y)| if x.is_ascii() { format!("'{x}' for '{y}'") } else { format!("'{x}' (U+{:04X}) for '{y}'", *x as u32) })
             .collect();
         format!("homoglyph: {}{script}", pairs.join(", "))
     } else {

@@ -45,10 +45,7 @@ pub(super) struct Host {
 impl Host {
     pub(super) fn parse(input: &str) -> Option<Host> {
         let t = input.trim().trim_end_matches('.');
-        let t = t
-            .strip_prefix('[')
-            .and_then(|x| x.strip_suffix(']'))
-            .unwrap_or(t);
+        let t = t.strip_prefix('[').and_then(|x| x.strip_suffix(']')).unwrap_or(t);
         if t.is_empty() || t.len() > 253 {
             return None;
         }
@@ -57,9 +54,7 @@ impl Host {
         }
         // Host names only: letters, digits, hyphen, underscore, dot (and non-ASCII letters,
         // which IDNA checks). Anything else is a parsing artefact, not a domain.
-        if t.bytes().any(|b| {
-            b.is_ascii() && !(b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'))
-        }) {
+        if t.bytes().any(|b| b.is_ascii() && !(b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'))) {
             return None;
         }
         let (unicode, ascii) = if t.is_ascii() && !has_ace(t) {
@@ -76,16 +71,10 @@ impl Host {
         if ascii.split('.').count() != unicode.split('.').count() {
             suffix_labels = 1;
         }
-        Some(Host {
-            unicode,
-            ascii,
-            suffix_labels,
-        })
+        Some(Host { unicode, ascii, suffix_labels })
     }
 }
 
 fn has_ace(s: &str) -> bool {
-    s.as_bytes()
-        .windows(4)
-        .any(|w| w.eq_ignore_ascii_case(b"xn--"))
+    s.as_bytes().windows(4).any(|w| w.eq_ignore_ascii_case(b"xn--"))
 }

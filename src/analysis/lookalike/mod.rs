@@ -215,21 +215,14 @@ impl LookalikeMatcher {
         let mut tokens: Vec<Token> = Vec::new();
         let mut owned = HashMap::new();
         for (bi, brand) in brands.iter().enumerate() {
-            infos.push(BrandInfo {
-                name: brand.name.clone(),
-            });
+            infos.push(BrandInfo { name: brand.name.clone() });
             let mut brand_tokens: Vec<Token> = Vec::new();
             for d in brand.domains.iter().chain(brand.legitimate_domains.iter()) {
                 if let Some(ascii) = ascii_domain(d) {
                     owned.entry(ascii).or_insert(bi);
                 }
             }
-            let first_domain = brand
-                .domains
-                .iter()
-                .filter_map(|d| ascii_domain(d))
-                .next()
-                .unwrap_or_default();
+            let first_domain = brand.domains.iter().filter_map(|d| ascii_domain(d)).next().unwrap_or_default();
             for d in &brand.domains {
                 let Some(ascii) = ascii_domain(d) else {
                     continue;
@@ -241,13 +234,7 @@ impl LookalikeMatcher {
                 add_token(&mut brand_tokens, bi, raw, &ascii, Some(suffix.to_string()));
             }
             for alias in std::iter::once(&brand.name).chain(brand.aliases.iter()) {
-                add_token(
-                    &mut brand_tokens,
-                    bi,
-                    normalize_token(alias),
-                    &first_domain,
-                    None,
-                );
+                add_token(&mut brand_tokens, bi, normalize_token(alias), &first_domain, None);
             }
             tokens.extend(brand_tokens);
         }
@@ -274,9 +261,7 @@ impl LookalikeMatcher {
         for list in variants.values_mut() {
             list.sort_by_key(|&(_, d)| d);
         }
-        let long_tokens = (0..tokens.len())
-            .filter(|&i| tokens[i].len >= DL2_MIN_LEN)
-            .collect();
+        let long_tokens = (0..tokens.len()).filter(|&i| tokens[i].len >= DL2_MIN_LEN).collect();
 
         let mut patterns: Vec<String> = Vec::new();
         let mut pattern_tokens: Vec<Vec<usize>> = Vec::new();
@@ -289,25 +274,11 @@ impl LookalikeMatcher {
                 }
             }
         }
-        let token_ac = AhoCorasickBuilder::new()
-            .match_kind(MatchKind::Standard)
-            .build(&patterns)
-            .ok()
-            .filter(|_| !patterns.is_empty());
+        let token_ac = AhoCorasickBuilder::new().match_kind(MatchKind::Standard).build(&patterns).ok().filter(|_| !patterns.is_empty());
 
         let keywords: HashSet<String> = KEYWORDS.iter().map(|k| fold(k).s).collect();
         let max_keyword = keywords.iter().map(|k| k.len()).max().unwrap_or(0);
-        LookalikeMatcher {
-            brands: infos,
-            tokens,
-            owned,
-            variants,
-            long_tokens,
-            token_ac,
-            pattern_tokens,
-            keywords,
-            max_keyword,
-        }
+        LookalikeMatcher { brands: infos, tokens, owned, variants, long_tokens, token_ac, pattern_tokens, keywords, max_keyword }
     }
 
     /// Classifies one host name (any case, punycode or Unicode, trailing dot allowed).
@@ -316,9 +287,7 @@ impl LookalikeMatcher {
             return DomainClass::NoMatch;
         };
         if let Some(bi) = self.owner(&host.ascii) {
-            return DomainClass::Owned {
-                brand: self.brands[bi].name.clone(),
-            };
+            return DomainClass::Owned { brand: self.brands[bi].name.clone() };
         }
         if self.tokens.is_empty() {
             return DomainClass::NoMatch;
@@ -367,13 +336,7 @@ impl LookalikeMatcher {
     }
 }
 
-fn add_token(
-    list: &mut Vec<Token>,
-    brand: usize,
-    raw: String,
-    imitates: &str,
-    suffix: Option<String>,
-) {
+fn add_token(list: &mut Vec<Token>, brand: usize, raw: String, imitates: &str, suffix: Option<String>) {
     let len = raw.chars().count();
     if len < TOKEN_MIN_LEN {
         return;
@@ -387,22 +350,12 @@ fn add_token(
         return;
     }
     let folded = fold(&raw).s;
-    list.push(Token {
-        brand,
-        raw,
-        folded,
-        len,
-        imitates: imitates.to_string(),
-        suffixes: suffix.into_iter().collect(),
-    });
+    list.push(Token { brand, raw, folded, len, imitates: imitates.to_string(), suffixes: suffix.into_iter().collect() });
 }
 
 /// Lowercase alphanumerics only: `"Chat GPT"` → `chatgpt`.
 fn normalize_token(s: &str) -> String {
-    s.chars()
-        .flat_map(char::to_lowercase)
-        .filter(|c| c.is_alphanumeric())
-        .collect()
+    s.chars().flat_map(char::to_lowercase).filter(|c| c.is_alphanumeric()).collect()
 }
 
 #[cfg(test)]
@@ -438,12 +391,7 @@ mod tests {
 
     fn assert_technique(d: &str, t: Technique) -> LookalikeMatch {
         let m = lookalike(d);
-        assert!(
-            m.techniques.contains(&t),
-            "{d}: expected {t}, got {:?} ({})",
-            m.techniques,
-            m.detail
-        );
+        assert!(m.techniques.contains(&t), "{d}: expected {t}, got {:?} ({})", m.techniques, m.detail);
         m
     }
 
@@ -455,25 +403,14 @@ mod tests {
     #[test]
     fn owned_domains_and_subdomains_are_owned() {
         let m = matcher();
-        for d in [
-            "openai.com",
-            "OpenAI.COM.",
-            "platform.openai.com",
-            "chatgpt.com",
-            "mail.examplebank.com",
-        ] {
+        for d in ["openai.com", "OpenAI.COM.", "platform.openai.com", "chatgpt.com", "mail.examplebank.com"] {
             assert!(matches!(m.check(d), DomainClass::Owned { .. }), "{d}");
         }
     }
 
     #[test]
     fn legitimate_esp_domain_is_owned_not_a_finding() {
-        assert_eq!(
-            matcher().check("x.openaimail.example-esp.net"),
-            DomainClass::Owned {
-                brand: "OpenAI".into()
-            }
-        );
+        assert_eq!(matcher().check("x.openaimail.example-esp.net"), DomainClass::Owned { brand: "OpenAI".into() });
     }
 
     #[test]
@@ -698,25 +635,13 @@ mod tests {
         }]);
         assert_eq!(m.check("soro.com"), DomainClass::NoMatch);
         assert_eq!(m.check("sora-anything.com"), DomainClass::NoMatch);
-        assert!(matches!(
-            m.check("sora-login.com"),
-            DomainClass::Lookalike(_)
-        ));
+        assert!(matches!(m.check("sora-login.com"), DomainClass::Lookalike(_)));
         assert!(matches!(m.check("sora.net"), DomainClass::Lookalike(_)));
     }
 
     #[test]
     fn ip_literals_and_garbage_do_not_match() {
-        for d in [
-            "",
-            ".",
-            "127.0.0.1",
-            "[::1]",
-            "com",
-            "github.io",
-            "-",
-            "a..b",
-        ] {
+        for d in ["", ".", "127.0.0.1", "[::1]", "com", "github.io", "-", "a..b"] {
             assert_no_match(d);
         }
     }
@@ -728,9 +653,7 @@ mod tests {
     }
 
     fn fixture_lines(text: &str) -> impl Iterator<Item = &str> {
-        text.lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#'))
     }
 
     #[test]
@@ -746,10 +669,7 @@ mod tests {
                 DomainClass::Lookalike(lm) => {
                     for want in expected.split(',').map(str::trim).filter(|w| !w.is_empty()) {
                         if !lm.techniques.iter().any(|t| t.as_str() == want) {
-                            failures.push(format!(
-                                "{domain}: missing {want}, got {:?} ({})",
-                                lm.techniques, lm.detail
-                            ));
+                            failures.push(format!("{domain}: missing {want}, got {:?} ({})", lm.techniques, lm.detail));
                         }
                     }
                 }
@@ -757,12 +677,7 @@ mod tests {
             }
         }
         assert!(total >= 40, "only {total} positives");
-        assert!(
-            failures.is_empty(),
-            "{} of {total} positives diverged:\n{}",
-            failures.len(),
-            failures.join("\n")
-        );
+        assert!(failures.is_empty(), "{} of {total} positives diverged:\n{}", failures.len(), failures.join("\n"));
     }
 
     #[test]
@@ -778,11 +693,6 @@ mod tests {
             }
         }
         assert!(total >= 60, "only {total} negatives");
-        assert!(
-            failures.is_empty(),
-            "{} of {total} negatives matched:\n{}",
-            failures.len(),
-            failures.join("\n")
-        );
+        assert!(failures.is_empty(), "{} of {total} negatives matched:\n{}", failures.len(), failures.join("\n"));
     }
 }

@@ -163,7 +163,12 @@ pub fn put_connect(out: &mut Vec<u8>, hostname: &str, ip: Option<IpAddr>, port: 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Reply {
     /// SMFIC_OPTNEG answer: version, actions, protocol flags, requested macros (stage, list).
-    Negotiate { version: u32, actions: u32, protocol: u32, macros: Vec<(u32, String)> },
+    Negotiate {
+        version: u32,
+        actions: u32,
+        protocol: u32,
+        macros: Vec<(u32, String)>,
+    },
     Accept,
     Continue,
     Discard,
@@ -174,9 +179,20 @@ pub enum Reply {
     Skip,
     Progress,
     ConnFail,
-    AddHeader { name: String, value: String },
-    InsertHeader { index: u32, name: String, value: String },
-    ChangeHeader { index: u32, name: String, value: String },
+    AddHeader {
+        name: String,
+        value: String,
+    },
+    InsertHeader {
+        index: u32,
+        name: String,
+        value: String,
+    },
+    ChangeHeader {
+        index: u32,
+        name: String,
+        value: String,
+    },
     Quarantine(String),
     ReplaceBody(usize),
     AddRcpt(String),
@@ -701,13 +717,17 @@ impl Conn {
     }
 
     async fn connect(&mut self, a: &Args, m: &Message, conn_no: usize) -> Result<Option<&'static str>> {
-        put_macros(&mut self.buf, cmd::CONNECT, &[
-            ("j", "mta.example.test"),
-            ("{daemon_name}", "milter-bench"),
-            ("{daemon_addr}", "127.0.0.1"),
-            ("v", "Postfix 3.7 (milter-bench)"),
-            ("_", "unknown [203.0.113.7]"),
-        ]);
+        put_macros(
+            &mut self.buf,
+            cmd::CONNECT,
+            &[
+                ("j", "mta.example.test"),
+                ("{daemon_name}", "milter-bench"),
+                ("{daemon_addr}", "127.0.0.1"),
+                ("v", "Postfix 3.7 (milter-bench)"),
+                ("_", "unknown [203.0.113.7]"),
+            ],
+        );
         let ip = m.client_ip.unwrap_or(a.client_ip);
         put_connect(&mut self.buf, &a.client_name, Some(ip), 40000 + (conn_no % 20000) as u16);
         self.stage(pf::NOCONNECT, pf::NR_CONN).await
@@ -723,7 +743,11 @@ impl Conn {
         let t0 = Instant::now();
         let from = a.mail_from.clone().or_else(|| m.mail_from.clone()).unwrap_or_default();
         let client = m.client_ip.unwrap_or(a.client_ip).to_string();
-        put_macros(&mut self.buf, cmd::MAIL, &[("i", qid), ("{mail_addr}", &from), ("{client_addr}", &client), ("{client_name}", &a.client_name)]);
+        put_macros(
+            &mut self.buf,
+            cmd::MAIL,
+            &[("i", qid), ("{mail_addr}", &from), ("{client_addr}", &client), ("{client_name}", &a.client_name)],
+        );
         put_strings(&mut self.buf, cmd::MAIL, &[format!("<{from}>").as_bytes(), b"SIZE=20480"]);
         if let Some(k) = self.stage(pf::NOMAIL, pf::NR_MAIL).await? {
             return Ok(Err(Early::Ended(k)));
@@ -1087,7 +1111,10 @@ mod tests {
         );
         let mut chg = 1u32.to_be_bytes().to_vec();
         chg.extend_from_slice(b"X-Impostor-Verdict\0\0");
-        assert_eq!(decode_reply(b'm', &chg).unwrap(), Reply::ChangeHeader { index: 1, name: "X-Impostor-Verdict".into(), value: "".into() });
+        assert_eq!(
+            decode_reply(b'm', &chg).unwrap(),
+            Reply::ChangeHeader { index: 1, name: "X-Impostor-Verdict".into(), value: "".into() }
+        );
         assert_eq!(decode_reply(b'q', b"phish\0").unwrap(), Reply::Quarantine("phish".into()));
         assert_eq!(decode_reply(b'y', b"550 5.7.1 no\0").unwrap().kind(), "replycode_5xx");
         assert_eq!(decode_reply(b'y', b"451 4.7.1 later\0").unwrap().kind(), "replycode_4xx");
