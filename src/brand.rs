@@ -169,9 +169,11 @@ impl BrandSet {
         ];
         let start = text.char_indices().rev().nth(tail_chars.saturating_sub(1)).map_or(0, |(i, _)| i);
         let tail = &text[start..];
-        let tokens = fold_tokens(&tail);
+        let tokens = fold_tokens(tail);
         // the role phrases, folded once per process
-        static ROLES: std::sync::OnceLock<(Vec<Vec<String>>, Vec<Vec<String>>)> = std::sync::OnceLock::new();
+        /// Role phrases after and before the brand, each folded into tokens.
+        type Roles = (Vec<Vec<String>>, Vec<Vec<String>>);
+        static ROLES: std::sync::OnceLock<Roles> = std::sync::OnceLock::new();
         let (after, before) = ROLES.get_or_init(|| {
             let fold_list = |l: &[&str]| -> Vec<Vec<String>> { l.iter().map(|w| fold_tokens(w)).collect() };
             (fold_list(AFTER), fold_list(BEFORE))

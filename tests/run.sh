@@ -10,6 +10,7 @@
 #      tests/e2e/faults.sh            (load + faults through Postfix: SIGKILL, DNS down, slowloris, connection
 #                                      limit, SIGHUP/SIGTERM; FAULTS_MESSAGES=400 here, 10000 for the full run)
 #   5. tests/e2e/sendmail.sh          (real Sendmail 8.17, Debian's packages unpacked, not installed)
+#   6. cargo fmt --check and cargo clippy -D warnings; cargo deny (CI, or RUN_CARGO_DENY=1)
 #
 # Without root, steps 1, 4 and 5 are skipped with a message, unless E2E_REQUIRED=1 (CI sets it), which
 # turns a skip into a failure. Prints one summary line per step and exits non-zero if any step failed.
@@ -91,6 +92,14 @@ else
   skip "e2e: tests/e2e/faults.sh" "the build failed"
   skip "e2e: tests/e2e/sendmail.sh" "the build failed"
 fi
+
+# style gates: the formatting of rustfmt.toml and clippy with every warning an error; rustup
+# installs a missing component (rustfmt, clippy) on first use
+lint() {
+  if command -v rustup >/dev/null; then rustup component add rustfmt clippy >/dev/null 2>&1 || true; fi
+  cargo fmt --all --check && cargo clippy --locked --workspace --all-targets -- -D warnings
+}
+step "cargo fmt --all --check; cargo clippy --workspace --all-targets -D warnings" lint
 
 # dependency licences, bans and sources (deny.toml); installs cargo-deny from crates.io on first
 # use (~5-7 min on 2 cores), so it runs in CI (CI=true) or when asked (RUN_CARGO_DENY=1)
