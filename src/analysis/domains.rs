@@ -34,6 +34,17 @@ pub fn evidence(m: &LookalikeMatch) -> String {
     format!("{} ~ {} ({t}: {d})", m.domain, m.imitates)
 }
 
+/// The lookalike match for `host`, if any. A mailbox provider's own domain (data/freemail.txt:
+/// outlook.com, verizon.net) is an established domain, never a lookalike of its provider's brand
+/// domain (outlook.com is not a TLD swap of microsoft.com); what the brand name in its display
+/// name means is the sender rules' business.
+pub fn lookalike(engine: &Engine, host: &str) -> Option<LookalikeMatch> {
+    match engine.lookalike.check(host) {
+        DomainClass::Lookalike(m) if !crate::analysis::content::is_mailbox_provider(host) => Some(m),
+        _ => None,
+    }
+}
+
 pub fn check(engine: &Engine, env: &Envelope, msg: &Message, out: &mut Vec<Finding>, facts: &mut Facts) {
     let mut seen: Vec<(&'static str, String)> = Vec::new();
     // one lookalike domain counts once: the other identities are checked only
@@ -48,7 +59,7 @@ pub fn check(engine: &Engine, env: &Envelope, msg: &Message, out: &mut Vec<Findi
             return;
         }
         seen.push((rule, host.clone()));
-        if let DomainClass::Lookalike(m) = engine.lookalike.check(&host) {
+        if let Some(m) = lookalike(engine, &host) {
             if let Some(b) = engine.brands.brands.iter().position(|b| b.name == m.brand) {
                 facts.brand.get_or_insert(m.brand.clone());
                 if rule == LOOKALIKE_FROM_DOMAIN {

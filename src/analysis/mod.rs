@@ -169,10 +169,7 @@ pub fn findings(engine: &Engine, input: &MessageInput) -> (Vec<Finding>, Facts) 
         Some(msg) => {
             sender::check(engine, &msg, &mut out, &mut facts);
             domains::check(engine, input.envelope, &msg, &mut out, &mut facts);
-            let look = |h: &str| match engine.lookalike.check(h) {
-                lookalike::DomainClass::Lookalike(m) => Some((m.brand.clone(), domains::evidence(&m))),
-                _ => None,
-            };
+            let look = |h: &str| domains::lookalike(engine, h).map(|m| (m.brand.clone(), domains::evidence(&m)));
             content::check(&msg, &engine.brands, facts.claimed_brand, &engine.phrases, &look, &engine.content_limits, &mut out);
         }
         None => out.push(Finding::new(MESSAGE_UNPARSEABLE, "no header block could be parsed")),
