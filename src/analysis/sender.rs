@@ -43,12 +43,24 @@ pub fn check(engine: &Engine, msg: &Message, out: &mut Vec<Finding>, facts: &mut
     // is every name in the header.
     let entries: Vec<_> = msg.from().map(|a| a.iter().collect()).unwrap_or_default();
     let name = bounded(&entries.iter().filter_map(|a| a.name()).map(str::trim).filter(|n| !n.is_empty()).collect::<Vec<_>>().join(" "));
+    // A display name that names a brand over no usable address ("Facebook" <>) claims the brand
+    // from nowhere: the claim stands, the address cannot authenticate it.
+    let claim_without_domain = |what: String, out: &mut Vec<Finding>, facts: &mut Facts| {
+        if let Some(hit) = brands.named_in(&name) {
+            let b = &brands.brands[hit.brand];
+            facts.brand.get_or_insert(b.name.clone());
+            facts.claim(hit.brand, "display name");
+            out.push(Finding::new(BRAND_NAME_FOREIGN_DOMAIN, format!("{name:?}: names {}, {what}", b.name)));
+        }
+    };
     let Some(address) = entries.iter().filter_map(|a| a.address()).map(|a| a.trim().to_ascii_lowercase()).find(|a| a.contains('@')) else {
         out.push(Finding::new(NO_FROM_ADDRESS, format!("no From address (display name {name:?})")));
+        claim_without_domain("no From address".into(), out, facts);
         return;
     };
     let Some(host) = address.rsplit_once('@').map(|(_, d)| d.trim_end_matches('.').to_string()).filter(|d| !d.is_empty()) else {
         out.push(Finding::new(NO_FROM_ADDRESS, format!("From {address:?} has no domain")));
+        claim_without_domain(format!("From {address:?} has no domain"), out, facts);
         return;
     };
     let domain = registrable(&host).unwrap_or_else(|| host.clone());
@@ -67,6 +79,7 @@ pub fn check(engine: &Engine, msg: &Message, out: &mut Vec<Finding>, facts: &mut
         let b = &brands.brands[hit.brand];
         facts.brand.get_or_insert(b.name.clone());
         if owner != Some(hit.brand) {
+            facts.place(hit.brand, "Subject", false);
             let shown: String = subject.chars().take(80).collect();
             out.push(Finding::new(BRAND_SUBJECT_FOREIGN_DOMAIN, format!("Subject {shown:?}: names {}, From domain {domain}", b.name)));
         }
