@@ -32,10 +32,10 @@ pub fn invalid_sender_domain(domain: &str) -> Option<&'static str> {
         || bare.parse::<std::net::IpAddr>().is_ok()
         || bare.strip_prefix("ipv6:").is_some_and(|v| v.parse::<std::net::Ipv6Addr>().is_ok())
     {
-        return Some("an IP literal");
+        return Some("is an IP literal");
     }
     let Some(ascii) = normalize_domain(&d) else {
-        return Some("not a valid host name");
+        return Some("is not a valid host name");
     };
     const SPECIAL: &[&str] = &["example", "test", "invalid", "localhost", "local", "lan", "internal", "home.arpa"];
     if SPECIAL.iter().any(|t| ascii == *t || ascii.ends_with(&format!(".{t}"))) {
@@ -43,7 +43,7 @@ pub fn invalid_sender_domain(domain: &str) -> Option<&'static str> {
     }
     match psl::suffix(ascii.as_bytes()) {
         Some(s) if s.is_known() && s.as_bytes().len() < ascii.len() => None,
-        _ => Some("no public suffix"),
+        _ => Some("has no public suffix"),
     }
 }
 
@@ -91,14 +91,14 @@ mod tests {
     #[test]
     fn sender_domains_without_a_public_suffix_or_as_ip_literals_are_invalid() {
         for (d, want) in [
-            ("correios", Some("no public suffix")),
-            ("amexpremiumid172528", Some("no public suffix")),
-            ("mail.notatld", Some("no public suffix")),
-            ("co.uk", Some("no public suffix")),
-            ("[192.0.2.7]", Some("an IP literal")),
-            ("192.0.2.7", Some("an IP literal")),
-            ("[IPv6:2001:db8::1]", Some("an IP literal")),
-            ("bad_name!.com", Some("not a valid host name")),
+            ("correios", Some("has no public suffix")),
+            ("amexpremiumid172528", Some("has no public suffix")),
+            ("mail.notatld", Some("has no public suffix")),
+            ("co.uk", Some("has no public suffix")),
+            ("[192.0.2.7]", Some("is an IP literal")),
+            ("192.0.2.7", Some("is an IP literal")),
+            ("[IPv6:2001:db8::1]", Some("is an IP literal")),
+            ("bad_name!.com", Some("is not a valid host name")),
             ("example.com", None),
             ("mail.example.co.uk", None),
             ("bücher.de", None),

@@ -114,7 +114,7 @@ fn validity(engine: &Engine, env: &Envelope, msg: &Message, out: &mut Vec<Findin
     let mut check = |what: &str, address: &str| {
         let Some(d) = crate::domain::domain_of(address) else { return };
         if let Some(why) = crate::domain::invalid_sender_domain(&d) {
-            let item = format!("{what} {d} is {why}");
+            let item = format!("{what} {d} {why}");
             if !bad.contains(&item) && bad.len() < 3 {
                 bad.push(item);
             }

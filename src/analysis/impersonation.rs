@@ -209,7 +209,10 @@ pub fn check(brands: &BrandSet, facts: &Facts, content: Option<&Content>, auth: 
     if from.is_some_and(|d| b.owns(d)) {
         return;
     }
-    let auth_state = format!("From {} is not a {} domain: it cannot authenticate as {}", from.unwrap_or("(none)"), b.name, b.name);
+    let auth_state = match from {
+        Some(d) => format!("From {d} is not one of {}'s domains: it cannot authenticate as {}", b.name, b.name),
+        None => format!("From has no domain: it cannot authenticate as {}", b.name),
+    };
     if strength == Strength::Weak {
         return;
     }
