@@ -27,7 +27,7 @@ pub static RULES: &[RuleDef] = &[
     RuleDef::new(LOOKALIKE_HELO, "lookalike", 2.0, "The client's HELO name imitates a protected brand's domain"),
     RuleDef::new(LOOKALIKE_MESSAGE_ID, "lookalike", 1.5, "The Message-ID domain imitates a protected brand's domain"),
     RuleDef::new(LOOKALIKE_DKIM_DOMAIN, "lookalike", 2.0, "A DKIM signature's d= domain imitates a protected brand's domain"),
-    RuleDef::new(SENDER_DOMAIN_INVALID, "sender", 1.5, "The From, Reply-To or MAIL FROM domain is not an Internet name: no public suffix, an IP literal, or an invalid host name"),
+    RuleDef::new(SENDER_DOMAIN_INVALID, "sender", 1.0, "The From, Reply-To or MAIL FROM domain is not an Internet name: no public suffix, an IP literal, or an invalid host name"),
     RuleDef::new(BRAND_CLAIM_INVALID_DOMAIN, "sender", 3.0, "The message claims a brand from a From, Reply-To or MAIL FROM domain that is not an Internet name (no public suffix, IP literal, invalid), or from no address at all"),
 ];
 
@@ -132,7 +132,8 @@ fn validity(engine: &Engine, env: &Envelope, msg: &Message, out: &mut Vec<Findin
     if let Some(mf) = env.mail_from.as_deref().filter(|m| !m.trim().is_empty() && m.trim() != "<>") {
         check("MAIL FROM", mf);
     }
-    let claimed = facts.claims.iter().find(|p| p.strong || p.place == "body sign-off").map(|p| p.brand);
+    // the brand claimed or named as the sender anywhere (Subject included): then it weighs more
+    let claimed = facts.claims.first().map(|p| p.brand);
     if claimed.is_some() && from.iter().all(|a| crate::domain::domain_of(a).is_none()) {
         bad.insert(0, "From has no address with a domain".into());
     }
