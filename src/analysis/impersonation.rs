@@ -241,3 +241,71 @@ fn shorten(s: &str, n: usize) -> String {
         format!("{}…", s.chars().take(n).collect::<String>())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analysis::{analyze, Engine, Envelope, MessageInput};
+    use crate::auth::{AuthResult, DmarcSummary};
+    use crate::config::Config;
+    use crate::verdict::Action;
+
+    fn run(raw: &str, auth: Option<&AuthResults>) -> (Action, Vec<&'static str>) {
+        let engine = Engine::new(Config::default()).unwrap();
+        let env = Envelope::default();
+        let (v, _) =
+            analyze(&engine, &MessageInput { envelope: &env, raw: raw.as_bytes(), truncated: false, headers_truncated: false, auth });
+        (v.action, v.rule_ids())
+    }
+
+    fn dmarc_pass(domain: &str) -> AuthResults {
+        let dmarc = DmarcSummary { result: AuthResult::Pass, domain: domain.into(), policy: "reject".into() };
+        AuthResults { source: crate::auth::OWN_SOURCE.into(), dmarc: Some(dmarc), ..Default::default() }
+    }
+
+    const CLAIM: &str = "From: \"OpenAI\" <team@alerts.example>\r\nSubject: Update\r\nContent-Type: text/plain\r\n\r\nHello,\r\n";
+
+    #[test]
+    fn strong_claim_with_a_foreign_link_is_held_and_counts_once() {
+        let raw = format!("{CLAIM}Please review: https://review-session.example/x\r\n");
+        let (action, ids) = run(&raw, None);
+        assert_eq!(action, Action::Quarantine, "{ids:?}");
+        assert!(ids.contains(&IMPERSONATION) && ids.contains(&CALL_TO_ACTION) && ids.contains(&IMPERSONATION_CLAIM), "{ids:?}");
+        // live: the unauthenticated claim rule is subsumed, the verdict does not change
+        let auth = dmarc_pass("alerts.example");
+        let (live, ids) = run(&raw, Some(&auth));
+        assert_eq!(live, Action::Quarantine, "{ids:?}");
+        assert!(!ids.contains(&authn::BRAND_CLAIM_UNAUTHENTICATED), "{ids:?}");
+    }
+
+    #[test]
+    fn a_link_to_the_brands_own_domain_is_not_a_call_to_action() {
+        let (action, ids) = run(&format!("{CLAIM}See https://platform.openai.com/settings\r\n"), None);
+        assert_eq!(action, Action::Tag, "{ids:?}");
+        assert!(!ids.contains(&IMPERSONATION), "{ids:?}");
+    }
+
+    #[test]
+    fn one_weak_place_is_a_mention_not_a_claim() {
+        let raw = "From: Newsletter <news@weekly.example>\r\nSubject: What OpenAI shipped this week\r\n\r\nRead more: https://weekly.example/a\r\n";
+        let (_, ids) = run(raw, None);
+        assert!(!ids.contains(&IMPERSONATION), "{ids:?}");
+    }
+
+    #[test]
+    fn the_brand_authenticated_on_its_own_domain_is_not_judged() {
+        let raw = "From: \"OpenAI\" <noreply@tm.openai.com>\r\nSubject: Update\r\n\r\nSee https://status-provider.example/x\r\n";
+        let auth = dmarc_pass("tm.openai.com");
+        let (action, ids) = run(raw, Some(&auth));
+        assert_eq!(action, Action::Accept, "{ids:?}");
+    }
+
+    #[test]
+    fn claim_strength_orders_strong_over_moderate_over_weak() {
+        let p = |place, strong| ClaimPlace { brand: 0, place, strong };
+        assert_eq!(strongest_claim(&[p("Subject", false)]).map(|c| c.1), Some(Strength::Weak));
+        assert_eq!(strongest_claim(&[p("Subject", false), p("body sign-off", false)]).map(|c| c.1), Some(Strength::Moderate));
+        assert_eq!(strongest_claim(&[p("Subject", false), p("display name", true)]).map(|c| c.1), Some(Strength::Strong));
+        assert_eq!(strongest_claim(&[]), None);
+    }
+}
