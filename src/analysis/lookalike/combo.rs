@@ -2,6 +2,7 @@
 //! list, and the subdomain tricks (a brand token under a foreign domain, or split by dots).
 
 use super::fold::{fold, strip_hyphens, Folded};
+use super::segment::{segment, Kind};
 use super::{Hit, LookalikeMatcher, Technique, ANY_WORD_MIN_LEN, SUBDOMAIN_MIN_LEN, TOKEN_MIN_LEN};
 
 /// Words that, next to a brand token, make a combosquat even without separators. English plus
@@ -62,10 +63,17 @@ impl LookalikeMatcher {
     /// `subdomain` the stricter subdomain length floor applies.
     pub(super) fn match_combo(&self, label: &str, f: &Folded, subdomain: bool) -> Option<Hit> {
         let ac = self.token_ac.as_ref()?;
+        // Occurrences of any-word tokens, for segmentation: (raw start, raw end, token).
+        let mut occurrences: Vec<(usize, usize, usize)> = Vec::new();
         for m in ac.find_overlapping_iter(f.s.as_str()) {
             let (s, e) = (m.start(), m.end());
             if s == 0 && e == f.s.len() {
                 continue;
+            }
+            for &ti in &self.pattern_tokens[m.pattern().as_usize()] {
+                if self.tokens[ti].any_word {
+                    occurrences.push((f.raw_offset(s), f.raw_offset(e), ti));
+                }
             }
             let left = &f.s[..s];
             let right = &f.s[e..];
@@ -107,10 +115,53 @@ impl LookalikeMatcher {
                 return Some(Hit { token: ti, techniques: tech, normalized: f.s.clone(), detail });
             }
         }
+        if !occurrences.is_empty() {
+            if let Some(hit) = self.match_segmented(label, f, &occurrences) {
+                return Some(hit);
+            }
+        }
         if subdomain {
             return None;
         }
         self.match_hyphen_parts(label, f)
+    }
+
+    /// A brand token joined to arbitrary words, digits or random letters: the label's cheapest
+    /// word segmentation (see `segment`) has the token as one of its segments.
+    fn match_segmented(&self, label: &str, f: &Folded, occurrences: &[(usize, usize, usize)]) -> Option<Hit> {
+        let segments = segment(label, occurrences);
+        let brand = segments.iter().find_map(|s| match s.kind {
+            Kind::Brand(ti) => Some((s.start, s.end, ti)),
+            _ => None,
+        })?;
+        let (start, end, ti) = brand;
+        let t = &self.tokens[ti];
+        let parts: Vec<&str> = segments.iter().map(|s| &label[s.start..s.end]).collect();
+        let mut keyword = false;
+        let mut random = false;
+        for s in segments.iter().filter(|s| !matches!(s.kind, Kind::Brand(_))) {
+            let text = &label[s.start..s.end];
+            if self.keywords.contains(&fold(text).s) {
+                keyword = true;
+            } else if matches!(s.kind, Kind::Digits | Kind::Unknown) {
+                random = true;
+            }
+        }
+        let rest = if keyword {
+            "with a keyword"
+        } else if random {
+            "with digits or random letters"
+        } else {
+            "with other words"
+        };
+        let core = &label[start..end];
+        let mut tech = vec![Technique::Combosquat];
+        let mut detail = format!("combosquat: {} ({rest})", parts.join("|"));
+        if strip_hyphens(core) != t.raw {
+            tech.push(Technique::Homoglyph);
+            detail.push_str(&format!(" around \"{core}\" for \"{}\"", t.raw));
+        }
+        Some(Hit { token: ti, techniques: tech, normalized: f.s.clone(), detail })
     }
 
     /// Hyphen-separated parts: the token split by hyphens among other words

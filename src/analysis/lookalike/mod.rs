@@ -74,6 +74,7 @@ mod combo;
 mod edit;
 mod fold;
 mod host;
+mod segment;
 
 use combo::KEYWORDS;
 use edit::dl1_variants;
@@ -178,6 +179,12 @@ struct Token {
     imitates: String,
     /// Public suffixes the brand owns with this label (`com` for `openai.com`).
     suffixes: Vec<String>,
+    /// Derived from a domain label rather than taken whole (`oai` from `oaistatic`): it forms
+    /// combosquats only (no TLD swap, homoglyph or typo match of the label alone).
+    derived: bool,
+    /// Long enough and rare enough as a word to form a combosquat with arbitrary words found by
+    /// segmentation (`openai|gaming`).
+    any_word: bool,
 }
 
 /// Matches host names against a set of protected brands. Build once per configuration.
@@ -231,16 +238,31 @@ impl LookalikeMatcher {
                     continue;
                 };
                 let raw = normalize_token(&idna::domain_to_unicode(label).0);
-                add_token(&mut brand_tokens, bi, raw, &ascii, Some(suffix.to_string()));
+                add_token(&mut brand_tokens, bi, raw, &ascii, Some(suffix.to_string()), false);
             }
-            for alias in std::iter::once(&brand.name).chain(brand.aliases.iter()) {
-                add_token(&mut brand_tokens, bi, normalize_token(alias), &first_domain, None);
+            let names: Vec<String> = std::iter::once(&brand.name).chain(brand.aliases.iter()).map(|a| normalize_token(a)).collect();
+            for name in &names {
+                add_token(&mut brand_tokens, bi, name.clone(), &first_domain, None, false);
+            }
+            for d in &brand.domains {
+                let Some(ascii) = ascii_domain(d) else {
+                    continue;
+                };
+                let Some((label, _)) = split_registrable(&ascii) else {
+                    continue;
+                };
+                if names.iter().any(|n| n == label) {
+                    continue;
+                }
+                if let Some(token) = segment::derived_token(label) {
+                    add_token(&mut brand_tokens, bi, token.to_string(), &ascii, None, true);
+                }
             }
             tokens.extend(brand_tokens);
         }
 
         let mut variants: HashMap<String, Vec<(u32, u8)>> = HashMap::new();
-        for (ti, t) in tokens.iter().enumerate() {
+        for (ti, t) in tokens.iter().enumerate().filter(|(_, t)| !t.derived) {
             let mut push = |v: String, d: u8| {
                 let e = variants.entry(v).or_default();
                 if let Some(x) = e.iter_mut().find(|(i, _)| *i == ti as u32) {
@@ -336,7 +358,7 @@ impl LookalikeMatcher {
     }
 }
 
-fn add_token(list: &mut Vec<Token>, brand: usize, raw: String, imitates: &str, suffix: Option<String>) {
+fn add_token(list: &mut Vec<Token>, brand: usize, raw: String, imitates: &str, suffix: Option<String>, derived: bool) {
     let len = raw.chars().count();
     if len < TOKEN_MIN_LEN {
         return;
@@ -350,7 +372,8 @@ fn add_token(list: &mut Vec<Token>, brand: usize, raw: String, imitates: &str, s
         return;
     }
     let folded = fold(&raw).s;
-    list.push(Token { brand, raw, folded, len, imitates: imitates.to_string(), suffixes: suffix.into_iter().collect() });
+    let any_word = len >= ANY_WORD_MIN_LEN && segment::words().zipf(&raw).is_none_or(|z| z < segment::COMMON_WORD_ZIPF);
+    list.push(Token { brand, raw, folded, len, imitates: imitates.to_string(), suffixes: suffix.into_iter().collect(), derived, any_word });
 }
 
 /// Lowercase alphanumerics only: `"Chat GPT"` → `chatgpt`.
