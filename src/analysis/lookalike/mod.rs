@@ -643,6 +643,110 @@ mod tests {
     }
 
     #[test]
+    fn combosquat_with_any_word_is_found_by_segmentation() {
+        for (d, seg) in [
+            ("openaigaming.com", "openai|gaming"),
+            ("useopenai.com", "use|openai"),
+            ("fakeopenai.net", "fake|openai"),
+            ("openaimaster.online", "openai|master"),
+            ("chatgpt4all.io", "chatgpt|4|all"),
+            ("deepseekopenai.top", "deep|seek|openai"),
+            ("openai24h.xyz", "openai|24|h"),
+        ] {
+            let m = assert_technique(d, Technique::Combosquat);
+            assert!(m.detail.starts_with(&format!("combosquat: {seg} (")), "{d}: {}", m.detail);
+            assert_eq!(m.brand, "OpenAI");
+        }
+    }
+
+    #[test]
+    fn open_air_is_not_openai() {
+        for d in ["openairinterface.org", "openair-festival.de", "openairmuseum.de", "openair.de", "openaid.org", "openaire.eu"] {
+            assert_no_match(d);
+        }
+    }
+
+    #[test]
+    fn segmentation_evidence_names_what_the_rest_of_the_label_is() {
+        assert!(lookalike("openaigaming.com").detail.ends_with("(with other words)"));
+        assert!(lookalike("openaipnmnxb.top").detail.ends_with("(with digits or random letters)"));
+        assert!(lookalike("openaigamingsupport.com").detail.ends_with("(with a keyword)"));
+    }
+
+    #[test]
+    fn segmentation_keeps_homoglyph_evidence() {
+        let m = assert_technique("0penaigaming.com", Technique::Combosquat);
+        assert!(m.techniques.contains(&Technique::Homoglyph), "{:?}", m.techniques);
+        assert!(m.detail.contains("0penai|gaming"), "{}", m.detail);
+    }
+
+    #[test]
+    fn token_derived_from_brand_domains_forms_keyword_combosquats_only() {
+        let m = matcher();
+        let oai: Vec<&Token> = m.tokens.iter().filter(|t| t.raw == "oai").collect();
+        assert_eq!(oai.len(), 1);
+        assert!(oai[0].derived);
+        assert_eq!(oai[0].imitates, "oaistatic.com");
+        let l = assert_technique("oai-security.com", Technique::Combosquat);
+        assert_eq!(l.imitates, "oaistatic.com");
+        assert_technique("oai-login.net", Technique::Combosquat);
+        // no TLD swap, no arbitrary word, no word that merely contains the letters
+        for d in ["oai.org", "oai.net", "oai-gaming.com", "oaigaming.com", "goal.com", "koaisecurity.com", "oaisecurity.com"] {
+            assert_no_match(d);
+        }
+    }
+
+    #[test]
+    fn builtin_profile_tokens_are_documented() {
+        let m = LookalikeMatcher::new(&crate::config::builtin_brands());
+        let mut tokens: Vec<String> = m.tokens.iter().map(|t| format!("{}{}", t.raw, if t.derived { " (derived)" } else { "" })).collect();
+        tokens.sort();
+        assert_eq!(tokens, ["chatgpt", "oai (derived)", "oaistatic", "oaiusercontent", "openai", "sora"]);
+        let doc = include_str!("../../../docs/lookalike.md");
+        for t in ["`openai`", "`chatgpt`", "`oaistatic`", "`oaiusercontent`", "`sora`", "`oai`"] {
+            assert!(doc.contains(t), "docs/lookalike.md does not name token {t}");
+        }
+    }
+
+    fn brand(name: &str, domains: &[&str]) -> Brand {
+        Brand {
+            name: name.into(),
+            aliases: vec![],
+            domains: domains.iter().map(|d| d.to_string()).collect(),
+            legitimate_domains: vec![],
+            overrides: Default::default(),
+        }
+    }
+
+    #[test]
+    fn any_word_combosquat_works_for_other_brands() {
+        let m = LookalikeMatcher::new(&[brand("PayPal", &["paypal.com", "paypalobjects.com"])]);
+        for d in ["paypalsecure-login.com", "mypaypalwallet.net", "paypalrefunds24.xyz", "fastpaypal.shop"] {
+            assert!(matches!(m.check(d), DomainClass::Lookalike(_)), "{d}");
+        }
+        let DomainClass::Lookalike(l) = m.check("fastpaypal.shop") else { unreachable!() };
+        assert!(l.detail.starts_with("combosquat: fast|paypal"), "{}", l.detail);
+        assert_eq!(m.check("paypalobjects.com"), DomainClass::Owned { brand: "PayPal".into() });
+    }
+
+    #[test]
+    fn derived_token_of_another_brand_needs_a_keyword() {
+        let m = LookalikeMatcher::new(&[brand("Microsoft", &["microsoft.com", "msftconnecttest.com"])]);
+        assert!(m.tokens.iter().any(|t| t.raw == "msft" && t.derived));
+        assert!(matches!(m.check("msft-verify.com"), DomainClass::Lookalike(_)));
+        assert_eq!(m.check("msft.org"), DomainClass::NoMatch);
+        assert!(matches!(m.check("microsoftgaming.com"), DomainClass::Lookalike(_)));
+    }
+
+    #[test]
+    fn brand_that_is_a_common_word_gets_no_any_word_combosquat() {
+        let m = LookalikeMatcher::new(&[brand("Target", &["target.com"])]);
+        assert_eq!(m.check("targetpractice.com"), DomainClass::NoMatch);
+        assert_eq!(m.check("ontarget.org"), DomainClass::NoMatch);
+        assert!(matches!(m.check("target-login.com"), DomainClass::Lookalike(_)));
+    }
+
+    #[test]
     fn openal_org_is_reported_as_homoglyph() {
         assert_technique("openal.org", Technique::Homoglyph);
     }

@@ -32,9 +32,10 @@ const UNKNOWN_PER_CHAR: f32 = 2.0;
 /// A run of digits: base plus per digit.
 const DIGITS_BASE: f32 = 1.5;
 const DIGITS_PER_CHAR: f32 = 0.5;
-/// Zipf frequency from which a brand token counts as an ordinary word (`target`, `office`) and
+/// Zipf frequency from which a brand token counts as an ordinary word (`target` 4.8, `office`
+/// 5.4, but also `google` 5.0 and `amazon` 4.6: frequency cannot tell a brand-word apart) and
 /// gets no any-word combosquats.
-pub(super) const COMMON_WORD_ZIPF: f32 = 5.0;
+pub(super) const COMMON_WORD_ZIPF: f32 = 4.5;
 
 static WORDS_TXT: &str = include_str!("../../../data/wordfreq.txt");
 
@@ -81,7 +82,7 @@ impl Words {
         self.zipf(w).map(|z| (9.0 - z).max(0.5) + short)
     }
 
-    /// True if `s` (ASCII) splits into listed words only.
+    /// True if `s` (ASCII) splits into listed words of at least three letters only.
     pub(super) fn all_words(&self, s: &str) -> bool {
         if s.is_empty() || !s.is_ascii() {
             return false;
@@ -92,7 +93,7 @@ impl Words {
             if !ok[i] {
                 continue;
             }
-            for j in i + 2..=s.len().min(i + self.max_len) {
+            for j in i + 3..=s.len().min(i + self.max_len) {
                 if !ok[j] && self.map.contains_key(&s[i..j]) {
                     ok[j] = true;
                 }
@@ -104,7 +105,8 @@ impl Words {
 
 /// A brand-specific token inside one of the brand's own domain labels: the shortest prefix (or
 /// else suffix) of at least three letters that is no listed word while the rest of the label
-/// splits into listed words (`oai` from `oaistatic` and `oaiusercontent`). `None` when the label
+/// splits into listed words of three or more letters (`oai` from `oaistatic` and
+/// `oaiusercontent`, `msft` from `msftconnecttest`). `None` when the label
 /// is one word, all words, or has no such part.
 pub(super) fn derived_token(label: &str) -> Option<&str> {
     if !label.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()) || label.len() < 6 {
@@ -171,7 +173,10 @@ pub(super) fn segment(label: &str, brands: &[(usize, usize, usize)]) -> Vec<Segm
             continue;
         }
         for &(s, e, id) in brands.iter().filter(|&&(s, _, _)| s == i) {
-            relax(&mut best, &mut back, s, e, BRAND_COST + SEGMENT_COST, Kind::Brand(id));
+            // A brand that is also a listed word (`paypal`) costs no more than the word; relaxed
+            // first, it wins the tie.
+            let word = label.get(s..e).and_then(|w| words.cost(w)).unwrap_or(f32::INFINITY);
+            relax(&mut best, &mut back, s, e, BRAND_COST.min(word) + SEGMENT_COST, Kind::Brand(id));
         }
         if b[i].is_ascii_digit() {
             let mut j = i;
