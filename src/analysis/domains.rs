@@ -55,7 +55,7 @@ pub fn check(engine: &Engine, env: &Envelope, msg: &Message, out: &mut Vec<Findi
                     facts.claim(b, "lookalike From domain");
                 }
             }
-            out.push(Finding::new(rule, format!("{what} {}", evidence(&m))));
+            out.push(Finding::new(rule, format!("{what} {}", evidence(&m))).scaled(m.strength.factor()));
         }
     };
     probe(LOOKALIKE_FROM_DOMAIN, facts.from_domain.clone(), "From", out, facts);

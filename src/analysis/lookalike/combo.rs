@@ -3,7 +3,7 @@
 
 use super::fold::{fold, strip_hyphens, Folded};
 use super::segment::{segment, Kind};
-use super::{Hit, LookalikeMatcher, Technique, ANY_WORD_MIN_LEN, SUBDOMAIN_MIN_LEN, TOKEN_MIN_LEN};
+use super::{Hit, LookalikeMatcher, Strength, Technique, ANY_WORD_MIN_LEN, SUBDOMAIN_MIN_LEN, TOKEN_MIN_LEN};
 
 /// Words that, next to a brand token, make a combosquat even without separators. English plus
 /// Spanish, French, German, Portuguese and Italian equivalents (accents are folded away).
@@ -112,7 +112,7 @@ impl LookalikeMatcher {
                 if tech.contains(&Technique::Homoglyph) {
                     detail.push_str(&format!(" around \"{core}\" for \"{}\"", t.raw));
                 }
-                return Some(Hit { token: ti, techniques: tech, normalized: f.s.clone(), detail });
+                return Some(Hit { token: ti, techniques: tech, normalized: f.s.clone(), detail, strength: Strength::Full });
             }
         }
         if !occurrences.is_empty() {
@@ -147,12 +147,12 @@ impl LookalikeMatcher {
                 random = true;
             }
         }
-        let rest = if keyword {
-            "with a keyword"
+        let (rest, strength) = if keyword {
+            ("with a keyword", Strength::Full)
         } else if random {
-            "with digits or random letters"
+            ("with digits or random letters", Strength::DigitsOrRandom)
         } else {
-            "with other words"
+            ("with other words", Strength::OtherWords)
         };
         let core = &label[start..end];
         let mut tech = vec![Technique::Combosquat];
@@ -161,7 +161,7 @@ impl LookalikeMatcher {
             tech.push(Technique::Homoglyph);
             detail.push_str(&format!(" around \"{core}\" for \"{}\"", t.raw));
         }
-        Some(Hit { token: ti, techniques: tech, normalized: f.s.clone(), detail })
+        Some(Hit { token: ti, techniques: tech, normalized: f.s.clone(), detail, strength })
     }
 
     /// Hyphen-separated parts: the token split by hyphens among other words
@@ -220,7 +220,7 @@ impl LookalikeMatcher {
                         .map(|w| format!("\"{w}\""))
                         .collect();
                     let detail = format!("combosquat: {} around \"{core}\" for \"{}\"", words.join(" + "), t.raw);
-                    return Some(Hit { token: ti as usize, techniques: tech, normalized: f.s.clone(), detail });
+                    return Some(Hit { token: ti as usize, techniques: tech, normalized: f.s.clone(), detail, strength: Strength::Full });
                 }
             }
         }
@@ -248,7 +248,7 @@ impl LookalikeMatcher {
                         tech.push(Technique::Hyphenation);
                     }
                     let detail = format!("subdomain: \"{label}\" under foreign domain {foreign}");
-                    return Some(Hit { token: ti as usize, techniques: tech, normalized: f.s, detail });
+                    return Some(Hit { token: ti as usize, techniques: tech, normalized: f.s, detail, strength: Strength::Full });
                 }
             }
             if let Some(mut hit) = self.match_combo(label, &f, true) {
@@ -266,7 +266,13 @@ impl LookalikeMatcher {
                     let shown = labels[start..=reg].join(".");
                     let t = &self.tokens[ti as usize];
                     let detail = format!("subdomain: \"{shown}\" splits \"{}\" with dots", t.raw);
-                    return Some(Hit { token: ti as usize, techniques: vec![Technique::Subdomain], normalized: f.s, detail });
+                    return Some(Hit {
+                        token: ti as usize,
+                        techniques: vec![Technique::Subdomain],
+                        normalized: f.s,
+                        detail,
+                        strength: Strength::Full,
+                    });
                 }
             }
         }

@@ -107,6 +107,33 @@ pub struct LookalikeMatch {
     pub normalized: String,
     /// Human evidence, e.g. `combosquat: "support"` or `typo: omission of 'a'`.
     pub detail: String,
+    /// How strongly the label's shape points at the brand; [`Strength::factor`] scales the
+    /// weight of the rule that reports it.
+    pub strength: Strength,
+}
+
+/// How strongly a match points at the brand. Every technique is [`Strength::Full`] except a
+/// combosquat found by word segmentation, graded by what the rest of the label is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Strength {
+    /// Homoglyph, typo, hyphenation, TLD swap, subdomain, a combosquat with keywords or a hyphen.
+    Full,
+    /// Brand token plus digits or random letters: `openai24h`, `openaipnmnxb`.
+    DigitsOrRandom,
+    /// Brand token plus other words only: `openaigaming`, `useopenai`.
+    OtherWords,
+}
+
+impl Strength {
+    /// Factor on the reporting rule's weight: 1.0, 0.8, 0.6.
+    pub fn factor(self) -> f64 {
+        match self {
+            Strength::Full => 1.0,
+            Strength::DigitsOrRandom => 0.8,
+            Strength::OtherWords => 0.6,
+        }
+    }
 }
 
 /// How a domain imitates a brand; `as_str()` names are stable (rule evidence, JSON output).
@@ -212,6 +239,7 @@ struct Hit {
     techniques: Vec<Technique>,
     normalized: String,
     detail: String,
+    strength: Strength,
 }
 
 impl LookalikeMatcher {
@@ -340,6 +368,7 @@ impl LookalikeMatcher {
             techniques: hit.techniques,
             normalized: hit.normalized,
             detail: hit.detail,
+            strength: hit.strength,
         })
     }
 
@@ -667,10 +696,19 @@ mod tests {
     }
 
     #[test]
-    fn segmentation_evidence_names_what_the_rest_of_the_label_is() {
-        assert!(lookalike("openaigaming.com").detail.ends_with("(with other words)"));
-        assert!(lookalike("openaipnmnxb.top").detail.ends_with("(with digits or random letters)"));
-        assert!(lookalike("openaigamingsupport.com").detail.ends_with("(with a keyword)"));
+    fn segmentation_evidence_and_strength_name_what_the_rest_of_the_label_is() {
+        let m = lookalike("openaigaming.com");
+        assert!(m.detail.ends_with("(with other words)"));
+        assert_eq!(m.strength, Strength::OtherWords);
+        let m = lookalike("openaipnmnxb.top");
+        assert!(m.detail.ends_with("(with digits or random letters)"));
+        assert_eq!(m.strength, Strength::DigitsOrRandom);
+        let m = lookalike("openaigamingsupport.com");
+        assert!(m.detail.ends_with("(with a keyword)"));
+        assert_eq!(m.strength, Strength::Full);
+        assert_eq!(lookalike("openai-billing.com").strength, Strength::Full);
+        assert!(Strength::Full.factor() > Strength::DigitsOrRandom.factor());
+        assert!(Strength::DigitsOrRandom.factor() > Strength::OtherWords.factor());
     }
 
     #[test]
