@@ -112,7 +112,8 @@ impl LookalikeMatcher {
                 if tech.contains(&Technique::Homoglyph) {
                     detail.push_str(&format!(" around \"{core}\" for \"{}\"", t.raw));
                 }
-                return Some(Hit { token: ti, techniques: tech, normalized: f.s.clone(), detail, strength: Strength::Full });
+                let strength = if keywords_ok { Strength::Full } else { self.hyphen_words_strength(&words) };
+                return Some(Hit { token: ti, techniques: tech, normalized: f.s.clone(), detail, strength });
             }
         }
         if !occurrences.is_empty() {
@@ -124,6 +125,20 @@ impl LookalikeMatcher {
             return None;
         }
         self.match_hyphen_parts(label, f)
+    }
+
+    /// Strength of a combosquat with hyphen-separated words that are not all keywords: full if
+    /// one of them is a keyword, else digits or random letters if one is no listed word, else
+    /// other words.
+    fn hyphen_words_strength(&self, words: &[&str]) -> Strength {
+        let list = super::segment::words();
+        if words.iter().any(|w| self.keywords.contains(&fold(w).s)) {
+            Strength::Full
+        } else if words.iter().any(|w| !list.all_words(&w.to_lowercase()) && list.zipf(&w.to_lowercase()).is_none()) {
+            Strength::DigitsOrRandom
+        } else {
+            Strength::OtherWords
+        }
     }
 
     /// A brand token joined to arbitrary words, digits or random letters: the label's cheapest

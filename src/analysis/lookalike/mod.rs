@@ -41,8 +41,16 @@
 //!      left around the token must either be whole words from a built-in keyword list (support,
 //!      security, login, soporte, sécurité, konto, …, digits) with or without separators
 //!      (`openaisupport`, `myopenai-login`), or — for tokens of 6+ characters only — be
-//!      separated from the token by hyphens (`platform-openai`, `chat-openai`). A word that
-//!      merely contains the token letters (`openairinterface`) matches neither rule.
+//!      separated from the token by hyphens (`platform-openai`, `chat-openai`), or — for
+//!      tokens of 6+ characters that are not common words — be whatever the label's cheapest
+//!      word segmentation (`segment.rs`, a unigram Viterbi over the wordfreq list in
+//!      `data/wordfreq.txt`, brand tokens as extra words) leaves around the token as its own
+//!      segment (`openai|gaming`, `use|openai`, `chatgpt|4|all`). A word that merely contains
+//!      the token letters (`open|air|interface`) matches none of these. A combosquat with
+//!      other words than keywords is graded ([`Strength`]).
+//!
+//!    Brand tokens also include tokens derived from the brand's own domain labels (`oai` from
+//!    `oaistatic`, `oaiusercontent`); they form keyword combosquats only.
 //! 6. **Subdomain tricks** when the registrable label did not match: a subdomain label that is a
 //!    brand token (or its homoglyph, or a token+keyword/hyphen combosquat) under a foreign
 //!    registrable domain (`openai.com.secure-login.io`, `openai.evil.io`,
@@ -58,8 +66,9 @@
 //!   TLD change, and a real organisation) is not. Tokens of 7+ characters get typo matches
 //!   under any suffix, tokens of 9+ characters two edits (same length only: `samplebank` is
 //!   not `examplebank`).
-//! * Combosquat needs a token boundary (hyphen, label start/end) or pure keywords around the
-//!   token; `opening.com`, `opentable.com`, `openairinterface.org` do not match.
+//! * Combosquat needs a token boundary (hyphen, label start/end), pure keywords around the
+//!   token, or the token as a segment of the label's best word segmentation; `opening.com`,
+//!   `opentable.com`, `openairinterface.org`, `openair-festival.de` do not match.
 //! * Deliberate findings: `openal.org` *is* reported (homoglyph: `l` for `i` is a classic
 //!   lookalike and dnstwist generates it); a site that legitimately needs it is listed in the
 //!   brand's `legitimate_domains`.
@@ -113,11 +122,12 @@ pub struct LookalikeMatch {
 }
 
 /// How strongly a match points at the brand. Every technique is [`Strength::Full`] except a
-/// combosquat found by word segmentation, graded by what the rest of the label is.
+/// combosquat with other words than keywords (found by word segmentation, or separated by
+/// hyphens), graded by what the rest of the label is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Strength {
-    /// Homoglyph, typo, hyphenation, TLD swap, subdomain, a combosquat with keywords or a hyphen.
+    /// Homoglyph, typo, hyphenation, TLD swap, subdomain, a combosquat with a keyword.
     Full,
     /// Brand token plus digits or random letters: `openai24h`, `openaipnmnxb`.
     DigitsOrRandom,
@@ -707,6 +717,10 @@ mod tests {
         assert!(m.detail.ends_with("(with a keyword)"));
         assert_eq!(m.strength, Strength::Full);
         assert_eq!(lookalike("openai-billing.com").strength, Strength::Full);
+        // hyphen-separated words are graded the same way
+        assert_eq!(lookalike("chatgpt-telegram.com").strength, Strength::OtherWords);
+        assert_eq!(lookalike("chatgpt-zhong.love").strength, Strength::DigitsOrRandom);
+        assert_eq!(lookalike("awesome-chatgpt-api.top").strength, Strength::Full);
         assert!(Strength::Full.factor() > Strength::DigitsOrRandom.factor());
         assert!(Strength::DigitsOrRandom.factor() > Strength::OtherWords.factor());
     }
