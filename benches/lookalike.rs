@@ -75,6 +75,13 @@ const MIX: &[&str] = &[
     "micros0ft-login.com",
     "chatgtp.com",
     "openai.co",
+    // any-word combosquats and open-air look-alikes (word segmentation)
+    "openaigaming.com",
+    "useopenai.com",
+    "chatgpt4all.io",
+    "openairmuseum.de",
+    "openair-festival.de",
+    "oai-security.com",
 ];
 
 fn bench(c: &mut Criterion) {

@@ -72,7 +72,7 @@ pub fn check(engine: &Engine, env: &Envelope, msg: &Message, out: &mut Vec<Findi
                     facts.place(b, "lookalike Reply-To domain", true);
                 }
             }
-            out.push(Finding::new(rule, format!("{what} {}", evidence(&m))));
+            out.push(Finding::new(rule, format!("{what} {}", evidence(&m))).scaled(m.strength.factor()));
         }
     };
     probe(LOOKALIKE_FROM_DOMAIN, facts.from_domain.clone(), "From", out, facts);
