@@ -1,7 +1,8 @@
 //! The lookalike matcher applied to every domain a message presents as its
 //! sender: From, Reply-To, Sender, Return-Path / MAIL FROM, HELO, Message-ID
 //! and DKIM d=. (Link hosts are the links family's.) A brand-owned or
-//! legitimate domain is never a finding.
+//! legitimate domain is never a finding, nor is one of a brand's `senders`
+//! when the message authenticates as that brand (`Facts::vouched`).
 
 use super::{Engine, Envelope, Facts};
 use crate::analysis::lookalike::{DomainClass, LookalikeMatch};
@@ -39,6 +40,7 @@ pub fn check(engine: &Engine, env: &Envelope, msg: &Message, out: &mut Vec<Findi
     // one lookalike domain counts once: the other identities are checked only
     // when they are in another organisational domain than From
     let from_org = facts.from_domain.as_deref().and_then(crate::domain::registrable);
+    let vouched = facts.vouched.clone();
     let mut probe = |rule: &'static str, host: Option<String>, what: &str, out: &mut Vec<Finding>, facts: &mut Facts| {
         let Some(host) = host else { return };
         if seen.iter().any(|(r, h)| *r == rule && *h == host) {
@@ -48,6 +50,11 @@ pub fn check(engine: &Engine, env: &Envelope, msg: &Message, out: &mut Vec<Findi
             return;
         }
         seen.push((rule, host.clone()));
+        // a sender of a brand this message authenticates as (the brand's
+        // Intercom workspace as Reply-To, its ESP's bounce domain): not an imitation
+        if vouched.iter().any(|b| engine.brands.brands[*b].sends_via(&host)) {
+            return;
+        }
         if let DomainClass::Lookalike(m) = engine.lookalike.check(&host) {
             if let Some(b) = engine.brands.brands.iter().position(|b| b.name == m.brand) {
                 facts.brand.get_or_insert(m.brand.clone());

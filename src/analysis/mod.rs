@@ -137,6 +137,16 @@ pub struct Facts {
     pub claimed_brand: Option<usize>,
     /// How it claims it, for evidence ("display name", "From domain").
     pub claim_evidence: Option<String>,
+    /// Brands this message authenticates as: its From is the brand's domain or
+    /// one of the brand's `senders`, with a DMARC or aligned DKIM pass for it.
+    /// Only then do the brand's `senders` count (as link hosts, Reply-To, the
+    /// From itself); offline (no results) this is empty. See docs/brands.md.
+    pub vouched: Vec<usize>,
+    /// How the first vouched brand authenticated, for evidence.
+    pub vouched_evidence: Option<String>,
+    /// The From is one of `[org] domains` and passes DMARC or aligned DKIM:
+    /// the organisation's own mail, never "foreign" to a brand it names.
+    pub org_authenticated: bool,
 }
 
 impl Facts {
@@ -167,13 +177,22 @@ pub fn findings(engine: &Engine, input: &MessageInput) -> (Vec<Finding>, Facts) 
     }
     match MessageParser::default().parse(input.raw) {
         Some(msg) => {
-            sender::check(engine, &msg, &mut out, &mut facts);
+            sender::check(engine, &msg, input.auth, &mut out, &mut facts);
             domains::check(engine, input.envelope, &msg, &mut out, &mut facts);
             let look = |h: &str| match engine.lookalike.check(h) {
                 lookalike::DomainClass::Lookalike(m) => Some((m.brand.clone(), domains::evidence(&m))),
                 _ => None,
             };
-            content::check(&msg, &engine.brands, facts.claimed_brand, &engine.phrases, &look, &engine.content_limits, &mut out);
+            content::check(
+                &msg,
+                &engine.brands,
+                facts.claimed_brand,
+                &facts.vouched,
+                &engine.phrases,
+                &look,
+                &engine.content_limits,
+                &mut out,
+            );
         }
         None => out.push(Finding::new(MESSAGE_UNPARSEABLE, "no header block could be parsed")),
     }

@@ -2,6 +2,7 @@
 //! protected brands.
 
 use super::{Engine, Facts};
+use crate::auth::{dmarc_or_dkim_pass, AuthResults};
 use crate::domain::registrable;
 use crate::rule::{Finding, RuleDef, RuleId};
 use mail_parser::Message;
@@ -30,7 +31,7 @@ fn bounded(s: &str) -> String {
     s.chars().take(MAX_NAME_CHARS).collect()
 }
 
-pub fn check(engine: &Engine, msg: &Message, out: &mut Vec<Finding>, facts: &mut Facts) {
+pub fn check(engine: &Engine, msg: &Message, auth: Option<&AuthResults>, out: &mut Vec<Finding>, facts: &mut Facts) {
     let brands = &engine.brands;
     let subject = bounded(msg.subject().unwrap_or(""));
     let from_fields = msg.headers().iter().filter(|h| matches!(h.name, mail_parser::HeaderName::From)).count();
@@ -54,27 +55,49 @@ pub fn check(engine: &Engine, msg: &Message, out: &mut Vec<Finding>, facts: &mut
     let domain = registrable(&host).unwrap_or_else(|| host.clone());
     facts.from_domain = Some(host.clone());
     let owner = brands.owner_of(&host);
+    vouch(engine, &host, owner, auth, facts);
 
-    if let Some(hit) = brands.named_in(&name) {
+    // A claim by the brand itself, one of its authenticated senders, or the
+    // organisation's own authenticated mail is not "foreign".
+    let foreign = |b: usize, facts: &Facts| owner != Some(b) && !facts.vouched.contains(&b) && !facts.org_authenticated;
+    // The body speaks as the brand ("The OpenAI Team" as a sign-off): a claim, not a mention.
+    let signed = msg.body_text(0).and_then(|text| brands.signed_as(&text, 600));
+    let name_hit = brands.named_in(&name);
+    let subject_hit = brands.named_in(&subject);
+    for hit in [&name_hit, &subject_hit, &signed].into_iter().flatten() {
+        facts.brand.get_or_insert(brands.brands[hit.brand].name.clone());
+    }
+    // One claim counts once, however many places repeat it: the display name's
+    // finding lists the Subject and the sign-off; the Subject alone is its own finding.
+    if let Some(hit) = &name_hit {
         let b = &brands.brands[hit.brand];
-        facts.brand.get_or_insert(b.name.clone());
-        facts.claim(hit.brand, "display name");
-        if owner != Some(hit.brand) {
-            out.push(Finding::new(BRAND_NAME_FOREIGN_DOMAIN, format!("{name:?} <{address}>: names {}, domain {domain}", b.name)));
+        if foreign(hit.brand, facts) {
+            facts.claim(hit.brand, "display name");
+            let mut also = Vec::new();
+            if subject_hit.as_ref().is_some_and(|s| s.brand == hit.brand) {
+                let shown: String = subject.chars().take(80).collect();
+                also.push(format!("Subject {shown:?}"));
+            }
+            if signed.as_ref().is_some_and(|s| s.brand == hit.brand) {
+                also.push("body sign-off".to_string());
+            }
+            let also = if also.is_empty() { String::new() } else { format!("; also claimed in {}", also.join(", ")) };
+            out.push(Finding::new(BRAND_NAME_FOREIGN_DOMAIN, format!("{name:?} <{address}>: names {}, domain {domain}{also}", b.name)));
+        } else if owner == Some(hit.brand) {
+            // the brand's own domain: a claim that its DMARC must back (authn)
+            facts.claim(hit.brand, "display name");
         }
     }
-    if let Some(hit) = brands.named_in(&subject) {
+    if let Some(hit) = &subject_hit {
         let b = &brands.brands[hit.brand];
-        facts.brand.get_or_insert(b.name.clone());
-        if owner != Some(hit.brand) {
+        let counted = name_hit.as_ref().is_some_and(|n| n.brand == hit.brand);
+        if foreign(hit.brand, facts) && !counted {
             let shown: String = subject.chars().take(80).collect();
             out.push(Finding::new(BRAND_SUBJECT_FOREIGN_DOMAIN, format!("Subject {shown:?}: names {}, From domain {domain}", b.name)));
         }
     }
-    // The body speaks as the brand ("The OpenAI Team" as a sign-off): a claim, not a mention.
-    if let Some(text) = msg.body_text(0) {
-        if let Some(hit) = brands.signed_as(&text, 600) {
-            facts.brand.get_or_insert(brands.brands[hit.brand].name.clone());
+    if let Some(hit) = &signed {
+        if foreign(hit.brand, facts) || owner == Some(hit.brand) {
             facts.claim(hit.brand, "body sign-off");
         }
     }
@@ -88,6 +111,36 @@ pub fn check(engine: &Engine, msg: &Message, out: &mut Vec<Finding>, facts: &mut
                 break;
             }
         }
+    }
+}
+
+/// Which brands the From authenticates as (`Facts::vouched`), and whether it
+/// is the organisation's own authenticated mail. Only a DMARC pass or a DKIM
+/// pass aligned with the From domain counts (SPF alone does not: a shared
+/// platform's MAIL FROM is everyone's); without results (offline) nothing does.
+fn vouch(engine: &Engine, host: &str, owner: Option<usize>, auth: Option<&AuthResults>, facts: &mut Facts) {
+    let Some(auth) = auth else { return };
+    if !dmarc_or_dkim_pass(auth, host) {
+        return;
+    }
+    let how = |what: &str| {
+        let by =
+            if auth.dmarc.as_ref().is_some_and(|d| d.result == crate::auth::AuthResult::Pass) { "dmarc=pass" } else { "aligned dkim=pass" };
+        format!("From {host} {what}, {by}")
+    };
+    for (i, b) in engine.brands.brands.iter().enumerate() {
+        if owner == Some(i) {
+            facts.vouched.push(i);
+            facts.vouched_evidence.get_or_insert_with(|| how(&format!("is a {} domain", b.name)));
+        } else if b.sends_via(host) {
+            facts.vouched.push(i);
+            facts.vouched_evidence.get_or_insert_with(|| how(&format!("is a {} sender", b.name)));
+        }
+    }
+    let org = &engine.config.org.domains;
+    let h = host.trim_end_matches('.').to_ascii_lowercase();
+    if org.iter().any(|o| h == *o || h.ends_with(&format!(".{o}"))) {
+        facts.org_authenticated = true;
     }
 }
 

@@ -4,7 +4,7 @@
 
 use super::{builtin_brands, hostname, invalid, parse_nameserver, Brand, ConfigError, SocketSpec};
 use super::{AllowConfig, AuthConfig, BrandConfig, ContentConfig, DnsConfig, FailMode, LogConfig, MetricsConfig, MilterConfig};
-use super::{QuarantineConfig, RawConfig, RejectConfig, RulesConfig, TagConfig, Thresholds, MAX_DNS_BUDGET_MS};
+use super::{OrgConfig, QuarantineConfig, RawConfig, RejectConfig, RulesConfig, TagConfig, Thresholds, MAX_DNS_BUDGET_MS};
 use crate::rule::RuleDef;
 use std::collections::BTreeMap;
 
@@ -31,6 +31,8 @@ pub struct Config {
     /// `auth.authserv_id`, or the host name when empty.
     pub authserv_id: String,
     pub allow: AllowConfig,
+    /// `[org] domains`, normalised.
+    pub org: OrgConfig,
     pub metrics: MetricsConfig,
     pub rules: RulesConfig,
     pub scores: BTreeMap<String, f64>,
@@ -159,6 +161,12 @@ impl Config {
                 return Err(invalid(file, format!("allow.domains: {d:?} is not a domain name")));
             }
         }
+        let org_domains = raw
+            .org
+            .domains
+            .iter()
+            .map(|d| crate::domain::normalize_domain(d).ok_or_else(|| invalid(file, format!("org.domains: {d:?} is not a domain name"))))
+            .collect::<Result<Vec<_>, _>>()?;
         let r = &raw.reject;
         if r.code.len() != 3 || !r.code.starts_with('5') || !r.code.chars().all(|c| c.is_ascii_digit()) {
             return Err(invalid(file, format!("reject.code: {:?} must be a 5xx SMTP reply code", r.code)));
@@ -236,6 +244,7 @@ impl Config {
                 recipients: raw.allow.recipients.iter().map(|r| r.to_ascii_lowercase()).collect(),
                 ..raw.allow.clone()
             },
+            org: OrgConfig { domains: org_domains },
             metrics: raw.metrics.clone(),
             rules: raw.rules.clone(),
             scores: raw.scores.clone(),
@@ -261,6 +270,7 @@ impl Config {
                 aliases: b.aliases.clone(),
                 domains: b.domains.clone(),
                 legitimate_domains: b.legitimate_domains.clone(),
+                senders: b.senders.clone(),
                 overrides: b.overrides.clone(),
             })
             .collect();

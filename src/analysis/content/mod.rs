@@ -480,6 +480,7 @@ pub fn check(
     msg: &Message,
     brands: &BrandSet,
     claimed_brand: Option<usize>,
+    vouched: &[usize],
     phrases: &Phrases,
     lookalike: LookalikeFn,
     limits: &Limits,
@@ -556,7 +557,7 @@ pub fn check(
         out.push(Finding::new(FROM_NAME_HIDDEN_CHARACTERS, format!("display name {name:?}: {why}")));
     }
 
-    links::check(&content, brands, claimed_brand, lookalike, out);
+    links::check(&content, brands, claimed_brand, vouched, lookalike, out);
     attachments::check(&content, out);
     if !content.limits_hit.is_empty() {
         out.push(Finding::new(CONTENT_LIMIT_REACHED, content.limits_hit.join(", ")));
