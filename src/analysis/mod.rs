@@ -308,6 +308,7 @@ mod tests {
     use super::*;
     use crate::verdict::Action;
 
+    // one display-name claim from a foreign domain (6.0): tag when analysed
     const SPOOF: &str = "From: \"OpenAI Billing\" <billing@partner.example>\r\nSubject: OpenAI invoice\r\n\r\nPay now.\r\n";
 
     fn run(toml: &str, env: &Envelope, raw: &str) -> Verdict {
@@ -321,14 +322,14 @@ mod tests {
         let v = run("[allow]\nclient_networks = [\"10.0.0.0/8\"]\n", &env, SPOOF);
         assert_eq!((v.action, v.rule_ids()), (Action::Accept, vec!["ALLOWLISTED"]));
         let outside = Envelope { client_ip: Some("203.0.113.7".parse().unwrap()), ..Default::default() };
-        assert_eq!(run("[allow]\nclient_networks = [\"10.0.0.0/8\"]\n", &outside, SPOOF).action, Action::Quarantine);
+        assert_eq!(run("[allow]\nclient_networks = [\"10.0.0.0/8\"]\n", &outside, SPOOF).action, Action::Tag);
     }
 
     #[test]
     fn authenticated_submission_is_skipped_unless_configured() {
         let env = Envelope { auth_authen: Some("jean".into()), ..Default::default() };
         assert_eq!(run("", &env, SPOOF).rule_ids(), vec!["ALLOWLISTED"]);
-        assert_eq!(run("[allow]\nskip_authenticated = false\n", &env, SPOOF).action, Action::Quarantine);
+        assert_eq!(run("[allow]\nskip_authenticated = false\n", &env, SPOOF).action, Action::Tag);
     }
 
     #[test]
@@ -337,7 +338,7 @@ mod tests {
         let one = Envelope { rcpt_to: vec!["Abuse@rcpt.example".into()], ..Default::default() };
         assert_eq!(run(toml, &one, SPOOF).rule_ids(), vec!["ALLOWLISTED"]);
         let mixed = Envelope { rcpt_to: vec!["abuse@rcpt.example".into(), "jean@rcpt.example".into()], ..Default::default() };
-        assert_eq!(run(toml, &mixed, SPOOF).action, Action::Quarantine);
+        assert_eq!(run(toml, &mixed, SPOOF).action, Action::Tag);
     }
 
     #[test]
@@ -345,7 +346,7 @@ mod tests {
         let toml = "[allow]\ndomains = [\"partner.example\"]\n[auth]\ntrusted_authserv_ids = [\"mx.rcpt.example\"]\n";
         let env = Envelope::default();
         let v = run(toml, &env, SPOOF);
-        assert_eq!(v.action, Action::Quarantine, "{v:?}");
+        assert_eq!(v.action, Action::Tag, "{v:?}");
         assert!(v.rule_ids().contains(&"ALLOWLIST_UNAUTHENTICATED"));
         let spf_only = format!("Authentication-Results: mx.rcpt.example; spf=pass smtp.mailfrom=partner.example\r\n{SPOOF}");
         assert!(run(toml, &env, &spf_only).rule_ids().contains(&"ALLOWLIST_UNAUTHENTICATED"), "SPF alone does not unlock the allowlist");
