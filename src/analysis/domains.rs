@@ -147,4 +147,24 @@ mod tests {
         );
         assert!(r.is_empty(), "{r:?}");
     }
+
+    #[test]
+    fn a_brand_sender_as_reply_to_counts_only_when_the_message_authenticates_as_the_brand() {
+        let engine =
+            Engine::new(Config::from_toml_str("[auth]\ntrusted_authserv_ids = [\"mx.rcpt.example\"]\n", "t.toml").unwrap()).unwrap();
+        let ids = |ar: &str, from: &str| -> Vec<&'static str> {
+            let raw = format!(
+                "Authentication-Results: mx.rcpt.example; {ar}\r\nFrom: {from}\r\nReply-To: reply+1@openai.intercom-mail.com\r\nSubject: Re: your question\r\n\r\nHi.\r\n"
+            );
+            let env = Envelope::default();
+            let input = MessageInput { envelope: &env, raw: raw.as_bytes(), truncated: false, headers_truncated: false, auth: None };
+            analyze(&engine, &input).0.rule_ids()
+        };
+        let pass = "dkim=pass header.d=openai.com; dmarc=pass header.from=openai.com";
+        assert!(ids(pass, "Maya <support@openai.com>").is_empty());
+        // the From does not pass: nothing vouches for OpenAI's Intercom workspace
+        assert!(ids("dmarc=fail header.from=openai.com", "Maya <support@openai.com>").contains(&"LOOKALIKE_REPLY_TO"));
+        // an unrelated authenticated sender gains nothing from naming OpenAI's workspace
+        assert!(ids("dmarc=pass header.from=example.org", "Alice <alice@example.org>").contains(&"LOOKALIKE_REPLY_TO"));
+    }
 }

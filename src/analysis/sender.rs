@@ -17,7 +17,7 @@ pub const NO_FROM_ADDRESS: RuleId = "NO_FROM_ADDRESS";
 #[rustfmt::skip]
 pub static RULES: &[RuleDef] = &[
     RuleDef::new(BRAND_NAME_FOREIGN_DOMAIN, "sender", 6.0, "From display name names a protected brand, but the From domain is not one of the brand's domains"),
-    RuleDef::new(BRAND_SUBJECT_FOREIGN_DOMAIN, "sender", 4.0, "Subject names a protected brand, but the From domain is not one of the brand's domains"),
+    RuleDef::new(BRAND_SUBJECT_FOREIGN_DOMAIN, "sender", 4.0, "Subject names a protected brand, the From domain is not one of the brand's, and the display name does not already claim it"),
     RuleDef::new(DISPLAY_NAME_ADDRESS_MISMATCH, "sender", 3.0, "From display name contains an e-mail address whose domain differs from the real From domain"),
     RuleDef::new(DUPLICATE_FROM, "sender", 3.0, "More than one From header field (RFC 5322 allows one): clients disagree on which to show"),
     RuleDef::new(NO_FROM_ADDRESS, "sender", 1.0, "Message has no parseable From address"),

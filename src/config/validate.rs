@@ -355,6 +355,24 @@ mod tests {
     }
 
     #[test]
+    fn senders_and_org_domains_are_normalised_and_checked() {
+        let c = Config::from_toml_str(
+            "[org]\ndomains = [\"Corp.Example.\"]\n[[brand]]\nname = \"Acme\"\ndomains = [\"acme.example\"]\nsenders = [\"Stripe.com\"]\n",
+            "s.toml",
+        )
+        .unwrap();
+        assert_eq!(c.org.domains, vec!["corp.example"]);
+        assert_eq!(c.brands.last().unwrap().senders, vec!["stripe.com"]);
+        assert!(c.brands.last().unwrap().sends_via("invoice.stripe.com") && !c.brands.last().unwrap().owns("stripe.com"));
+        let e = Config::from_toml_str("[org]\ndomains = [\"not a domain\"]\n", "o.toml").unwrap_err().to_string();
+        assert!(e.contains("org.domains") && e.contains("not a domain"), "{e}");
+        let e = Config::from_toml_str("[[brand]]\nname = \"Acme\"\ndomains = [\"acme.example\"]\nsenders = [\"a b\"]\n", "b.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("brand[0].senders"), "{e}");
+    }
+
+    #[test]
     fn thresholds_out_of_order_name_file_key_value() {
         let e = Config::from_toml_str("[actions]\nreject = 8\n", "impostor.toml").unwrap_err().to_string();
         assert_eq!(e, "impostor.toml: actions.reject: 8 must be above actions.quarantine (10)");
