@@ -5,6 +5,7 @@
 pub mod authn;
 pub mod content;
 pub mod domains;
+pub mod impersonation;
 pub mod lookalike;
 pub mod sender;
 
@@ -40,7 +41,7 @@ pub static RULES: &[RuleDef] = &[
 /// emits it: the one catalogue behind `impostor rules`, `docs/rules.md`, the
 /// sample config and the policy (weights, groups, unknown-id errors).
 pub fn catalog() -> impl Iterator<Item = &'static RuleDef> + Clone {
-    sender::RULES.iter().chain(domains::RULES).chain(authn::RULES).chain(content::RULES).chain(RULES)
+    sender::RULES.iter().chain(domains::RULES).chain(authn::RULES).chain(content::RULES).chain(impersonation::RULES).chain(RULES)
 }
 
 /// Everything analysis looks at for one message.
@@ -147,13 +148,29 @@ pub struct Facts {
     /// The From is one of `[org] domains` and passes DMARC or aligned DKIM:
     /// the organisation's own mail, never "foreign" to a brand it names.
     pub org_authenticated: bool,
+    /// Every place the message claims or names a brand as its sender, strong and weak, for the
+    /// composite judgement (`impersonation`).
+    pub claims: Vec<impersonation::ClaimPlace>,
 }
 
 impl Facts {
-    pub fn claim(&mut self, brand: usize, how: &str) {
+    /// The message claims `brand` at a strong place (display name, lookalike From) or by its
+    /// body sign-off: sets the claimed brand (the first claim wins) and records the place.
+    pub fn claim(&mut self, brand: usize, how: &'static str) {
         if self.claimed_brand.is_none() {
             self.claimed_brand = Some(brand);
             self.claim_evidence = Some(how.to_string());
+        }
+        let strong = how != "body sign-off";
+        self.place(brand, how, strong);
+    }
+
+    /// Records a place the message claims `brand` without making it the claimed brand
+    /// (Subject, lookalike Reply-To): context for the composite judgement.
+    pub fn place(&mut self, brand: usize, place: &'static str, strong: bool) {
+        let p = impersonation::ClaimPlace { brand, place, strong };
+        if !self.claims.contains(&p) {
+            self.claims.push(p);
         }
     }
 }
@@ -175,15 +192,13 @@ pub fn findings(engine: &Engine, input: &MessageInput) -> (Vec<Finding>, Facts) 
             format!("more than {} header fields or {} header bytes; the rest were not analysed", m.max_headers, m.max_header_bytes),
         ));
     }
+    let mut shown = None;
     match MessageParser::default().parse(input.raw) {
         Some(msg) => {
             sender::check(engine, &msg, input.auth, &mut out, &mut facts);
             domains::check(engine, input.envelope, &msg, &mut out, &mut facts);
-            let look = |h: &str| match engine.lookalike.check(h) {
-                lookalike::DomainClass::Lookalike(m) => Some((m.brand.clone(), domains::evidence(&m))),
-                _ => None,
-            };
-            content::check(
+            let look = |h: &str| domains::lookalike(engine, h).map(|m| (m.brand.clone(), domains::evidence(&m)));
+            shown = Some(content::check(
                 &msg,
                 &engine.brands,
                 facts.claimed_brand,
@@ -192,11 +207,13 @@ pub fn findings(engine: &Engine, input: &MessageInput) -> (Vec<Finding>, Facts) 
                 &look,
                 &engine.content_limits,
                 &mut out,
-            );
+            ));
+            crate::message::drop_flat(msg);
         }
         None => out.push(Finding::new(MESSAGE_UNPARSEABLE, "no header block could be parsed")),
     }
     authn::check(&engine.brands, input.envelope, input.auth, &facts, &mut out);
+    impersonation::check(&engine.brands, &facts, shown.as_ref(), input.auth, &mut out);
     (out, facts)
 }
 

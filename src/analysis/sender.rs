@@ -44,12 +44,24 @@ pub fn check(engine: &Engine, msg: &Message, auth: Option<&AuthResults>, out: &m
     // is every name in the header.
     let entries: Vec<_> = msg.from().map(|a| a.iter().collect()).unwrap_or_default();
     let name = bounded(&entries.iter().filter_map(|a| a.name()).map(str::trim).filter(|n| !n.is_empty()).collect::<Vec<_>>().join(" "));
+    // A display name that names a brand over no usable address ("Facebook" <>) claims the brand
+    // from nowhere: the claim stands, the address cannot authenticate it.
+    let claim_without_domain = |what: String, out: &mut Vec<Finding>, facts: &mut Facts| {
+        if let Some(hit) = brands.named_in(&name) {
+            let b = &brands.brands[hit.brand];
+            facts.brand.get_or_insert(b.name.clone());
+            facts.claim(hit.brand, "display name");
+            out.push(Finding::new(BRAND_NAME_FOREIGN_DOMAIN, format!("{name:?}: names {}, {what}", b.name)));
+        }
+    };
     let Some(address) = entries.iter().filter_map(|a| a.address()).map(|a| a.trim().to_ascii_lowercase()).find(|a| a.contains('@')) else {
         out.push(Finding::new(NO_FROM_ADDRESS, format!("no From address (display name {name:?})")));
+        claim_without_domain("no From address".into(), out, facts);
         return;
     };
     let Some(host) = address.rsplit_once('@').map(|(_, d)| d.trim_end_matches('.').to_string()).filter(|d| !d.is_empty()) else {
         out.push(Finding::new(NO_FROM_ADDRESS, format!("From {address:?} has no domain")));
+        claim_without_domain(format!("From {address:?} has no domain"), out, facts);
         return;
     };
     let domain = registrable(&host).unwrap_or_else(|| host.clone());
@@ -69,10 +81,18 @@ pub fn check(engine: &Engine, msg: &Message, auth: Option<&AuthResults>, out: &m
     }
     // One claim counts once, however many places repeat it: the display name's
     // finding lists the Subject and the sign-off; the Subject alone is its own finding.
+    // "OpenAI via Docusign" <dse@docusign.net> with a DMARC pass for docusign.net: the
+    // platform named after "via" really sent it, for one of its accounts that goes by
+    // the brand's name. Whoever owns that account is unknown, so the name still counts
+    // (BRAND_NAME_FOREIGN_DOMAIN), but it is no claim to *be* the brand: the reader is
+    // told the carrier, and the carrier authenticates (no IMPERSONATION claim place).
+    let relayed = name_hit.is_some() && via_authenticated_platform(&name, &host, auth);
     if let Some(hit) = &name_hit {
         let b = &brands.brands[hit.brand];
         if foreign(hit.brand, facts) {
-            facts.claim(hit.brand, "display name");
+            if !relayed {
+                facts.claim(hit.brand, "display name");
+            }
             let mut also = Vec::new();
             if subject_hit.as_ref().is_some_and(|s| s.brand == hit.brand) {
                 let shown: String = subject.chars().take(80).collect();
@@ -82,7 +102,11 @@ pub fn check(engine: &Engine, msg: &Message, auth: Option<&AuthResults>, out: &m
                 also.push("body sign-off".to_string());
             }
             let also = if also.is_empty() { String::new() } else { format!("; also claimed in {}", also.join(", ")) };
-            out.push(Finding::new(BRAND_NAME_FOREIGN_DOMAIN, format!("{name:?} <{address}>: names {}, domain {domain}{also}", b.name)));
+            let via = if relayed { format!(" (an account of {domain}, which authenticates)") } else { String::new() };
+            out.push(Finding::new(
+                BRAND_NAME_FOREIGN_DOMAIN,
+                format!("{name:?} <{address}>: names {}, domain {domain}{via}{also}", b.name),
+            ));
         } else if owner == Some(hit.brand) {
             // the brand's own domain: a claim that its DMARC must back (authn)
             facts.claim(hit.brand, "display name");
@@ -91,13 +115,17 @@ pub fn check(engine: &Engine, msg: &Message, auth: Option<&AuthResults>, out: &m
     if let Some(hit) = &subject_hit {
         let b = &brands.brands[hit.brand];
         let counted = name_hit.as_ref().is_some_and(|n| n.brand == hit.brand);
+        if foreign(hit.brand, facts) && !(counted && relayed) {
+            // a place of the claim for the composite judgement, but one finding per claim
+            facts.place(hit.brand, "Subject", false);
+        }
         if foreign(hit.brand, facts) && !counted {
             let shown: String = subject.chars().take(80).collect();
             out.push(Finding::new(BRAND_SUBJECT_FOREIGN_DOMAIN, format!("Subject {shown:?}: names {}, From domain {domain}", b.name)));
         }
     }
     if let Some(hit) = &signed {
-        if foreign(hit.brand, facts) || owner == Some(hit.brand) {
+        if (foreign(hit.brand, facts) && !relayed) || owner == Some(hit.brand) {
             facts.claim(hit.brand, "body sign-off");
         }
     }
@@ -112,6 +140,21 @@ pub fn check(engine: &Engine, msg: &Message, auth: Option<&AuthResults>, out: &m
             }
         }
     }
+}
+
+/// `"<name> via <Platform>"` where Platform is the From's own organisation
+/// (`docusign` for `docusign.net`) and the From passes DMARC or aligned DKIM:
+/// the display-name convention of platforms that send for their accounts
+/// (e-signature, groups, lists rewriting From for DMARC).
+fn via_authenticated_platform(name: &str, host: &str, auth: Option<&AuthResults>) -> bool {
+    let Some((_, platform)) = name.to_lowercase().rsplit_once(" via ").map(|(a, p)| (a.to_string(), p.trim().to_string())) else {
+        return false;
+    };
+    let org = registrable(host).unwrap_or_else(|| host.to_string());
+    let label = org.split('.').next().unwrap_or("");
+    !label.is_empty()
+        && crate::brand::fold_key(&platform) == crate::brand::fold_key(label)
+        && auth.is_some_and(|a| dmarc_or_dkim_pass(a, host))
 }
 
 /// Which brands the From authenticates as (`Facts::vouched`), and whether it
@@ -308,5 +351,22 @@ mod tests {
         assert_eq!(run_auth(org, "dmarc=fail header.from=rcpt.example", from, "x").1, vec!["BRAND_SUBJECT_FOREIGN_DOMAIN", "DMARC_FAIL"]);
         // without [org], the same authenticated mail is foreign to the claim
         assert_eq!(run_auth("", pass, from, "x").1, vec!["BRAND_SUBJECT_FOREIGN_DOMAIN"]);
+    }
+
+    #[test]
+    fn a_brand_named_as_an_account_of_an_authenticated_platform_is_tagged_not_held() {
+        let from = "From: \"OpenAI via Docusign\" <dse_NA4@docusign.net>\r\nSubject: Complete with Docusign: OpenAI Order Form.pdf";
+        let body = "Alex Chen sent you a document to review and sign.\r\nhttps://na4.docusign.net/Signing/EmailStart.aspx?a=1";
+        let pass = "dkim=pass header.d=docusign.net; dmarc=pass header.from=docusign.net";
+        let (a, r, ev) = run_auth("", pass, from, body);
+        assert_eq!((a, r), (Action::Tag, vec!["BRAND_NAME_FOREIGN_DOMAIN"]), "{ev:?}");
+        assert!(ev[0].contains("an account of docusign.net, which authenticates"), "{ev:?}");
+        // the same display name from a domain that is not the named platform, or that does not authenticate, is a claim
+        let fake =
+            "From: \"OpenAI via Docusign\" <dse@docusign-envelopes.example>\r\nSubject: Complete with Docusign: OpenAI Order Form.pdf";
+        let (a, _, _) = run_auth("", "dmarc=pass header.from=docusign-envelopes.example", fake, body);
+        assert!(a >= Action::Quarantine, "{a:?}");
+        let (a, _, _) = run_auth("", "dmarc=fail header.from=docusign.net", from, body);
+        assert!(a >= Action::Quarantine, "{a:?}");
     }
 }
