@@ -198,16 +198,7 @@ pub fn findings(engine: &Engine, input: &MessageInput) -> (Vec<Finding>, Facts) 
             sender::check(engine, &msg, input.auth, &mut out, &mut facts);
             domains::check(engine, input.envelope, &msg, &mut out, &mut facts);
             let look = |h: &str| domains::lookalike(engine, h).map(|m| (m.brand.clone(), domains::evidence(&m)));
-            shown = Some(content::check(
-                &msg,
-                &engine.brands,
-                facts.claimed_brand,
-                &facts.vouched,
-                &engine.phrases,
-                &look,
-                &engine.content_limits,
-                &mut out,
-            ));
+            shown = Some(content::check(&msg, &engine.brands, &facts, &engine.phrases, &look, &engine.content_limits, &mut out));
             crate::message::drop_flat(msg);
         }
         None => out.push(Finding::new(MESSAGE_UNPARSEABLE, "no header block could be parsed")),
