@@ -94,6 +94,19 @@ impl Config {
                 );
             }
         }
+        // a shared platform in legitimate_domains is an unconditional allowlist of everyone's mail on it
+        let shared: Vec<&String> = self.brands.iter().flat_map(|b| &b.senders).collect();
+        for b in &self.brands {
+            for d in &b.legitimate_domains {
+                if let Some(s) = shared.iter().find(|s| d == **s || d.ends_with(&format!(".{s}"))) {
+                    out.push(format!(
+                        "brand {:?}: legitimate_domains lists {d}, a shared platform ({s} is a brand sender): anyone with an account there \
+                         would be exempt; move it to senders, which count only with a DMARC or aligned DKIM pass",
+                        b.name
+                    ));
+                }
+            }
+        }
         out
     }
 
@@ -352,6 +365,21 @@ mod tests {
             Config::from_toml_str("builtin_brands = false\n[[brand]]\nname = \"Acme\"\ndomains = [\"acme.example\"]\n", "b.toml").unwrap();
         assert_eq!(c.brands.len(), 1);
         assert_eq!(c.brands[0].name, "Acme");
+    }
+
+    #[test]
+    fn a_shared_platform_in_legitimate_domains_is_warned_about() {
+        let c = Config::from_toml_str(
+            "[[brand]]\nname = \"Acme\"\ndomains = [\"acme.example\"]\nlegitimate_domains = [\"stripe.com\"]\n",
+            "w.toml",
+        )
+        .unwrap();
+        assert!(
+            c.warnings().iter().any(|w| w.contains("legitimate_domains lists stripe.com") && w.contains("move it to senders")),
+            "{:?}",
+            c.warnings()
+        );
+        assert!(!Config::default().warnings().iter().any(|w| w.contains("legitimate_domains")));
     }
 
     #[test]
