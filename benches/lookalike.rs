@@ -12,6 +12,7 @@ fn brand(name: &str, aliases: &[&str], domains: &[&str]) -> Brand {
         aliases: aliases.iter().map(|s| s.to_string()).collect(),
         domains: domains.iter().map(|s| s.to_string()).collect(),
         legitimate_domains: vec![],
+        senders: vec![],
         overrides: Default::default(),
     }
 }

@@ -1,7 +1,8 @@
 //! The lookalike matcher applied to every domain a message presents as its
 //! sender: From, Reply-To, Sender, Return-Path / MAIL FROM, HELO, Message-ID
 //! and DKIM d=. (Link hosts are the links family's.) A brand-owned or
-//! legitimate domain is never a finding.
+//! legitimate domain is never a finding, nor is one of a brand's `senders`
+//! when the message authenticates as that brand (`Facts::vouched`).
 
 use super::{Engine, Envelope, Facts};
 use crate::analysis::lookalike::{DomainClass, LookalikeMatch};
@@ -54,6 +55,7 @@ pub fn check(engine: &Engine, env: &Envelope, msg: &Message, out: &mut Vec<Findi
     // one lookalike domain counts once: the other identities are checked only
     // when they are in another organisational domain than From
     let from_org = facts.from_domain.as_deref().and_then(crate::domain::registrable);
+    let vouched = facts.vouched.clone();
     let mut probe = |rule: &'static str, host: Option<String>, what: &str, out: &mut Vec<Finding>, facts: &mut Facts| {
         let Some(host) = host else { return };
         if seen.iter().any(|(r, h)| *r == rule && *h == host) {
@@ -63,6 +65,11 @@ pub fn check(engine: &Engine, env: &Envelope, msg: &Message, out: &mut Vec<Findi
             return;
         }
         seen.push((rule, host.clone()));
+        // a sender of a brand this message authenticates as (the brand's
+        // Intercom workspace as Reply-To, its ESP's bounce domain): not an imitation
+        if vouched.iter().any(|b| engine.brands.brands[*b].sends_via(&host)) {
+            return;
+        }
         if let Some(m) = lookalike(engine, &host) {
             if let Some(b) = engine.brands.brands.iter().position(|b| b.name == m.brand) {
                 facts.brand.get_or_insert(m.brand.clone());
@@ -200,5 +207,25 @@ mod tests {
             env,
         );
         assert!(r.is_empty(), "{r:?}");
+    }
+
+    #[test]
+    fn a_brand_sender_as_reply_to_counts_only_when_the_message_authenticates_as_the_brand() {
+        let engine =
+            Engine::new(Config::from_toml_str("[auth]\ntrusted_authserv_ids = [\"mx.rcpt.example\"]\n", "t.toml").unwrap()).unwrap();
+        let ids = |ar: &str, from: &str| -> Vec<&'static str> {
+            let raw = format!(
+                "Authentication-Results: mx.rcpt.example; {ar}\r\nFrom: {from}\r\nReply-To: reply+1@openai.intercom-mail.com\r\nSubject: Re: your question\r\n\r\nHi.\r\n"
+            );
+            let env = Envelope::default();
+            let input = MessageInput { envelope: &env, raw: raw.as_bytes(), truncated: false, headers_truncated: false, auth: None };
+            analyze(&engine, &input).0.rule_ids()
+        };
+        let pass = "dkim=pass header.d=openai.com; dmarc=pass header.from=openai.com";
+        assert!(ids(pass, "Maya <support@openai.com>").is_empty());
+        // the From does not pass: nothing vouches for OpenAI's Intercom workspace
+        assert!(ids("dmarc=fail header.from=openai.com", "Maya <support@openai.com>").contains(&"LOOKALIKE_REPLY_TO"));
+        // an unrelated authenticated sender gains nothing from naming OpenAI's workspace
+        assert!(ids("dmarc=pass header.from=example.org", "Alice <alice@example.org>").contains(&"LOOKALIKE_REPLY_TO"));
     }
 }

@@ -138,6 +138,16 @@ pub struct Facts {
     pub claimed_brand: Option<usize>,
     /// How it claims it, for evidence ("display name", "From domain").
     pub claim_evidence: Option<String>,
+    /// Brands this message authenticates as: its From is the brand's domain or
+    /// one of the brand's `senders`, with a DMARC or aligned DKIM pass for it.
+    /// Only then do the brand's `senders` count (as link hosts, Reply-To, the
+    /// From itself); offline (no results) this is empty. See docs/brands.md.
+    pub vouched: Vec<usize>,
+    /// How the first vouched brand authenticated, for evidence.
+    pub vouched_evidence: Option<String>,
+    /// The From is one of `[org] domains` and passes DMARC or aligned DKIM:
+    /// the organisation's own mail, never "foreign" to a brand it names.
+    pub org_authenticated: bool,
     /// Every place the message claims or names a brand as its sender, strong and weak, for the
     /// composite judgement (`impersonation`).
     pub claims: Vec<impersonation::ClaimPlace>,
@@ -185,11 +195,10 @@ pub fn findings(engine: &Engine, input: &MessageInput) -> (Vec<Finding>, Facts) 
     let mut shown = None;
     match MessageParser::default().parse(input.raw) {
         Some(msg) => {
-            sender::check(engine, &msg, &mut out, &mut facts);
+            sender::check(engine, &msg, input.auth, &mut out, &mut facts);
             domains::check(engine, input.envelope, &msg, &mut out, &mut facts);
             let look = |h: &str| domains::lookalike(engine, h).map(|m| (m.brand.clone(), domains::evidence(&m)));
-            shown =
-                Some(content::check(&msg, &engine.brands, facts.claimed_brand, &engine.phrases, &look, &engine.content_limits, &mut out));
+            shown = Some(content::check(&msg, &engine.brands, &facts, &engine.phrases, &look, &engine.content_limits, &mut out));
             crate::message::drop_flat(msg);
         }
         None => out.push(Finding::new(MESSAGE_UNPARSEABLE, "no header block could be parsed")),
@@ -307,6 +316,7 @@ mod tests {
     use super::*;
     use crate::verdict::Action;
 
+    // one display-name claim from a foreign domain (6.0): tag when analysed
     const SPOOF: &str = "From: \"OpenAI Billing\" <billing@partner.example>\r\nSubject: OpenAI invoice\r\n\r\nPay now.\r\n";
 
     fn run(toml: &str, env: &Envelope, raw: &str) -> Verdict {
@@ -320,14 +330,14 @@ mod tests {
         let v = run("[allow]\nclient_networks = [\"10.0.0.0/8\"]\n", &env, SPOOF);
         assert_eq!((v.action, v.rule_ids()), (Action::Accept, vec!["ALLOWLISTED"]));
         let outside = Envelope { client_ip: Some("203.0.113.7".parse().unwrap()), ..Default::default() };
-        assert_eq!(run("[allow]\nclient_networks = [\"10.0.0.0/8\"]\n", &outside, SPOOF).action, Action::Quarantine);
+        assert_eq!(run("[allow]\nclient_networks = [\"10.0.0.0/8\"]\n", &outside, SPOOF).action, Action::Tag);
     }
 
     #[test]
     fn authenticated_submission_is_skipped_unless_configured() {
         let env = Envelope { auth_authen: Some("jean".into()), ..Default::default() };
         assert_eq!(run("", &env, SPOOF).rule_ids(), vec!["ALLOWLISTED"]);
-        assert_eq!(run("[allow]\nskip_authenticated = false\n", &env, SPOOF).action, Action::Quarantine);
+        assert_eq!(run("[allow]\nskip_authenticated = false\n", &env, SPOOF).action, Action::Tag);
     }
 
     #[test]
@@ -336,7 +346,7 @@ mod tests {
         let one = Envelope { rcpt_to: vec!["Abuse@rcpt.example".into()], ..Default::default() };
         assert_eq!(run(toml, &one, SPOOF).rule_ids(), vec!["ALLOWLISTED"]);
         let mixed = Envelope { rcpt_to: vec!["abuse@rcpt.example".into(), "jean@rcpt.example".into()], ..Default::default() };
-        assert_eq!(run(toml, &mixed, SPOOF).action, Action::Quarantine);
+        assert_eq!(run(toml, &mixed, SPOOF).action, Action::Tag);
     }
 
     #[test]
@@ -344,7 +354,7 @@ mod tests {
         let toml = "[allow]\ndomains = [\"partner.example\"]\n[auth]\ntrusted_authserv_ids = [\"mx.rcpt.example\"]\n";
         let env = Envelope::default();
         let v = run(toml, &env, SPOOF);
-        assert_eq!(v.action, Action::Quarantine, "{v:?}");
+        assert_eq!(v.action, Action::Tag, "{v:?}");
         assert!(v.rule_ids().contains(&"ALLOWLIST_UNAUTHENTICATED"));
         let spf_only = format!("Authentication-Results: mx.rcpt.example; spf=pass smtp.mailfrom=partner.example\r\n{SPOOF}");
         assert!(run(toml, &env, &spf_only).rule_ids().contains(&"ALLOWLIST_UNAUTHENTICATED"), "SPF alone does not unlock the allowlist");

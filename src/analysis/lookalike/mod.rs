@@ -435,6 +435,7 @@ mod tests {
                 aliases: vec![],
                 domains: vec!["examplebank.com".into()],
                 legitimate_domains: vec![],
+                senders: vec![],
                 overrides: Default::default(),
             },
         ]
@@ -810,6 +811,7 @@ mod tests {
             aliases: vec![],
             domains: vec!["sora.com".into()],
             legitimate_domains: vec![],
+            senders: vec![],
             overrides: Default::default(),
         }]);
         assert_eq!(m.check("soro.com"), DomainClass::NoMatch);
