@@ -767,6 +767,7 @@ mod tests {
             aliases: vec![],
             domains: domains.iter().map(|d| d.to_string()).collect(),
             legitimate_domains: vec![],
+            senders: vec![],
             overrides: Default::default(),
         }
     }
