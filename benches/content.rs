@@ -91,12 +91,13 @@ fn bench(c: &mut Criterion) {
         }
         brands.named_in(host).map(|h| (brands.brands[h.brand].name.clone(), format!("{host} ~ openai.com")))
     };
+    let claims_openai = impostor::analysis::Facts { claimed_brand: Some(0), ..Default::default() };
     let mut g = c.benchmark_group("content_50k_html");
     g.throughput(Throughput::Bytes(raw.len() as u64));
     g.bench_function("check (extract + phrases + links)", |b| {
         b.iter(|| {
             let mut out = Vec::new();
-            let content = content::check(black_box(&msg), &brands, Some(0), &phrases, &lookalike, &limits, &mut out);
+            let content = content::check(black_box(&msg), &brands, &claims_openai, &phrases, &lookalike, &limits, &mut out);
             black_box((content, out))
         })
     });
@@ -106,7 +107,7 @@ fn bench(c: &mut Criterion) {
     g.bench_function("links::check", |b| {
         b.iter(|| {
             let mut out = Vec::new();
-            content::links::check(black_box(&extracted), &brands, Some(0), &lookalike, &mut out);
+            content::links::check(black_box(&extracted), &brands, Some(0), &[], &lookalike, &mut out);
             black_box(out)
         })
     });

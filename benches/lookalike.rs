@@ -12,6 +12,7 @@ fn brand(name: &str, aliases: &[&str], domains: &[&str]) -> Brand {
         aliases: aliases.iter().map(|s| s.to_string()).collect(),
         domains: domains.iter().map(|s| s.to_string()).collect(),
         legitimate_domains: vec![],
+        senders: vec![],
         overrides: Default::default(),
     }
 }
@@ -75,6 +76,13 @@ const MIX: &[&str] = &[
     "micros0ft-login.com",
     "chatgtp.com",
     "openai.co",
+    // any-word combosquats and open-air look-alikes (word segmentation)
+    "openaigaming.com",
+    "useopenai.com",
+    "chatgpt4all.io",
+    "openairmuseum.de",
+    "openair-festival.de",
+    "oai-security.com",
 ];
 
 fn bench(c: &mut Criterion) {

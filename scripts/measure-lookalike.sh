@@ -4,18 +4,24 @@
 #      no DNS) plus its TLD-swap and dictionary (combosquat) fuzzers: "% matched" per brand and
 #      every miss;
 #   2. false positives: the registrable domains of From/Reply-To addresses and http(s) link
-#      hosts of every message under CORPUS_DIR: "ham domains matched: N of M (x%)".
+#      hosts of every message under CORPUS_DIR: "ham domains matched: N of M (x%)";
+#   3. real attacker domains (issue 15): the share of SCAM_DOMAINS (one domain a line, e.g.
+#      shared/domains/openai-themed-scam.txt) matched as OpenAI, every miss, and how the
+#      combosquats were found;
+#   4. the "open air" names that must stay unmatched (openairinterface.org, openair-festival.de,
+#      openairmuseum.de and a few more).
 #
-# Usage: scripts/measure-lookalike.sh CORPUS_DIR
+# Usage: scripts/measure-lookalike.sh CORPUS_DIR [SCAM_DOMAINS]
 # Env:   IMPOSTOR  path to the binary (default target/release/impostor)
 #        PYTHON    python3 interpreter (default python3)
 set -euo pipefail
 
-if [ $# -ne 1 ] || [ ! -d "$1" ]; then
-    echo "usage: $0 CORPUS_DIR" >&2
+if [ $# -lt 1 ] || [ $# -gt 2 ] || [ ! -d "$1" ] || { [ $# -eq 2 ] && [ ! -f "$2" ]; }; then
+    echo "usage: $0 CORPUS_DIR [SCAM_DOMAINS]" >&2
     exit 2
 fi
 CORPUS_DIR=$1
+SCAM_DOMAINS=${2:-}
 IMPOSTOR=${IMPOSTOR:-target/release/impostor}
 PYTHON=${PYTHON:-python3}
 
@@ -142,4 +148,44 @@ m = len(domains)
 print(f"ham domains matched: {len(matched)} of {m} ({100.0 * len(matched) / max(m, 1):.3f}%)")
 for d, r in matched:
     print(f"  {d}\t{r['brand']}\t{','.join(r.get('techniques', []))}\t{r.get('normalized', '')}")
+PY
+
+# 3. Real attacker domains.
+if [ -n "$SCAM_DOMAINS" ]; then
+    grep -v '^\s*\(#\|$\)' "$SCAM_DOMAINS" | tr -d '\r' > "$WORK/scam.txt"
+    run_impostor < "$WORK/scam.txt" > "$WORK/scam.jsonl"
+    "$PYTHON" - "$WORK/scam.txt" "$WORK/scam.jsonl" "$SCAM_DOMAINS" <<'PY'
+import collections, json, re, sys
+domains = [l.strip() for l in open(sys.argv[1], encoding="utf-8") if l.strip()]
+out = [json.loads(l) for l in open(sys.argv[2], encoding="utf-8") if l.strip()]
+if len(domains) != len(out):
+    sys.exit(f"impostor printed {len(out)} results for {len(domains)} domains")
+hit = [(d, r) for d, r in zip(domains, out) if r.get("brand") == "OpenAI"]
+n = len(domains)
+print(f"scam domains ({sys.argv[3]}) matched: {len(hit)} of {n} ({100.0 * len(hit) / max(n, 1):.2f}%)")
+how = collections.Counter()
+for _, r in hit:
+    t = r.get("techniques") or ["?"]
+    m = re.search(r"\((with [^)]*)\)", r.get("detail", ""))
+    how[t[0] + (f" by segmentation, {m.group(1)}" if m and "|" in r.get("detail", "") else "")] += 1
+for k, v in how.most_common():
+    print(f"  {v:4d}  {k}")
+misses = [d for d, r in zip(domains, out) if r.get("brand") != "OpenAI"]
+print(f"misses ({len(misses)}):")
+print("\n".join(f"  {d}" for d in misses) if misses else "  none")
+PY
+fi
+
+# 4. Open air is not OpenAI.
+printf '%s\n' openairinterface.org openair-festival.de openairmuseum.de openair.org openaire.eu \
+    openaid.org gitlab.eurecom.fr > "$WORK/openair.txt"
+run_impostor < "$WORK/openair.txt" > "$WORK/openair.jsonl"
+"$PYTHON" - "$WORK/openair.txt" "$WORK/openair.jsonl" <<'PY'
+import json, sys
+domains = [l.strip() for l in open(sys.argv[1], encoding="utf-8") if l.strip()]
+out = [json.loads(l) for l in open(sys.argv[2], encoding="utf-8") if l.strip()]
+bad = [(d, r) for d, r in zip(domains, out) if r.get("brand")]
+print(f"open-air names matched: {len(bad)} of {len(domains)} (must be 0)")
+for d, r in bad:
+    print(f"  {d}\t{r.get('detail', '')}")
 PY

@@ -117,6 +117,12 @@ fn insert_after_body_tag(html: &[u8], block: &[u8]) -> Vec<u8> {
 /// checked against `raw` before use; the HTML is searched as bytes.
 pub fn apply(raw: &[u8], brand: &str) -> Option<Vec<u8>> {
     let msg = MessageParser::default().parse(raw)?;
+    let out = apply_parsed(raw, &msg, brand);
+    crate::message::drop_flat(msg);
+    out
+}
+
+fn apply_parsed(raw: &[u8], msg: &mail_parser::Message, brand: &str) -> Option<Vec<u8>> {
     let body_start = usize::try_from(msg.root_part().offset_body).ok()?;
     if body_start > raw.len() {
         return None;

@@ -80,6 +80,11 @@ pub fn fold_key(name: &str) -> String {
     fold_tokens(name).concat()
 }
 
+/// How many of the last non-empty lines a sign-off may be on.
+pub const SIGNATURE_LINES: usize = 6;
+/// A line with more words than this is a sentence, not a sign-off.
+const MAX_SIGNATURE_TOKENS: usize = 10;
+
 /// All brands, with their folded names, for fast lookups.
 #[derive(Debug, Clone)]
 pub struct BrandSet {
@@ -130,10 +135,14 @@ impl BrandSet {
         None
     }
 
-    /// Whether the text is signed as a brand: a brand name next to a role word
+    /// Whether the text is signed as a brand: a signature line — one of the
+    /// last [`SIGNATURE_LINES`] non-empty, unquoted lines of the last
+    /// `tail_chars` characters — that is a brand name next to a role word
     /// ("The OpenAI Team", "OpenAI Support", "El equipo de OpenAI",
-    /// "L'équipe OpenAI") in the last `tail_chars` characters, where sign-offs
-    /// are. A brand merely mentioned is not a sign-off.
+    /// "L'équipe OpenAI"), preceded at most by a closing ("Thanks,", "Best
+    /// regards", an article) and followed at most by another role word. A brand
+    /// and a role word inside a sentence ("contact OpenAI support if in
+    /// doubt") or far from the end is a mention, not a sign-off.
     pub fn signed_as(&self, text: &str, tail_chars: usize) -> Option<NameHit> {
         const AFTER: &[&str] = &[
             "team",
@@ -167,17 +176,84 @@ impl BrandSet {
             "service client",
             "the",
         ];
+        // what may stand before the signature on its line: closings and articles
+        const CLOSING: &[&str] = &[
+            "the",
+            "your",
+            "from",
+            "thanks",
+            "thank",
+            "you",
+            "best",
+            "kind",
+            "warm",
+            "regards",
+            "sincerely",
+            "cheers",
+            "yours",
+            "truly",
+            "el",
+            "la",
+            "le",
+            "les",
+            "il",
+            "lo",
+            "das",
+            "ihr",
+            "o",
+            "a",
+            "de",
+            "saludos",
+            "atentamente",
+            "gracias",
+            "cordialmente",
+            "un",
+            "cordiales",
+            "cordialement",
+            "merci",
+            "bien",
+            "salutations",
+            "mit",
+            "freundlichen",
+            "grussen",
+            "grusse",
+            "viele",
+            "atenciosamente",
+            "obrigado",
+            "obrigada",
+            "cordiali",
+            "saluti",
+            "grazie",
+            "met",
+            "vriendelijke",
+            "groet",
+            "groeten",
+        ];
         let start = text.char_indices().rev().nth(tail_chars.saturating_sub(1)).map_or(0, |(i, _)| i);
         let tail = &text[start..];
-        let tokens = fold_tokens(tail);
-        // the role phrases, folded once per process
-        /// Role phrases after and before the brand, each folded into tokens.
-        type Roles = (Vec<Vec<String>>, Vec<Vec<String>>);
+        /// Role phrases after and before the brand, each folded into tokens, and the folded closings.
+        type Roles = (Vec<Vec<String>>, Vec<Vec<String>>, Vec<String>);
         static ROLES: std::sync::OnceLock<Roles> = std::sync::OnceLock::new();
-        let (after, before) = ROLES.get_or_init(|| {
+        let (after, before, closing) = ROLES.get_or_init(|| {
             let fold_list = |l: &[&str]| -> Vec<Vec<String>> { l.iter().map(|w| fold_tokens(w)).collect() };
-            (fold_list(AFTER), fold_list(BEFORE))
+            (fold_list(AFTER), fold_list(BEFORE), CLOSING.iter().map(|w| fold_key(w)).collect())
         });
+        let lines = tail.lines().rev().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('>')).take(SIGNATURE_LINES);
+        for line in lines {
+            let tokens = fold_tokens(line);
+            if tokens.is_empty() || tokens.len() > MAX_SIGNATURE_TOKENS {
+                continue;
+            }
+            if let Some(hit) = self.signature_line(&tokens, after, before, closing) {
+                return Some(hit);
+            }
+        }
+        None
+    }
+
+    /// One line's tokens as `[closing…] [role] brand [role…]`, with at least one role.
+    fn signature_line(&self, tokens: &[String], after: &[Vec<String>], before: &[Vec<String>], closing: &[String]) -> Option<NameHit> {
+        let is_role_word = |t: &String| after.iter().any(|w| w.len() == 1 && w[0] == *t);
         for start in 0..tokens.len() {
             let mut acc = String::new();
             for (end, tok) in tokens.iter().enumerate().skip(start) {
@@ -185,14 +261,20 @@ impl BrandSet {
                 if let Some((_, b, n)) = self.keys.iter().find(|(k, _, _)| *k == acc) {
                     let next = &tokens[end + 1..];
                     let prev = &tokens[..start];
-                    let role_after = after.iter().any(|w| next.len() >= w.len() && next[..w.len()] == w[..]);
+                    let role_after = after.iter().filter(|w| next.len() >= w.len() && next[..w.len()] == w[..]).map(Vec::len).max();
                     // "the" alone before the brand is not enough: it needs a role word after
                     let role_before = before
                         .iter()
                         .filter(|w| w.len() != 1 || w[0] != "the")
-                        .any(|w| prev.len() >= w.len() && prev[prev.len() - w.len()..] == w[..]);
-                    if role_after || role_before {
-                        return Some(NameHit { brand: *b, name: n.clone() });
+                        .filter(|w| prev.len() >= w.len() && prev[prev.len() - w.len()..] == w[..])
+                        .map(Vec::len)
+                        .max();
+                    if role_after.is_some() || role_before.is_some() {
+                        let lead = &prev[..prev.len() - role_before.unwrap_or(0)];
+                        let trail = &next[role_after.unwrap_or(0)..];
+                        if lead.iter().all(|t| closing.contains(t)) && trail.iter().all(is_role_word) {
+                            return Some(NameHit { brand: *b, name: n.clone() });
+                        }
                     }
                 }
                 if !self.keys.iter().any(|(k, _, _)| k.starts_with(acc.as_str())) {
@@ -281,9 +363,23 @@ mod tests {
     #[test]
     fn mentions_are_not_sign_offs() {
         let s = set();
-        for t in ["I tried the OpenAI API yesterday.", "OpenAirInterface team meeting", "Regards, Bob (ex-OpenAI)", "The OpenAI"] {
+        for t in [
+            "I tried the OpenAI API yesterday.",
+            "OpenAirInterface team meeting",
+            "Regards, Bob (ex-OpenAI)",
+            "The OpenAI",
+            // brand and role word inside a sentence, near the end
+            "If in doubt, contact OpenAI support directly.\nBob",
+            "Remember: the OpenAI security team will never ask for your password.\n\nIT Security",
+            "Please forward it to us; OpenAI Security says so too.",
+            // quoted text is the forwarded sender's, not this one's
+            "See below.\n> Thanks,\n> The OpenAI Team",
+        ] {
             assert!(s.signed_as(t, 600).is_none(), "{t:?} is no sign-off");
         }
+        // a sign-off above more than SIGNATURE_LINES further lines is not at the end
+        let early = format!("The OpenAI Team\n{}", "a line\n".repeat(SIGNATURE_LINES));
+        assert!(s.signed_as(&early, 600).is_none());
         // a sign-off far from the end is outside the tail
         let long = format!("The OpenAI Team\n{}", "x ".repeat(1000));
         assert!(s.signed_as(&long, 600).is_none());

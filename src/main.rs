@@ -266,6 +266,7 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
                             "domain": d, "brand": l.brand, "imitates": l.imitates,
                             "techniques": l.techniques.iter().map(|t| t.as_str()).collect::<Vec<_>>(),
                             "normalized": l.normalized, "detail": l.detail,
+                            "strength": l.strength, "weight_factor": l.strength.factor(),
                         }),
                     };
                     println!("{v}");

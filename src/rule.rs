@@ -26,16 +26,25 @@ impl RuleDef {
 }
 
 /// What a detector reports: a rule id and evidence a human can check. The
-/// score is applied from the policy (`crate::verdict::Policy`).
+/// score is applied from the policy (`crate::verdict::Policy`), times `scale`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Finding {
     pub rule: RuleId,
     pub evidence: String,
+    /// Factor on the rule's weight, 1.0 unless the detector grades its own evidence (a
+    /// combosquat with a keyword weighs more than one with an arbitrary word).
+    pub scale: f64,
 }
 
 impl Finding {
     pub fn new(rule: RuleId, evidence: impl Into<String>) -> Self {
-        Finding { rule, evidence: evidence.into() }
+        Finding { rule, evidence: evidence.into(), scale: 1.0 }
+    }
+
+    /// The same finding with its weight multiplied by `scale` (clamped to 0–1).
+    pub fn scaled(mut self, scale: f64) -> Self {
+        self.scale = scale.clamp(0.0, 1.0);
+        self
     }
 }
 

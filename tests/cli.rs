@@ -7,6 +7,19 @@ fn impostor() -> Command {
     Command::new(env!("CARGO_BIN_EXE_impostor"))
 }
 
+/// The golden manifest's (file, action) pairs under `family/`: what scan must report for that folder.
+fn golden_actions(family: &str) -> Vec<(String, String)> {
+    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/golden/cases.toml")).unwrap();
+    let v: toml::Value = toml::from_str(&text).unwrap();
+    v["case"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["file"].as_str().unwrap().starts_with(&format!("{family}/")))
+        .map(|c| (c["file"].as_str().unwrap().to_string(), c["action"].as_str().unwrap().to_string()))
+        .collect()
+}
+
 fn golden(p: &str) -> String {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/golden").join(p).display().to_string()
 }
@@ -17,7 +30,7 @@ fn check_explains_a_combosquat_reject() {
     assert_eq!(out.status.code(), Some(0));
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.contains("action: reject"), "{text}");
-    assert!(text.contains("score:  22.0"), "{text}");
+    assert!(text.contains("score:  24.0"), "{text}");
     assert!(text.contains("LOOKALIKE_FROM_DOMAIN") && text.contains("openai-help.net"), "{text}");
 }
 
@@ -27,8 +40,9 @@ fn check_json_has_the_scan_fields() {
         impostor().args(["check", "--offline", "--json", &golden("sender/display_name_and_subject_claim_brand.eml")]).output().unwrap();
     assert_eq!(out.status.code(), Some(0));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(v["action"], "quarantine");
-    assert_eq!(v["score"], 11.5);
+    // one claim counted once (display name, repeated in the Subject), no call to action: tag
+    assert_eq!(v["action"], "tag");
+    assert_eq!(v["score"], 7.5);
     assert_eq!(v["monitor"], false);
     assert_eq!(v["rules"][0]["id"], "BRAND_NAME_FOREIGN_DOMAIN");
     assert!(v["rules"][0]["evidence"].as_str().unwrap().contains("account-notice.example"));
@@ -54,11 +68,14 @@ fn scan_prints_pure_json_lines_and_summary_on_stderr() {
     assert_eq!(out.status.code(), Some(0));
     let stdout = String::from_utf8(out.stdout).unwrap();
     let lines: Vec<serde_json::Value> = stdout.lines().map(|l| serde_json::from_str(l).expect("JSON line")).collect();
-    assert_eq!(lines.len(), 14);
+    let n = golden_actions("sender").len();
+    assert!(n >= 14);
+    assert_eq!(lines.len(), n);
     assert!(lines.iter().any(|l| l["action"] == "reject"));
     let stderr = String::from_utf8(out.stderr).unwrap();
-    assert!(stderr.contains("scanned 14 messages (0 unreadable)"), "{stderr}");
-    assert!(stderr.contains("reject       3"), "{stderr}");
+    assert!(stderr.contains(&format!("scanned {n} messages (0 unreadable)")), "{stderr}");
+    let rejects = golden_actions("sender").iter().filter(|(_, a)| a == "reject").count();
+    assert!(stderr.contains(&format!("reject {rejects:>7}")), "{stderr}");
 }
 
 #[test]
@@ -106,12 +123,15 @@ fn scan_expect_prints_confusion_summary_and_misses() {
     let out = impostor().args(["scan", "--expect", "phish", &golden("sender")]).output().unwrap();
     assert_eq!(out.status.code(), Some(0));
     let text = String::from_utf8(out.stdout).unwrap();
-    assert!(text.contains("expected phish: 14 messages"), "{text}");
-    assert!(text.contains("detected (tag or above): 9 of 14 (64.3%)"), "{text}");
+    let cases = golden_actions("sender");
+    let (n, flagged) = (cases.len(), cases.iter().filter(|(_, a)| a != "accept").count());
+    assert!(text.contains(&format!("expected phish: {n} messages")), "{text}");
+    let pct = format!("{:.1}%", 100.0 * flagged as f64 / n as f64);
+    assert!(text.contains(&format!("detected (tag or above): {flagged} of {n} ({pct})")), "{text}");
     assert!(text.contains("top false negatives:") && text.contains("subject_mentions_brand_newsletter.eml"), "{text}");
     let out = impostor().args(["scan", "--expect", "ham", &golden("sender")]).output().unwrap();
     let text = String::from_utf8(out.stdout).unwrap();
-    assert!(text.contains("false positives (tag or above): 9 of 14"), "{text}");
+    assert!(text.contains(&format!("false positives (tag or above): {flagged} of {n}")), "{text}");
     // worst false positive first
     let fp = text.split("top false positives:").nth(1).unwrap();
     assert!(fp.lines().nth(1).unwrap().trim_start().starts_with("reject"), "{fp}");
@@ -122,7 +142,7 @@ fn explain_names_the_deciding_threshold() {
     let out =
         impostor().args(["check", "--offline", "--explain", &golden("sender/display_name_and_subject_claim_brand.eml")]).output().unwrap();
     let text = String::from_utf8(out.stdout).unwrap();
-    assert!(text.contains("decided by: score 11.5 >= quarantine 10.0"), "{text}");
+    assert!(text.contains("decided by: score 7.5 >= tag 5.0"), "{text}");
 }
 
 #[test]

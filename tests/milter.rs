@@ -49,9 +49,14 @@ fn added(actions: &indymilter_test::EomActions, name: &str) -> Vec<String> {
 }
 
 const TAG: &[(&str, &str)] = &[("From", "\"OpenAI Billing\" <billing@example.net>"), ("Subject", "Your invoice")];
+// (the brand repeated in the Subject is the same claim: it does not add to the display name's)
 const QUARANTINE: &[(&str, &str)] =
-    &[("From", "\"OpenAI Security\" <security@mail-notify.example>"), ("Subject", "OpenAI: unusual sign-in to your account")];
-const REJECT: &[(&str, &str)] = &[("From", "\"OpenAI Security\" <security@openai-help.net>"), ("Subject", "OpenAI API key revoked")];
+    &[("From", "\"OpenAI Security\" <security@openai-notice.com>"), ("Subject", "OpenAI: unusual sign-in to your account")];
+const REJECT: &[(&str, &str)] = &[
+    ("From", "\"OpenAI Security\" <security@openai-help.net>"),
+    ("Reply-To", "openai.help.desk@gmail.com"),
+    ("Subject", "OpenAI API key revoked"),
+];
 const CLEAN: &[(&str, &str)] = &[("From", "Alice <alice@example.org>"), ("Subject", "Lunch on Friday")];
 
 #[tokio::test]
@@ -77,10 +82,7 @@ async fn brand_name_and_subject_from_foreign_domain_is_quarantined() {
     assert_eq!(status, Status::Continue);
     assert!(actions.has_quarantine("impostor: suspected brand impersonation"));
     assert_eq!(added(&actions, "X-Impostor-Verdict"), ["quarantine"]);
-    assert_eq!(
-        added(&actions, "X-Impostor-Rules"),
-        ["BRAND_NAME_FOREIGN_DOMAIN=6.0, BRAND_SUBJECT_FOREIGN_DOMAIN=4.0, LURE_ACCOUNT_THREAT=1.5"]
-    );
+    assert_eq!(added(&actions, "X-Impostor-Rules"), ["BRAND_NAME_FOREIGN_DOMAIN=6.0, LOOKALIKE_FROM_DOMAIN=5.0, LURE_ACCOUNT_THREAT=1.5"]);
     conn.close().await.unwrap();
     d.stop().await;
 }
@@ -114,7 +116,7 @@ async fn monitor_mode_only_adds_headers() {
     let (actions, status) = send(&mut conn, REJECT, "x\r\n").await;
     assert_eq!(status, Status::Continue);
     assert_eq!(added(&actions, "X-Impostor-Verdict"), ["accept (monitor: would reject)"]);
-    assert_eq!(added(&actions, "X-Impostor-Score"), ["15.0"]);
+    assert_eq!(added(&actions, "X-Impostor-Score"), ["21.0"]);
     assert!(!actions.actions.iter().any(|a| matches!(a, EomAction::Quarantine { .. } | EomAction::ChangeHeader { .. })));
     conn.close().await.unwrap();
     d.stop().await;

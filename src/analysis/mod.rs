@@ -5,6 +5,7 @@
 pub mod authn;
 pub mod content;
 pub mod domains;
+pub mod impersonation;
 pub mod lookalike;
 pub mod sender;
 
@@ -40,7 +41,7 @@ pub static RULES: &[RuleDef] = &[
 /// emits it: the one catalogue behind `impostor rules`, `docs/rules.md`, the
 /// sample config and the policy (weights, groups, unknown-id errors).
 pub fn catalog() -> impl Iterator<Item = &'static RuleDef> + Clone {
-    sender::RULES.iter().chain(domains::RULES).chain(authn::RULES).chain(content::RULES).chain(RULES)
+    sender::RULES.iter().chain(domains::RULES).chain(authn::RULES).chain(content::RULES).chain(impersonation::RULES).chain(RULES)
 }
 
 /// Everything analysis looks at for one message.
@@ -137,13 +138,39 @@ pub struct Facts {
     pub claimed_brand: Option<usize>,
     /// How it claims it, for evidence ("display name", "From domain").
     pub claim_evidence: Option<String>,
+    /// Brands this message authenticates as: its From is the brand's domain or
+    /// one of the brand's `senders`, with a DMARC or aligned DKIM pass for it.
+    /// Only then do the brand's `senders` count (as link hosts, Reply-To, the
+    /// From itself); offline (no results) this is empty. See docs/brands.md.
+    pub vouched: Vec<usize>,
+    /// How the first vouched brand authenticated, for evidence.
+    pub vouched_evidence: Option<String>,
+    /// The From is one of `[org] domains` and passes DMARC or aligned DKIM:
+    /// the organisation's own mail, never "foreign" to a brand it names.
+    pub org_authenticated: bool,
+    /// Every place the message claims or names a brand as its sender, strong and weak, for the
+    /// composite judgement (`impersonation`).
+    pub claims: Vec<impersonation::ClaimPlace>,
 }
 
 impl Facts {
-    pub fn claim(&mut self, brand: usize, how: &str) {
+    /// The message claims `brand` at a strong place (display name, lookalike From) or by its
+    /// body sign-off: sets the claimed brand (the first claim wins) and records the place.
+    pub fn claim(&mut self, brand: usize, how: &'static str) {
         if self.claimed_brand.is_none() {
             self.claimed_brand = Some(brand);
             self.claim_evidence = Some(how.to_string());
+        }
+        let strong = how != "body sign-off";
+        self.place(brand, how, strong);
+    }
+
+    /// Records a place the message claims `brand` without making it the claimed brand
+    /// (Subject, lookalike Reply-To): context for the composite judgement.
+    pub fn place(&mut self, brand: usize, place: &'static str, strong: bool) {
+        let p = impersonation::ClaimPlace { brand, place, strong };
+        if !self.claims.contains(&p) {
+            self.claims.push(p);
         }
     }
 }
@@ -165,19 +192,19 @@ pub fn findings(engine: &Engine, input: &MessageInput) -> (Vec<Finding>, Facts) 
             format!("more than {} header fields or {} header bytes; the rest were not analysed", m.max_headers, m.max_header_bytes),
         ));
     }
+    let mut shown = None;
     match MessageParser::default().parse(input.raw) {
         Some(msg) => {
-            sender::check(engine, &msg, &mut out, &mut facts);
+            sender::check(engine, &msg, input.auth, &mut out, &mut facts);
             domains::check(engine, input.envelope, &msg, &mut out, &mut facts);
-            let look = |h: &str| match engine.lookalike.check(h) {
-                lookalike::DomainClass::Lookalike(m) => Some((m.brand.clone(), domains::evidence(&m))),
-                _ => None,
-            };
-            content::check(&msg, &engine.brands, facts.claimed_brand, &engine.phrases, &look, &engine.content_limits, &mut out);
+            let look = |h: &str| domains::lookalike(engine, h).map(|m| (m.brand.clone(), domains::evidence(&m)));
+            shown = Some(content::check(&msg, &engine.brands, &facts, &engine.phrases, &look, &engine.content_limits, &mut out));
+            crate::message::drop_flat(msg);
         }
         None => out.push(Finding::new(MESSAGE_UNPARSEABLE, "no header block could be parsed")),
     }
     authn::check(&engine.brands, input.envelope, input.auth, &facts, &mut out);
+    impersonation::check(&engine.brands, &facts, shown.as_ref(), input.auth, &mut out);
     (out, facts)
 }
 
@@ -289,6 +316,7 @@ mod tests {
     use super::*;
     use crate::verdict::Action;
 
+    // one display-name claim from a foreign domain (6.0): tag when analysed
     const SPOOF: &str = "From: \"OpenAI Billing\" <billing@partner.example>\r\nSubject: OpenAI invoice\r\n\r\nPay now.\r\n";
 
     fn run(toml: &str, env: &Envelope, raw: &str) -> Verdict {
@@ -302,14 +330,14 @@ mod tests {
         let v = run("[allow]\nclient_networks = [\"10.0.0.0/8\"]\n", &env, SPOOF);
         assert_eq!((v.action, v.rule_ids()), (Action::Accept, vec!["ALLOWLISTED"]));
         let outside = Envelope { client_ip: Some("203.0.113.7".parse().unwrap()), ..Default::default() };
-        assert_eq!(run("[allow]\nclient_networks = [\"10.0.0.0/8\"]\n", &outside, SPOOF).action, Action::Quarantine);
+        assert_eq!(run("[allow]\nclient_networks = [\"10.0.0.0/8\"]\n", &outside, SPOOF).action, Action::Tag);
     }
 
     #[test]
     fn authenticated_submission_is_skipped_unless_configured() {
         let env = Envelope { auth_authen: Some("jean".into()), ..Default::default() };
         assert_eq!(run("", &env, SPOOF).rule_ids(), vec!["ALLOWLISTED"]);
-        assert_eq!(run("[allow]\nskip_authenticated = false\n", &env, SPOOF).action, Action::Quarantine);
+        assert_eq!(run("[allow]\nskip_authenticated = false\n", &env, SPOOF).action, Action::Tag);
     }
 
     #[test]
@@ -318,7 +346,7 @@ mod tests {
         let one = Envelope { rcpt_to: vec!["Abuse@rcpt.example".into()], ..Default::default() };
         assert_eq!(run(toml, &one, SPOOF).rule_ids(), vec!["ALLOWLISTED"]);
         let mixed = Envelope { rcpt_to: vec!["abuse@rcpt.example".into(), "jean@rcpt.example".into()], ..Default::default() };
-        assert_eq!(run(toml, &mixed, SPOOF).action, Action::Quarantine);
+        assert_eq!(run(toml, &mixed, SPOOF).action, Action::Tag);
     }
 
     #[test]
@@ -326,7 +354,7 @@ mod tests {
         let toml = "[allow]\ndomains = [\"partner.example\"]\n[auth]\ntrusted_authserv_ids = [\"mx.rcpt.example\"]\n";
         let env = Envelope::default();
         let v = run(toml, &env, SPOOF);
-        assert_eq!(v.action, Action::Quarantine, "{v:?}");
+        assert_eq!(v.action, Action::Tag, "{v:?}");
         assert!(v.rule_ids().contains(&"ALLOWLIST_UNAUTHENTICATED"));
         let spf_only = format!("Authentication-Results: mx.rcpt.example; spf=pass smtp.mailfrom=partner.example\r\n{SPOOF}");
         assert!(run(toml, &env, &spf_only).rule_ids().contains(&"ALLOWLIST_UNAUTHENTICATED"), "SPF alone does not unlock the allowlist");

@@ -13,8 +13,15 @@ pub struct Brand {
     pub aliases: Vec<String>,
     /// Registrable domains the brand owns (subdomains included).
     pub domains: Vec<String>,
-    /// Domains legitimately used on the brand's behalf (ESPs, click trackers): never findings.
+    /// Further domains the brand owns outright whose name is no brand word
+    /// (`chat.com`): like `domains`, never findings, without authentication.
     pub legitimate_domains: Vec<String>,
+    /// Shared platforms that send for the brand (invoices, notifications,
+    /// support, recruiting) or host its tracked links. An entry covers its
+    /// subdomains. Unlike `legitimate_domains` it counts only for a message
+    /// that authenticates (DMARC or aligned DKIM pass) as the brand or as the
+    /// sender itself: anyone can open an account on a platform.
+    pub senders: Vec<String>,
     /// Stricter (or looser) thresholds and weights for mail that names this brand.
     pub overrides: BrandOverrides,
 }
@@ -31,12 +38,22 @@ pub struct Brand {
 /// Legitimate (owned, but not a brand word): `chat.com`, which OpenAI bought
 /// and redirects to ChatGPT — listing it in `domains` would make "chat" a
 /// brand token.
+///
+/// Senders (shared platforms, bound to authentication; evidence for each in
+/// docs/brands.md): `stripe.com` (invoices and receipts as "OpenAI, LLC"),
+/// `github.com` (notifications about openai/… repositories), `mandrillapp.com`
+/// and `sendgrid.net` (OpenAI's own mail and its click-trackers),
+/// `openai.intercom-mail.com` (OpenAI's Intercom workspace: support replies),
+/// `ashbyhq.com` (OpenAI's applicant tracking, jobs.ashbyhq.com/openai).
 pub fn builtin_brands() -> Vec<Brand> {
     vec![Brand {
         name: "OpenAI".into(),
         aliases: vec!["ChatGPT".into()],
         domains: vec!["openai.com".into(), "chatgpt.com".into(), "oaistatic.com".into(), "oaiusercontent.com".into(), "sora.com".into()],
         legitimate_domains: vec!["chat.com".into()],
+        senders: ["stripe.com", "github.com", "mandrillapp.com", "sendgrid.net", "openai.intercom-mail.com", "ashbyhq.com"]
+            .map(String::from)
+            .to_vec(),
         overrides: Default::default(),
     }]
 }
@@ -60,6 +77,7 @@ impl Brand {
             aliases: b.aliases.clone(),
             domains: norm("domains", &b.domains)?,
             legitimate_domains: norm("legitimate_domains", &b.legitimate_domains)?,
+            senders: norm("senders", &b.senders)?,
             overrides: b.overrides.clone(),
         })
     }
@@ -67,10 +85,14 @@ impl Brand {
     /// True when `domain` is one of the brand's domains, a subdomain of one, or listed as legitimate.
     pub fn owns(&self, domain: &str) -> bool {
         let d = domain.trim_end_matches('.').to_ascii_lowercase();
-        self.domains
-            .iter()
-            .chain(&self.legitimate_domains)
-            .any(|own| d == *own || (d.len() > own.len() && d.ends_with(own.as_str()) && d.as_bytes()[d.len() - own.len() - 1] == b'.'))
+        self.domains.iter().chain(&self.legitimate_domains).any(|own| under(&d, own))
+    }
+
+    /// True when `domain` is one of the brand's `senders` or a subdomain of one.
+    /// Being listed alone exempts nothing: see `crate::analysis::Facts::vouched`.
+    pub fn sends_via(&self, domain: &str) -> bool {
+        let d = domain.trim_end_matches('.').to_ascii_lowercase();
+        self.senders.iter().any(|s| under(&d, s))
     }
 
     /// The names this brand goes by: name, aliases, and the first label of each owned domain.
@@ -84,4 +106,9 @@ impl Brand {
         }
         v
     }
+}
+
+/// `d` is `parent` or a subdomain of it (both lowercase, no trailing dot).
+fn under(d: &str, parent: &str) -> bool {
+    d == parent || (d.len() > parent.len() && d.ends_with(parent) && d.as_bytes()[d.len() - parent.len() - 1] == b'.')
 }

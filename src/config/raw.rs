@@ -319,6 +319,17 @@ impl Default for AllowConfig {
     }
 }
 
+/// `[org]`: the organisation that runs impostor.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct OrgConfig {
+    /// The organisation's own sender domains (subdomains included). Mail from
+    /// them that passes DMARC or an aligned DKIM signature is never "foreign"
+    /// to a brand claim (an advisory that names the brand, a colleague's
+    /// forward); unauthenticated, they count for nothing.
+    pub domains: Vec<String>,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct MetricsConfig {
@@ -349,9 +360,15 @@ pub struct BrandConfig {
     pub aliases: Vec<String>,
     #[serde(default)]
     pub domains: Vec<String>,
-    /// Domains legitimately used for the brand (ESPs, click trackers): never findings.
+    /// Further domains the brand owns outright whose name is not a brand word
+    /// (e.g. `chat.com`): like `domains`, never findings, no authentication needed.
     #[serde(default)]
     pub legitimate_domains: Vec<String>,
+    /// Shared platforms that send for the brand (invoices, notifications, support,
+    /// recruiting) or host its tracked links, e.g. `stripe.com`, `mandrillapp.com`.
+    /// They count only when DMARC or an aligned DKIM signature passes: see docs/brands.md.
+    #[serde(default)]
+    pub senders: Vec<String>,
     /// Thresholds and weights for mail that names this brand.
     #[serde(default, skip_serializing_if = "is_default_overrides")]
     pub overrides: BrandOverrides,
@@ -380,6 +397,7 @@ pub struct RawConfig {
     pub dns: DnsConfig,
     pub auth: AuthConfig,
     pub allow: AllowConfig,
+    pub org: OrgConfig,
     pub metrics: MetricsConfig,
     pub rules: RulesConfig,
     /// Weight per rule id; rules not listed keep their registry default.
@@ -406,6 +424,7 @@ impl Default for RawConfig {
             dns: DnsConfig::default(),
             auth: AuthConfig::default(),
             allow: AllowConfig::default(),
+            org: OrgConfig::default(),
             metrics: MetricsConfig::default(),
             rules: RulesConfig::default(),
             scores: BTreeMap::new(),

@@ -4,7 +4,7 @@
 
 use super::{builtin_brands, hostname, invalid, parse_nameserver, Brand, ConfigError, SocketSpec};
 use super::{AllowConfig, AuthConfig, BrandConfig, ContentConfig, DnsConfig, FailMode, LogConfig, MetricsConfig, MilterConfig};
-use super::{QuarantineConfig, RawConfig, RejectConfig, RulesConfig, TagConfig, Thresholds, MAX_DNS_BUDGET_MS};
+use super::{OrgConfig, QuarantineConfig, RawConfig, RejectConfig, RulesConfig, TagConfig, Thresholds, MAX_DNS_BUDGET_MS};
 use crate::rule::RuleDef;
 use std::collections::BTreeMap;
 
@@ -31,6 +31,8 @@ pub struct Config {
     /// `auth.authserv_id`, or the host name when empty.
     pub authserv_id: String,
     pub allow: AllowConfig,
+    /// `[org] domains`, normalised.
+    pub org: OrgConfig,
     pub metrics: MetricsConfig,
     pub rules: RulesConfig,
     pub scores: BTreeMap<String, f64>,
@@ -90,6 +92,19 @@ impl Config {
                      (OpenDKIM does not)"
                         .to_string(),
                 );
+            }
+        }
+        // a shared platform in legitimate_domains is an unconditional allowlist of everyone's mail on it
+        let shared: Vec<&String> = self.brands.iter().flat_map(|b| &b.senders).collect();
+        for b in &self.brands {
+            for d in &b.legitimate_domains {
+                if let Some(s) = shared.iter().find(|s| d == **s || d.ends_with(&format!(".{s}"))) {
+                    out.push(format!(
+                        "brand {:?}: legitimate_domains lists {d}, a shared platform ({s} is a brand sender): anyone with an account there \
+                         would be exempt; move it to senders, which count only with a DMARC or aligned DKIM pass",
+                        b.name
+                    ));
+                }
             }
         }
         out
@@ -159,6 +174,12 @@ impl Config {
                 return Err(invalid(file, format!("allow.domains: {d:?} is not a domain name")));
             }
         }
+        let org_domains = raw
+            .org
+            .domains
+            .iter()
+            .map(|d| crate::domain::normalize_domain(d).ok_or_else(|| invalid(file, format!("org.domains: {d:?} is not a domain name"))))
+            .collect::<Result<Vec<_>, _>>()?;
         let r = &raw.reject;
         if r.code.len() != 3 || !r.code.starts_with('5') || !r.code.chars().all(|c| c.is_ascii_digit()) {
             return Err(invalid(file, format!("reject.code: {:?} must be a 5xx SMTP reply code", r.code)));
@@ -236,6 +257,7 @@ impl Config {
                 recipients: raw.allow.recipients.iter().map(|r| r.to_ascii_lowercase()).collect(),
                 ..raw.allow.clone()
             },
+            org: OrgConfig { domains: org_domains },
             metrics: raw.metrics.clone(),
             rules: raw.rules.clone(),
             scores: raw.scores.clone(),
@@ -261,6 +283,7 @@ impl Config {
                 aliases: b.aliases.clone(),
                 domains: b.domains.clone(),
                 legitimate_domains: b.legitimate_domains.clone(),
+                senders: b.senders.clone(),
                 overrides: b.overrides.clone(),
             })
             .collect();
@@ -342,6 +365,39 @@ mod tests {
             Config::from_toml_str("builtin_brands = false\n[[brand]]\nname = \"Acme\"\ndomains = [\"acme.example\"]\n", "b.toml").unwrap();
         assert_eq!(c.brands.len(), 1);
         assert_eq!(c.brands[0].name, "Acme");
+    }
+
+    #[test]
+    fn a_shared_platform_in_legitimate_domains_is_warned_about() {
+        let c = Config::from_toml_str(
+            "[[brand]]\nname = \"Acme\"\ndomains = [\"acme.example\"]\nlegitimate_domains = [\"stripe.com\"]\n",
+            "w.toml",
+        )
+        .unwrap();
+        assert!(
+            c.warnings().iter().any(|w| w.contains("legitimate_domains lists stripe.com") && w.contains("move it to senders")),
+            "{:?}",
+            c.warnings()
+        );
+        assert!(!Config::default().warnings().iter().any(|w| w.contains("legitimate_domains")));
+    }
+
+    #[test]
+    fn senders_and_org_domains_are_normalised_and_checked() {
+        let c = Config::from_toml_str(
+            "[org]\ndomains = [\"Corp.Example.\"]\n[[brand]]\nname = \"Acme\"\ndomains = [\"acme.example\"]\nsenders = [\"Stripe.com\"]\n",
+            "s.toml",
+        )
+        .unwrap();
+        assert_eq!(c.org.domains, vec!["corp.example"]);
+        assert_eq!(c.brands.last().unwrap().senders, vec!["stripe.com"]);
+        assert!(c.brands.last().unwrap().sends_via("invoice.stripe.com") && !c.brands.last().unwrap().owns("stripe.com"));
+        let e = Config::from_toml_str("[org]\ndomains = [\"not a domain\"]\n", "o.toml").unwrap_err().to_string();
+        assert!(e.contains("org.domains") && e.contains("not a domain"), "{e}");
+        let e = Config::from_toml_str("[[brand]]\nname = \"Acme\"\ndomains = [\"acme.example\"]\nsenders = [\"a b\"]\n", "b.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("brand[0].senders"), "{e}");
     }
 
     #[test]

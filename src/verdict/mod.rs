@@ -198,7 +198,7 @@ pub fn score(policy: &Policy, findings: Vec<Finding>, brand: Option<String>) -> 
             continue;
         }
         let first = !rules.iter().any(|r| r.id == f.rule);
-        let mut w = if first { weight(f.rule) } else { 0.0 };
+        let mut w = if first { weight(f.rule) * f.scale } else { 0.0 };
         if policy.monitored.contains(f.rule) {
             rules.push(ScoredFinding { id: f.rule, score: w, evidence: f.evidence, monitor: true });
             continue;
@@ -251,6 +251,15 @@ mod tests {
 
     fn error(toml: &str) -> String {
         Policy::build(&Config::from_toml_str(toml, "t.toml").unwrap(), catalog()).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn scaled_finding_scores_a_fraction_of_the_rule_weight() {
+        let p = policy("");
+        let v = score(&p, vec![Finding::new(LOOKALIKE_FROM_DOMAIN, "x").scaled(0.6)], None);
+        assert!((v.rules[0].score - 3.0).abs() < 1e-9, "{}", v.rules[0].score);
+        let v = score(&p, vec![f(LOOKALIKE_FROM_DOMAIN)], None);
+        assert!((v.rules[0].score - 5.0).abs() < 1e-9);
     }
 
     #[test]

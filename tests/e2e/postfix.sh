@@ -112,7 +112,7 @@ four_cases() {
   local p=$1
   expect_delivered "$p-clean" clean.eml accept accept "Lunch on Friday"
   expect_delivered "$p-tag" tag.eml tag tag "[Suspected impersonation] Your invoice" BRAND_NAME_FOREIGN_DOMAIN=6
-  expect_held "$p-quarantine" quarantine.eml BRAND_NAME_FOREIGN_DOMAIN=6 BRAND_SUBJECT_FOREIGN_DOMAIN=4
+  expect_held "$p-quarantine" quarantine.eml BRAND_NAME_FOREIGN_DOMAIN=6 LOOKALIKE_FROM_DOMAIN=5
   expect_refused "$p-reject" reject.eml "550 5.7.1"
 }
 
@@ -146,7 +146,7 @@ quarantine_review() {
       eval '! in_queue "$HELD_QID" hold'
     if wait_sink "$p-quarantine" 20; then
       pass "$p: released message delivered to smtp-sink"
-      check_headers "$p-released" "$(sink_file "$p-quarantine")" quarantine quarantine BRAND_NAME_FOREIGN_DOMAIN=6 BRAND_SUBJECT_FOREIGN_DOMAIN=4
+      check_headers "$p-released" "$(sink_file "$p-quarantine")" quarantine quarantine BRAND_NAME_FOREIGN_DOMAIN=6 LOOKALIKE_FROM_DOMAIN=5
     else
       fail "$p: released message delivered to smtp-sink" "$(grep -F "$HELD_QID" "$PF_LOG" | tail -5)"
     fi
@@ -183,9 +183,9 @@ say "== monitor mode: impostor serve --dry-run"
 stop_impostor_checked inet
 start_impostor -c "$CONF" --socket "inet:127.0.0.1:$IMPOSTOR_PORT" --dry-run || die "impostor --dry-run did not start"
 expect_delivered monitor-reject reject.eml "accept (monitor: would reject)" reject "OpenAI API key revoked" \
-  BRAND_NAME_FOREIGN_DOMAIN=6 BRAND_SUBJECT_FOREIGN_DOMAIN=4 LOOKALIKE_FROM_DOMAIN=5
+  BRAND_NAME_FOREIGN_DOMAIN=6 LOOKALIKE_FROM_DOMAIN=5
 expect_delivered monitor-quarantine quarantine.eml "accept (monitor: would quarantine)" quarantine \
-  "OpenAI: unusual sign-in to your account" BRAND_NAME_FOREIGN_DOMAIN=6 BRAND_SUBJECT_FOREIGN_DOMAIN=4
+  "OpenAI: unusual sign-in to your account" BRAND_NAME_FOREIGN_DOMAIN=6 LOOKALIKE_FROM_DOMAIN=5
 
 say "== impostor down: milter_default_action = tempfail"
 stop_impostor_checked monitor

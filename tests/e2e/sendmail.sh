@@ -287,7 +287,7 @@ start_sendmail || die "Sendmail did not start"
 say "== the four messages"
 expect_delivered sm-clean clean.eml accept accept "Lunch on Friday"
 expect_delivered sm-tag tag.eml tag tag "[Suspected impersonation] Your invoice" BRAND_NAME_FOREIGN_DOMAIN
-expect_quarantined sm-quarantine quarantine.eml BRAND_NAME_FOREIGN_DOMAIN BRAND_SUBJECT_FOREIGN_DOMAIN
+expect_quarantined sm-quarantine quarantine.eml BRAND_NAME_FOREIGN_DOMAIN LOOKALIKE_FROM_DOMAIN
 expect_refused sm-reject reject.eml "550 5.7.1" "\\."
 release_quarantined sm-quarantine
 

@@ -1,7 +1,8 @@
 //! Link rules: where a link really goes, against what it shows.
 //!
-//! A host that a protected brand owns (its `domains` and `legitimate_domains`,
-//! e.g. its ESP click-trackers) never produces a finding. Each rule reports
+//! A host that a protected brand owns (its `domains` and `legitimate_domains`)
+//! never produces a finding; nor does one of its `senders` (e.g. its ESP
+//! click-trackers) in a message that authenticates as the brand. Each rule reports
 //! its first offending link, with a count of the others.
 
 use super::*;
@@ -127,7 +128,17 @@ pub fn embedded(link: &Link) -> Option<Link> {
 }
 
 /// Judges every link of a message.
-pub fn check(content: &Content, brands: &BrandSet, claimed_brand: Option<usize>, lookalike: LookalikeFn, out: &mut Vec<Finding>) {
+///
+/// `vouched`: the brands the message authenticates as (`Facts::vouched`);
+/// their `senders` (click-trackers, invoice hosts) count as their own hosts.
+pub fn check(
+    content: &Content,
+    brands: &BrandSet,
+    claimed_brand: Option<usize>,
+    vouched: &[usize],
+    lookalike: LookalikeFn,
+    out: &mut Vec<Finding>,
+) {
     let mut f = Once::default();
     let claimed = claimed_brand.and_then(|b| brands.brands.get(b).map(|br| (b, br)));
     // a redirector's destination (`?url=https://…`) is judged too
@@ -154,7 +165,7 @@ pub fn check(content: &Content, brands: &BrandSet, claimed_brand: Option<usize>,
             continue;
         };
         let facts = hosts.entry(host).or_insert_with(|| {
-            let owned = brands.owner_of(host).is_some();
+            let owned = brands.owner_of(host).is_some() || vouched.iter().any(|b| brands.brands[*b].sends_via(host));
             HostFacts {
                 owned,
                 lookalike: if owned { None } else { lookalike(host).map(|(_, ev)| ev) },

@@ -618,11 +618,18 @@ pub fn is_freemail(domain: &str) -> bool {
     FREEMAIL.iter().any(|f| *f == d || *f == reg)
 }
 
+/// The registrable domain of `host` is exactly a mailbox provider's (not merely a host under one).
+pub fn is_mailbox_provider(host: &str) -> bool {
+    let d = host.trim_end_matches('.').to_ascii_lowercase();
+    let reg = registrable(&d).unwrap_or(d);
+    FREEMAIL.iter().any(|f| *f == reg)
+}
+
 /// All content, link, attachment and Reply-To/display-name findings for a message.
 pub fn check(
     msg: &Message,
     brands: &BrandSet,
-    claimed_brand: Option<usize>,
+    facts: &crate::analysis::Facts,
     phrases: &Phrases,
     lookalike: LookalikeFn,
     limits: &Limits,
@@ -631,6 +638,8 @@ pub fn check(
     let content = extract(msg, limits);
     let from_entries: Vec<_> = msg.from().map(|a| a.iter().collect()).unwrap_or_default();
     let from_domain = from_entries.iter().filter_map(|a| a.address()).find_map(dotted_domain_of);
+    // the brand claimed (display name, lookalike From, sign-off) and those the message authenticates as
+    let (claimed_brand, vouched) = (facts.claimed_brand, facts.vouched.as_slice());
     let claimed = claimed_brand.and_then(|b| brands.brands.get(b).map(|br| (b, br)));
     let claim_from_outside = claimed.is_some_and(|(_, b)| !from_domain.as_deref().is_some_and(|d| b.owns(d)));
 
@@ -701,7 +710,7 @@ pub fn check(
         out.push(Finding::new(FROM_NAME_HIDDEN_CHARACTERS, format!("display name {name:?}: {why}")));
     }
 
-    links::check(&content, brands, claimed_brand, lookalike, out);
+    links::check(&content, brands, claimed_brand, vouched, lookalike, out);
     attachments::check(&content, out);
     if !content.limits_hit.is_empty() {
         out.push(Finding::new(CONTENT_LIMIT_REACHED, content.limits_hit.join(", ")));

@@ -16,6 +16,7 @@ fn brands() -> BrandSet {
         aliases: vec![],
         domains: vec!["paypal.com".into()],
         legitimate_domains: vec![],
+        senders: vec![],
         overrides: Default::default(),
     });
     BrandSet::new(b)
@@ -40,7 +41,15 @@ fn run_with(raw: &str, claimed: Option<usize>, limits: &Limits) -> (Vec<&'static
     let look = lookalike_of(&set);
     let msg = MessageParser::default().parse(raw.as_bytes()).expect("test message parses");
     let mut out = Vec::new();
-    let content = check(&msg, &set, claimed, &Phrases::builtin(), &look, limits, &mut out);
+    let content = check(
+        &msg,
+        &set,
+        &crate::analysis::Facts { claimed_brand: claimed, ..Default::default() },
+        &Phrases::builtin(),
+        &look,
+        limits,
+        &mut out,
+    );
     (out.iter().map(|f| f.rule).collect(), out, content)
 }
 

@@ -2,7 +2,8 @@
 //! list, and the subdomain tricks (a brand token under a foreign domain, or split by dots).
 
 use super::fold::{fold, strip_hyphens, Folded};
-use super::{Hit, LookalikeMatcher, Technique, ANY_WORD_MIN_LEN, SUBDOMAIN_MIN_LEN, TOKEN_MIN_LEN};
+use super::segment::{segment, Kind};
+use super::{Hit, LookalikeMatcher, Strength, Technique, ANY_WORD_MIN_LEN, SUBDOMAIN_MIN_LEN, TOKEN_MIN_LEN};
 
 /// Words that, next to a brand token, make a combosquat even without separators. English plus
 /// Spanish, French, German, Portuguese and Italian equivalents (accents are folded away).
@@ -62,10 +63,17 @@ impl LookalikeMatcher {
     /// `subdomain` the stricter subdomain length floor applies.
     pub(super) fn match_combo(&self, label: &str, f: &Folded, subdomain: bool) -> Option<Hit> {
         let ac = self.token_ac.as_ref()?;
+        // Occurrences of any-word tokens, for segmentation: (raw start, raw end, token).
+        let mut occurrences: Vec<(usize, usize, usize)> = Vec::new();
         for m in ac.find_overlapping_iter(f.s.as_str()) {
             let (s, e) = (m.start(), m.end());
             if s == 0 && e == f.s.len() {
                 continue;
+            }
+            for &ti in &self.pattern_tokens[m.pattern().as_usize()] {
+                if self.tokens[ti].any_word {
+                    occurrences.push((f.raw_offset(s), f.raw_offset(e), ti));
+                }
             }
             let left = &f.s[..s];
             let right = &f.s[e..];
@@ -104,13 +112,71 @@ impl LookalikeMatcher {
                 if tech.contains(&Technique::Homoglyph) {
                     detail.push_str(&format!(" around \"{core}\" for \"{}\"", t.raw));
                 }
-                return Some(Hit { token: ti, techniques: tech, normalized: f.s.clone(), detail });
+                let strength = if keywords_ok { Strength::Full } else { self.hyphen_words_strength(&words) };
+                return Some(Hit { token: ti, techniques: tech, normalized: f.s.clone(), detail, strength });
+            }
+        }
+        if !occurrences.is_empty() {
+            if let Some(hit) = self.match_segmented(label, f, &occurrences) {
+                return Some(hit);
             }
         }
         if subdomain {
             return None;
         }
         self.match_hyphen_parts(label, f)
+    }
+
+    /// Strength of a combosquat with hyphen-separated words that are not all keywords: full if
+    /// one of them is a keyword, else digits or random letters if one is no listed word, else
+    /// other words.
+    fn hyphen_words_strength(&self, words: &[&str]) -> Strength {
+        let list = super::segment::words();
+        if words.iter().any(|w| self.keywords.contains(&fold(w).s)) {
+            Strength::Full
+        } else if words.iter().any(|w| !list.all_words(&w.to_lowercase()) && list.zipf(&w.to_lowercase()).is_none()) {
+            Strength::DigitsOrRandom
+        } else {
+            Strength::OtherWords
+        }
+    }
+
+    /// A brand token joined to arbitrary words, digits or random letters: the label's cheapest
+    /// word segmentation (see `segment`) has the token as one of its segments.
+    fn match_segmented(&self, label: &str, f: &Folded, occurrences: &[(usize, usize, usize)]) -> Option<Hit> {
+        let segments = segment(label, occurrences);
+        let brand = segments.iter().find_map(|s| match s.kind {
+            Kind::Brand(ti) => Some((s.start, s.end, ti)),
+            _ => None,
+        })?;
+        let (start, end, ti) = brand;
+        let t = &self.tokens[ti];
+        let parts: Vec<&str> = segments.iter().map(|s| &label[s.start..s.end]).collect();
+        let mut keyword = false;
+        let mut random = false;
+        for s in segments.iter().filter(|s| !matches!(s.kind, Kind::Brand(_))) {
+            let text = &label[s.start..s.end];
+            if self.keywords.contains(&fold(text).s) {
+                keyword = true;
+            } else if matches!(s.kind, Kind::Digits | Kind::Unknown) {
+                random = true;
+            }
+        }
+        let (rest, strength) = if keyword {
+            ("with a keyword", Strength::Full)
+        } else if random {
+            ("with digits or random letters", Strength::DigitsOrRandom)
+        } else {
+            ("with other words", Strength::OtherWords)
+        };
+        let core = &label[start..end];
+        let mut tech = vec![Technique::Combosquat];
+        let mut detail = format!("combosquat: {} ({rest})", parts.join("|"));
+        if strip_hyphens(core) != t.raw {
+            tech.push(Technique::Homoglyph);
+            detail.push_str(&format!(" around \"{core}\" for \"{}\"", t.raw));
+        }
+        Some(Hit { token: ti, techniques: tech, normalized: f.s.clone(), detail, strength })
     }
 
     /// Hyphen-separated parts: the token split by hyphens among other words
@@ -169,7 +235,7 @@ impl LookalikeMatcher {
                         .map(|w| format!("\"{w}\""))
                         .collect();
                     let detail = format!("combosquat: {} around \"{core}\" for \"{}\"", words.join(" + "), t.raw);
-                    return Some(Hit { token: ti as usize, techniques: tech, normalized: f.s.clone(), detail });
+                    return Some(Hit { token: ti as usize, techniques: tech, normalized: f.s.clone(), detail, strength: Strength::Full });
                 }
             }
         }
@@ -197,7 +263,7 @@ impl LookalikeMatcher {
                         tech.push(Technique::Hyphenation);
                     }
                     let detail = format!("subdomain: \"{label}\" under foreign domain {foreign}");
-                    return Some(Hit { token: ti as usize, techniques: tech, normalized: f.s, detail });
+                    return Some(Hit { token: ti as usize, techniques: tech, normalized: f.s, detail, strength: Strength::Full });
                 }
             }
             if let Some(mut hit) = self.match_combo(label, &f, true) {
@@ -215,7 +281,13 @@ impl LookalikeMatcher {
                     let shown = labels[start..=reg].join(".");
                     let t = &self.tokens[ti as usize];
                     let detail = format!("subdomain: \"{shown}\" splits \"{}\" with dots", t.raw);
-                    return Some(Hit { token: ti as usize, techniques: vec![Technique::Subdomain], normalized: f.s, detail });
+                    return Some(Hit {
+                        token: ti as usize,
+                        techniques: vec![Technique::Subdomain],
+                        normalized: f.s,
+                        detail,
+                        strength: Strength::Full,
+                    });
                 }
             }
         }

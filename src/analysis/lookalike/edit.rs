@@ -2,7 +2,7 @@
 //! (DL-1 from the precomputed variants, bounded DL-2 for long tokens), and the edit named in the evidence.
 
 use super::fold::{fold, homoglyph_detail, strip_hyphens, FOLDED_ALPHABET};
-use super::{Hit, LookalikeMatcher, Technique, Token, DL2_MIN_LEN, TYPO_ANY_SUFFIX_MIN_LEN, TYPO_MIN_LEN};
+use super::{Hit, LookalikeMatcher, Strength, Technique, Token, DL2_MIN_LEN, TYPO_ANY_SUFFIX_MIN_LEN, TYPO_MIN_LEN};
 
 impl LookalikeMatcher {
     /// Typo gate: token length and whether the suffix is one the brand uses for this token.
@@ -44,7 +44,7 @@ impl LookalikeMatcher {
                     if !t.suffixes.iter().any(|s| s == suffix) {
                         tech.push(Technique::TldSwap);
                     }
-                    return Some(Hit { token: ti as usize, techniques: tech, normalized: f.s, detail });
+                    return Some(Hit { token: ti as usize, techniques: tech, normalized: f.s, detail, strength: Strength::Full });
                 }
                 if self.typo_allowed(t, suffix, 1) {
                     return Some(self.typo_hit(ti as usize, &label_nohyph, hyphenated, f.s, 1));
@@ -87,7 +87,7 @@ impl LookalikeMatcher {
         if hyphenated {
             tech.push(Technique::Hyphenation);
         }
-        Hit { token: ti, techniques: tech, normalized, detail }
+        Hit { token: ti, techniques: tech, normalized, detail, strength: Strength::Full }
     }
 }
 

@@ -20,6 +20,11 @@ impl Folded {
     pub(super) fn raw<'a>(&self, label: &'a str, start: usize, end: usize) -> &'a str {
         label.get(self.off[start]..self.off[end]).unwrap_or("")
     }
+
+    /// The byte offset in the label of skeleton byte `i` (`i == s.len()` gives the label length).
+    pub(super) fn raw_offset(&self, i: usize) -> usize {
+        self.off[i]
+    }
 }
 
 pub(super) fn strip_hyphens(s: &str) -> std::borrow::Cow<'_, str> {

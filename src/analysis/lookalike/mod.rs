@@ -41,8 +41,16 @@
 //!      left around the token must either be whole words from a built-in keyword list (support,
 //!      security, login, soporte, sécurité, konto, …, digits) with or without separators
 //!      (`openaisupport`, `myopenai-login`), or — for tokens of 6+ characters only — be
-//!      separated from the token by hyphens (`platform-openai`, `chat-openai`). A word that
-//!      merely contains the token letters (`openairinterface`) matches neither rule.
+//!      separated from the token by hyphens (`platform-openai`, `chat-openai`), or — for
+//!      tokens of 6+ characters that are not common words — be whatever the label's cheapest
+//!      word segmentation (`segment.rs`, a unigram Viterbi over the wordfreq list in
+//!      `data/wordfreq.txt`, brand tokens as extra words) leaves around the token as its own
+//!      segment (`openai|gaming`, `use|openai`, `chatgpt|4|all`). A word that merely contains
+//!      the token letters (`open|air|interface`) matches none of these. A combosquat with
+//!      other words than keywords is graded ([`Strength`]).
+//!
+//!    Brand tokens also include tokens derived from the brand's own domain labels (`oai` from
+//!    `oaistatic`, `oaiusercontent`); they form keyword combosquats only.
 //! 6. **Subdomain tricks** when the registrable label did not match: a subdomain label that is a
 //!    brand token (or its homoglyph, or a token+keyword/hyphen combosquat) under a foreign
 //!    registrable domain (`openai.com.secure-login.io`, `openai.evil.io`,
@@ -58,8 +66,9 @@
 //!   TLD change, and a real organisation) is not. Tokens of 7+ characters get typo matches
 //!   under any suffix, tokens of 9+ characters two edits (same length only: `samplebank` is
 //!   not `examplebank`).
-//! * Combosquat needs a token boundary (hyphen, label start/end) or pure keywords around the
-//!   token; `opening.com`, `opentable.com`, `openairinterface.org` do not match.
+//! * Combosquat needs a token boundary (hyphen, label start/end), pure keywords around the
+//!   token, or the token as a segment of the label's best word segmentation; `opening.com`,
+//!   `opentable.com`, `openairinterface.org`, `openair-festival.de` do not match.
 //! * Deliberate findings: `openal.org` *is* reported (homoglyph: `l` for `i` is a classic
 //!   lookalike and dnstwist generates it); a site that legitimately needs it is listed in the
 //!   brand's `legitimate_domains`.
@@ -74,6 +83,7 @@ mod combo;
 mod edit;
 mod fold;
 mod host;
+mod segment;
 
 use combo::KEYWORDS;
 use edit::dl1_variants;
@@ -106,6 +116,34 @@ pub struct LookalikeMatch {
     pub normalized: String,
     /// Human evidence, e.g. `combosquat: "support"` or `typo: omission of 'a'`.
     pub detail: String,
+    /// How strongly the label's shape points at the brand; [`Strength::factor`] scales the
+    /// weight of the rule that reports it.
+    pub strength: Strength,
+}
+
+/// How strongly a match points at the brand. Every technique is [`Strength::Full`] except a
+/// combosquat with other words than keywords (found by word segmentation, or separated by
+/// hyphens), graded by what the rest of the label is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Strength {
+    /// Homoglyph, typo, hyphenation, TLD swap, subdomain, a combosquat with a keyword.
+    Full,
+    /// Brand token plus digits or random letters: `openai24h`, `openaipnmnxb`.
+    DigitsOrRandom,
+    /// Brand token plus other words only: `openaigaming`, `useopenai`.
+    OtherWords,
+}
+
+impl Strength {
+    /// Factor on the reporting rule's weight: 1.0, 0.8, 0.6.
+    pub fn factor(self) -> f64 {
+        match self {
+            Strength::Full => 1.0,
+            Strength::DigitsOrRandom => 0.8,
+            Strength::OtherWords => 0.6,
+        }
+    }
 }
 
 /// How a domain imitates a brand; `as_str()` names are stable (rule evidence, JSON output).
@@ -178,6 +216,12 @@ struct Token {
     imitates: String,
     /// Public suffixes the brand owns with this label (`com` for `openai.com`).
     suffixes: Vec<String>,
+    /// Derived from a domain label rather than taken whole (`oai` from `oaistatic`): it forms
+    /// combosquats only (no TLD swap, homoglyph or typo match of the label alone).
+    derived: bool,
+    /// Long enough and rare enough as a word to form a combosquat with arbitrary words found by
+    /// segmentation (`openai|gaming`).
+    any_word: bool,
 }
 
 /// Matches host names against a set of protected brands. Build once per configuration.
@@ -205,6 +249,7 @@ struct Hit {
     techniques: Vec<Technique>,
     normalized: String,
     detail: String,
+    strength: Strength,
 }
 
 impl LookalikeMatcher {
@@ -231,16 +276,31 @@ impl LookalikeMatcher {
                     continue;
                 };
                 let raw = normalize_token(&idna::domain_to_unicode(label).0);
-                add_token(&mut brand_tokens, bi, raw, &ascii, Some(suffix.to_string()));
+                add_token(&mut brand_tokens, bi, raw, &ascii, Some(suffix.to_string()), false);
             }
-            for alias in std::iter::once(&brand.name).chain(brand.aliases.iter()) {
-                add_token(&mut brand_tokens, bi, normalize_token(alias), &first_domain, None);
+            let names: Vec<String> = std::iter::once(&brand.name).chain(brand.aliases.iter()).map(|a| normalize_token(a)).collect();
+            for name in &names {
+                add_token(&mut brand_tokens, bi, name.clone(), &first_domain, None, false);
+            }
+            for d in &brand.domains {
+                let Some(ascii) = ascii_domain(d) else {
+                    continue;
+                };
+                let Some((label, _)) = split_registrable(&ascii) else {
+                    continue;
+                };
+                if names.iter().any(|n| n == label) {
+                    continue;
+                }
+                if let Some(token) = segment::derived_token(label) {
+                    add_token(&mut brand_tokens, bi, token.to_string(), &ascii, None, true);
+                }
             }
             tokens.extend(brand_tokens);
         }
 
         let mut variants: HashMap<String, Vec<(u32, u8)>> = HashMap::new();
-        for (ti, t) in tokens.iter().enumerate() {
+        for (ti, t) in tokens.iter().enumerate().filter(|(_, t)| !t.derived) {
             let mut push = |v: String, d: u8| {
                 let e = variants.entry(v).or_default();
                 if let Some(x) = e.iter_mut().find(|(i, _)| *i == ti as u32) {
@@ -318,6 +378,7 @@ impl LookalikeMatcher {
             techniques: hit.techniques,
             normalized: hit.normalized,
             detail: hit.detail,
+            strength: hit.strength,
         })
     }
 
@@ -336,7 +397,7 @@ impl LookalikeMatcher {
     }
 }
 
-fn add_token(list: &mut Vec<Token>, brand: usize, raw: String, imitates: &str, suffix: Option<String>) {
+fn add_token(list: &mut Vec<Token>, brand: usize, raw: String, imitates: &str, suffix: Option<String>, derived: bool) {
     let len = raw.chars().count();
     if len < TOKEN_MIN_LEN {
         return;
@@ -350,7 +411,8 @@ fn add_token(list: &mut Vec<Token>, brand: usize, raw: String, imitates: &str, s
         return;
     }
     let folded = fold(&raw).s;
-    list.push(Token { brand, raw, folded, len, imitates: imitates.to_string(), suffixes: suffix.into_iter().collect() });
+    let any_word = len >= ANY_WORD_MIN_LEN && segment::words().zipf(&raw).is_none_or(|z| z < segment::COMMON_WORD_ZIPF);
+    list.push(Token { brand, raw, folded, len, imitates: imitates.to_string(), suffixes: suffix.into_iter().collect(), derived, any_word });
 }
 
 /// Lowercase alphanumerics only: `"Chat GPT"` → `chatgpt`.
@@ -373,6 +435,7 @@ mod tests {
                 aliases: vec![],
                 domains: vec!["examplebank.com".into()],
                 legitimate_domains: vec![],
+                senders: vec![],
                 overrides: Default::default(),
             },
         ]
@@ -620,6 +683,124 @@ mod tests {
     }
 
     #[test]
+    fn combosquat_with_any_word_is_found_by_segmentation() {
+        for (d, seg) in [
+            ("openaigaming.com", "openai|gaming"),
+            ("useopenai.com", "use|openai"),
+            ("fakeopenai.net", "fake|openai"),
+            ("openaimaster.online", "openai|master"),
+            ("chatgpt4all.io", "chatgpt|4|all"),
+            ("deepseekopenai.top", "deep|seek|openai"),
+            ("openai24h.xyz", "openai|24|h"),
+        ] {
+            let m = assert_technique(d, Technique::Combosquat);
+            assert!(m.detail.starts_with(&format!("combosquat: {seg} (")), "{d}: {}", m.detail);
+            assert_eq!(m.brand, "OpenAI");
+        }
+    }
+
+    #[test]
+    fn open_air_is_not_openai() {
+        for d in ["openairinterface.org", "openair-festival.de", "openairmuseum.de", "openair.de", "openaid.org", "openaire.eu"] {
+            assert_no_match(d);
+        }
+    }
+
+    #[test]
+    fn segmentation_evidence_and_strength_name_what_the_rest_of_the_label_is() {
+        let m = lookalike("openaigaming.com");
+        assert!(m.detail.ends_with("(with other words)"));
+        assert_eq!(m.strength, Strength::OtherWords);
+        let m = lookalike("openaipnmnxb.top");
+        assert!(m.detail.ends_with("(with digits or random letters)"));
+        assert_eq!(m.strength, Strength::DigitsOrRandom);
+        let m = lookalike("openaigamingsupport.com");
+        assert!(m.detail.ends_with("(with a keyword)"));
+        assert_eq!(m.strength, Strength::Full);
+        assert_eq!(lookalike("openai-billing.com").strength, Strength::Full);
+        // hyphen-separated words are graded the same way
+        assert_eq!(lookalike("chatgpt-telegram.com").strength, Strength::OtherWords);
+        assert_eq!(lookalike("chatgpt-zhong.love").strength, Strength::DigitsOrRandom);
+        assert_eq!(lookalike("awesome-chatgpt-api.top").strength, Strength::Full);
+        assert!(Strength::Full.factor() > Strength::DigitsOrRandom.factor());
+        assert!(Strength::DigitsOrRandom.factor() > Strength::OtherWords.factor());
+    }
+
+    #[test]
+    fn segmentation_keeps_homoglyph_evidence() {
+        let m = assert_technique("0penaigaming.com", Technique::Combosquat);
+        assert!(m.techniques.contains(&Technique::Homoglyph), "{:?}", m.techniques);
+        assert!(m.detail.contains("0penai|gaming"), "{}", m.detail);
+    }
+
+    #[test]
+    fn token_derived_from_brand_domains_forms_keyword_combosquats_only() {
+        let m = matcher();
+        let oai: Vec<&Token> = m.tokens.iter().filter(|t| t.raw == "oai").collect();
+        assert_eq!(oai.len(), 1);
+        assert!(oai[0].derived);
+        assert_eq!(oai[0].imitates, "oaistatic.com");
+        let l = assert_technique("oai-security.com", Technique::Combosquat);
+        assert_eq!(l.imitates, "oaistatic.com");
+        assert_technique("oai-login.net", Technique::Combosquat);
+        // no TLD swap, no arbitrary word, no word that merely contains the letters
+        for d in ["oai.org", "oai.net", "oai-gaming.com", "oaigaming.com", "goal.com", "koaisecurity.com", "oaisecurity.com"] {
+            assert_no_match(d);
+        }
+    }
+
+    #[test]
+    fn builtin_profile_tokens_are_documented() {
+        let m = LookalikeMatcher::new(&crate::config::builtin_brands());
+        let mut tokens: Vec<String> = m.tokens.iter().map(|t| format!("{}{}", t.raw, if t.derived { " (derived)" } else { "" })).collect();
+        tokens.sort();
+        assert_eq!(tokens, ["chatgpt", "oai (derived)", "oaistatic", "oaiusercontent", "openai", "sora"]);
+        let doc = include_str!("../../../docs/lookalike.md");
+        for t in ["`openai`", "`chatgpt`", "`oaistatic`", "`oaiusercontent`", "`sora`", "`oai`"] {
+            assert!(doc.contains(t), "docs/lookalike.md does not name token {t}");
+        }
+    }
+
+    fn brand(name: &str, domains: &[&str]) -> Brand {
+        Brand {
+            name: name.into(),
+            aliases: vec![],
+            domains: domains.iter().map(|d| d.to_string()).collect(),
+            legitimate_domains: vec![],
+            senders: vec![],
+            overrides: Default::default(),
+        }
+    }
+
+    #[test]
+    fn any_word_combosquat_works_for_other_brands() {
+        let m = LookalikeMatcher::new(&[brand("PayPal", &["paypal.com", "paypalobjects.com"])]);
+        for d in ["paypalsecure-login.com", "mypaypalwallet.net", "paypalrefunds24.xyz", "fastpaypal.shop"] {
+            assert!(matches!(m.check(d), DomainClass::Lookalike(_)), "{d}");
+        }
+        let DomainClass::Lookalike(l) = m.check("fastpaypal.shop") else { unreachable!() };
+        assert!(l.detail.starts_with("combosquat: fast|paypal"), "{}", l.detail);
+        assert_eq!(m.check("paypalobjects.com"), DomainClass::Owned { brand: "PayPal".into() });
+    }
+
+    #[test]
+    fn derived_token_of_another_brand_needs_a_keyword() {
+        let m = LookalikeMatcher::new(&[brand("Microsoft", &["microsoft.com", "msftconnecttest.com"])]);
+        assert!(m.tokens.iter().any(|t| t.raw == "msft" && t.derived));
+        assert!(matches!(m.check("msft-verify.com"), DomainClass::Lookalike(_)));
+        assert_eq!(m.check("msft.org"), DomainClass::NoMatch);
+        assert!(matches!(m.check("microsoftgaming.com"), DomainClass::Lookalike(_)));
+    }
+
+    #[test]
+    fn brand_that_is_a_common_word_gets_no_any_word_combosquat() {
+        let m = LookalikeMatcher::new(&[brand("Target", &["target.com"])]);
+        assert_eq!(m.check("targetpractice.com"), DomainClass::NoMatch);
+        assert_eq!(m.check("ontarget.org"), DomainClass::NoMatch);
+        assert!(matches!(m.check("target-login.com"), DomainClass::Lookalike(_)));
+    }
+
+    #[test]
     fn openal_org_is_reported_as_homoglyph() {
         assert_technique("openal.org", Technique::Homoglyph);
     }
@@ -631,6 +812,7 @@ mod tests {
             aliases: vec![],
             domains: vec!["sora.com".into()],
             legitimate_domains: vec![],
+            senders: vec![],
             overrides: Default::default(),
         }]);
         assert_eq!(m.check("soro.com"), DomainClass::NoMatch);
