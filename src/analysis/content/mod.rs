@@ -425,6 +425,8 @@ impl Walk<'_> {
                 let head = &bytes[..bytes.len().min(self.limits.max_html_bytes)];
                 let mut links = Vec::new();
                 urls::plain_urls(&String::from_utf8_lossy(head), self.limits, &mut links);
+                // XML namespace names (`http://www.w3.org/2000/svg`) are not links
+                links.retain(|l| l.host.as_deref() != Some("www.w3.org"));
                 self.push_links(links);
             }
             self.content.attachments.push(info);
