@@ -86,35 +86,6 @@ pub fn svg_script(name: &str, ctype: &str, bytes: &[u8]) -> bool {
     false
 }
 
-#[cfg(test)]
-mod sniff_tests {
-    use super::*;
-
-    #[test]
-    fn html_is_sniffed_after_bom_space_and_comments() {
-        assert!(sniff_html(b"\xEF\xBB\xBF  \r\n<!DOCTYPE html><html>"));
-        assert!(sniff_html(b"<!-- x --><HTML><body>"));
-        assert!(sniff_html(b"\n<script>document.write(atob('x'))</script>"));
-        assert!(sniff_html(b"<form action=x>"));
-        assert!(!sniff_html(b"%PDF-1.4 <html>"));
-        assert!(!sniff_html(b"PK\x03\x04<html>"));
-        assert!(!sniff_html(b"hello <html>"));
-    }
-
-    #[test]
-    fn svg_with_script_or_handler() {
-        assert!(svg_script("a.svg", "", b"<svg><script>location='https://x.example'</script></svg>"));
-        assert!(svg_script("a.bin", "image/svg+xml", b"<svg onload = \"go()\"></svg>"));
-        assert!(svg_script("x", "", b"<?xml?><svg><a href=\"javascript:go()\">x</a></svg>"));
-        assert!(!svg_script(
-            "logo.svg",
-            "image/svg+xml",
-            b"<svg width=\"10\"><path d=\"M0 0\" stroke=\"none\"/><text>Lonely one</text></svg>"
-        ));
-        assert!(!svg_script("a.png", "image/png", b"<script>"));
-    }
-}
-
 const EXEC: &[&str] = &[
     "exe",
     "scr",
@@ -426,5 +397,34 @@ pub fn check(content: &Content, out: &mut Vec<Finding>) {
     }
     for (rule, ev) in found {
         out.push(Finding::new(rule, ev));
+    }
+}
+
+#[cfg(test)]
+mod sniff_tests {
+    use super::*;
+
+    #[test]
+    fn html_is_sniffed_after_bom_space_and_comments() {
+        assert!(sniff_html(b"\xEF\xBB\xBF  \r\n<!DOCTYPE html><html>"));
+        assert!(sniff_html(b"<!-- x --><HTML><body>"));
+        assert!(sniff_html(b"\n<script>document.write(atob('x'))</script>"));
+        assert!(sniff_html(b"<form action=x>"));
+        assert!(!sniff_html(b"%PDF-1.4 <html>"));
+        assert!(!sniff_html(b"PK\x03\x04<html>"));
+        assert!(!sniff_html(b"hello <html>"));
+    }
+
+    #[test]
+    fn svg_with_script_or_handler() {
+        assert!(svg_script("a.svg", "", b"<svg><script>location='https://x.example'</script></svg>"));
+        assert!(svg_script("a.bin", "image/svg+xml", b"<svg onload = \"go()\"></svg>"));
+        assert!(svg_script("x", "", b"<?xml?><svg><a href=\"javascript:go()\">x</a></svg>"));
+        assert!(!svg_script(
+            "logo.svg",
+            "image/svg+xml",
+            b"<svg width=\"10\"><path d=\"M0 0\" stroke=\"none\"/><text>Lonely one</text></svg>"
+        ));
+        assert!(!svg_script("a.png", "image/png", b"<script>"));
     }
 }

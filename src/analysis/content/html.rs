@@ -460,9 +460,7 @@ pub fn html(source: &str, limits: &Limits) -> HtmlOut {
                         continue;
                     }
                     let look = looks.pop().unwrap_or_default();
-                    if quote_depth > 0 {
-                        quote_depth -= 1;
-                    }
+                    quote_depth = quote_depth.saturating_sub(1);
                     if look.gone.is_some() {
                         continue;
                     }
