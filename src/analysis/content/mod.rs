@@ -279,12 +279,9 @@ impl Walk<'_> {
     }
 
     fn message(&mut self, msg: &Message, depth: usize) {
-        if let Some(s) = msg.subject() {
-            if depth == 0 {
-                // pushed after the walk: a forward's subject is the forwarded subject
-            } else {
-                self.push_quoted(s);
-            }
+        if let (Some(s), true) = (msg.subject(), depth > 0) {
+            // the top-level subject is pushed by `extract`
+            self.push_quoted(s);
         }
         for part in &msg.parts {
             self.parts += 1;
@@ -485,15 +482,16 @@ pub fn extract(msg: &Message, limits: &Limits) -> Content {
         qr_images: 0,
         qr_deadline: None,
     };
+    // the subject first, as the reader sees it; a forward's subject is the forwarded subject (moved to the quoted text below)
+    let subject = msg.subject().unwrap_or("");
+    if !subject.is_empty() {
+        w.push_text(subject);
+    }
+    let subject_len = w.raw_text.len();
     w.message(msg, 0);
-    if let Some(s) = msg.subject() {
-        if w.saw_forward && quoted::forward_subject(s) {
-            w.push_quoted(s);
-        } else {
-            // the subject first, as the reader sees it
-            w.raw_text.insert(0, '\n');
-            w.raw_text.insert_str(0, truncate(s, 2000));
-        }
+    if w.saw_forward && quoted::forward_subject(subject) {
+        let s: String = w.raw_text.drain(..subject_len).collect();
+        w.push_quoted(&s);
     }
     w.content.quoted_text = normalise::normalize(&w.raw_quoted);
     w.content.hidden_text = normalise::normalize(&w.raw_hidden);
