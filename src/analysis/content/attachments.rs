@@ -1,9 +1,11 @@
 //! Attachments: what they are (by name and by content), never executed.
 //!
 //! Archives are listed from their central directory only (no decompression);
-//! PDFs are scanned for plain `/URI` entries (object streams compressed with
-//! FlateDecode are not inflated); OLE2 Office files are searched for a VBA
-//! project stream name. All of it within `limits.max_image_bytes` bytes.
+//! PDFs are scanned for `/URI` entries (literal and hex strings), in the file
+//! and in its FlateDecode streams, inflated within a per-message budget; OLE2
+//! Office files are searched for a VBA project stream name; HTML under another
+//! declared type is sniffed ([`sniff_html`]), SVG is searched for script
+//! ([`svg_script`]). All of it within `limits.max_image_bytes` bytes.
 
 use super::html::HtmlOut;
 use super::*;

@@ -3,8 +3,10 @@
 //! HTML is parsed with html5ever (via `scraper`), the parser browsers'
 //! behaviour is specified by, so broken markup reads as a mail client shows it.
 //! Block elements and `<br>` end a word; `<script>`, `<style>`, `<head>`,
-//! `<template>` and elements hidden with `display:none` or `hidden` are not
-//! read.
+//! `<template>` are not read; text the reader does not see (display:none,
+//! zero size, transparent, same colour as the background, off-screen …, see
+//! `Look`) is kept apart as hidden text, quoted blocks (`<blockquote type=cite>`,
+//! `gmail_quote`, after a forward separator) as quoted text.
 
 use super::urls::strip_inline_data;
 use super::{truncate, Limits, Link, LinkSource};
