@@ -3,8 +3,10 @@
 //! HTML is parsed with html5ever (via `scraper`), the parser browsers'
 //! behaviour is specified by, so broken markup reads as a mail client shows it.
 //! Block elements and `<br>` end a word; `<script>`, `<style>`, `<head>`,
-//! `<template>` and elements hidden with `display:none` or `hidden` are not
-//! read.
+//! `<template>` are not read; text the reader does not see (display:none,
+//! zero size, transparent, same colour as the background, off-screen …, see
+//! `Look`) is kept apart as hidden text, quoted blocks (`<blockquote type=cite>`,
+//! `gmail_quote`, after a forward separator) as quoted text.
 
 use super::urls::strip_inline_data;
 use super::{truncate, Limits, Link, LinkSource};
@@ -57,6 +59,34 @@ const BLOCK: &[&str] = &[
 ];
 const SKIP: &[&str] = &["script", "style", "head", "template", "noscript", "svg", "xml"];
 
+static TITLE: std::sync::LazyLock<scraper::Selector> =
+    std::sync::LazyLock::new(|| scraper::Selector::parse("head > title, title").unwrap_or_else(|_| unreachable!("static selector")));
+
+/// An element that starts quoted text: `<blockquote type=cite>`, Gmail's `gmail_quote`
+/// (not its `gmail_attr` line alone), Outlook's `divRplyFwdMsg`, Apple Mail's `AppleOriginalContents`.
+fn is_quote(el: &scraper::node::Element) -> bool {
+    if el.name() == "blockquote" && el.attr("type").is_some_and(|t| t.eq_ignore_ascii_case("cite")) {
+        return true;
+    }
+    let class = el.attr("class").unwrap_or("");
+    let id = el.attr("id").unwrap_or("");
+    class.split_whitespace().any(|c| c == "gmail_quote" || c == "moz-forward-container" || c == "yahoo_quoted")
+        || id == "divRplyFwdMsg"
+        || id == "appendonsend"
+        || class.contains("AppleOriginalContents")
+}
+
+/// An image a reader hardly sees or that is an icon: width or height under 40 px.
+fn tiny_image(el: &scraper::node::Element) -> bool {
+    let dim = |a: &str| el.attr(a).and_then(|v| v.trim().trim_end_matches("px").parse::<f64>().ok());
+    dim("width").is_some_and(|w| w < 40.0) || dim("height").is_some_and(|h| h < 40.0)
+}
+
+/// A text node that starts an Outlook-style reply or forward header block.
+fn outlook_header(t: &str) -> bool {
+    super::quoted::is_separator(t.trim())
+}
+
 static SECRET_INPUT: std::sync::LazyLock<scraper::Selector> = std::sync::LazyLock::new(|| {
     scraper::Selector::parse("input[type=password i], input[type=email i]").unwrap_or_else(|_| unreachable!("static selector"))
 });
@@ -74,16 +104,209 @@ pub struct HtmlOut {
     pub mailto: Vec<String>,
     /// The nesting or tag cap cut the tree short (see [`nesting_cut`]): where, and which.
     pub cut: Option<(usize, NestingLimit)>,
+    /// Text the reader does not see (see [`Look`]): how it was hidden and its bytes, per way.
+    pub hidden: Vec<(&'static str, usize)>,
+    /// The hidden text itself, at most 4 KiB (matched for brands and lures, never logged).
+    pub hidden_text: String,
+    /// The document's `<title>`, whitespace collapsed, at most 200 bytes.
+    pub title: Option<String>,
+    /// `alt` text of visible images, at most 20.
+    pub image_alts: Vec<String>,
+    /// Visible images inside a link (`<a href><img></a>`) or with an image map (`usemap`), not tiny (icons, pixels).
+    pub linked_images: usize,
+    /// Quoted text: `<blockquote type=cite>`, Gmail's `gmail_quote`, Outlook's reply header and what follows it.
+    pub quoted: String,
 }
 
-fn hidden(el: &scraper::node::Element) -> bool {
-    if el.attr("hidden").is_some() {
-        return true;
+/// A colour as CSS gives it: an RGB value, or transparent (alpha 0).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Colour {
+    Rgb(u8, u8, u8),
+    Transparent,
+}
+
+/// Parses `#rgb`, `#rrggbb`, `rgb(r,g,b)`, `rgba(r,g,b,a)`, `transparent` and a few named colours (lowercase, no spaces).
+fn colour(v: &str) -> Option<Colour> {
+    let v = v.trim_end_matches("!important");
+    if v == "transparent" {
+        return Some(Colour::Transparent);
     }
-    el.attr("style").is_some_and(|s| {
-        let s: String = s.chars().filter(|c| !c.is_whitespace()).collect::<String>().to_ascii_lowercase();
-        s.contains("display:none") || s.contains("visibility:hidden")
+    if let Some(h) = v.strip_prefix('#') {
+        let h: String = h.chars().take_while(|c| c.is_ascii_hexdigit()).collect();
+        let d = |s: &str| u8::from_str_radix(s, 16).ok();
+        return match h.len() {
+            3 | 4 => {
+                let c: Vec<u8> = h.chars().filter_map(|c| d(&format!("{c}{c}"))).collect();
+                if h.len() == 4 && c[3] == 0 {
+                    return Some(Colour::Transparent);
+                }
+                Some(Colour::Rgb(c[0], c[1], c[2]))
+            }
+            6 | 8 => {
+                if h.len() == 8 && d(&h[6..8]) == Some(0) {
+                    return Some(Colour::Transparent);
+                }
+                Some(Colour::Rgb(d(&h[0..2])?, d(&h[2..4])?, d(&h[4..6])?))
+            }
+            _ => None,
+        };
+    }
+    if let Some(args) = v.strip_prefix("rgba(").or_else(|| v.strip_prefix("rgb(")) {
+        let args: Vec<&str> = args.trim_end_matches(')').split([',', '/', ' ']).filter(|a| !a.is_empty()).collect();
+        let n = |a: &str| -> Option<u8> {
+            if let Some(p) = a.strip_suffix('%') {
+                p.parse::<f64>().ok().map(|p| (p.clamp(0.0, 100.0) * 2.55).round() as u8)
+            } else {
+                a.parse::<f64>().ok().map(|x| x.clamp(0.0, 255.0).round() as u8)
+            }
+        };
+        if let Some(a) = args.get(3) {
+            let alpha = a.strip_suffix('%').map_or_else(|| a.parse::<f64>().ok(), |p| p.parse::<f64>().ok().map(|p| p / 100.0));
+            if alpha.is_some_and(|x| x <= 0.0) {
+                return Some(Colour::Transparent);
+            }
+        }
+        return Some(Colour::Rgb(n(args.first()?)?, n(args.get(1)?)?, n(args.get(2)?)?));
+    }
+    Some(match v {
+        "white" => Colour::Rgb(255, 255, 255),
+        "black" => Colour::Rgb(0, 0, 0),
+        "red" => Colour::Rgb(255, 0, 0),
+        "blue" => Colour::Rgb(0, 0, 255),
+        "green" => Colour::Rgb(0, 128, 0),
+        "yellow" => Colour::Rgb(255, 255, 0),
+        "gray" | "grey" => Colour::Rgb(128, 128, 128),
+        "silver" => Colour::Rgb(192, 192, 192),
+        _ => return None,
     })
+}
+
+/// Two colours a reader cannot tell apart (each channel within 8 of the other).
+fn same_colour(a: Colour, b: Colour) -> bool {
+    match (a, b) {
+        (Colour::Rgb(r1, g1, b1), Colour::Rgb(r2, g2, b2)) => r1.abs_diff(r2) <= 8 && g1.abs_diff(g2) <= 8 && b1.abs_diff(b2) <= 8,
+        _ => false,
+    }
+}
+
+/// A CSS length in px (`0`, `1px`, `0.5pt`, `-9999px`, `0em`); None for other units or keywords.
+fn px(v: &str) -> Option<f64> {
+    let v = v.trim_end_matches("!important");
+    let (num, unit) = v.split_at(v.find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '-' || c == '+')).unwrap_or(v.len()));
+    let n: f64 = num.parse().ok()?;
+    match unit {
+        "" | "px" => Some(n),
+        "pt" => Some(n * 4.0 / 3.0),
+        "em" | "rem" => Some(n * 16.0),
+        "%" if n == 0.0 => Some(0.0),
+        _ => None,
+    }
+}
+
+/// Rendering state of an open element, inherited by its content.
+#[derive(Debug, Clone, Copy, Default)]
+struct Look {
+    /// The element and all its content are not rendered (display:none, `hidden`, opacity:0,
+    /// mso-hide:all, off-screen, a zero-size box with overflow hidden): how.
+    gone: Option<&'static str>,
+    /// font-size of at most 1px (a descendant may set it again).
+    tiny: bool,
+    /// visibility:hidden (a descendant may set visibility:visible).
+    invisible: bool,
+    /// Inherited text colour (inline `color` or `<font color>`).
+    colour: Option<Colour>,
+    /// Background of the nearest ancestor with an inline background (`background(-color)` or `bgcolor`).
+    background: Option<Colour>,
+}
+
+impl Look {
+    /// How the text of this element is hidden from the reader, if it is.
+    fn text_hidden(&self) -> Option<&'static str> {
+        if let Some(g) = self.gone {
+            return Some(g);
+        }
+        if self.tiny {
+            return Some("font-size 0 or 1px");
+        }
+        if self.invisible {
+            return Some("visibility:hidden");
+        }
+        match (self.colour, self.background) {
+            (Some(Colour::Transparent), _) => Some("transparent colour"),
+            (Some(c), Some(b)) if same_colour(c, b) => Some("same colour as background"),
+            _ => None,
+        }
+    }
+
+    /// The look of `el`'s content, inside `self`.
+    fn child(&self, el: &scraper::node::Element) -> Look {
+        let mut l = *self;
+        if l.gone.is_some() {
+            return l;
+        }
+        if el.attr("hidden").is_some() {
+            l.gone = Some("hidden attribute");
+            return l;
+        }
+        if let Some(c) = el.attr("bgcolor").and_then(|c| colour(&c.trim().to_ascii_lowercase())) {
+            l.background = Some(c);
+        }
+        if el.name() == "font" {
+            if let Some(c) = el.attr("color").and_then(|c| colour(&c.trim().to_ascii_lowercase())) {
+                l.colour = Some(c);
+            }
+            if el.attr("size").is_some_and(|s| s.trim() == "0") {
+                l.tiny = true;
+            }
+        }
+        let Some(style) = el.attr("style") else { return l };
+        let style = style.to_ascii_lowercase();
+        let (mut abs, mut off, mut zero_w, mut zero_h, mut clip) = (false, false, false, false, false);
+        for decl in style.split(';') {
+            let Some((k, v)) = decl.split_once(':') else { continue };
+            let k = k.trim();
+            let spaced = v.trim();
+            let v: String = v.chars().filter(|c| !c.is_whitespace()).collect();
+            let v = v.as_str();
+            match k {
+                "display" if v.starts_with("none") => l.gone = Some("display:none"),
+                "mso-hide" if v.starts_with("all") => l.gone = Some("mso-hide:all"),
+                "opacity" if v.trim_end_matches("!important").parse::<f64>().is_ok_and(|o| o <= 0.01) => l.gone = Some("opacity:0"),
+                "visibility" => l.invisible = v.starts_with("hidden") || v.starts_with("collapse"),
+                "font-size" => {
+                    if let Some(n) = px(v) {
+                        l.tiny = n <= 1.0;
+                    }
+                }
+                "color" => {
+                    if let Some(c) = colour(v) {
+                        l.colour = Some(c);
+                    }
+                }
+                "background" | "background-color" => {
+                    // `background: #fff url(…)`: the first word that is a colour
+                    if let Some(c) = colour(v).or_else(|| spaced.split_whitespace().find_map(colour)) {
+                        l.background = Some(c);
+                    }
+                }
+                "position" => abs = v.starts_with("absolute") || v.starts_with("fixed"),
+                "left" | "top" | "right" | "margin-left" | "margin-top" => off |= px(v).is_some_and(|n| n <= -500.0),
+                "text-indent" if px(v).is_some_and(|n| n <= -500.0) => l.gone = Some("off-screen (text-indent)"),
+                "width" | "max-width" => zero_w |= px(v).is_some_and(|n| n <= 1.0),
+                "height" | "max-height" => zero_h |= px(v).is_some_and(|n| n <= 1.0),
+                "overflow" => clip = v.starts_with("hidden") || v.starts_with("clip"),
+                _ => {}
+            }
+        }
+        if l.gone.is_none() {
+            if (abs || style.contains("margin")) && off {
+                l.gone = Some("off-screen (negative position)");
+            } else if clip && (zero_w || zero_h) {
+                l.gone = Some("zero-size box");
+            }
+        }
+        l
+    }
 }
 
 /// Parses an HTML document (at most `limits.max_html_bytes` of it) and returns
@@ -99,7 +322,17 @@ pub fn html(source: &str, limits: &Limits) -> HtmlOut {
     let (tree_part, rest) = src.split_at(cut.map_or(src.len(), |(at, _)| at));
     let doc = Html::parse_document(tree_part);
     let mut out = HtmlOut { cut, ..HtmlOut::default() };
+    if let Some(t) = doc.select(&TITLE).next() {
+        let t = t.text().collect::<Vec<_>>().join(" ").split_whitespace().collect::<Vec<_>>().join(" ");
+        if !t.is_empty() {
+            out.title = Some(truncate(&t, 200).to_string());
+        }
+    }
     let mut skip_depth = 0usize;
+    // the look of each open element (the root's first)
+    let mut looks: Vec<Look> = vec![Look::default()];
+    // depth of the open quote (blockquote type=cite, gmail_quote, after an Outlook header), 0 when none
+    let mut quote_depth = 0usize;
     // (node id, href, text collected so far) for open <a> elements
     let mut anchors: Vec<(ego_tree::NodeId, String, String)> = Vec::new();
     for edge in doc.tree.root().traverse() {
@@ -107,12 +340,25 @@ pub fn html(source: &str, limits: &Limits) -> HtmlOut {
             ego_tree::iter::Edge::Open(node) => match node.value() {
                 Node::Element(el) => {
                     let name = el.name();
-                    if skip_depth > 0 || SKIP.contains(&name) || hidden(el) {
+                    if skip_depth > 0 || SKIP.contains(&name) {
                         skip_depth += 1;
                         continue;
                     }
-                    if BLOCK.contains(&name) {
-                        out.text.push('\n');
+                    let parent = looks.last().copied().unwrap_or_default();
+                    let look = parent.child(el);
+                    looks.push(look);
+                    if quote_depth > 0 {
+                        quote_depth += 1;
+                    } else if is_quote(el) {
+                        quote_depth = 1;
+                    }
+                    if look.gone.is_some() {
+                        continue;
+                    }
+                    let block = BLOCK.contains(&name);
+                    if block {
+                        let t = if quote_depth > 0 { &mut out.quoted } else { &mut out.text };
+                        t.push('\n');
                         for a in anchors.iter_mut() {
                             a.2.push(' ');
                         }
@@ -163,14 +409,43 @@ pub fn html(source: &str, limits: &Limits) -> HtmlOut {
                         }
                     }
                     if name == "img" {
+                        let linked = !anchors.is_empty() || el.attr("usemap").is_some();
+                        if linked && !tiny_image(el) && quote_depth == 0 {
+                            out.linked_images += 1;
+                        }
                         if let Some(alt) = el.attr("alt") {
-                            out.text.push_str(alt);
+                            let t = if quote_depth > 0 { &mut out.quoted } else { &mut out.text };
+                            t.push_str(alt);
+                            let alt = alt.split_whitespace().collect::<Vec<_>>().join(" ");
+                            if !alt.is_empty() && out.image_alts.len() < 20 && !out.image_alts.contains(&alt) {
+                                out.image_alts.push(truncate(&alt, 200).to_string());
+                            }
                         }
                     }
                 }
                 Node::Text(t) if skip_depth == 0 => {
-                    if out.text.len() < limits.max_text_bytes {
-                        out.text.push_str(t);
+                    let look = looks.last().copied().unwrap_or_default();
+                    if let Some(how) = look.text_hidden() {
+                        let n = t.trim().len();
+                        if n > 0 {
+                            match out.hidden.iter_mut().find(|h| h.0 == how) {
+                                Some(h) => h.1 += n,
+                                None => out.hidden.push((how, n)),
+                            }
+                            if out.hidden_text.len() < 4096 {
+                                out.hidden_text.push_str(truncate(t, 4096 - out.hidden_text.len()));
+                                out.hidden_text.push(' ');
+                            }
+                        }
+                        continue;
+                    }
+                    let target = if quote_depth > 0 { &mut out.quoted } else { &mut out.text };
+                    if target.len() < limits.max_text_bytes {
+                        target.push_str(t);
+                    }
+                    if quote_depth == 0 && outlook_header(t) {
+                        // an Outlook reply header ("-----Original Message-----", "From: … Sent: …"): the rest of the document is quoted
+                        quote_depth = looks.len().saturating_sub(1).max(1);
                     }
                     for a in anchors.iter_mut() {
                         if a.2.len() < 1000 {
@@ -186,8 +461,14 @@ pub fn html(source: &str, limits: &Limits) -> HtmlOut {
                         skip_depth -= 1;
                         continue;
                     }
+                    let look = looks.pop().unwrap_or_default();
+                    quote_depth = quote_depth.saturating_sub(1);
+                    if look.gone.is_some() {
+                        continue;
+                    }
                     if BLOCK.contains(&el.name()) {
-                        out.text.push('\n');
+                        let t = if quote_depth > 0 { &mut out.quoted } else { &mut out.text };
+                        t.push('\n');
                     }
                     if anchors.last().is_some_and(|a| a.0 == node.id()) {
                         let (_, href, text) = anchors.pop().unwrap_or_else(|| unreachable!());

@@ -17,6 +17,40 @@ pub fn is_shortener(host: &str) -> bool {
     SHORTENERS.iter().any(|s| *s == host || *s == reg)
 }
 
+static FREE_HOSTING: std::sync::LazyLock<Vec<&'static str>> =
+    std::sync::LazyLock::new(|| data_list(include_str!("../../../data/free-hosting.txt")));
+
+/// One label of a free-hosting entry against a host label: `*` any, `s3*` a prefix.
+fn label_matches(pattern: &str, label: &str) -> bool {
+    match pattern.strip_suffix('*') {
+        Some(prefix) => label.starts_with(prefix),
+        None => pattern == label,
+    }
+}
+
+/// The free-hosting entry (data/free-hosting.txt) the URL's host (and path) falls under, if any.
+pub fn free_hosting(host: &str, url: &str) -> Option<&'static str> {
+    let labels: Vec<&str> = host.split('.').collect();
+    FREE_HOSTING.iter().copied().find(|entry| {
+        let (h, path) = entry.split_once('/').map_or((*entry, None), |(h, p)| (h, Some(p)));
+        let (lead, pat) = match h.strip_prefix("*.") {
+            Some(rest) => (true, rest),
+            None => (false, h),
+        };
+        let pl: Vec<&str> = pat.split('.').collect();
+        // `*.ipfs.*`: the pattern anywhere below the top; otherwise the host's last labels
+        let matched = if lead {
+            labels.len() > pl.len() && labels.windows(pl.len()).skip(1).any(|w| w.iter().zip(&pl).all(|(l, p)| label_matches(p, l)))
+        } else {
+            labels.len() >= pl.len() && labels[labels.len() - pl.len()..].iter().zip(&pl).all(|(l, p)| label_matches(p, l))
+        };
+        let rest = url.split_once("://").map(|(_, r)| r).and_then(|r| r.split_once('/')).map_or("", |(_, rest)| rest);
+        // the service's own home page (`https://www.wix.com/`) is no one's site: the bare host needs a path
+        let bare = !lead && (labels.len() == pl.len() || labels.len() == pl.len() + 1 && labels[0] == "www");
+        matched && path.is_none_or(|p| rest.starts_with(p)) && !(bare && path.is_none() && rest.trim_start_matches(['?', '#']).is_empty())
+    })
+}
+
 fn org(host: &str) -> String {
     registrable(host).unwrap_or_else(|| host.to_string())
 }
@@ -85,7 +119,9 @@ pub fn embedded(link: &Link) -> Option<Link> {
     for (_, v) in u.query_pairs() {
         let l = v.to_ascii_lowercase();
         if l.starts_with("http://") || l.starts_with("https://") {
-            return Link::parse(&v, link.source.clone(), link.anchor_text.clone()).filter(|i| i.host != link.host);
+            return Link::parse(&v, link.source.clone(), link.anchor_text.clone())
+                .filter(|i| i.host != link.host)
+                .map(|i| Link { forwarded: link.forwarded, ..i });
         }
     }
     None
@@ -168,6 +204,13 @@ pub fn check(
         }
         if shortener {
             f.add(LINK_SHORTENER, format!("{pre}{}", short(&link.url)));
+        }
+        // the rules below judge the link against the outer message's brand claim: not a forwarded message's links
+        if link.forwarded {
+            continue;
+        }
+        if let (Some((_, br)), Some(entry)) = (claimed, free_hosting(host, &link.url)) {
+            f.add(LINK_FREE_HOSTING, format!("{pre}{} is on {entry} (free hosting), message claims {}", short(&link.url), br.name));
         }
         if let Some(text) = link.anchor_text.as_deref() {
             let dest = embedded(link).and_then(|l| l.host).unwrap_or_default();

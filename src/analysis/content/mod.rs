@@ -15,6 +15,7 @@ pub mod links;
 pub mod normalise;
 pub mod phrases;
 pub mod qr;
+pub mod quoted;
 mod urls;
 
 pub use attachments::{AttachmentInfo, AttachmentKind};
@@ -121,6 +122,9 @@ pub struct Link {
     pub source: LinkSource,
     /// Visible text of an `<a>`, whitespace collapsed.
     pub anchor_text: Option<String>,
+    /// Found in forwarded or quoted content (an attached `message/rfc822`, a quoted HTML block):
+    /// judged by the rules about the host itself, not by those that need the outer message's brand claim.
+    pub forwarded: bool,
 }
 
 impl Link {
@@ -137,7 +141,7 @@ impl Link {
         let lower = s.to_ascii_lowercase();
         if lower.starts_with("data:") || lower.starts_with("javascript:") || lower.starts_with("vbscript:") {
             let url: String = s.chars().take(120).collect();
-            return Some(Link { url, host: None, source, anchor_text });
+            return Some(Link { url, host: None, source, anchor_text, forwarded: false });
         }
         let full = if lower.starts_with("www.") {
             format!("http://{s}")
@@ -154,7 +158,7 @@ impl Link {
             url::Host::Ipv4(ip) => ip.to_string(),
             url::Host::Ipv6(ip) => format!("[{ip}]"),
         };
-        Some(Link { url: full, host: Some(host), source, anchor_text })
+        Some(Link { url: full, host: Some(host), source, anchor_text, forwarded: false })
     }
 }
 
@@ -176,6 +180,20 @@ pub struct Content {
     pub zero_width_in_words: usize,
     /// Addresses of `mailto:` links in HTML (at most 20): where "reply to this address" sends the reader.
     pub mailto: Vec<String>,
+    /// Normalised quoted and forwarded text (`>` lines, `<blockquote type=cite>`, `gmail_quote`, text after a
+    /// "Forwarded message" / "Original Message" separator or an Outlook header block, attached messages):
+    /// not the sender's own ask, so not in `text`.
+    pub quoted_text: String,
+    /// Text of the HTML that the reader does not see, per way it was hidden ("font-size 0 or 1px", …): bytes.
+    pub hidden: Vec<(&'static str, usize)>,
+    /// Normalised hidden text (at most 4 KiB per HTML part before normalisation); matched, never logged.
+    pub hidden_text: String,
+    /// The HTML `<title>` of the body (first HTML part with one).
+    pub title: Option<String>,
+    /// `alt` text of visible images of the body, at most 20.
+    pub image_alts: Vec<String>,
+    /// Visible images of the body inside a link or with an image map, not tiny.
+    pub linked_images: usize,
 }
 
 struct Walk<'l> {
@@ -184,6 +202,16 @@ struct Walk<'l> {
     /// Hashes of `content.links`, for de-duplication.
     link_hashes: std::collections::HashSet<u64>,
     raw_text: String,
+    /// Quoted and forwarded text, before normalisation.
+    raw_quoted: String,
+    /// Hidden text, before normalisation.
+    raw_hidden: String,
+    /// Inside an attached message: its text is quoted, its links forwarded.
+    forwarded: bool,
+    /// A forward separator or an attached message was seen.
+    saw_forward: bool,
+    /// Bytes PDF streams may still inflate to in this message (starts at `limits.max_image_bytes`).
+    pdf_budget: usize,
     parts: usize,
     qr_images: usize,
     /// Set when the first image is decoded for QR codes: then + `limits.max_qr_time`.
@@ -208,8 +236,30 @@ impl Walk<'_> {
         self.raw_text.push('\n');
     }
 
+    fn push_quoted(&mut self, t: &str) {
+        if t.trim().is_empty() {
+            return;
+        }
+        self.saw_forward = true;
+        let room = self.limits.max_text_bytes.saturating_sub(self.raw_quoted.len());
+        self.raw_quoted.push_str(truncate(t, room));
+        self.raw_quoted.push('\n');
+    }
+
+    /// Text of a text part: the sender's own, or quoted (see [`quoted::split`]); all quoted inside an attached message.
+    fn push_own_or_quoted(&mut self, t: &str) {
+        if self.forwarded {
+            self.push_quoted(t);
+            return;
+        }
+        let (own, q) = quoted::split(t);
+        self.push_text(&own);
+        self.push_quoted(&q);
+    }
+
     fn push_links(&mut self, links: Vec<Link>) {
-        for l in links {
+        for mut l in links {
+            l.forwarded |= self.forwarded;
             if self.content.links.len() >= self.limits.max_links {
                 self.hit(format!("max_links ({})", self.limits.max_links));
                 return;
@@ -229,8 +279,9 @@ impl Walk<'_> {
     }
 
     fn message(&mut self, msg: &Message, depth: usize) {
-        if let Some(s) = msg.subject() {
-            self.push_text(s);
+        if let (Some(s), true) = (msg.subject(), depth > 0) {
+            // the top-level subject is pushed by `extract`
+            self.push_quoted(s);
         }
         for part in &msg.parts {
             self.parts += 1;
@@ -252,7 +303,7 @@ impl Walk<'_> {
                     let mut links = Vec::new();
                     urls::plain_urls(truncate(t, self.limits.max_text_bytes), self.limits, &mut links);
                     self.push_links(links);
-                    self.push_text(t);
+                    self.push_own_or_quoted(t);
                 }
                 PartType::Html(h) if html_name || disposition_attachment => {
                     self.html_attachment(name.as_deref().unwrap_or("attachment.html"), &ctype, h)
@@ -261,16 +312,22 @@ impl Walk<'_> {
                     if h.len() > self.limits.max_html_bytes {
                         self.hit(format!("max_html_bytes ({})", self.limits.max_html_bytes));
                     }
-                    let o = html::html(h, self.limits);
+                    let mut o = html::html(h, self.limits);
                     self.html_cut("HTML body", &o);
                     self.content.body_password_fields += o.password_inputs;
-                    for m in o.mailto {
+                    self.html_facts(&o);
+                    for m in std::mem::take(&mut o.mailto) {
                         if self.content.mailto.len() < 20 && !self.content.mailto.contains(&m) {
                             self.content.mailto.push(m);
                         }
                     }
                     self.push_links(o.links);
-                    self.push_text(&o.text);
+                    if self.forwarded {
+                        self.push_quoted(&o.text);
+                    } else {
+                        self.push_text(&o.text);
+                    }
+                    self.push_quoted(&o.quoted);
                 }
                 PartType::Binary(b) | PartType::InlineBinary(b) => {
                     let name = name.unwrap_or_else(|| format!("part {}", self.parts));
@@ -280,7 +337,11 @@ impl Walk<'_> {
                     if depth + 1 > self.limits.max_depth {
                         self.hit(format!("max_depth ({})", self.limits.max_depth));
                     } else {
+                        let outer = self.forwarded;
+                        self.forwarded = true;
+                        self.saw_forward = true;
                         self.message(m, depth + 1);
+                        self.forwarded = outer;
                     }
                 }
                 PartType::Multipart(_) => {}
@@ -302,23 +363,78 @@ impl Walk<'_> {
         }
     }
 
+    /// Hidden text, title, image alt text and linked images of an HTML part of the message itself.
+    fn html_facts(&mut self, o: &html::HtmlOut) {
+        for (how, n) in &o.hidden {
+            match self.content.hidden.iter_mut().find(|h| h.0 == *how) {
+                Some(h) => h.1 += n,
+                None => self.content.hidden.push((how, *n)),
+            }
+        }
+        if self.raw_hidden.len() < 16 * 1024 {
+            self.raw_hidden.push_str(&o.hidden_text);
+            self.raw_hidden.push('\n');
+        }
+        if self.forwarded {
+            return;
+        }
+        if self.content.title.is_none() {
+            self.content.title.clone_from(&o.title);
+        }
+        for a in &o.image_alts {
+            if self.content.image_alts.len() < 20 && !self.content.image_alts.contains(a) {
+                self.content.image_alts.push(a.clone());
+            }
+        }
+        self.content.linked_images += o.linked_images;
+    }
+
     fn html_attachment(&mut self, name: &str, ctype: &str, source: &str) {
         let o = html::html(source, self.limits);
         self.html_cut(name, &o);
-        let info = attachments::html_attachment(name, ctype, source, &o);
+        let mut info = attachments::html_attachment(name, ctype, source, &o);
+        let svg = ctype.contains("svg") || name.to_ascii_lowercase().ends_with(".svg");
+        info.svg_script = svg && attachments::svg_script(name, ctype, source.as_bytes());
         self.content.attachments.push(info);
         self.push_links(o.links);
-        self.push_text(&o.text);
+        if self.forwarded {
+            self.push_quoted(&o.text);
+        } else {
+            self.push_text(&o.text);
+        }
     }
 
     fn binary(&mut self, name: &str, ctype: &str, bytes: &[u8]) {
         let lname = name.to_ascii_lowercase();
+        let svg = ctype == "image/svg+xml" || lname.ends_with(".svg") || lname.ends_with(".svgz");
+        if !svg && attachments::sniff_html(bytes) {
+            // HTML under another declared type or name: read as the HTML attachment it is
+            let head = &bytes[..bytes.len().min(self.limits.max_html_bytes)];
+            let text = String::from_utf8_lossy(head);
+            let declared = if ctype.is_empty() { "no type".to_string() } else { format!("declared {ctype}") };
+            self.html_attachment(name, &declared, &text);
+            return;
+        }
+        if svg {
+            let mut info = attachments::classify(name, ctype, bytes, self.limits);
+            info.svg_script = attachments::svg_script(name, ctype, bytes);
+            if info.svg_script {
+                let head = &bytes[..bytes.len().min(self.limits.max_html_bytes)];
+                let mut links = Vec::new();
+                urls::plain_urls(&String::from_utf8_lossy(head), self.limits, &mut links);
+                // XML namespace names (`http://www.w3.org/2000/svg`) are not links
+                links.retain(|l| l.host.as_deref() != Some("www.w3.org"));
+                self.push_links(links);
+            }
+            self.content.attachments.push(info);
+            return;
+        }
         let image = ctype.starts_with("image/") || [".png", ".jpg", ".jpeg", ".gif"].iter().any(|x| lname.ends_with(x));
         let info = attachments::classify(name, ctype, bytes, self.limits);
         if info.kind == AttachmentKind::Pdf {
             let mut links = Vec::new();
-            if attachments::pdf_uris(name, bytes, self.limits, &mut links) {
-                self.hit(format!("max_image_bytes ({}) for PDF", self.limits.max_image_bytes));
+            for what in attachments::pdf_uris(name, bytes, self.limits, &mut self.pdf_budget, &mut links) {
+                self.hit(what);
             }
             self.push_links(links);
         }
@@ -357,11 +473,28 @@ pub fn extract(msg: &Message, limits: &Limits) -> Content {
         content: Content::default(),
         link_hashes: Default::default(),
         raw_text: String::new(),
+        raw_quoted: String::new(),
+        raw_hidden: String::new(),
+        forwarded: false,
+        saw_forward: false,
+        pdf_budget: limits.max_image_bytes,
         parts: 0,
         qr_images: 0,
         qr_deadline: None,
     };
+    // the subject first, as the reader sees it; a forward's subject is the forwarded subject (moved to the quoted text below)
+    let subject = msg.subject().unwrap_or("");
+    if !subject.is_empty() {
+        w.push_text(subject);
+    }
+    let subject_len = w.raw_text.len();
     w.message(msg, 0);
+    if w.saw_forward && quoted::forward_subject(subject) {
+        let s: String = w.raw_text.drain(..subject_len).collect();
+        w.push_quoted(&s);
+    }
+    w.content.quoted_text = normalise::normalize(&w.raw_quoted);
+    w.content.hidden_text = normalise::normalize(&w.raw_hidden);
     w.content.zero_width_in_words = normalise::zero_width_in_words(&w.raw_text);
     (w.content.text, w.content.compact) = normalise::normalize_both(&w.raw_text);
     w.content
@@ -405,6 +538,11 @@ pub const ATTACHMENT_HTML: &str = "ATTACHMENT_HTML";
 pub const ATTACHMENT_HTML_LOGIN_FORM: &str = "ATTACHMENT_HTML_LOGIN_FORM";
 pub const ATTACHMENT_HTML_SMUGGLING: &str = "ATTACHMENT_HTML_SMUGGLING";
 pub const CONTENT_LIMIT_REACHED: &str = "CONTENT_LIMIT_REACHED";
+pub const TEXT_HIDDEN_CONTENT: &str = "TEXT_HIDDEN_CONTENT";
+pub const BODY_IMAGE_ONLY_LINK: &str = "BODY_IMAGE_ONLY_LINK";
+pub const LINK_FREE_HOSTING: &str = "LINK_FREE_HOSTING";
+pub const ATTACHMENT_SVG_SCRIPT: &str = "ATTACHMENT_SVG_SCRIPT";
+pub const FORWARDED_LURE: &str = "FORWARDED_LURE";
 
 const fn r(id: &'static str, group: &'static str, default_weight: f64, description: &'static str) -> RuleDef {
     RuleDef::new(id, group, default_weight, description)
@@ -446,6 +584,11 @@ pub static RULES: &[RuleDef] = &[
     r(ATTACHMENT_HTML_LOGIN_FORM, "attachments", 4.0, "Attached HTML contains a login form (password field)"),
     r(ATTACHMENT_HTML_SMUGGLING, "attachments", 4.0, "Attached HTML assembles a file or page from encoded script data (HTML smuggling)"),
     r(CONTENT_LIMIT_REACHED, "limits", 0.0, "A content limit was reached; the message was only partly read"),
+    r(TEXT_HIDDEN_CONTENT, "content", 1.0, "HTML hides text naming a brand or a lure from the reader (font-size 0, same colour as background, off-screen …) while the sender is not the brand"),
+    r(BODY_IMAGE_ONLY_LINK, "content", 1.5, "The body shows almost no text, only a linked image (or image map): the words are in a picture filters cannot read"),
+    r(LINK_FREE_HOSTING, "links", 1.5, "In a message claiming a brand, a link goes to free hosting, a form or site builder, IPFS or a storage bucket (data/free-hosting.txt)"),
+    r(ATTACHMENT_SVG_SCRIPT, "attachments", 4.0, "An SVG image attached or inline carries script (<script>, an on…= handler, a javascript: URL)"),
+    r(FORWARDED_LURE, "content", 0.0, "Quoted or forwarded text (not the sender's own) contains lure phrases: context, e.g. a report to an abuse mailbox"),
 ];
 
 fn family_rule(f: Family) -> &'static str {
@@ -521,6 +664,8 @@ pub fn check(
         }
     }
 
+    visibility(&content, brands, phrases, from_domain.as_deref(), claim_from_outside, out);
+
     if content.zero_width_in_words >= 3 {
         out.push(Finding::new(TEXT_ZERO_WIDTH_OBFUSCATION, format!("{} zero-width characters inside words", content.zero_width_in_words)));
     }
@@ -571,6 +716,55 @@ pub fn check(
         out.push(Finding::new(CONTENT_LIMIT_REACHED, content.limits_hit.join(", ")));
     }
     content
+}
+
+/// Words of normalised text below which a body with a linked image reads as image-only.
+const IMAGE_ONLY_WORDS: usize = 12;
+
+/// Hidden text, image-only bodies and forwarded lures.
+fn visibility(
+    content: &Content,
+    brands: &BrandSet,
+    phrases: &Phrases,
+    from: Option<&str>,
+    claim_from_outside: bool,
+    out: &mut Vec<Finding>,
+) {
+    if !content.hidden_text.is_empty() {
+        let named = brands.named_in(&content.hidden_text).map(|h| h.brand).filter(|b| !from.is_some_and(|d| brands.brands[*b].owns(d)));
+        let compact: String = content.hidden_text.chars().filter(|c| *c != ' ').collect();
+        let lure = if claim_from_outside { phrases.find_both(&content.hidden_text, &compact).into_iter().next() } else { None };
+        if named.is_some() || lure.is_some() {
+            let how: Vec<String> = content.hidden.iter().map(|(how, n)| format!("{n} bytes by {how}")).collect();
+            let what = match (named, &lure) {
+                (Some(b), _) => format!("names {}", brands.brands[b].name),
+                (None, Some(h)) => format!("lure {:?} ({})", h.phrase, h.lang),
+                _ => String::new(),
+            };
+            out.push(Finding::new(TEXT_HIDDEN_CONTENT, format!("hidden text {what}: {}", how.join(", "))));
+        }
+    }
+    let own_words = content.text.split(' ').filter(|w| !w.is_empty()).count();
+    if content.linked_images > 0 && content.linked_images <= 3 && own_words < IMAGE_ONLY_WORDS {
+        out.push(Finding::new(
+            BODY_IMAGE_ONLY_LINK,
+            format!("{} linked image(s), {own_words} words of visible text (subject included)", content.linked_images),
+        ));
+    }
+    if !content.quoted_text.is_empty() {
+        let compact: String = content.quoted_text.chars().filter(|c| *c != ' ').collect();
+        let hits = phrases.find_both(&content.quoted_text, &compact);
+        if !hits.is_empty() {
+            let mut quoted: Vec<String> = Vec::new();
+            for h in &hits {
+                let q = format!("{:?} ({})", h.phrase, h.lang);
+                if !quoted.contains(&q) && quoted.len() < 3 {
+                    quoted.push(q);
+                }
+            }
+            out.push(Finding::new(FORWARDED_LURE, format!("quoted or forwarded text contains lure phrases: {}", quoted.join(", "))));
+        }
+    }
 }
 
 /// Zero-width/bidi characters, or a word mixing scripts (Latin with Cyrillic or Greek).

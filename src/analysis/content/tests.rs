@@ -452,7 +452,11 @@ fn pdf_link_to_lookalike() {
 #[test]
 fn attached_message_text_is_read() {
     let raw = "From: a@b.example\r\nSubject: Fwd\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"x\"\r\n\r\n--x\r\nContent-Type: text/plain\r\n\r\nsee below\r\n--x\r\nContent-Type: message/rfc822\r\n\r\nFrom: c@d.example\r\nSubject: inner\r\nContent-Type: text/plain\r\n\r\nYour account will be suspended.\r\n--x--\r\n";
-    assert_eq!(run(raw, None), vec![LURE_ACCOUNT_THREAT]);
+    // read, but as forwarded text: not the sender's own ask
+    let (rules, _, c) = run_with(raw, None, &Limits::default());
+    assert_eq!(rules, vec![FORWARDED_LURE]);
+    assert!(c.quoted_text.contains("your account will be suspended"), "{}", c.quoted_text);
+    assert!(!c.text.contains("suspended"));
 }
 
 #[test]
@@ -488,4 +492,230 @@ fn every_emitted_rule_is_registered() {
     for f in Family::ALL {
         assert!(ids.contains(&family_rule(f)));
     }
+}
+
+// ---- what the reader sees (issue 14 part 5) ----
+
+const LURE: &str = "Your account will be suspended";
+
+#[test]
+fn hidden_text_is_not_read_and_each_way_is_told() {
+    let cases = [
+        ("<span style='font-size:0'>{}</span>", "font-size 0 or 1px"),
+        ("<span style='font-size: 1px'>{}</span>", "font-size 0 or 1px"),
+        ("<font size=0>{}</font>", "font-size 0 or 1px"),
+        ("<div style='background:#ffffff'><span style='color:#FFF'>{}</span></div>", "same colour as background"),
+        ("<table bgcolor=white><tr><td><font color=#fefefe>{}</font></td></tr></table>", "same colour as background"),
+        ("<span style='color:transparent'>{}</span>", "transparent colour"),
+        ("<span style='color:rgba(0,0,0,0)'>{}</span>", "transparent colour"),
+        ("<div style='opacity:0'>{}</div>", "opacity:0"),
+        ("<div style='position:absolute; left:-9999px'>{}</div>", "off-screen (negative position)"),
+        ("<div style='text-indent:-5000px'>{}</div>", "off-screen (text-indent)"),
+        ("<div style='width:0;height:0;overflow:hidden'>{}</div>", "zero-size box"),
+        ("<div style='visibility:hidden'>{}</div>", "visibility:hidden"),
+        ("<div hidden>{}</div>", "hidden attribute"),
+        ("<div style='mso-hide:all'>{}</div>", "mso-hide:all"),
+        ("<div style='display: none'>{}</div>", "display:none"),
+    ];
+    for (tpl, how) in cases {
+        let h = html::html(&format!("<p>Hello</p>{}", tpl.replace("{}", LURE)), &Limits::default());
+        assert_eq!(normalise::normalize(&h.text), "hello", "{tpl}");
+        assert_eq!(h.hidden, vec![(how, LURE.len())], "{tpl}");
+    }
+}
+
+#[test]
+fn visible_text_stays_visible() {
+    for tpl in [
+        // a zero font-size wrapper whose content sets its size again (a common layout trick)
+        "<div style='font-size:0'><p style='font-size:14px'>{}</p></div>",
+        "<div style='background:#000'><span style='color:#fff'>{}</span></div>",
+        "<div style='visibility:hidden'><span style='visibility:visible'>{}</span></div>",
+        // white text with no inline background: its background is unknown, not assumed white
+        "<span style='color:#ffffff'>{}</span>",
+        "<div style='position:relative;left:-20px'>{}</div>",
+    ] {
+        let h = html::html(&tpl.replace("{}", LURE), &Limits::default());
+        assert_eq!(normalise::normalize(&h.text), "your account will be suspended", "{tpl}");
+        assert!(h.hidden.is_empty(), "{tpl}: {:?}", h.hidden);
+    }
+}
+
+#[test]
+fn hidden_text_breaking_a_lure_no_longer_breaks_it() {
+    let r = run(&html_msg(FOREIGN, "<p>Confirm your pass<span style='font-size:0'>zq</span>word now</p>"), Some(0));
+    assert!(r.contains(&LURE_PASSWORD), "{r:?}");
+}
+
+#[test]
+fn hidden_brand_text_is_reported_unless_the_brand_sends_it() {
+    let body = "<p>Hello</p><div style='font-size:0px;color:#fff'>OpenAI account verification team notice</div>";
+    let (r, f, _) = run_with(&html_msg("\"Support\" <s@mail-notify.example>", body), None, &Limits::default());
+    assert!(r.contains(&TEXT_HIDDEN_CONTENT), "{r:?}");
+    let ev = &f.iter().find(|f| f.rule == TEXT_HIDDEN_CONTENT).expect("finding").evidence;
+    assert!(ev.contains("names OpenAI") && ev.contains("bytes by font-size 0 or 1px") && !ev.contains("verification"), "{ev}");
+    // the brand's own preheader
+    assert!(!run(&html_msg("\"OpenAI\" <noreply@openai.com>", body), None).contains(&TEXT_HIDDEN_CONTENT));
+    // hidden filler that names nothing
+    assert!(
+        !run(&html_msg(FOREIGN, "<p>Hi</p><div style='font-size:0'>lorem ipsum dolor sit amet</div>"), None).contains(&TEXT_HIDDEN_CONTENT)
+    );
+}
+
+#[test]
+fn body_of_one_linked_image_is_reported() {
+    let body = "<html><body><a href='https://pay.mail-notify.example/x'><img src='cid:a1' width='600' alt=''></a></body></html>";
+    let r = run(&html_msg(FOREIGN, body), None);
+    assert!(r.contains(&BODY_IMAGE_ONLY_LINK), "{r:?}");
+    let map = "<img src='cid:a1' usemap='#m'><map name='m'><area href='https://pay.mail-notify.example/x' coords='0,0,600,400'></map>";
+    assert!(run(&html_msg(FOREIGN, map), None).contains(&BODY_IMAGE_ONLY_LINK));
+    // a text mail with a linked logo, and a body with only a tracking pixel, are not
+    let text = format!("<a href='https://x.example'><img src='cid:logo' width=120></a><p>{}</p>", "word ".repeat(40));
+    assert!(!run(&html_msg(FOREIGN, &text), None).contains(&BODY_IMAGE_ONLY_LINK));
+    let pixel = "<a href='https://x.example'><img src='https://x.example/p.gif' width=1 height=1></a>";
+    assert!(!run(&html_msg(FOREIGN, pixel), None).contains(&BODY_IMAGE_ONLY_LINK));
+}
+
+#[test]
+fn title_and_image_alts_are_exposed() {
+    let c = run_with(
+        &html_msg(FOREIGN, "<html><head><title> OpenAI  Billing </title></head><body><img src='cid:x' alt='ChatGPT logo'><img alt='ChatGPT logo'><p>x</p></body></html>"),
+        None,
+        &Limits::default(),
+    )
+    .2;
+    assert_eq!(c.title.as_deref(), Some("OpenAI Billing"));
+    assert_eq!(c.image_alts, vec!["ChatGPT logo".to_string()]);
+}
+
+#[test]
+fn free_hosting_links_in_brand_claiming_mail() {
+    for url in [
+        "https://openai-billing.pages.dev/login",
+        "https://x.y.workers.dev/",
+        "https://bafybeigdyrzt5sfp7udm7hu76uh7y26nf3efuylqabf3oclgtqy55fbzdi.ipfs.dweb.link/",
+        "https://ipfs.io/ipfs/QmXoypizjW3WknFiJnKLwHCnL72vedxjQkDDP1mXWo6uco",
+        "https://forms.gle/abcDEF",
+        "https://docs.google.com/forms/d/e/1FAIp/viewform",
+        "https://storage.googleapis.com/bucket-x/index.html",
+        "https://mybucket.s3.us-east-1.amazonaws.com/a.html",
+        "https://acct.blob.core.windows.net/web/index.html",
+        "https://pub-123.r2.dev/p.html",
+        "https://someone.wixsite.com/openai",
+    ] {
+        let body = format!("<p>Open your dashboard</p><a href='{url}'>Open</a>");
+        let (r, f, _) = run_with(&html_msg(FOREIGN, &body), Some(0), &Limits::default());
+        assert!(r.contains(&LINK_FREE_HOSTING), "{url}: {r:?}");
+        assert!(f.iter().any(|f| f.rule == LINK_FREE_HOSTING && f.evidence.contains("claims OpenAI")), "{url}");
+        // no brand claimed: no finding
+        assert!(!run(&html_msg(FOREIGN, &body), None).contains(&LINK_FREE_HOSTING), "{url}");
+    }
+    for url in
+        ["https://www.wix.com/", "https://docs.google.com/document/d/1", "https://example.com/pages.dev", "https://mypages.dev.example/"]
+    {
+        let body = format!("<a href='{url}'>Open</a>");
+        assert!(!run(&html_msg(FOREIGN, &body), Some(0)).contains(&LINK_FREE_HOSTING), "{url}");
+    }
+}
+
+#[test]
+fn svg_with_script_is_reported() {
+    let svg = b"<svg xmlns='http://www.w3.org/2000/svg'><script>window.location='https://openai-verify.example/x'</script></svg>";
+    let (r, _, c) = run_with(&with_attachment(FOREIGN, "Voice message", "image/svg+xml", "voicemail.svg", svg), None, &Limits::default());
+    assert!(r.contains(&ATTACHMENT_SVG_SCRIPT), "{r:?}");
+    assert!(c.links.iter().any(|l| l.host.as_deref() == Some("openai-verify.example")), "{:?}", c.links);
+    let logo = b"<svg xmlns='http://www.w3.org/2000/svg' width='10'><path d='M0 0'/></svg>";
+    assert!(!run(&with_attachment(FOREIGN, "Logo", "image/svg+xml", "logo.svg", logo), None).contains(&ATTACHMENT_SVG_SCRIPT));
+}
+
+#[test]
+fn html_declared_as_octet_stream_is_read_as_html() {
+    let page = b"\xEF\xBB\xBF\r\n<!DOCTYPE html><html><body><form action='https://collect.example/p'><input type=email><input type=password></form>Sign in to OpenAI</body></html>";
+    let (r, f, c) =
+        run_with(&with_attachment(FOREIGN, "Invoice", "application/octet-stream", "invoice.dat", page), None, &Limits::default());
+    assert!(r.contains(&ATTACHMENT_HTML) && r.contains(&ATTACHMENT_HTML_LOGIN_FORM), "{r:?}");
+    assert!(f.iter().any(|f| f.rule == ATTACHMENT_HTML && f.evidence.contains("declared application/octet-stream")), "{f:?}");
+    assert!(c.links.iter().any(|l| l.host.as_deref() == Some("collect.example")));
+    assert!(c.text.contains("sign in to openai"));
+}
+
+/// A minimal PDF whose link annotation is inside a FlateDecode object stream, the URI as a hex string.
+fn pdf_with_compressed_link(uri: &str) -> Vec<u8> {
+    use std::io::Write;
+    let hex: String = uri.bytes().map(|b| format!("{b:02X}")).collect();
+    let obj = format!("1 0 << /Type /Annot /Subtype /Link /A << /S /URI /URI <{hex}> >> >>");
+    let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+    z.write_all(obj.as_bytes()).expect("deflate");
+    let data = z.finish().expect("deflate");
+    let mut pdf =
+        format!("%PDF-1.5\n5 0 obj\n<< /Type /ObjStm /N 1 /First 4 /Filter /FlateDecode /Length {} >>\nstream\n", data.len()).into_bytes();
+    pdf.extend_from_slice(&data);
+    pdf.extend_from_slice(b"\nendstream\nendobj\n%%EOF\n");
+    pdf
+}
+
+#[test]
+fn pdf_links_in_compressed_streams_and_hex_strings() {
+    let pdf = pdf_with_compressed_link("https://openai-billing.example/pay");
+    assert!(!pdf.windows(6).any(|w| w == b"openai"), "the URI is not in the file in clear");
+    let (_, f, _) = run_with(&with_attachment(FOREIGN, "Invoice", "application/pdf", "invoice.pdf", &pdf), None, &Limits::default());
+    assert!(
+        f.iter().any(|f| f.rule == LINK_LOOKALIKE_HOST && f.evidence.starts_with("in PDF invoice.pdf: https://openai-billing.example/pay")),
+        "{f:?}"
+    );
+}
+
+#[test]
+fn pdf_inflation_is_bounded() {
+    use std::io::Write;
+    // 3 MB of zeros deflate to a few KB: a small zip bomb
+    let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
+    z.write_all(&vec![b' '; 3 * 1024 * 1024]).expect("deflate");
+    z.write_all(b"/URI (https://openai-billing.example/late)").expect("deflate");
+    let data = z.finish().expect("deflate");
+    let mut pdf = b"%PDF-1.5\n4 0 obj\n<< /Filter /FlateDecode >>\nstream\n".to_vec();
+    pdf.extend_from_slice(&data);
+    pdf.extend_from_slice(b"\nendstream\nendobj\n");
+    let limits = Limits { max_image_bytes: 1024 * 1024, ..Limits::default() };
+    let (r, f, c) = run_with(&with_attachment(FOREIGN, "Invoice", "application/pdf", "bomb.pdf", &pdf), None, &limits);
+    assert!(r.contains(&CONTENT_LIMIT_REACHED), "{r:?}");
+    assert!(f.iter().any(|f| f.evidence.contains("inflated from PDF streams")), "{f:?}");
+    assert!(c.links.is_empty());
+}
+
+const ABUSE_FWD_HTML: &str = "<div dir='ltr'>Is this one real? Reporting it.</div><br><div class='gmail_quote'><div class='gmail_attr'>---------- Forwarded message ---------<br>From: OpenAI &lt;security@openai-verify.example&gt;</div>\
+<p>Your API key will be revoked. Confirm your API key and verify your password within 24 hours.</p><a href='https://openai-verify.example/login'>Sign in to OpenAI</a></div>";
+
+#[test]
+fn inline_forward_is_quoted_not_own_text() {
+    let (r, f, c) = run_with(&html_msg("Jean <jean@rcpt.example>", ABUSE_FWD_HTML), None, &Limits::default());
+    assert!(c.text.contains("is this one real"), "{}", c.text);
+    assert!(!c.text.contains("revoked"), "{}", c.text);
+    assert!(c.quoted_text.contains("confirm your api key"), "{}", c.quoted_text);
+    assert!(!r.iter().any(|r| r.starts_with("LURE_")), "{r:?}");
+    assert!(f.iter().any(|f| f.rule == FORWARDED_LURE && f.evidence.contains("quoted or forwarded text contains lure phrases")), "{f:?}");
+    // its links are still judged by the host rules
+    assert!(r.contains(&LINK_LOOKALIKE_HOST), "{r:?}");
+    // a plain-text forward and `>` quotes
+    let body = "FYI\r\n\r\n-----Original Message-----\r\nFrom: OpenAI <x@openai-verify.example>\r\nSent: Monday\r\n\r\nConfirm your API key now.\r\n";
+    let (r, _, c) = run_with(&text_msg("Jean <jean@rcpt.example>", "", body), None, &Limits::default());
+    assert!(!r.iter().any(|r| r.starts_with("LURE_")) && r.contains(&FORWARDED_LURE), "{r:?}");
+    assert_eq!(c.text, "notice fyi");
+    let (r, _, _) =
+        run_with(&text_msg("Jean <jean@rcpt.example>", "", "No thanks.\r\n> Confirm your API key now.\r\n"), None, &Limits::default());
+    assert!(!r.iter().any(|r| r.starts_with("LURE_")), "{r:?}");
+}
+
+#[test]
+fn links_of_an_attached_message_are_marked_forwarded() {
+    let inner = format!(
+        "From: OpenAI <s@openai-verify.example>\r\nSubject: Fwd key\r\nContent-Type: text/html\r\n\r\n{}",
+        "<a href='https://x.pages.dev/login'>Log in</a><p>Confirm your API key</p>"
+    );
+    let raw = format!("From: \"OpenAI Team\" <jean@rcpt.example>\r\nSubject: Fwd: key\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"x\"\r\n\r\n--x\r\nContent-Type: text/plain\r\n\r\nreporting\r\n--x\r\nContent-Type: message/rfc822\r\n\r\n{inner}\r\n--x--\r\n");
+    let (r, _, c) = run_with(&raw, Some(0), &Limits::default());
+    let l = c.links.iter().find(|l| l.host.as_deref() == Some("x.pages.dev")).expect("link read");
+    assert!(l.forwarded);
+    assert!(!r.contains(&LINK_FREE_HOSTING), "{r:?}");
+    assert!(!c.text.contains("key"), "forwarded subject and text are quoted: {}", c.text);
 }
