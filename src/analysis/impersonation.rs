@@ -110,6 +110,12 @@ fn strongest_claim(places: &[ClaimPlace]) -> Option<(usize, Strength, Vec<&'stat
 /// Claim places found in what the message shows: a brand named in the HTML
 /// title, in image alt text or image file names, or in an attachment's name.
 pub fn content_claims(brands: &BrandSet, content: &Content, out: &mut Vec<ClaimPlace>) {
+    if let Some(hit) = content.title.as_deref().and_then(|t| brands.named_in(t)) {
+        out.push(ClaimPlace { brand: hit.brand, place: "HTML title", strong: false });
+    }
+    if let Some(hit) = content.image_alts.iter().take(20).find_map(|a| brands.named_in(a)) {
+        out.push(ClaimPlace { brand: hit.brand, place: "image alt text", strong: false });
+    }
     for a in content.attachments.iter().take(20) {
         // "OpenAI_Invoice.pdf", "paypal-secure.html": the name read as words
         let words = a.name.replace(['_', '-', '.', '+'], " ");
@@ -126,7 +132,8 @@ pub fn calls_to_action(brands: &BrandSet, brand: usize, content: &Content, found
     let b = &brands.brands[brand];
     let mut out = Vec::new();
     let mut hosts: Vec<&str> = Vec::new();
-    for l in content.links.iter().filter(|l| l.source.clickable()) {
+    // a forwarded message's links are what was forwarded, not this sender's ask
+    for l in content.links.iter().filter(|l| l.source.clickable() && !l.forwarded) {
         let Some(host) = l.host.as_deref() else {
             continue;
         };
@@ -298,6 +305,15 @@ mod tests {
         let auth = dmarc_pass("tm.openai.com");
         let (action, ids) = run(raw, Some(&auth));
         assert_eq!(action, Action::Accept, "{ids:?}");
+    }
+
+    #[test]
+    fn brand_in_html_title_and_image_alt_is_a_moderate_claim() {
+        let raw = "From: Accounts <accounts@notice-center.example>\r\nSubject: Notice\r\nContent-Type: text/html\r\n\r\n\
+            <html><head><title>OpenAI account notice</title></head><body><img src=\"https://cdn.notice-center.example/l.png\" alt=\"OpenAI\" width=200 height=60>\
+            <p>Please review the notice on your account today.</p><a href=\"https://notice-center.example/r\">Review</a></body></html>\r\n";
+        let (_, ids) = run(raw, None);
+        assert!(ids.contains(&IMPERSONATION), "{ids:?}");
     }
 
     #[test]
