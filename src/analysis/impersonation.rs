@@ -64,7 +64,7 @@ pub struct ClaimPlace {
 pub enum Strength {
     /// One weak place: a mention, not a claim.
     Weak,
-    /// Two or more weak places.
+    /// Two or more weak places, one of them speaking as the brand ([`SPEAKS_AS`]).
     Moderate,
     /// A strong place.
     Strong,
@@ -79,6 +79,11 @@ impl Strength {
         }
     }
 }
+
+/// Weak places where the message speaks *as* the brand (its signature, its logo, its file),
+/// unlike the Subject and the HTML title, which a newsletter *about* the brand fills too (and
+/// usually with the same words). A moderate claim needs one of them.
+const SPEAKS_AS: &[&str] = &["body sign-off", "image alt text", "image file name", "attachment name"];
 
 /// The brand claimed most strongly, with the strength and its places.
 fn strongest_claim(places: &[ClaimPlace]) -> Option<(usize, Strength, Vec<&'static str>)> {
@@ -95,7 +100,7 @@ fn strongest_claim(places: &[ClaimPlace]) -> Option<(usize, Strength, Vec<&'stat
         }
         let strength = if of.iter().any(|p| p.strong) {
             Strength::Strong
-        } else if names.len() >= 2 {
+        } else if names.len() >= 2 && names.iter().any(|n| SPEAKS_AS.contains(n)) {
             Strength::Moderate
         } else {
             Strength::Weak
@@ -321,6 +326,8 @@ mod tests {
         let p = |place, strong| ClaimPlace { brand: 0, place, strong };
         assert_eq!(strongest_claim(&[p("Subject", false)]).map(|c| c.1), Some(Strength::Weak));
         assert_eq!(strongest_claim(&[p("Subject", false), p("body sign-off", false)]).map(|c| c.1), Some(Strength::Moderate));
+        // a newsletter about the brand: its Subject and title say the same thing
+        assert_eq!(strongest_claim(&[p("Subject", false), p("HTML title", false)]).map(|c| c.1), Some(Strength::Weak));
         assert_eq!(strongest_claim(&[p("Subject", false), p("display name", true)]).map(|c| c.1), Some(Strength::Strong));
         assert_eq!(strongest_claim(&[]), None);
     }
