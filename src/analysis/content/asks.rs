@@ -7,9 +7,10 @@
 //!
 //! | kind | meaning |
 //! |---|---|
-//! | `verb` | a request verb in imperative, polite or infinitive form (`confirm`, `veuillez confirmer`, `bestätigen`) |
-//! | `give` | a verb of handing something over (`send`, `reply`, `enter`, `share`); takes weak objects too |
+//! | `verb` | a request verb in imperative, polite or infinitive form (`update`, `mettre à jour`, `aktualisieren`) |
+//! | `give` | a verb that hands over or proves a secret (`reply`, `enter`, `confirm`, `send us`); takes weak objects too |
 //! | `verb_end`, `give_end` | the same, and the verb may also *follow* its object (German and Dutch put the infinitive last: `um Ihr Passwort zu bestätigen`) |
+//! | `…:<families>` | any verb kind may name the families it applies to: `verb:callback` (`call`), `verb:reward,tax` (`claim`), `give:data` (`data` = api_key, password, mfa_code, wallet, payment, delivery, tax); without, every family |
 //! | `object:<family>` | what is asked for (`password`, `mot de passe`, `seed phrase`); the ask counts for that family |
 //! | `weak_object:<family>` | an object only a `give` verb makes an ask (`code`: "send us the code", but not "review the code") |
 //! | `object:none` | a longer object that is not one (`zip code`, `promo code`): a match inside it is dropped |
@@ -49,9 +50,11 @@ pub const COND_WINDOW: usize = 4;
 /// The class of an ask word.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Class {
+    /// `families`: a bit per [`Family::ALL`] index; 0 = every family.
     Verb {
         give: bool,
         end: bool,
+        families: u16,
     },
     /// `None`: a longer object that is not one.
     Object {
@@ -65,11 +68,18 @@ pub enum Class {
 impl Class {
     /// The class of a line kind (`verb`, `object:password` …); None if the kind is not an ask word.
     pub fn parse(kind: &str) -> Result<Option<Class>, String> {
+        let (base, fams) = kind.split_once(':').unwrap_or((kind, ""));
+        let verb = match base {
+            "verb" => Some((false, false)),
+            "verb_end" => Some((false, true)),
+            "give" => Some((true, false)),
+            "give_end" => Some((true, true)),
+            _ => None,
+        };
+        if let Some((give, end)) = verb {
+            return Ok(Some(Class::Verb { give, end, families: family_bits(fams)? }));
+        }
         Ok(Some(match kind {
-            "verb" => Class::Verb { give: false, end: false },
-            "verb_end" => Class::Verb { give: false, end: true },
-            "give" => Class::Verb { give: true, end: false },
-            "give_end" => Class::Verb { give: true, end: true },
             "negation" => Class::Negation,
             "condition" => Class::Condition,
             _ => {
@@ -90,6 +100,31 @@ impl Class {
         }))
     }
 }
+
+/// The families a verb applies to, as bits: `""` = all, `"reward,tax"`, `"data"` (the families
+/// whose object is data handed over: [`DATA`]).
+fn family_bits(list: &str) -> Result<u16, String> {
+    let mut bits = 0u16;
+    for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        let fams: Vec<Family> = if name == "data" {
+            DATA.to_vec()
+        } else {
+            vec![Family::parse(name).ok_or_else(|| format!("unknown family {name:?} (a family name or \"data\")"))?]
+        };
+        for f in fams {
+            bits |= bit(f);
+        }
+    }
+    Ok(bits)
+}
+
+fn bit(f: Family) -> u16 {
+    1 << Family::ALL.iter().position(|x| *x == f).unwrap_or(0)
+}
+
+/// `data` in a verb's family list: what is handed over (a secret, card or address, tax data).
+pub const DATA: [Family; 7] =
+    [Family::ApiKey, Family::Password, Family::MfaCode, Family::Wallet, Family::Payment, Family::Delivery, Family::Tax];
 
 /// One ask word as read from a file.
 #[derive(Debug, Clone)]
@@ -195,8 +230,8 @@ impl Asks {
             let Class::Object { family: Some(family), weak } = self.words[o.id].class else { continue };
             let mut best: Option<(&Found, usize)> = None;
             for v in verbs.iter().filter(|v| lang(v) == lang(o)) {
-                let Class::Verb { give, end } = self.words[v.id].class else { continue };
-                if weak && !give {
+                let Class::Verb { give, end, families } = self.words[v.id].class else { continue };
+                if (weak && !give) || (families != 0 && families & bit(family) == 0) {
                     continue;
                 }
                 let gap = if v.b <= o.a && o.a - v.b <= WINDOW {

@@ -438,7 +438,7 @@ pub static RULES: &[RuleDef] = &[
     r(LURE_TAX, "content", 1.5, "Text uses a tax refund, tax authority or government pretext"),
     r(LURE_SHARED_DOCUMENT, "content", 1.0, "Text announces a shared document, fax, voicemail or e-signature envelope to open"),
     r(TEXT_ZERO_WIDTH_OBFUSCATION, "content", 2.0, "Zero-width characters hidden inside words of the text (filter evasion)"),
-    r(CREDENTIAL_LURE_BRAND_CLAIM, "content", 3.0, "Message claims a brand from outside its domains and asks for a password, code or key"),
+    r(CREDENTIAL_LURE_BRAND_CLAIM, "content", 3.0, "Message claims a brand from outside its domains and asks for a password, code, key or wallet recovery phrase"),
     r(REPLY_TO_FREEMAIL_BRAND_CLAIM, "sender", 4.0, "Message claims a brand but replies (Reply-To or a mailto: link) go to a freemail mailbox (data/freemail.txt)"),
     r(MAILTO_LOOKALIKE, "sender", 4.0, "A mailto: link in the text sends replies to a lookalike of a protected brand's domain (Reply-To itself is the core's LOOKALIKE_REPLY_TO)"),
     r(REPLY_TO_OUTSIDE_BRAND, "sender", 3.5, "From is a protected brand's own domain but replies (Reply-To or a mailto: link) go to a domain the brand does not use"),
