@@ -170,6 +170,9 @@ pub fn calls_to_action(brands: &BrandSet, brand: usize, content: &Content, found
     if !attached.is_empty() {
         out.push(format!("attachment {}", attached.join(", ")));
     }
+    if let Some(p) = content.phones.first() {
+        out.push(format!("phone number {p}"));
+    }
     if let Some(m) = content.mailto.iter().find(|m| crate::domain::domain_of(m).is_none_or(|d| !b.owns(&d))) {
         out.push(format!("reply to <{m}>"));
     }
@@ -178,6 +181,8 @@ pub fn calls_to_action(brands: &BrandSet, brand: usize, content: &Content, found
         content::LURE_PASSWORD,
         content::LURE_API_KEY,
         content::LURE_MFA_CODE,
+        content::LURE_WALLET,
+        content::LURE_CALLBACK,
         content::REPLY_TO_FREEMAIL_BRAND_CLAIM,
         content::REPLY_TO_OUTSIDE_BRAND,
     ];

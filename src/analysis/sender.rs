@@ -302,7 +302,9 @@ mod tests {
             "From: \"OpenAI\" <dse@docusign.example>\r\nSubject: OpenAI sent you a document",
             "Hello.\r\n\r\nThe OpenAI Team",
         );
-        assert_eq!((a, r.as_slice()), (Action::Tag, ["BRAND_NAME_FOREIGN_DOMAIN"].as_slice()), "{ev:?}");
+        // one claim finding (the shared-document wording is the content rules' business)
+        assert_eq!((a, r.iter().filter(|id| id.starts_with("BRAND_")).count()), (Action::Tag, 1), "{r:?} {ev:?}");
+        assert_eq!(r[0], "BRAND_NAME_FOREIGN_DOMAIN", "{ev:?}");
         assert!(ev[0].ends_with("also claimed in Subject \"OpenAI sent you a document\", body sign-off"), "{ev:?}");
         // a Subject that names another brand than the display name is its own finding
         let engine =
@@ -359,7 +361,8 @@ mod tests {
         let body = "Alex Chen sent you a document to review and sign.\r\nhttps://na4.docusign.net/Signing/EmailStart.aspx?a=1";
         let pass = "dkim=pass header.d=docusign.net; dmarc=pass header.from=docusign.net";
         let (a, r, ev) = run_auth("", pass, from, body);
-        assert_eq!((a, r), (Action::Tag, vec!["BRAND_NAME_FOREIGN_DOMAIN"]), "{ev:?}");
+        assert_eq!((a, r[0]), (Action::Tag, "BRAND_NAME_FOREIGN_DOMAIN"), "{ev:?}");
+        assert!(!r.contains(&"IMPERSONATION") && !r.contains(&"BRAND_CLAIM_UNAUTHENTICATED"), "{r:?}");
         assert!(ev[0].contains("an account of docusign.net, which authenticates"), "{ev:?}");
         // the same display name from a domain that is not the named platform, or that does not authenticate, is a claim
         let fake =

@@ -9,10 +9,12 @@
 //! links, dangerous attachments, and Reply-To / display-name tricks.
 //! Nothing is ever fetched: no URL is followed.
 
+pub mod asks;
 pub mod attachments;
 pub mod html;
 pub mod links;
 pub mod normalise;
+pub mod phones;
 pub mod phrases;
 pub mod qr;
 pub mod quoted;
@@ -194,6 +196,9 @@ pub struct Content {
     pub image_alts: Vec<String>,
     /// Visible images of the body inside a link or with an image map, not tiny.
     pub linked_images: usize,
+    /// Phone numbers in the visible text, E.164, at most [`phones::MAX_PHONES`] ([`phones::find`]):
+    /// a number to call is a call to action.
+    pub phones: Vec<String>,
 }
 
 struct Walk<'l> {
@@ -496,6 +501,7 @@ pub fn extract(msg: &Message, limits: &Limits) -> Content {
     w.content.quoted_text = normalise::normalize(&w.raw_quoted);
     w.content.hidden_text = normalise::normalize(&w.raw_hidden);
     w.content.zero_width_in_words = normalise::zero_width_in_words(&w.raw_text);
+    w.content.phones = phones::find(&w.raw_text);
     (w.content.text, w.content.compact) = normalise::normalize_both(&w.raw_text);
     w.content
 }
@@ -511,6 +517,12 @@ pub const LURE_ACCOUNT_THREAT: &str = "LURE_ACCOUNT_THREAT";
 pub const LURE_INCIDENT: &str = "LURE_INCIDENT";
 pub const LURE_PAYMENT: &str = "LURE_PAYMENT";
 pub const LURE_REWARD: &str = "LURE_REWARD";
+pub const LURE_DELIVERY: &str = "LURE_DELIVERY";
+pub const LURE_NEW_SIGNIN: &str = "LURE_NEW_SIGNIN";
+pub const LURE_CALLBACK: &str = "LURE_CALLBACK";
+pub const LURE_WALLET: &str = "LURE_WALLET";
+pub const LURE_TAX: &str = "LURE_TAX";
+pub const LURE_SHARED_DOCUMENT: &str = "LURE_SHARED_DOCUMENT";
 pub const TEXT_ZERO_WIDTH_OBFUSCATION: &str = "TEXT_ZERO_WIDTH_OBFUSCATION";
 pub const CREDENTIAL_LURE_BRAND_CLAIM: &str = "CREDENTIAL_LURE_BRAND_CLAIM";
 pub const REPLY_TO_FREEMAIL_BRAND_CLAIM: &str = "REPLY_TO_FREEMAIL_BRAND_CLAIM";
@@ -550,15 +562,21 @@ const fn r(id: &'static str, group: &'static str, default_weight: f64, descripti
 
 /// Every rule this module can emit.
 pub static RULES: &[RuleDef] = &[
-    r(LURE_API_KEY, "content", 2.5, "Text asks for an API key, secret key, access token or wallet recovery phrase (phrase and language in the evidence)"),
+    r(LURE_API_KEY, "content", 2.5, "Text asks for an API key, secret key or access token (phrase or verb + object, language in the evidence)"),
     r(LURE_PASSWORD, "content", 2.0, "Text asks for a password or to sign in to verify or keep an account"),
     r(LURE_MFA_CODE, "content", 2.5, "Text asks for an MFA / 2FA / verification / one-time code"),
-    r(LURE_ACCOUNT_THREAT, "content", 1.5, "Text threatens the account or presses for time (suspended, revoked, within 24 hours, unusual activity)"),
-    r(LURE_INCIDENT, "content", 1.5, "Text uses a security incident as the pretext (data breach, third-party vendor, Mixpanel)"),
-    r(LURE_PAYMENT, "content", 1.5, "Text reports a failed payment or billing problem"),
-    r(LURE_REWARD, "content", 2.0, "Text baits with a prize, giveaway, crypto airdrop or gift card"),
+    r(LURE_ACCOUNT_THREAT, "content", 1.5, "Text threatens the account (suspended, limited, locked) or presses for time (within 24 hours, unusual activity)"),
+    r(LURE_INCIDENT, "content", 0.0, "Text names a security incident, data breach or third-party vendor (context only: a mention is not a lure)"),
+    r(LURE_PAYMENT, "content", 1.5, "Text reports a failed payment, unpaid invoice or fee, or asks for card or billing details"),
+    r(LURE_REWARD, "content", 2.0, "Text baits with a prize, giveaway, credits, crypto airdrop or gift card"),
+    r(LURE_DELIVERY, "content", 1.5, "Text says a parcel is held or undeliverable, or asks for a customs or shipping fee"),
+    r(LURE_NEW_SIGNIN, "content", 1.5, "Text alerts to a new sign-in or a new device on the account"),
+    r(LURE_CALLBACK, "content", 1.5, "Text asks the reader to call a number (callback phishing)"),
+    r(LURE_WALLET, "content", 2.5, "Text asks for a crypto wallet's recovery (seed) phrase or private key, or to verify or sync the wallet"),
+    r(LURE_TAX, "content", 1.5, "Text uses a tax refund, tax authority or government pretext"),
+    r(LURE_SHARED_DOCUMENT, "content", 1.0, "Text announces a shared document, fax, voicemail or e-signature envelope to open"),
     r(TEXT_ZERO_WIDTH_OBFUSCATION, "content", 2.0, "Zero-width characters hidden inside words of the text (filter evasion)"),
-    r(CREDENTIAL_LURE_BRAND_CLAIM, "content", 3.0, "Message claims a brand from outside its domains and asks for a password, code or key"),
+    r(CREDENTIAL_LURE_BRAND_CLAIM, "content", 3.0, "Message claims a brand from outside its domains and asks for a password, code, key or wallet recovery phrase"),
     r(REPLY_TO_FREEMAIL_BRAND_CLAIM, "sender", 4.0, "Message claims a brand but replies (Reply-To or a mailto: link) go to a freemail mailbox (data/freemail.txt)"),
     r(MAILTO_LOOKALIKE, "sender", 4.0, "A mailto: link in the text sends replies to a lookalike of a protected brand's domain (Reply-To itself is the core's LOOKALIKE_REPLY_TO)"),
     r(REPLY_TO_OUTSIDE_BRAND, "sender", 3.5, "From is a protected brand's own domain but replies (Reply-To or a mailto: link) go to a domain the brand does not use"),
@@ -600,6 +618,12 @@ fn family_rule(f: Family) -> &'static str {
         Family::Incident => LURE_INCIDENT,
         Family::Payment => LURE_PAYMENT,
         Family::Reward => LURE_REWARD,
+        Family::Delivery => LURE_DELIVERY,
+        Family::NewSignin => LURE_NEW_SIGNIN,
+        Family::Callback => LURE_CALLBACK,
+        Family::Wallet => LURE_WALLET,
+        Family::Tax => LURE_TAX,
+        Family::SharedDocument => LURE_SHARED_DOCUMENT,
     }
 }
 
@@ -643,23 +667,25 @@ pub fn check(
     let claimed = claimed_brand.and_then(|b| brands.brands.get(b).map(|br| (b, br)));
     let claim_from_outside = claimed.is_some_and(|(_, b)| !from_domain.as_deref().is_some_and(|d| b.owns(d)));
 
-    // Phrases: one finding per family, quoting up to three phrases.
+    // Phrases and asks: one finding per family, quoting up to three of them.
     let hits = phrases.find_both(&content.text, &content.compact);
     for f in Family::ALL {
         let of: Vec<&PhraseHit> = hits.iter().filter(|h| h.family == f).collect();
-        if let Some(first) = of.first() {
-            let mut ev = format!("{:?} ({})", first.phrase, first.lang);
-            for h in of.iter().skip(1).take(2) {
-                ev.push_str(&format!(", {:?} ({})", h.phrase, h.lang));
-            }
-            out.push(Finding::new(family_rule(f), ev));
+        if !of.is_empty() {
+            let ev: Vec<String> = of.iter().take(3).map(|h| h.evidence()).collect();
+            out.push(Finding::new(family_rule(f), ev.join(", ")));
         }
     }
     if claim_from_outside {
         if let (Some((_, b)), Some(h)) = (claimed, hits.iter().find(|h| h.family.is_credential())) {
             out.push(Finding::new(
                 CREDENTIAL_LURE_BRAND_CLAIM,
-                format!("claims {} from {}, asks: {:?} ({})", b.name, from_domain.as_deref().unwrap_or("no domain"), h.phrase, h.lang),
+                format!(
+                    "claims {} from {}, asks: {}",
+                    b.name,
+                    from_domain.as_deref().unwrap_or("no domain"),
+                    h.evidence().trim_start_matches("ask: ")
+                ),
             ));
         }
     }
