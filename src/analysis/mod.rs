@@ -177,7 +177,7 @@ pub fn findings(engine: &Engine, input: &MessageInput) -> (Vec<Finding>, Facts) 
         }
         None => out.push(Finding::new(MESSAGE_UNPARSEABLE, "no header block could be parsed")),
     }
-    authn::check(&engine.brands, input.envelope, input.auth, &facts, &mut out);
+    authn::check(&engine.brands, input.envelope, input.raw, input.auth, &facts, &mut out);
     (out, facts)
 }
 
