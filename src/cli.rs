@@ -171,13 +171,11 @@ pub fn check_file(engine: &Engine, path: &Path, envelope: &Envelope, rt: Option<
     check_file_auth(engine, path, envelope, rt).map(|(v, _)| v)
 }
 
+/// A verdict and the authentication it used, or why the file could not be read.
+type Checked = Result<(Verdict, AuthReport), String>;
+
 /// [`check_file`], with the authentication the verdict used.
-pub fn check_file_auth(
-    engine: &Engine,
-    path: &Path,
-    envelope: &Envelope,
-    rt: Option<&tokio::runtime::Handle>,
-) -> Result<(Verdict, AuthReport), String> {
+pub fn check_file_auth(engine: &Engine, path: &Path, envelope: &Envelope, rt: Option<&tokio::runtime::Handle>) -> Checked {
     let raw = std::fs::read(path).map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
     let cap = engine.config.milter.max_body_bytes;
     let (raw, truncated) = cap_body(&raw, cap);
@@ -346,7 +344,7 @@ pub fn expect_report(expect: Expect, results: &[(String, Result<Verdict, String>
 /// message in input order and a summary. Returns the number of unreadable files.
 pub fn scan(engine: &Engine, files: &[PathBuf], json: bool, rt: Option<&tokio::runtime::Handle>, expect: Option<Expect>) -> usize {
     let env = Envelope::default();
-    let checked: Vec<(String, Result<(Verdict, AuthReport), String>)> =
+    let checked: Vec<(String, Checked)> =
         files.par_iter().map(|p| (p.display().to_string(), check_file_auth(engine, p, &env, rt))).collect();
     let reports: Vec<Option<AuthReport>> = checked.iter().map(|(_, r)| r.as_ref().ok().map(|(_, a)| a.clone())).collect();
     let results: Vec<(String, Result<Verdict, String>)> = checked.into_iter().map(|(f, r)| (f, r.map(|(v, _)| v))).collect();
