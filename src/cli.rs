@@ -2,6 +2,8 @@
 //! over .eml files.
 
 use crate::analysis::{analyze_guarded, Engine, Envelope, MessageInput};
+use crate::auth::{AuthResult, AuthResults, MethodResult};
+use crate::domain::registrable;
 use crate::verdict::{fmt_score, Action, Verdict};
 use rayon::prelude::*;
 use serde::Serialize;
@@ -15,20 +17,177 @@ pub struct FileResult<'a> {
     pub file: String,
     #[serde(flatten)]
     pub verdict: &'a Verdict,
+    /// The authentication the verdict used.
+    pub auth: &'a AuthReport,
+}
+
+/// One SPF, DKIM or DMARC result as `check` shows it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MethodReport {
+    pub result: AuthResult,
+    /// SPF: the checked domain; DKIM: `d=`; DMARC: the From domain.
+    pub domain: String,
+    /// DKIM selector (`s=`), when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub selector: Option<String>,
+    /// SPF: "mailfrom" or "helo"; DMARC: the published policy; DKIM/compauth: a reason.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub detail: String,
+    /// The domain is in the From domain's organisational domain (relaxed alignment).
+    pub aligned: bool,
+    /// The result is a DNS temporary error: unknown, not a fail.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub temperror: bool,
+}
+
+/// The `"auth"` object of `check --json` / `scan --json`: the results the
+/// verdict used and where they came from.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AuthReport {
+    /// "impostor" (own checks over DNS), the trusted authserv-id, "microsoft365",
+    /// or "none" (offline without trusted upstream results: authentication unknown).
+    pub source: String,
+    /// Human words for the source.
+    pub origin: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from_domain: Option<String>,
+    pub spf: Option<MethodReport>,
+    pub dkim: Vec<MethodReport>,
+    pub dmarc: Option<MethodReport>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub compauth: Option<MethodReport>,
+    /// Lookups that failed temporarily (timeout, SERVFAIL, budget exceeded).
+    pub temperror: Vec<String>,
+}
+
+impl AuthReport {
+    pub fn new(auth: Option<&AuthResults>, from_domain: Option<&str>) -> AuthReport {
+        let org = |d: &str| registrable(d).unwrap_or_else(|| d.to_ascii_lowercase());
+        let aligned = |d: &str| !d.is_empty() && from_domain.is_some_and(|f| org(f) == org(d));
+        let method = |m: &MethodResult, dkim: bool| {
+            let (selector, detail) = if dkim {
+                let rest = m.detail.strip_prefix("s=").unwrap_or(&m.detail);
+                match (m.detail.starts_with("s="), rest.split_once(": ")) {
+                    (true, Some((s, why))) => (Some(s.to_string()), why.to_string()),
+                    (true, None) => (Some(rest.to_string()), String::new()),
+                    _ => (None, m.detail.clone()),
+                }
+            } else {
+                (None, m.detail.clone())
+            };
+            MethodReport {
+                result: m.result,
+                domain: m.domain.clone(),
+                selector,
+                detail,
+                aligned: aligned(&m.domain),
+                temperror: m.result == AuthResult::TempError,
+            }
+        };
+        let Some(a) = auth else {
+            return AuthReport {
+                source: "none".into(),
+                origin: "not checked: offline and no trusted upstream results (see --nameserver, auth.trusted_authserv_ids)".into(),
+                from_domain: from_domain.map(str::to_string),
+                spf: None,
+                dkim: Vec::new(),
+                dmarc: None,
+                compauth: None,
+                temperror: Vec::new(),
+            };
+        };
+        let origin = match a.source.as_str() {
+            crate::auth::OWN_SOURCE => "impostor's own SPF/DKIM/DMARC checks over DNS".to_string(),
+            crate::auth::MICROSOFT_SOURCE => "trusted upstream: Microsoft 365 Authentication-Results (auth.microsoft_upstream)".to_string(),
+            id => format!("trusted upstream: Authentication-Results of {id} (auth.trusted_authserv_ids)"),
+        };
+        AuthReport {
+            source: a.source.clone(),
+            origin,
+            from_domain: from_domain.map(str::to_string),
+            spf: a.spf.as_ref().map(|m| method(m, false)),
+            dkim: a.dkim.iter().map(|m| method(m, true)).collect(),
+            dmarc: a.dmarc.as_ref().map(|d| MethodReport {
+                result: d.result,
+                domain: d.domain.clone(),
+                selector: None,
+                detail: if d.policy.is_empty() { String::new() } else { format!("p={}", d.policy) },
+                aligned: aligned(&d.domain),
+                temperror: d.result == AuthResult::TempError,
+            }),
+            compauth: a.compauth.as_ref().map(|m| method(m, false)),
+            temperror: a.temperror.clone(),
+        }
+    }
+
+    /// The text block of `check`.
+    pub fn text(&self) -> String {
+        let mut s = format!("\n  auth:   {}", self.origin);
+        let line = |name: &str, m: &MethodReport| {
+            let mut l = format!("\n    {name:<8} {:<10} {}", m.result.as_str(), if m.domain.is_empty() { "-" } else { &m.domain });
+            if let Some(sel) = &m.selector {
+                l.push_str(&format!(" s={sel}"));
+            }
+            if !m.detail.is_empty() {
+                l.push_str(&format!(" ({})", m.detail));
+            }
+            if m.temperror {
+                l.push_str("  DNS temporary error: unknown, not a fail");
+            } else if name != "compauth" && !m.domain.is_empty() {
+                l.push_str(if m.aligned { "  aligned with From" } else { "  not aligned with From" });
+            }
+            l
+        };
+        if self.source == "none" {
+            return s;
+        }
+        match &self.spf {
+            Some(m) => s.push_str(&line("spf", m)),
+            None => s.push_str("\n    spf      none       (no client address)"),
+        }
+        if self.dkim.is_empty() {
+            s.push_str("\n    dkim     none       (no signature)");
+        }
+        for m in &self.dkim {
+            s.push_str(&line("dkim", m));
+        }
+        match &self.dmarc {
+            Some(m) => s.push_str(&line("dmarc", m)),
+            None => s.push_str("\n    dmarc    none"),
+        }
+        if let Some(m) = &self.compauth {
+            s.push_str(&line("compauth", m));
+        }
+        for t in &self.temperror {
+            s.push_str(&format!("\n    temperror: {t}"));
+        }
+        s
+    }
 }
 
 /// Reads one message and analyses it like the daemon would. With a runtime
 /// and an online engine, SPF/DKIM/DMARC are checked over DNS first.
 pub fn check_file(engine: &Engine, path: &Path, envelope: &Envelope, rt: Option<&tokio::runtime::Handle>) -> Result<Verdict, String> {
+    check_file_auth(engine, path, envelope, rt).map(|(v, _)| v)
+}
+
+/// A verdict and the authentication it used, or why the file could not be read.
+type Checked = Result<(Verdict, AuthReport), String>;
+
+/// [`check_file`], with the authentication the verdict used.
+pub fn check_file_auth(engine: &Engine, path: &Path, envelope: &Envelope, rt: Option<&tokio::runtime::Handle>) -> Checked {
     let raw = std::fs::read(path).map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
     let cap = engine.config.milter.max_body_bytes;
     let (raw, truncated) = cap_body(&raw, cap);
     let auth = match rt {
         Some(rt) => rt.block_on(engine.auth.authenticate(envelope, &raw, truncated, &engine.auth.upstream(envelope, &raw))),
-        None => None,
+        // offline: the trusted upstream's results stand in (as analyze does), and are shown
+        None => engine.auth.upstream(envelope, &raw).results,
     };
     let input = MessageInput { envelope, raw: &raw, truncated, headers_truncated: false, auth: auth.as_ref() };
-    Ok(analyze_guarded(engine, &input).0)
+    let (v, facts) = analyze_guarded(engine, &input);
+    let report = AuthReport::new(auth.as_ref(), facts.from_domain.as_deref());
+    Ok((v, report))
 }
 
 /// Applies the milter's body cap to a whole message, as the daemon would see it.
@@ -49,6 +208,44 @@ fn find_header_end(raw: &[u8]) -> Option<usize> {
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),
     }
+}
+
+/// Human-readable explanation of a verdict and the authentication it used.
+pub fn explain_with_auth(file: &str, v: &Verdict, auth: &AuthReport) -> String {
+    let mut s = explain(file, v);
+    s.push_str(&auth.text());
+    s
+}
+
+/// `check --explain`: every finding with its rule's description, group,
+/// default and counted weight and evidence; the thresholds and which one decided;
+/// the authentication used.
+pub fn explain_detail(engine: &Engine, file: &str, v: &Verdict, auth: &AuthReport) -> String {
+    let mut s = format!("{file}\n  action: {}\n  score:  {}", v.header_value(), fmt_score(v.score));
+    if let Some(b) = &v.brand {
+        s.push_str(&format!("\n  brand:  {b}"));
+    }
+    if v.rules.is_empty() {
+        s.push_str("\n  findings: none");
+    }
+    for r in &v.rules {
+        let def = crate::analysis::catalog().find(|d| d.id == r.id);
+        let (group, default, desc) = def.map(|d| (d.group, d.default_weight, d.description)).unwrap_or(("?", 0.0, ""));
+        let counted = if r.monitor { "monitor: shown, not counted".to_string() } else { format!("counted {:+.1}", r.score) };
+        s.push_str(&format!("\n  {}  [group {group}, default weight {}, {counted}]", r.id, fmt_score(default)));
+        s.push_str(&format!("\n      rule:     {desc}"));
+        s.push_str(&format!("\n      evidence: {}", r.evidence));
+    }
+    let t = &engine.config.actions;
+    s.push_str(&format!(
+        "\n  thresholds: tag {} / quarantine {} / reject {} (a brand's [brand.actions] may override)",
+        fmt_score(t.tag),
+        fmt_score(t.quarantine),
+        fmt_score(t.reject)
+    ));
+    s.push_str(&format!("\n  decided by: {}", v.decided_by));
+    s.push_str(&auth.text());
+    s
 }
 
 /// Human-readable explanation of a verdict.
@@ -147,14 +344,16 @@ pub fn expect_report(expect: Expect, results: &[(String, Result<Verdict, String>
 /// message in input order and a summary. Returns the number of unreadable files.
 pub fn scan(engine: &Engine, files: &[PathBuf], json: bool, rt: Option<&tokio::runtime::Handle>, expect: Option<Expect>) -> usize {
     let env = Envelope::default();
-    let results: Vec<(String, Result<Verdict, String>)> =
-        files.par_iter().map(|p| (p.display().to_string(), check_file(engine, p, &env, rt))).collect();
+    let checked: Vec<(String, Checked)> =
+        files.par_iter().map(|p| (p.display().to_string(), check_file_auth(engine, p, &env, rt))).collect();
+    let reports: Vec<Option<AuthReport>> = checked.iter().map(|(_, r)| r.as_ref().ok().map(|(_, a)| a.clone())).collect();
+    let results: Vec<(String, Result<Verdict, String>)> = checked.into_iter().map(|(f, r)| (f, r.map(|(v, _)| v))).collect();
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     let mut per_action: BTreeMap<&'static str, usize> = Action::ALL.iter().map(|a| (a.as_str(), 0)).collect();
     let mut per_rule: BTreeMap<&'static str, usize> = BTreeMap::new();
     let mut errors = 0;
-    for (file, r) in &results {
+    for ((file, r), auth) in results.iter().zip(&reports) {
         match r {
             Ok(v) => {
                 *per_action.entry(v.action.as_str()).or_default() += 1;
@@ -166,7 +365,9 @@ pub fn scan(engine: &Engine, files: &[PathBuf], json: bool, rt: Option<&tokio::r
                     }
                 }
                 let line = if json {
-                    serde_json::to_string(&FileResult { file: file.clone(), verdict: v }).unwrap_or_default()
+                    let none = AuthReport::new(None, None);
+                    serde_json::to_string(&FileResult { file: file.clone(), verdict: v, auth: auth.as_ref().unwrap_or(&none) })
+                        .unwrap_or_default()
                 } else {
                     let rules = v.rules.iter().map(|r| r.id).collect::<Vec<_>>().join(",");
                     format!("{:<10} {:>6} {file} {rules}", v.action.as_str(), fmt_score(v.score))

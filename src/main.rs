@@ -57,7 +57,7 @@ enum Cmd {
         /// DNS resolver IP:PORT (repeatable); overrides dns.nameservers.
         #[arg(long = "nameserver", value_name = "IP:PORT")]
         nameservers: Vec<String>,
-        /// Print each finding with its weight and evidence (the default human output already does).
+        /// Print each finding with its rule description, group, weights and evidence, the thresholds and which one decided.
         #[arg(long)]
         explain: bool,
         message: PathBuf,
@@ -167,19 +167,21 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> Result<ExitCode, String> {
     match cli.cmd {
         Cmd::Serve { config, socket, dry_run, nameservers } => serve(config, socket, dry_run, nameservers),
-        Cmd::Check { config, client_ip, helo, mail_from, json, offline, nameservers, explain: _, message } => {
+        Cmd::Check { config, client_ip, helo, mail_from, json, offline, nameservers, explain, message } => {
             let c = load_with_nameservers(config.as_deref(), &nameservers)?;
             let rt = runtime()?;
             let engine = if offline { Engine::new(c).map_err(|e| e.to_string())? } else { rt.block_on(async { Engine::online(c) })? };
             let env = Envelope { client_ip, helo, mail_from, ..Default::default() };
             let handle = (!offline).then(|| rt.handle().clone());
-            let v = cli::check_file(&engine, &message, &env, handle.as_ref())?;
+            let (v, auth) = cli::check_file_auth(&engine, &message, &env, handle.as_ref())?;
             let file = message.display().to_string();
             if json {
-                let r = cli::FileResult { file, verdict: &v };
+                let r = cli::FileResult { file, verdict: &v, auth: &auth };
                 println!("{}", serde_json::to_string(&r).map_err(|e| e.to_string())?);
+            } else if explain {
+                println!("{}", cli::explain_detail(&engine, &file, &v, &auth));
             } else {
-                println!("{}", cli::explain(&file, &v));
+                println!("{}", cli::explain_with_auth(&file, &v, &auth));
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -149,3 +149,56 @@ async fn an_earlier_milters_results_are_used_when_impostor_checks_nothing_itself
     assert!(deleted_ar(&a).is_empty(), "the earlier milter's header is kept: {:?}", a.actions);
     d.stop().await;
 }
+
+// Microsoft 365 / Exchange Online Protection in front of this MTA: its
+// Authentication-Results has no authserv-id. Real layout (as Exchange Online
+// writes it): Microsoft-internal Received hops, its Authentication-Results and
+// Received-SPF, then the Received of the hop from the Internet into Microsoft.
+const MS_TRUSTED: &str = "[auth]\nauthserv_id = \"mx.rcpt.example\"\nmicrosoft_upstream = true\ntrusted_relays = [\"198.51.100.0/24\"]\n";
+const MS_INTERNAL: &str = "from AM4PEPF00025F9A.EURPRD83.prod.outlook.com (2603:10a6:20b:4b1::9) by DB9PR02CA0003.outlook.office365.com (2603:10a6:10:1d9::8) with Microsoft SMTP Server (version=TLS1_2, cipher=TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384) id 15.20.8230.7; Wed, 2 Dec 2026 06:00:01 +0000";
+const MS_FAIL: &str = "spf=fail (sender IP is 203.0.113.9) smtp.mailfrom=openai.com; dkim=none (message not signed) header.d=none;dmarc=fail action=oreject header.from=openai.com;compauth=fail reason=000";
+const MS_PASS: &str = "spf=pass (sender IP is 192.0.2.10) smtp.mailfrom=openai.com; dkim=pass (signature was verified) header.d=openai.com;dmarc=pass action=none header.from=openai.com;compauth=pass reason=100";
+const MS_SPF: &str = "Fail (protection.outlook.com: domain of openai.com does not designate 203.0.113.9 as permitted sender) receiver=protection.outlook.com; client-ip=203.0.113.9; helo=attacker.example;";
+const MS_ENTRY: &str = "from attacker.example (203.0.113.9) by AM4PEPF00025F9A.mail.protection.outlook.com (10.167.16.9) with Microsoft SMTP Server id 15.20.8230.7 via Frontend Transport; Wed, 2 Dec 2026 06:00:00 +0000";
+
+#[tokio::test]
+async fn microsoft_results_from_the_trusted_relay_are_used_and_a_deeper_forgery_ignored() {
+    let zone = openai_zone();
+    let d = Daemon::start_with_dns(&format!("monitor = true\n{MS_TRUSTED}"), zone.port).await;
+    // Microsoft says DMARC fails; the sender wrote a passing copy below the hop into Microsoft
+    let headers = [
+        ("Received", MS_INTERNAL),
+        ("Authentication-Results", MS_FAIL),
+        ("Received-SPF", MS_SPF),
+        ("Received", MS_ENTRY),
+        ("Authentication-Results", MS_PASS),
+    ];
+    let (a, _) = send(d.addr, RELAY, &headers).await;
+    let rules = header(&a, "X-Impostor-Rules");
+    assert!(rules.contains("BRAND_DOMAIN_DMARC_FAIL") && rules.contains("DMARC_FAIL"), "Microsoft's verdict: {rules}");
+    assert!(!a.actions.iter().any(|x| matches!(x, EomAction::InsertHeader { .. })), "no own checks: {:?}", a.actions);
+    // Microsoft's pass from the relay stands in for our checks (SPF of the relay's IP would fail)
+    let headers = [("Received", MS_INTERNAL), ("Authentication-Results", MS_PASS), ("Received", MS_ENTRY)];
+    let (p, _) = send(d.addr, RELAY, &headers).await;
+    let rules = header(&p, "X-Impostor-Rules");
+    assert!(!rules.contains("BRAND_DOMAIN") && !rules.contains("SPF_FAIL"), "Microsoft's pass is used: {rules}");
+    // only the forged copy below the entry hop: nothing of Microsoft's, our own checks decide
+    let headers = [("Received", MS_INTERNAL), ("Received", MS_ENTRY), ("Authentication-Results", MS_PASS)];
+    let (f, _) = send(d.addr, RELAY, &headers).await;
+    let rules = header(&f, "X-Impostor-Rules");
+    assert!(rules.contains("BRAND_DOMAIN_DMARC_FAIL") && rules.contains("SPF_FAIL"), "the deeper forgery is ignored: {rules}");
+    d.stop().await;
+}
+
+#[tokio::test]
+async fn microsoft_results_from_an_untrusted_client_are_not_read() {
+    let zone = openai_zone();
+    let d = Daemon::start_with_dns(&format!("monitor = true\n{MS_TRUSTED}"), zone.port).await;
+    // the attacker connects directly and writes a Microsoft-format pass on top
+    let headers = [("Received", MS_INTERNAL), ("Authentication-Results", MS_PASS), ("Received", MS_ENTRY)];
+    let (a, _) = send(d.addr, ATTACKER, &headers).await;
+    let rules = header(&a, "X-Impostor-Rules");
+    assert!(rules.contains("BRAND_DOMAIN_DMARC_FAIL") && rules.contains("SPF_FAIL"), "our own checks decide: {rules}");
+    assert!(a.has_insert_header(0, "Authentication-Results", indymilter_test::any()), "our own results are added: {:?}", a.actions);
+    d.stop().await;
+}

@@ -203,7 +203,8 @@ pub fn check(brands: &BrandSet, facts: &Facts, content: Option<&Content>, auth: 
     let from = facts.from_domain.as_deref();
 
     // From on the brand's own domain without an aligned pass: a spoof of the domain itself.
-    if out.iter().any(|f| f.rule == authn::BRAND_DOMAIN_DMARC_FAIL) {
+    // (BRAND_DOMAIN_UNSIGNED: offline or on a temperror, the structural form of the same spoof)
+    if out.iter().any(|f| f.rule == authn::BRAND_DOMAIN_DMARC_FAIL || f.rule == authn::BRAND_DOMAIN_UNSIGNED) {
         if let Some(owner) = from.and_then(|d| brands.owner_of(d)) {
             let cta = calls_to_action(brands, owner, content, out);
             if !cta.is_empty() {

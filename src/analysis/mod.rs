@@ -203,7 +203,7 @@ pub fn findings(engine: &Engine, input: &MessageInput) -> (Vec<Finding>, Facts) 
         }
         None => out.push(Finding::new(MESSAGE_UNPARSEABLE, "no header block could be parsed")),
     }
-    authn::check(&engine.brands, input.envelope, input.auth, &facts, &mut out);
+    authn::check(&engine.brands, input.envelope, input.raw, input.auth, &facts, &mut out);
     impersonation::check(&engine.brands, &facts, shown.as_ref(), input.auth, &mut out);
     (out, facts)
 }

@@ -27,6 +27,8 @@ pub struct Authenticator {
     resolver: Option<Arc<MessageAuthenticator>>,
     trusted_ids: Vec<String>,
     trusted_relays: Vec<ipnet::IpNet>,
+    /// `auth.microsoft_upstream`: read Microsoft 365's Authentication-Results (no authserv-id).
+    microsoft: bool,
     /// Host names of this MTA in `Received … by` (our hostname, our authserv-id).
     own_hosts: Vec<String>,
     budget: std::time::Duration,
@@ -46,6 +48,7 @@ impl Authenticator {
             resolver: None,
             trusted_ids: a.trusted_authserv_ids.clone(),
             trusted_relays: a.trusted_relays.clone(),
+            microsoft: a.microsoft_upstream,
             own_hosts: vec![crate::config::hostname(), config.authserv_id.clone()],
             budget: std::time::Duration::from_millis(config.dns.budget_ms),
         }
@@ -69,11 +72,19 @@ impl Authenticator {
     pub fn upstream(&self, env: &Envelope, raw: &[u8]) -> Upstream {
         let relays = &self.trusted_relays;
         let from_relay = env.client_ip.is_none_or(|ip| relays.is_empty() || relays.iter().any(|n| n.contains(&ip)));
-        if self.trusted_ids.is_empty() || !from_relay {
+        if !from_relay {
             return Upstream::default();
         }
         let own: Vec<&str> = self.own_hosts.iter().map(String::as_str).collect();
-        upstream_block(raw, &self.trusted_ids, &own)
+        let named = upstream_block(raw, &self.trusted_ids, &own);
+        if named.results.is_some() || !self.microsoft {
+            return named;
+        }
+        // Microsoft 365 only from a declared relay (validation requires auth.trusted_relays with it)
+        if env.client_ip.is_some() && relays.is_empty() {
+            return named;
+        }
+        microsoft_block(raw, &own)
     }
 
     /// Whether upstream results stand in for our own checks: when they come
@@ -175,6 +186,9 @@ pub struct AuthResults {
     pub dmarc: Option<DmarcSummary>,
     /// Lookups that failed temporarily (timeout, SERVFAIL).
     pub temperror: Vec<String>,
+    /// Microsoft's composite authentication (`compauth=`), with its reason code as detail.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub compauth: Option<MethodResult>,
 }
 
 pub const OWN_SOURCE: &str = "impostor";
@@ -496,6 +510,67 @@ pub fn upstream_block(raw: &[u8], trusted: &[String], own_hosts: &[&str]) -> Ups
     out
 }
 
+/// The `source` of results read from Microsoft 365's header.
+pub const MICROSOFT_SOURCE: &str = "microsoft365";
+
+/// Whether a host name is inside Microsoft's mail network (Exchange Online,
+/// EOP): `*.outlook.com`, `*.outlook.office365.com`.
+fn microsoft_host(host: &str) -> bool {
+    let h = host.trim_end_matches('.').to_ascii_lowercase();
+    ["outlook.com", "outlook.office365.com", "office365.com"].iter().any(|d| h == *d || h.ends_with(&format!(".{d}")))
+}
+
+/// The host a `Received` header names after `from` (its first word), lowercased.
+pub fn received_from(value: &str) -> Option<String> {
+    let v = strip_comments(value);
+    let mut words = v.split_whitespace();
+    (words.next()?.eq_ignore_ascii_case("from")).then(|| words.next().map(|h| h.to_ascii_lowercase())).flatten()
+}
+
+/// Microsoft 365 / Exchange Online Protection's own `Authentication-Results`:
+/// the header has no authserv-id (its value starts with `spf=`, `dkim=`, …).
+/// Only the topmost such header above the first `Received` that Microsoft did
+/// not write between its own hosts is read: that Received records the hop from
+/// the Internet into Microsoft (`from mta.sender.example … by
+/// X.outlook.com`), and everything below it came with the message, so anyone
+/// could have written it. `Received` headers of this host (`own_hosts`) and
+/// Microsoft-internal hops (`from A.outlook.com by B.outlook.com`) do not end
+/// the search. `Authentication-Results-Original` and `ARC-Authentication-Results`
+/// are other header names and never read.
+pub fn microsoft_block(raw: &[u8], own_hosts: &[&str]) -> Upstream {
+    let mut out = Upstream::default();
+    let mut ar_index = 0usize;
+    for (name, value) in header_fields(raw) {
+        if name.eq_ignore_ascii_case("Authentication-Results") {
+            ar_index += 1;
+            let first = strip_comments(&value);
+            let first = first.split(';').next().unwrap_or("").trim().to_string();
+            // an authserv-id is a name with no '='; Microsoft's first part is already a resinfo
+            if !first.contains('=') {
+                continue;
+            }
+            let mut res = AuthResults { source: MICROSOFT_SOURCE.into(), ..Default::default() };
+            read_results(&mut res, MICROSOFT_SOURCE, &format!("microsoft; {value}"));
+            // Microsoft writes `header.d=none` for an unsigned message
+            for d in res.dkim.iter_mut().filter(|d| d.domain == "none") {
+                d.domain.clear();
+            }
+            out.block.push(ar_index);
+            out.results = Some(res);
+            return out;
+        }
+        if name.eq_ignore_ascii_case("Received") {
+            let by = received_by(&value).unwrap_or_default();
+            let own = own_hosts.iter().any(|h| h.eq_ignore_ascii_case(&by));
+            let internal = microsoft_host(&by) && received_from(&value).is_some_and(|f| microsoft_host(&f));
+            if !(internal || own) {
+                return out;
+            }
+        }
+    }
+    out
+}
+
 /// Adds the resinfo of one trusted `Authentication-Results` value to `res`:
 /// the first SPF and DMARC result of the block, and every DKIM result.
 fn read_results(res: &mut AuthResults, id: &str, value: &str) {
@@ -518,6 +593,10 @@ fn read_results(res: &mut AuthResults, id: &str, value: &str) {
                 let domain = prop("header.d").or_else(|| prop("header.i").map(dom)).unwrap_or_default();
                 let detail = prop("header.s").map(|s| format!("s={s}")).unwrap_or_default();
                 res.dkim.push(MethodResult { result, domain, detail });
+            }
+            "compauth" if res.compauth.is_none() => {
+                let detail = prop("reason").map(|r| format!("reason={r}")).unwrap_or_default();
+                res.compauth = Some(MethodResult { result, domain: String::new(), detail });
             }
             "dmarc" if res.dmarc.is_none() => {
                 let domain = prop("header.from").map(dom).unwrap_or_default();
@@ -722,6 +801,7 @@ mod tests {
             dkim: vec![MethodResult { result: AuthResult::Fail, domain: payload.into(), detail: "s=a;dkim=pass".into() }],
             dmarc: Some(DmarcSummary { result: AuthResult::Fail, domain: payload.into(), policy: String::new() }),
             temperror: Vec::new(),
+            compauth: None,
         };
         let h = ar_header("mx.rcpt.example", &r);
         assert!(!h.contains("dkim=pass") && !h.contains("openai.com"), "{h}");
@@ -731,6 +811,46 @@ mod tests {
         assert_eq!(back.spf.unwrap().result, AuthResult::None);
         assert_eq!(back.dkim.iter().map(|d| d.result).collect::<Vec<_>>(), vec![AuthResult::Fail]);
         assert_eq!(back.dmarc.unwrap().result, AuthResult::Fail);
+    }
+
+    const MS_AR: &str = "Authentication-Results: spf=fail (sender IP is 139.177.195.128)\r\n smtp.mailfrom=bank.example; dkim=fail (no key for signature)\r\n header.d=other.example;dmarc=fail action=none\r\n header.from=bank.example;compauth=fail reason=001\r\n";
+    const MS_ENTRY: &str = "Received: from mail.sender.example (139.177.195.128) by\r\n AM4PEPF00025F9A.mail.protection.outlook.com (10.167.16.9) with Microsoft SMTP\r\n Server id 15.20.8230.7; Mon, 9 Dec 2024 09:09:44 +0000\r\n";
+    const MS_INTERNAL: &str = "Received: from AM4PEPF00025F9A.EURPRD83.prod.outlook.com (2603:10a6:20b:4b1::9)\r\n by DB9PR02CA0003.outlook.office365.com (2603:10a6:10:1d9::8) with Microsoft SMTP\r\n Server; Mon, 9 Dec 2024 09:09:45 +0000\r\n";
+    const MS_FORGED: &str = "Authentication-Results: spf=pass (sender IP is 139.177.195.128) smtp.mailfrom=bank.example; dkim=pass header.d=bank.example; dmarc=pass action=none header.from=bank.example; compauth=pass reason=100\r\n";
+
+    #[test]
+    fn microsoft_results_are_read_from_above_the_entry_hop() {
+        let raw = format!("{MS_INTERNAL}{MS_AR}Received-SPF: Fail (protection.outlook.com: domain of bank.example does not designate 139.177.195.128 as permitted sender)\r\n{MS_ENTRY}{MS_FORGED}From: a@bank.example\r\n\r\nx\r\n");
+        let u = microsoft_block(raw.as_bytes(), &["mta.rcpt.example"]);
+        assert_eq!(u.block, vec![1]);
+        let r = u.results.unwrap();
+        assert_eq!(r.source, MICROSOFT_SOURCE);
+        assert_eq!(r.spf.as_ref().map(|s| (s.result, s.domain.as_str())), Some((AuthResult::Fail, "bank.example")));
+        assert_eq!(r.dkim, vec![MethodResult { result: AuthResult::Fail, domain: "other.example".into(), detail: String::new() }]);
+        assert_eq!(r.dmarc.as_ref().map(|d| (d.result, d.domain.as_str())), Some((AuthResult::Fail, "bank.example")));
+        assert_eq!(r.compauth.map(|c| (c.result, c.detail)), Some((AuthResult::Fail, "reason=001".to_string())));
+    }
+
+    #[test]
+    fn microsoft_header_below_the_entry_hop_is_the_senders() {
+        // no header of Microsoft's own: the only one is below the hop from the Internet
+        let raw = format!("{MS_INTERNAL}{MS_ENTRY}{MS_FORGED}From: a@bank.example\r\n\r\nx\r\n");
+        assert_eq!(microsoft_block(raw.as_bytes(), &[]), Upstream::default());
+        // a Received of someone else on top (not Microsoft's, not ours) ends the search at once
+        let raw = format!(
+            "Received: from x.example by relay.other.example; Mon, 9 Dec 2024 09:09:45 +0000\r\n{MS_AR}From: a@bank.example\r\n\r\nx\r\n"
+        );
+        assert_eq!(microsoft_block(raw.as_bytes(), &[]), Upstream::default());
+        // other header names are never read
+        let raw = format!(
+            "ARC-Authentication-Results: i=1; {}\r\nAuthentication-Results-Original: {}\r\nFrom: a@bank.example\r\n\r\nx\r\n",
+            "mx.microsoft.com 1; spf=pass smtp.mailfrom=bank.example; dmarc=pass header.from=bank.example",
+            "spf=pass smtp.mailfrom=bank.example; dmarc=pass header.from=bank.example"
+        );
+        assert_eq!(microsoft_block(raw.as_bytes(), &[]), Upstream::default());
+        // a header with an authserv-id is not Microsoft's
+        let raw = format!("{GENUINE}From: a@bank.example\r\n\r\nx\r\n");
+        assert_eq!(microsoft_block(raw.as_bytes(), &[]).results, None);
     }
 
     #[test]

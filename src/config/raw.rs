@@ -276,6 +276,9 @@ pub struct AuthConfig {
     /// checks. When empty, they are read only when impostor does no checks
     /// of its own (`auth.enabled = false`, or offline).
     pub trusted_relays: Vec<ipnet::IpNet>,
+    /// Read Microsoft 365 / Exchange Online Protection's `Authentication-Results`
+    /// (which carries no authserv-id) on mail from `trusted_relays` (required).
+    pub microsoft_upstream: bool,
 }
 
 impl Default for AuthConfig {
@@ -286,6 +289,7 @@ impl Default for AuthConfig {
             add_header: true,
             trusted_authserv_ids: Vec::new(),
             trusted_relays: Vec::new(),
+            microsoft_upstream: false,
         }
     }
 }

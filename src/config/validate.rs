@@ -123,6 +123,13 @@ impl Config {
                 format!("milter.worker_threads: {} is more than 1024 (0 = half the CPUs)", raw.milter.worker_threads),
             ));
         }
+        if raw.auth.microsoft_upstream && raw.auth.trusted_relays.is_empty() {
+            return Err(invalid(
+                file,
+                "auth.microsoft_upstream: true needs auth.trusted_relays (Microsoft's Authentication-Results has no authserv-id: \
+                 only the relay's address tells the real one from a sender's copy); list Microsoft 365's outbound networks there",
+            ));
+        }
         if raw.milter.max_connections == 0 {
             return Err(invalid(file, "milter.max_connections: 0 must be at least 1"));
         }
@@ -465,6 +472,9 @@ mod tests {
         let w = c.warnings();
         assert_eq!(w.len(), 1, "{w:?}");
         assert!(w[0].starts_with("auth.trusted_authserv_ids: \"MX.example\" is also impostor's own authserv-id"), "{w:?}");
+        let e = Config::from_toml_str("[auth]\nmicrosoft_upstream = true\n", "x.toml").unwrap_err().to_string();
+        assert!(e.contains("x.toml") && e.contains("auth.microsoft_upstream: true needs auth.trusted_relays"), "{e}");
+        assert!(Config::from_toml_str("[auth]\nmicrosoft_upstream = true\ntrusted_relays = [\"40.92.0.0/15\"]\n", "x.toml").is_ok());
         let c = Config::from_toml_str("[auth]\ntrusted_authserv_ids = [\"mx.up.example\"]\n", "x.toml").unwrap();
         assert!(c.warnings()[0].contains("auth.trusted_relays is empty"), "{:?}", c.warnings());
         let c = Config::from_toml_str("[auth]\nenabled = false\ntrusted_authserv_ids = [\"mx.up.example\"]\n", "x.toml").unwrap();
