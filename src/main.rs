@@ -60,9 +60,10 @@ enum Cmd {
         /// Print each finding with its weight and evidence (the default human output already does).
         #[arg(long)]
         explain: bool,
+        /// The message file; `-` reads standard input.
         message: PathBuf,
     },
-    /// Analyse many message files (directories are walked for *.eml), in parallel.
+    /// Analyse many messages in parallel: .eml files, Maildir folders (cur/, new/), mbox files.
     Scan {
         #[arg(short, long)]
         config: Option<PathBuf>,
@@ -90,7 +91,11 @@ enum Cmd {
         cmd: ConfigCmd,
     },
     /// List every rule id with its group, default weight and description.
-    Rules,
+    Rules {
+        /// A JSON array of {id, group, weight, description}.
+        #[arg(long)]
+        json: bool,
+    },
     /// Say whether and how each domain imitates a protected brand.
     Lookalike {
         #[arg(short, long)]
@@ -155,6 +160,14 @@ fn runtime() -> Result<tokio::runtime::Runtime, String> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if !matches!(cli.cmd, Cmd::Serve { .. }) {
+        // the commands that print: `impostor rules | head` ends quietly when the reader goes, as other Unix tools do
+        // (Rust ignores SIGPIPE, and println! then panics on the broken pipe)
+        // SAFETY: restoring the default disposition of one signal before any thread starts
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
+    }
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
@@ -286,7 +299,14 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Cmd::Rules => {
+        Cmd::Rules { json: true } => {
+            let rules: Vec<serde_json::Value> = impostor::analysis::catalog()
+                .map(|r| serde_json::json!({"id": r.id, "group": r.group, "weight": r.default_weight, "description": r.description}))
+                .collect();
+            println!("{}", serde_json::to_string_pretty(&rules).map_err(|e| e.to_string())?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Rules { json: false } => {
             for r in impostor::analysis::catalog() {
                 println!("{:<32} {:<10} {:>5.1}  {}", r.id, r.group, r.default_weight, r.description);
             }
