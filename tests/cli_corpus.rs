@@ -147,3 +147,23 @@ fn printing_commands_end_quietly_on_a_broken_pipe() {
     on_broken_pipe(&["check", "--offline", "--json", &phish]);
     on_broken_pipe(&["scan", &phish]);
 }
+
+/// impostor(8) documents every subcommand `impostor --help` lists, in the synopsis and as a section.
+#[test]
+fn man_page_lists_every_subcommand() {
+    let help = String::from_utf8(impostor().arg("--help").output().unwrap().stdout).unwrap();
+    let commands: Vec<&str> = help
+        .lines()
+        .skip_while(|l| !l.starts_with("Commands:"))
+        .skip(1)
+        .take_while(|l| l.starts_with("  "))
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|c| *c != "help")
+        .collect();
+    assert!(commands.len() >= 7 && commands.contains(&"lookalike"), "{commands:?}");
+    let man = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/man/impostor.8")).unwrap();
+    for c in commands {
+        assert!(man.contains(&format!(".B impostor {c}\n")), "impostor(8) SYNOPSIS lacks `impostor {c}`");
+        assert!(man.contains(&format!(".SS \"{c}")), "impostor(8) COMMANDS has no section for {c}");
+    }
+}
