@@ -359,9 +359,10 @@ fn serve(path: Option<PathBuf>, socket: Option<String>, dry_run: bool, nameserve
         // SIGHUP: load and check the configuration here; a valid one goes to the daemon, an invalid one is logged
         let (reload_tx, reload_rx) = tokio::sync::mpsc::channel(1);
         let reload_metrics = shared.metrics.clone();
+        // the handler is in place before readiness is announced: a reload right after start does not kill the daemon
+        let hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup());
         tokio::spawn(async move {
-            use tokio::signal::unix::{signal, SignalKind};
-            let Ok(mut hup) = signal(SignalKind::hangup()) else { return };
+            let Ok(mut hup) = hup else { return };
             while hup.recv().await.is_some() {
                 match load_config().and_then(Engine::online) {
                     Ok(engine) => {
@@ -376,15 +377,20 @@ fn serve(path: Option<PathBuf>, socket: Option<String>, dry_run: bool, nameserve
                 }
             }
         });
-        let shutdown = async {
-            use tokio::signal::unix::{signal, SignalKind};
-            let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
-            let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
+        // installed now, before readiness is announced: a stop right after start is a clean one
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = signal(SignalKind::terminate()).map_err(|e| format!("SIGTERM handler: {e}"))?;
+        let mut int = signal(SignalKind::interrupt()).map_err(|e| format!("SIGINT handler: {e}"))?;
+        let shutdown = async move {
             tokio::select! {
                 _ = term.recv() => tracing::info!("SIGTERM received"),
                 _ = int.recv() => tracing::info!("SIGINT received"),
             }
         };
+        // Type=notify: sockets bound, privileges dropped, signals handled; nothing happens without NOTIFY_SOCKET
+        if let Err(e) = sd_notify::notify(&[sd_notify::NotifyState::Ready]) {
+            tracing::warn!("cannot notify systemd of readiness: {e}");
+        }
         impostor::run(listener, shared.clone(), reload_rx, shutdown).await.map_err(|e| format!("milter failed: {e}"))?;
         let counts: Vec<String> = verdict::Action::ALL
             .iter()
