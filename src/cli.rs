@@ -34,7 +34,7 @@ pub fn check_file(engine: &Engine, path: &Path, envelope: &Envelope, rt: Option<
 /// [`check_file`] on a message already read.
 pub fn check_bytes(engine: &Engine, raw: &[u8], envelope: &Envelope, rt: Option<&tokio::runtime::Handle>) -> Verdict {
     let cap = engine.config.milter.max_body_bytes;
-    let (raw, truncated) = cap_body(&raw, cap);
+    let (raw, truncated) = cap_body(raw, cap);
     let auth = match rt {
         Some(rt) => rt.block_on(engine.auth.authenticate(envelope, &raw, truncated, &engine.auth.upstream(envelope, &raw))),
         None => None,
@@ -141,9 +141,7 @@ fn walk(dir: &Path, maildir: bool, out: &mut Vec<Item>) -> std::io::Result<()> {
                 continue;
             }
             walk(&p, is_maildir_root && (name == "cur" || name == "new"), out)?;
-        } else if maildir && !name.starts_with('.') {
-            out.push(Item::File(p));
-        } else if p.extension().is_some_and(|x| x.eq_ignore_ascii_case("eml")) {
+        } else if (maildir && !name.starts_with('.')) || p.extension().is_some_and(|x| x.eq_ignore_ascii_case("eml")) {
             out.push(Item::File(p));
         } else if p.extension().is_some_and(|x| x.eq_ignore_ascii_case("mbox")) || starts_with_from_line(&p) {
             push_mbox(&p, out).map_err(std::io::Error::other)?;
