@@ -107,7 +107,11 @@ impl Metrics {
         let connections = Counter::default();
         let connections_active = Gauge::default();
         let reloads = Family::<ResultLabel, Counter>::default();
-        registry.register("messages", "Messages by action carried out", messages.clone());
+        registry.register(
+            "messages",
+            "Messages by action: carried out, or the would-be action when only monitored (label monitor true)",
+            messages.clone(),
+        );
         registry.register("fail_mode", "Messages whose verdict came from the fail mode (internal error)", fail_mode.clone());
         registry.register("findings", "Findings by rule id", findings.clone());
         registry.register("analysis_seconds", "End of message to verdict, seconds", analysis_seconds.clone());
