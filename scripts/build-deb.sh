@@ -73,7 +73,7 @@ check "postinst creates the impostor user and has the systemd snippet" "$(head -
   eval 'grep -q "adduser --system" "$RUN_DEB/control/postinst" && grep -q "deb-systemd-helper" "$RUN_DEB/control/postinst"'
 
 if command -v lintian >/dev/null 2>&1; then
-  lintian --no-tag-display-limit "$DEB" >"$RUN_DEB/lintian.txt" 2>&1
+  lintian --tag-display-limit 0 "$DEB" >"$RUN_DEB/lintian.txt" 2>&1
   say "lintian: $(grep -c '^E:' "$RUN_DEB/lintian.txt") errors, $(grep -c '^W:' "$RUN_DEB/lintian.txt") warnings"
   check "lintian reports no error" "$(cat "$RUN_DEB/lintian.txt")" eval '! grep -q "^E:" "$RUN_DEB/lintian.txt"'
 else
