@@ -16,7 +16,8 @@
 #      listening on the packaged socket (ss -ltn), metrics answer, SIGTERM -> exit 0
 #   5. as root with a copy of the config that sets user = "impostor": binds, then drops privileges
 #   6. one message through a private Postfix (tests/e2e/lib.sh) to the packaged daemon: headers added
-#   7. dpkg --purge: binary, config, user gone
+#   2b. lintian on the .deb when it is installed (apt-get install lintian): no error (E:) tag
+#   7. dpkg --purge: binary, config gone; the system user impostor stays (Debian Policy 9.2.2)
 # Prints ok/not ok per check, "N passed, M failed"; exits non-zero on failure. Stops what it starts
 # by PID. Ports: the packaged ones (7357, 9357) must be free; Postfix/sink use PF_PORT/SINK_PORT
 # (default 3625/3626 here, so the e2e harness defaults stay free).
@@ -63,12 +64,21 @@ awk '{print "#   " $1 " " $NF}' "$RUN_DEB/contents.txt"
 has() { grep -qE " \./$1\$" "$RUN_DEB/contents.txt"; }
 for f in usr/sbin/impostor etc/impostor/impostor.toml 'usr/share/man/man8/impostor\.8(\.gz)?' 'usr/share/man/man5/impostor\.toml\.5(\.gz)?' \
   usr/share/doc/impostor/postfix-main.cf.snippet usr/share/doc/impostor/sendmail.mc.snippet usr/share/doc/impostor/copyright \
+  usr/share/doc/impostor/changelog.Debian.gz \
   '(usr/)?lib/systemd/system/impostor\.service'; do
   check "package contains /$f" "$(grep -cE '' "$RUN_DEB/contents.txt") entries" has "$f"
 done
 check "/etc/impostor/impostor.toml is a conffile" "$(cat "$RUN_DEB/control/conffiles" 2>&1)" grep -qx /etc/impostor/impostor.toml "$RUN_DEB/control/conffiles"
 check "postinst creates the impostor user and has the systemd snippet" "$(head -40 "$RUN_DEB/control/postinst")" \
   eval 'grep -q "adduser --system" "$RUN_DEB/control/postinst" && grep -q "deb-systemd-helper" "$RUN_DEB/control/postinst"'
+
+if command -v lintian >/dev/null 2>&1; then
+  lintian --tag-display-limit 0 "$DEB" >"$RUN_DEB/lintian.txt" 2>&1
+  say "lintian: $(grep -c '^E:' "$RUN_DEB/lintian.txt") errors, $(grep -c '^W:' "$RUN_DEB/lintian.txt") warnings"
+  check "lintian reports no error" "$(cat "$RUN_DEB/lintian.txt")" eval '! grep -q "^E:" "$RUN_DEB/lintian.txt"'
+else
+  say "lintian not installed: skipped (apt-get install lintian)"
+fi
 
 # ---------------------------------------------------------------------------------------------
 say "== 3. dpkg -i"
@@ -183,7 +193,7 @@ else
   check "dpkg --purge impostor" "$(tail -5 "$RUN_DEB/purge.txt" 2>/dev/null)" purge
   check "package gone" "$(dpkg -s impostor 2>&1 | head -2)" eval '! dpkg -s impostor >/dev/null 2>&1 || dpkg -s impostor | grep -q "not-installed"'
   check "/usr/sbin/impostor and /etc/impostor gone" "$(ls -ld /usr/sbin/impostor /etc/impostor 2>&1)" eval '[ ! -e /usr/sbin/impostor ] && [ ! -e /etc/impostor ]'
-  check "user impostor removed" "$(getent passwd impostor)" eval '! getent passwd impostor >/dev/null'
+  check "user impostor kept on purge" "$(getent passwd impostor)" eval 'getent passwd impostor >/dev/null'
 fi
 say "build-deb.sh took $(($(date +%s) - T0)) s"
 summary

@@ -167,6 +167,7 @@ impl AuthReport {
 
 /// Reads one message and analyses it like the daemon would. With a runtime
 /// and an online engine, SPF/DKIM/DMARC are checked over DNS first.
+/// `-` is standard input.
 pub fn check_file(engine: &Engine, path: &Path, envelope: &Envelope, rt: Option<&tokio::runtime::Handle>) -> Result<Verdict, String> {
     check_file_auth(engine, path, envelope, rt).map(|(v, _)| v)
 }
@@ -176,9 +177,25 @@ type Checked = Result<(Verdict, AuthReport), String>;
 
 /// [`check_file`], with the authentication the verdict used.
 pub fn check_file_auth(engine: &Engine, path: &Path, envelope: &Envelope, rt: Option<&tokio::runtime::Handle>) -> Checked {
-    let raw = std::fs::read(path).map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
+    let raw = if path == Path::new("-") {
+        let mut buf = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::stdin(), &mut buf).map_err(|e| format!("standard input: cannot read: {e}"))?;
+        buf
+    } else {
+        std::fs::read(path).map_err(|e| format!("{}: cannot read: {e}", path.display()))?
+    };
+    Ok(check_bytes_auth(engine, &raw, envelope, rt))
+}
+
+/// [`check_file`] on a message already read.
+pub fn check_bytes(engine: &Engine, raw: &[u8], envelope: &Envelope, rt: Option<&tokio::runtime::Handle>) -> Verdict {
+    check_bytes_auth(engine, raw, envelope, rt).0
+}
+
+/// [`check_bytes`], with the authentication the verdict used.
+pub fn check_bytes_auth(engine: &Engine, raw: &[u8], envelope: &Envelope, rt: Option<&tokio::runtime::Handle>) -> (Verdict, AuthReport) {
     let cap = engine.config.milter.max_body_bytes;
-    let (raw, truncated) = cap_body(&raw, cap);
+    let (raw, truncated) = cap_body(raw, cap);
     let auth = match rt {
         Some(rt) => rt.block_on(engine.auth.authenticate(envelope, &raw, truncated, &engine.auth.upstream(envelope, &raw))),
         // offline: the trusted upstream's results stand in (as analyze does), and are shown
@@ -187,7 +204,7 @@ pub fn check_file_auth(engine: &Engine, path: &Path, envelope: &Envelope, rt: Op
     let input = MessageInput { envelope, raw: &raw, truncated, headers_truncated: false, auth: auth.as_ref() };
     let (v, facts) = analyze_guarded(engine, &input);
     let report = AuthReport::new(auth.as_ref(), facts.from_domain.as_deref());
-    Ok((v, report))
+    (v, report)
 }
 
 /// Applies the milter's body cap to a whole message, as the daemon would see it.
@@ -266,32 +283,127 @@ pub fn explain(file: &str, v: &Verdict) -> String {
     s
 }
 
-/// Every file under `paths`: files as given, directories walked for `*.eml`.
-pub fn collect_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
+/// One message for `scan`: a file, or one message of an mbox file.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Item {
+    File(PathBuf),
+    /// The `index`th message (from 1) of the mbox `path`, already split out and unescaped.
+    Mbox {
+        path: PathBuf,
+        index: usize,
+        raw: Vec<u8>,
+    },
+}
+
+impl Item {
+    /// How the message is named in scan's output: the file, or `mbox#N`.
+    pub fn name(&self) -> String {
+        match self {
+            Item::File(p) => p.display().to_string(),
+            Item::Mbox { path, index, .. } => format!("{}#{index}", path.display()),
+        }
+    }
+}
+
+/// Every message under `paths`: a file as given (an mbox when it starts with a `From ` line), directories
+/// walked for `*.eml`, Maildir folders (every file in `cur/` and `new/`) and mbox files (`*.mbox`, or
+/// any file that starts with a `From ` line). An error when nothing yields a message.
+pub fn collect_files(paths: &[PathBuf]) -> Result<Vec<Item>, String> {
     let mut out = Vec::new();
     for p in paths {
         let meta = std::fs::metadata(p).map_err(|e| format!("{}: {e}", p.display()))?;
         if meta.is_dir() {
-            walk(p, &mut out).map_err(|e| format!("{}: {e}", p.display()))?;
+            let maildir = matches!(p.file_name().and_then(|n| n.to_str()), Some("cur" | "new"));
+            walk(p, maildir, &mut out).map_err(|e| format!("{}: {e}", p.display()))?;
+        } else if starts_with_from_line(p) {
+            push_mbox(p, &mut out)?;
         } else {
-            out.push(p.clone());
+            out.push(Item::File(p.clone()));
         }
+    }
+    if out.is_empty() {
+        let names = paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ");
+        return Err(format!("no message found in {names} (looked for *.eml files, Maildir cur/ and new/, mbox files)"));
     }
     Ok(out)
 }
 
-fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+/// `maildir`: `dir` is a Maildir's `cur/` or `new/`, where every file is a message.
+fn walk(dir: &Path, maildir: bool, out: &mut Vec<Item>) -> std::io::Result<()> {
     let mut entries: Vec<_> = std::fs::read_dir(dir)?.collect::<Result<_, _>>()?;
     entries.sort_by_key(|e| e.file_name());
+    let is_maildir_root = entries.iter().any(|e| e.file_name() == "cur") && entries.iter().any(|e| e.file_name() == "new");
     for e in entries {
         let p = e.path();
+        let name = e.file_name();
+        let name = name.to_string_lossy();
         if e.file_type()?.is_dir() {
-            walk(&p, out)?;
-        } else if p.extension().is_some_and(|x| x.eq_ignore_ascii_case("eml")) {
-            out.push(p);
+            // a Maildir's tmp/ holds messages still being delivered
+            if is_maildir_root && name == "tmp" {
+                continue;
+            }
+            walk(&p, is_maildir_root && (name == "cur" || name == "new"), out)?;
+        } else if (maildir && !name.starts_with('.')) || p.extension().is_some_and(|x| x.eq_ignore_ascii_case("eml")) {
+            out.push(Item::File(p));
+        } else if p.extension().is_some_and(|x| x.eq_ignore_ascii_case("mbox")) || starts_with_from_line(&p) {
+            push_mbox(&p, out).map_err(std::io::Error::other)?;
         }
     }
     Ok(())
+}
+
+fn starts_with_from_line(p: &Path) -> bool {
+    let mut head = [0u8; 5];
+    std::fs::File::open(p).and_then(|mut f| std::io::Read::read_exact(&mut f, &mut head)).is_ok() && &head == b"From "
+}
+
+fn push_mbox(p: &Path, out: &mut Vec<Item>) -> Result<(), String> {
+    let data = std::fs::read(p).map_err(|e| format!("{}: cannot read: {e}", p.display()))?;
+    for (i, raw) in split_mbox(&data).into_iter().enumerate() {
+        out.push(Item::Mbox { path: p.to_path_buf(), index: i + 1, raw });
+    }
+    Ok(())
+}
+
+/// Splits an mbox into its messages: each starts at a `From ` line at the start of the file or after an
+/// empty line; the `From ` line itself is dropped and `>From ` quoting (mboxrd, one `>` less) undone.
+pub fn split_mbox(data: &[u8]) -> Vec<Vec<u8>> {
+    let mut messages: Vec<Vec<u8>> = Vec::new();
+    let mut current: Option<Vec<u8>> = None;
+    let mut previous_blank = true;
+    for line in data.split_inclusive(|&b| b == b'\n') {
+        let content = line.strip_suffix(b"\n").unwrap_or(line);
+        let content = content.strip_suffix(b"\r").unwrap_or(content);
+        if previous_blank && line.starts_with(b"From ") {
+            if let Some(m) = current.take() {
+                messages.push(m);
+            }
+            current = Some(Vec::new());
+            previous_blank = false;
+            continue;
+        }
+        previous_blank = content.is_empty();
+        let Some(m) = current.as_mut() else { continue };
+        let quoted = line.iter().take_while(|&&b| b == b'>').count();
+        if quoted > 0 && line.get(quoted..).is_some_and(|r| r.starts_with(b"From ")) {
+            m.extend_from_slice(line.get(1..).unwrap_or_default());
+        } else {
+            m.extend_from_slice(line);
+        }
+    }
+    if let Some(m) = current {
+        messages.push(m);
+    }
+    // the empty line before a separator (and at the end) belongs to the mbox, not the message
+    for m in &mut messages {
+        if m.ends_with(b"\r\n\r\n") {
+            m.truncate(m.len() - 2);
+        } else if m.ends_with(b"\n\n") {
+            m.truncate(m.len() - 1);
+        }
+    }
+    messages.retain(|m| !m.iter().all(|b| b.is_ascii_whitespace()));
+    messages
 }
 
 /// What a corpus is expected to be, for `scan --expect`.
@@ -342,10 +454,18 @@ pub fn expect_report(expect: Expect, results: &[(String, Result<Verdict, String>
 
 /// `impostor scan`: analyses every file in parallel, prints one result per
 /// message in input order and a summary. Returns the number of unreadable files.
-pub fn scan(engine: &Engine, files: &[PathBuf], json: bool, rt: Option<&tokio::runtime::Handle>, expect: Option<Expect>) -> usize {
+pub fn scan(engine: &Engine, files: &[Item], json: bool, rt: Option<&tokio::runtime::Handle>, expect: Option<Expect>) -> usize {
     let env = Envelope::default();
-    let checked: Vec<(String, Checked)> =
-        files.par_iter().map(|p| (p.display().to_string(), check_file_auth(engine, p, &env, rt))).collect();
+    let checked: Vec<(String, Checked)> = files
+        .par_iter()
+        .map(|item| {
+            let v = match item {
+                Item::File(p) => check_file_auth(engine, p, &env, rt),
+                Item::Mbox { raw, .. } => Ok(check_bytes_auth(engine, raw, &env, rt)),
+            };
+            (item.name(), v)
+        })
+        .collect();
     let reports: Vec<Option<AuthReport>> = checked.iter().map(|(_, r)| r.as_ref().ok().map(|(_, a)| a.clone())).collect();
     let results: Vec<(String, Result<Verdict, String>)> = checked.into_iter().map(|(f, r)| (f, r.map(|(v, _)| v))).collect();
     let stdout = std::io::stdout();
@@ -406,6 +526,20 @@ pub fn scan(engine: &Engine, files: &[PathBuf], json: bool, rt: Option<&tokio::r
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mbox_split_drops_separators_and_unquotes() {
+        let mbox =
+            b"From a@x Thu Nov 14 10:00:00 2024\nSubject: one\n\nbody\n\nFrom b@y Thu Nov 14 10:00:01 2024\r\nSubject: two\r\n\r\nbody\r\n";
+        let m = split_mbox(mbox);
+        assert_eq!(m.len(), 2, "{m:?}");
+        assert_eq!(String::from_utf8_lossy(&m[0]), "Subject: one\n\nbody\n");
+        assert_eq!(String::from_utf8_lossy(&m[1]), "Subject: two\r\n\r\nbody\r\n");
+        let two = split_mbox(b"From a@x Thu\nSubject: one\n\nbody\n>From quoted\n>>From twice\nFrom mid-line is kept\n\n");
+        assert_eq!(two.len(), 1);
+        assert_eq!(String::from_utf8_lossy(&two[0]), "Subject: one\n\nbody\nFrom quoted\n>From twice\nFrom mid-line is kept\n");
+        assert!(split_mbox(b"no separator at all\n").is_empty());
+    }
 
     #[test]
     fn body_cap_keeps_headers_and_marks_truncation() {

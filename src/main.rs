@@ -60,9 +60,10 @@ enum Cmd {
         /// Print each finding with its rule description, group, weights and evidence, the thresholds and which one decided.
         #[arg(long)]
         explain: bool,
+        /// The message file; `-` reads standard input.
         message: PathBuf,
     },
-    /// Analyse many message files (directories are walked for *.eml), in parallel.
+    /// Analyse many messages in parallel: .eml files, Maildir folders (cur/, new/), mbox files.
     Scan {
         #[arg(short, long)]
         config: Option<PathBuf>,
@@ -90,7 +91,11 @@ enum Cmd {
         cmd: ConfigCmd,
     },
     /// List every rule id with its group, default weight and description.
-    Rules,
+    Rules {
+        /// A JSON array of {id, group, weight, description}.
+        #[arg(long)]
+        json: bool,
+    },
     /// Say whether and how each domain imitates a protected brand.
     Lookalike {
         #[arg(short, long)]
@@ -155,6 +160,14 @@ fn runtime() -> Result<tokio::runtime::Runtime, String> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if !matches!(cli.cmd, Cmd::Serve { .. }) {
+        // the commands that print: `impostor rules | head` ends quietly when the reader goes, as other Unix tools do
+        // (Rust ignores SIGPIPE, and println! then panics on the broken pipe)
+        // SAFETY: restoring the default disposition of one signal before any thread starts
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
+    }
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
@@ -289,7 +302,14 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Cmd::Rules => {
+        Cmd::Rules { json: true } => {
+            let rules: Vec<serde_json::Value> = impostor::analysis::catalog()
+                .map(|r| serde_json::json!({"id": r.id, "group": r.group, "weight": r.default_weight, "description": r.description}))
+                .collect();
+            println!("{}", serde_json::to_string_pretty(&rules).map_err(|e| e.to_string())?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Rules { json: false } => {
             for r in impostor::analysis::catalog() {
                 println!("{:<32} {:<10} {:>5.1}  {}", r.id, r.group, r.default_weight, r.description);
             }
@@ -342,9 +362,10 @@ fn serve(path: Option<PathBuf>, socket: Option<String>, dry_run: bool, nameserve
         // SIGHUP: load and check the configuration here; a valid one goes to the daemon, an invalid one is logged
         let (reload_tx, reload_rx) = tokio::sync::mpsc::channel(1);
         let reload_metrics = shared.metrics.clone();
+        // the handler is in place before readiness is announced: a reload right after start does not kill the daemon
+        let hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup());
         tokio::spawn(async move {
-            use tokio::signal::unix::{signal, SignalKind};
-            let Ok(mut hup) = signal(SignalKind::hangup()) else { return };
+            let Ok(mut hup) = hup else { return };
             while hup.recv().await.is_some() {
                 match load_config().and_then(Engine::online) {
                     Ok(engine) => {
@@ -359,15 +380,20 @@ fn serve(path: Option<PathBuf>, socket: Option<String>, dry_run: bool, nameserve
                 }
             }
         });
-        let shutdown = async {
-            use tokio::signal::unix::{signal, SignalKind};
-            let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
-            let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
+        // installed now, before readiness is announced: a stop right after start is a clean one
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = signal(SignalKind::terminate()).map_err(|e| format!("SIGTERM handler: {e}"))?;
+        let mut int = signal(SignalKind::interrupt()).map_err(|e| format!("SIGINT handler: {e}"))?;
+        let shutdown = async move {
             tokio::select! {
                 _ = term.recv() => tracing::info!("SIGTERM received"),
                 _ = int.recv() => tracing::info!("SIGINT received"),
             }
         };
+        // Type=notify: sockets bound, privileges dropped, signals handled; nothing happens without NOTIFY_SOCKET
+        if let Err(e) = sd_notify::notify(&[sd_notify::NotifyState::Ready]) {
+            tracing::warn!("cannot notify systemd of readiness: {e}");
+        }
         impostor::run(listener, shared.clone(), reload_rx, shutdown).await.map_err(|e| format!("milter failed: {e}"))?;
         let counts: Vec<String> = verdict::Action::ALL
             .iter()

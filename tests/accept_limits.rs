@@ -170,7 +170,7 @@ async fn accept_survives_fd_exhaustion() {
             _ => std::thread::sleep(Duration::from_millis(100)),
         }
     };
-    assert!(metrics.contains("impostor_messages_total{action=\"tag\"} 2"), "{metrics}");
+    assert!(metrics.contains("impostor_messages_total{action=\"tag\",monitor=\"false\"} 2"), "{metrics}");
     p.assert_alive("after the flood");
     let log = p.log();
     assert!(!log.contains("milter failed") && !log.contains("milter exited with error"), "{log}");

@@ -79,7 +79,7 @@ fn grafana_dashboard_queries_only_exported_series() {
     let dash: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(repo("deploy/grafana-dashboard.json")).unwrap()).unwrap();
     let m = impostor::metrics::Metrics::new();
     // label families are exported once they have a series
-    m.messages.get_or_create(&impostor::metrics::ActionLabel { action: "accept".into() }).inc();
+    m.messages.get_or_create(&impostor::metrics::ActionLabel::new(impostor::rule::Action::Accept, false)).inc();
     m.findings.get_or_create(&impostor::metrics::RuleLabel { rule: "SPF_FAIL".into() }).inc();
     m.reload(true);
     let exported = m.render();
@@ -87,6 +87,7 @@ fn grafana_dashboard_queries_only_exported_series() {
     for p in dash["panels"].as_array().unwrap() {
         for t in p["targets"].as_array().unwrap() {
             let expr = t["expr"].as_str().unwrap();
+            assert!(expr.contains("instance=~\"$instance\""), "query not filtered by the instance variable: {expr}");
             for word in expr.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).filter(|w| w.starts_with("impostor_")) {
                 let base = word.trim_end_matches("_bucket").trim_end_matches("_total");
                 assert!(exported.contains(base), "dashboard uses {word}, not exported");
@@ -95,6 +96,10 @@ fn grafana_dashboard_queries_only_exported_series() {
         }
     }
     assert!(n >= 8);
+    let vars = dash["templating"]["list"].as_array().unwrap();
+    assert!(vars
+        .iter()
+        .any(|v| v["name"] == "instance" && v["query"]["query"].as_str().is_some_and(|q| q.contains("impostor_build_info"))));
 }
 
 #[test]

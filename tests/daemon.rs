@@ -125,7 +125,7 @@ async fn reload_metrics_json_logs_and_clean_exit() {
     assert_eq!(rec["mail_from"], "@example.net", "addresses are domain-only by default");
 
     let m = scrape(pport);
-    assert!(m.contains("impostor_messages_total{action=\"tag\"} 1"), "{m}");
+    assert!(m.contains("impostor_messages_total{action=\"tag\",monitor=\"false\"} 1"), "{m}");
     assert!(m.contains("impostor_findings_total{rule=\"BRAND_NAME_FOREIGN_DOMAIN\"} 1"), "{m}");
     assert!(m.contains("impostor_connections_total 1"), "{m}");
 

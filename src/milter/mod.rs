@@ -62,7 +62,10 @@ impl Shared {
         let action = v.effective_action();
         let i = Action::ALL.iter().position(|a| *a == action).unwrap_or(0);
         self.by_action[i].fetch_add(1, Ordering::Relaxed);
-        self.metrics.messages.get_or_create(&metrics::ActionLabel { action: action.as_str().into() }).inc();
+        // monitor mode: the would-be action, labelled monitor="true"
+        let monitored = v.monitor && v.error.is_none();
+        let label = if monitored { metrics::ActionLabel::new(v.action, true) } else { metrics::ActionLabel::new(action, false) };
+        self.metrics.messages.get_or_create(&label).inc();
         for r in &v.rules {
             self.metrics.findings.get_or_create(&metrics::RuleLabel { rule: r.id.into() }).inc();
         }

@@ -14,7 +14,7 @@
 # by the EXIT trap that e2e_init installs. Never pkill/killall.
 #
 # Environment (all optional):
-#   PF_PORT=2525 SINK_PORT=2526 IMPOSTOR_PORT=7357 IMPOSTOR_SOCK=$RUN/impostor.sock DNS_PORT=5353
+#   PF_PORT=2525 SINK_PORT=2526 IMPOSTOR_PORT=17357 METRICS_PORT=19357 IMPOSTOR_SOCK=$RUN/impostor.sock DNS_PORT=5353
 #   IMPOSTOR=path/to/impostor (default: $REPO/target/debug/impostor)
 #   E2E_RUN=dir   use this run directory instead of a fresh mktemp one
 #   E2E_KEEP=1    keep the run directory (logs, sink dumps) even when every check passed
@@ -23,9 +23,10 @@ E2E_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$E2E_DIR/../.." && pwd)
 PF_PORT=${PF_PORT:-2525}
 SINK_PORT=${SINK_PORT:-2526}
-IMPOSTOR_PORT=${IMPOSTOR_PORT:-7357}
+# not the daemon's own defaults (7357, 9357): the tests run beside a running `impostor serve`
+IMPOSTOR_PORT=${IMPOSTOR_PORT:-17357}
 DNS_PORT=${DNS_PORT:-5353}
-METRICS_PORT=${METRICS_PORT:-9357}
+METRICS_PORT=${METRICS_PORT:-19357}
 IMPOSTOR=${IMPOSTOR:-$REPO/target/debug/impostor}
 SWAKS_TO=${SWAKS_TO:-bob@rcpt.example}
 PASSED=0
