@@ -264,6 +264,15 @@ pub fn analyze(engine: &Engine, input: &MessageInput) -> (Verdict, Facts) {
         }
     };
     let (mut found, facts) = findings(engine, input);
+    // Authenticated mail from the organisation's own domains ([org] domains, DMARC or aligned DKIM)
+    // impersonates nobody: the lure phrases of a security advisory that warns staff are shown as
+    // context, not counted.
+    if facts.org_authenticated {
+        for f in found.iter_mut().filter(|f| f.rule.starts_with("LURE_") || f.rule == content::CREDENTIAL_LURE_BRAND_CLAIM) {
+            f.scale = 0.0;
+            f.evidence.push_str(" (authenticated mail of the organisation: context)");
+        }
+    }
     // A sender-domain allowlist counts only when the domain authenticated:
     // a plain sender allowlist is how attackers get in.
     if let Some(from) = facts.from_domain.as_deref() {
