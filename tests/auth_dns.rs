@@ -7,14 +7,13 @@ use impostor::analysis::{analyze, Engine, Envelope, MessageInput};
 use impostor::auth::AuthResult;
 use impostor::config::Config;
 use impostor::verdict::{Action, Verdict};
-use std::io::Write;
 use std::net::IpAddr;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 mod common;
-use common::dns::{self, free_udp_port, need, Dns};
+use common::dkim;
+use common::dns::{self, free_udp_port, Dns};
 
 const BRAND_IP: &str = "192.0.2.10";
 const LOOKALIKE_IP: &str = "198.51.100.20";
@@ -32,18 +31,9 @@ impl Keys {
 }
 
 fn keys() -> Keys {
-    need("openssl", "openssl");
     let dir = tempfile::tempdir().unwrap();
-    let key = dir.path().join("dkim.key");
-    let st = Command::new("openssl").args(["genrsa", "-out"]).arg(&key).arg("2048").stderr(Stdio::null()).status().unwrap();
-    assert!(st.success(), "openssl genrsa");
-    let der = Command::new("openssl").args(["rsa", "-pubout", "-outform", "DER", "-in"]).arg(&key).stderr(Stdio::null()).output().unwrap();
-    assert!(der.status.success());
-    let b64 = Command::new("base64").arg("-w0").stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().and_then(|mut c| {
-        c.stdin.take().unwrap().write_all(&der.stdout)?;
-        c.wait_with_output()
-    });
-    Keys { dir, public_b64: String::from_utf8(b64.unwrap().stdout).unwrap().trim().to_string() }
+    let public_b64 = dkim::rsa_key(dir.path());
+    Keys { dir, public_b64 }
 }
 
 /// dnsmasq on loopback with the test zones.
@@ -58,23 +48,6 @@ fn start_dns(public_b64: &str) -> Dns {
         ("s1._domainkey.brand-support.example", dkim.clone()),
         ("shop.example", format!("v=spf1 ip4:{STRANGER_IP} -all")),
     ])
-}
-
-/// Signs with dkimpy (`dkimsign SELECTOR DOMAIN KEYFILE`).
-fn dkim_sign(msg: &str, domain: &str, key: &Path) -> String {
-    need("dkimsign", "python3-dkim");
-    let mut child = Command::new("dkimsign")
-        .args(["--hcanon", "relaxed", "--bcanon", "relaxed", "s1", domain])
-        .arg(key)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(msg.as_bytes()).unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "dkimsign: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).unwrap()
 }
 
 fn message(from: &str, subject: &str, body: &str) -> String {
@@ -120,8 +93,11 @@ fn authentication_with_real_dns_and_independent_signer() {
     let e = engine(dns.port, "");
 
     // 1. The brand's own mail, signed and sent from its SPF-listed IP: passes untouched.
-    let signed =
-        dkim_sign(&message("\"ExampleBrand\" <news@brand.example>", "Your ExampleBrand invoice", "Thanks."), "brand.example", &k.private());
+    let signed = dkim::sign(
+        &message("\"ExampleBrand\" <news@brand.example>", "Your ExampleBrand invoice", "Thanks."),
+        "brand.example",
+        &k.private(),
+    );
     let (v, auth) = run(&e, &signed, BRAND_IP, "bounce@brand.example");
     let auth = auth.unwrap();
     assert_eq!(auth.dkim[0].result, AuthResult::Pass, "{auth:?}");
@@ -149,7 +125,7 @@ fn authentication_with_real_dns_and_independent_signer() {
     assert!(v.action >= Action::Quarantine, "{v:?}");
 
     // 4. A lookalike domain with perfect SPF/DKIM/DMARC of its own: its pass does not help it.
-    let look = dkim_sign(
+    let look = dkim::sign(
         &message("\"ExampleBrand Support\" <help@brand-support.example>", "Hello", "See you soon."),
         "brand-support.example",
         &k.private(),

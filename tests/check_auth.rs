@@ -3,43 +3,16 @@
 //! daemon's resolver path, `dns.nameservers` overridden), messages DKIM-signed
 //! by an independent signer (dkimpy's `dkimsign`, package python3-dkim).
 
-use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 mod common;
-use common::dns::{self, free_udp_port, need};
+use common::dkim;
+use common::dns::{self, free_udp_port};
 
 const BRAND_IP: &str = "192.0.2.10";
 const STRANGER_IP: &str = "203.0.113.7";
 const CONFIG: &str = "builtin_brands = false\n[dns]\ntimeout_ms = 500\nbudget_ms = 1500\nattempts = 1\non_error = \"continue\"\n[auth]\nauthserv_id = \"mx.test\"\n[[brand]]\nname = \"ExampleBrand\"\ndomains = [\"brand.example\"]\n";
-
-fn openssl_key(dir: &Path) -> String {
-    need("openssl", "openssl");
-    let key = dir.join("dkim.key");
-    assert!(Command::new("openssl").args(["genrsa", "-out"]).arg(&key).arg("2048").stderr(Stdio::null()).status().unwrap().success());
-    let der = Command::new("openssl").args(["rsa", "-pubout", "-outform", "DER", "-in"]).arg(&key).stderr(Stdio::null()).output().unwrap();
-    assert!(der.status.success());
-    let mut c = Command::new("base64").arg("-w0").stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
-    c.stdin.take().unwrap().write_all(&der.stdout).unwrap();
-    String::from_utf8(c.wait_with_output().unwrap().stdout).unwrap().trim().to_string()
-}
-
-fn dkim_sign(msg: &str, domain: &str, key: &Path) -> String {
-    need("dkimsign", "python3-dkim");
-    let mut child = Command::new("dkimsign")
-        .args(["--hcanon", "relaxed", "--bcanon", "relaxed", "s1", domain])
-        .arg(key)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(msg.as_bytes()).unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "dkimsign: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).unwrap()
-}
 
 fn message(from: &str) -> String {
     format!("From: {from}\r\nTo: jean@rcpt.example\r\nSubject: Your invoice\r\nDate: Mon, 24 Nov 2025 10:00:00 +0100\r\nMessage-ID: <inv-1@test>\r\nMIME-Version: 1.0\r\nContent-Type: text/plain\r\n\r\nYour invoice is attached.\r\n")
@@ -65,7 +38,7 @@ fn check(dir: &Path, port: u16, file: &Path, ip: &str, mail_from: &str, extra: &
 #[test]
 fn check_json_has_the_auth_it_used_from_live_dns() {
     let dir = tempfile::tempdir().unwrap();
-    let public = openssl_key(dir.path());
+    let public = dkim::rsa_key(dir.path());
     let zone = dns::start(&[
         ("brand.example", format!("v=spf1 ip4:{BRAND_IP} -all")),
         ("_dmarc.brand.example", "v=DMARC1; p=reject".to_string()),
@@ -73,7 +46,8 @@ fn check_json_has_the_auth_it_used_from_live_dns() {
         ("esp.example", format!("v=spf1 ip4:{STRANGER_IP} -all")),
     ]);
     let signed = dir.path().join("signed.eml");
-    std::fs::write(&signed, dkim_sign(&message("Billing <billing@brand.example>"), "brand.example", &dir.path().join("dkim.key"))).unwrap();
+    std::fs::write(&signed, dkim::sign(&message("Billing <billing@brand.example>"), "brand.example", &dir.path().join("dkim.key")))
+        .unwrap();
 
     // signed by the brand, sent through an ESP with its own bounce domain: SPF passes for the ESP, not aligned
     let out = check(dir.path(), zone.port, &signed, STRANGER_IP, "bounce@esp.example", &["--json"]);

@@ -1,6 +1,7 @@
 //! The real daemon (`impostor::run`) on 127.0.0.1:0 for milter-level tests.
 #![allow(dead_code)] // not every test file uses every helper
 
+pub mod dkim;
 pub mod dns;
 
 use impostor::analysis::Engine;
