@@ -88,8 +88,13 @@ const SPEAKS_AS: &[&str] = &["body sign-off", "image alt text", "image file name
 /// The brand claimed most strongly, with the strength and its places.
 fn strongest_claim(places: &[ClaimPlace]) -> Option<(usize, Strength, Vec<&'static str>)> {
     let mut best: Option<(usize, Strength, Vec<&'static str>)> = None;
-    let mut brands: Vec<usize> = places.iter().map(|p| p.brand).collect();
-    brands.dedup();
+    // each brand once, in the order first claimed (the first claimed wins a tie)
+    let mut brands: Vec<usize> = Vec::new();
+    for p in places {
+        if !brands.contains(&p.brand) {
+            brands.push(p.brand);
+        }
+    }
     for b in brands {
         let of: Vec<&ClaimPlace> = places.iter().filter(|p| p.brand == b).collect();
         let mut names: Vec<&'static str> = Vec::new();

@@ -642,13 +642,6 @@ pub fn is_freemail(domain: &str) -> bool {
     FREEMAIL.iter().any(|f| *f == d || *f == reg)
 }
 
-/// The registrable domain of `host` is exactly a mailbox provider's (not merely a host under one).
-pub fn is_mailbox_provider(host: &str) -> bool {
-    let d = host.trim_end_matches('.').to_ascii_lowercase();
-    let reg = registrable(&d).unwrap_or(d);
-    FREEMAIL.iter().any(|f| *f == reg)
-}
-
 /// All content, link, attachment and Reply-To/display-name findings for a message.
 pub fn check(
     msg: &Message,
