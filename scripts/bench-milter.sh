@@ -90,8 +90,16 @@ MIX_DNS=(
 # start_bench_stack: for bench-postfix.sh and latency.sh (lib.sh sourced, e2e_init done): the mix in
 # $RUN/mix, the loopback DNS, smtp-sink without dumping (2000 x 20 KB would measure the disk),
 # impostor on unix ($RUN/impostor-unix.pid) and on inet ($RUN/impostor.pid), Postfix without milter.
+# CORPUS=DIR (bench-postfix.sh, latency.sh): the mix is drawn from real .eml files under DIR instead
+# (scripts/corpus-mix.py: N=12 messages of 2-60 KB, >= HTML_PCT=40 % of them HTML; its make-up is printed).
 start_bench_stack() {
-  make_mix "$RUN/mix"
+  if [ -n "${CORPUS:-}" ]; then
+    # shellcheck disable=SC2086 # CORPUS may name several directories
+    python3 "$ROOT/scripts/corpus-mix.py" $CORPUS "$RUN/mix" 2>&1 | tee "$RUN/mix.txt" >&2
+    [ -s "$RUN/mix/manifest.tsv" ] || die "CORPUS=$CORPUS: no mix"
+  else
+    make_mix "$RUN/mix"
+  fi
   start_dns "${MIX_DNS[@]}" >/dev/null || die "dnsmasq did not start"
   /usr/sbin/smtp-sink -u nobody "127.0.0.1:$SINK_PORT" 1000 </dev/null >"$RUN/sink.log" 2>&1 &
   echo $! >"$RUN/sink.pid"; wait_port "$SINK_PORT" || die "smtp-sink did not start"

@@ -13,6 +13,10 @@
 #   MIX=mix (default): the 20 KB mix of scripts/bench-milter.sh sent with smtp-source -F, split over
 #     4 smtp-source processes in proportion: 70 % clean, 15 % tag, 10 % quarantine, 5 % reject.
 #   MIX=plain: one smtp-source -s S -m M -l 20480 (smtp-source's own filler message).
+#   CORPUS=DIR: real mail. scripts/corpus-mix.py draws N=12 .eml files of 2-60 KB from DIR (several
+#     directories: CORPUS="A B"), at least HTML_PCT=40 % of them HTML, and prints the mix's make-up; one
+#     smtp-source per file, the S sessions and M messages shared out evenly, each with its own envelope
+#     sender (Return-Path or From of the file). Example: CORPUS=../shared/corpus scripts/bench-postfix.sh
 # Environment: ROUNDS=3 S=20 M=2000 MIX=mix BUILD=1 QUIET_WAIT=120 (seconds to wait for an idle box)
 #   WORKERS=N: impostor's milter.worker_threads (default 0 = half the CPUs)
 #   PERF_OUT=file: perf record (dwarf call graphs) of impostor during round 1 of the unix mode
@@ -35,7 +39,7 @@ e2e_init >/dev/null
 trap 'rc=$?; stop_pidfile "$RUN/impostor-unix.pid"; (exit $rc); e2e_cleanup' EXIT
 
 start_bench_stack
-say "Postfix 127.0.0.1:$PF_PORT -> smtp-sink :$SINK_PORT; impostor pids unix $(cat "$RUN/impostor-unix.pid") inet $(cat "$RUN/impostor.pid"); load: $S sessions, $M msgs, MIX=$MIX_MODE"
+say "Postfix 127.0.0.1:$PF_PORT -> smtp-sink :$SINK_PORT; impostor pids unix $(cat "$RUN/impostor-unix.pid") inet $(cat "$RUN/impostor.pid"); load: $S sessions, $M msgs, ${CORPUS:+CORPUS=$CORPUS $(cat "$RUN/mix.txt")}${CORPUS:-MIX=$MIX_MODE}"
 
 qcount() { find "$PF_QUEUE"/{incoming,active,deferred,maildrop} -type f 2>/dev/null | wc -l; }
 stat_cpu() { awk '/^cpu /{print $5 + $6, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9}' /proc/stat; }
@@ -51,6 +55,19 @@ load() {
     return
   fi
   local kind pct s m pids=()
+  if [ -n "${CORPUS:-}" ]; then
+    local files=("$RUN"/mix/smtp/*.eml) k i
+    k=${#files[@]}
+    for ((i = 0; i < k; i++)); do
+      s=$(( S / k + (i < S % k ? 1 : 0) )); [ "$s" -lt 1 ] && s=1
+      m=$(( M / k + (i < M % k ? 1 : 0) ))
+      smtp-source -A -s "$s" -m "$m" -F "${files[$i]}" -f "$(cat "${files[$i]%.eml}.from")" -t bob@rcpt.example \
+        -M client.example.test "127.0.0.1:$PF_PORT" 2>>"$RUN/source.err" &
+      pids+=($!)
+    done
+    wait "${pids[@]}"
+    return
+  fi
   for kind in clean:70 tag:15 quarantine:10 reject:5; do
     pct=${kind#*:}; kind=${kind%:*}
     s=$(( (S * pct + 50) / 100 )); [ "$s" -lt 1 ] && s=1

@@ -564,14 +564,10 @@ fn zip_bomb_like_base64() {
     assert_eq!(o.content.attachments.iter().map(|a| a.size).collect::<Vec<_>>(), vec![8 * MIB], "the decoded attachment, once");
 }
 
-/// DEFECT (production code, not fixed here): an archive larger than max_image_bytes (2 MiB) is inspected only in
-/// its first 2 MiB (`attachments::classify` cuts it), but the limit is not reported: no CONTENT_LIMIT_REACHED,
-/// unlike a PDF (`max_image_bytes (...) for PDF`) or an image. A zip whose executable entry comes after 2 MiB of
-/// padding is then passed as a plain archive, without a word that it was only partly read. This test asserts what
-/// the Limits doc promises ("A bound that is reached is reported ... as CONTENT_LIMIT_REACHED") and fails today:
-/// `cargo test --test hostile -- --ignored`.
+/// An archive larger than max_image_bytes (2 MiB) is inspected only in its first 2 MiB (`attachments::classify` cuts
+/// it): a zip whose executable entry comes after 2 MiB of padding passes as a plain archive, so the cut is said
+/// (CONTENT_LIMIT_REACHED), as for a PDF or an image.
 #[test]
-#[ignore = "defect: an archive over max_image_bytes is cut without CONTENT_LIMIT_REACHED (see the doc comment)"]
 fn archive_over_max_image_bytes_reports_the_limit() {
     let o = analyse("8 MiB of zeros as a zip attachment", zeros_attachment(8 * MIB));
     o.expect_limit("max_image_bytes (2097152)");
@@ -587,21 +583,19 @@ fn huge_html_page() {
     o.expect(BRAND_NAME_FOREIGN_DOMAIN).expect_limit("max_html_bytes (1048576)").expect_limit("max_html_depth (512)");
     // memory: bounded by what is parsed (max_html_bytes), not by the 4 MB: 19.6 MiB seen for the 1 MiB DOM
     o.expect_kept_within_limits().expect_heap_at_most(40 * o.limits.max_html_bytes);
-    // about 7,700 distinct links in the parsed MiB: max_links (500) kept (that it is not reported: see the next test)
+    // about 7,700 distinct links in the parsed MiB: max_links (500) kept
     // with the depth cut at byte 2,562 no anchor is in the tree any more: at most max_links are ever kept
     assert!(o.content.links.len() <= o.limits.max_links, "{} links kept", o.content.links.len());
 }
 
-/// DEFECT (production code, not fixed here): max_links is applied inside each part, silently, so a single part with
-/// more than 500 links never reports it: `text::html` stops collecting at `limits.max_links` (`if out.links.len() <
-/// limits.max_links` in its `push`), and so does `text::plain_urls`; `Walk::push_links`, the only place that reports
-/// `max_links (500)`, then never sees more than 500. Only links over 500 summed across parts are reported. Through the
-/// daemon, the 4 MB HTML page of `daemon_caps_and_hostile_messages` (body cut at 1 MiB, 7,700 links) gets no
-/// CONTENT_LIMIT_REACHED at all. Fails today: `cargo test --test hostile -- --ignored over_max_links`.
+/// max_links is applied inside each part as well as over the message: a single part with more than 500 links must
+/// say so (it once did not: the per-part collectors stopped at the cap, so the walk never saw it reached).
 #[test]
-#[ignore = "defect: more than max_links links in one part are cut without CONTENT_LIMIT_REACHED, see the doc comment"]
 fn one_part_over_max_links_reports_the_limit() {
-    let html = analyse("HTML part with 7,700 links", huge_html(MIB - 64 * 1024));
+    // (the collectors of each part keep one link over the cap, so the walk sees the cap reached)
+    let h = format!("{FROM}Subject: links\r\nMIME-Version: 1.0\r\nContent-Type: text/html; charset=utf-8\r\n");
+    let anchors: String = (0..600).map(|i| format!("<p><a href=\"https://openai-{i}.example/login\">OpenAI sign in</a></p>\n")).collect();
+    let html = analyse("HTML part with 600 links", msg(&h, format!("<html><body>{anchors}</body></html>\r\n").as_bytes()));
     let text_urls: String = (0..600).map(|i| format!("https://openai-{i}.example/login\r\n")).collect();
     let plain = analyse("text part with 600 URLs", msg(&format!("{FROM}Subject: links\r\n"), text_urls.as_bytes()));
     let reported = |o: &Outcome| o.rules.iter().any(|(id, ev)| *id == CONTENT_LIMIT_REACHED && ev.contains("max_links (500)"));
@@ -616,16 +610,10 @@ fn one_part_over_max_links_reports_the_limit() {
     );
 }
 
-/// DEFECT (production code, not fixed here): the time to parse HTML grows with the square of the number of open
-/// elements, and max_html_bytes (1 MiB) does not bound it usefully. html5ever, for every `<div>` start tag, closes a
-/// `<p>` "in button scope" (`TreeBuilder::close_p_element_in_button_scope` -> `in_scope_named`), a scan of the whole
-/// stack of open elements. Measured with the AFL-instrumented release build of fuzz/ (analyze target), one message
-/// each: 10,000 unclosed divs (50 KB) 2.1 s, 20,000 8.8 s, 40,000 (200 KB) 66 s; 1 MiB of them (210,000) would take
-/// well over half an hour, on a blocking thread, with no time bound on analysis; a message under 64 KiB (13,000
-/// divs) is analysed on the runtime's async worker itself (`INLINE_ANALYSIS_MAX_BYTES`), stalling other connections
-/// for seconds. Fails today (no verdict within GUARD): `cargo test --test hostile -- --ignored unclosed_html`.
+/// html5ever's time grows with the square of the open elements (for every `<div>` it closes a `<p>` "in button scope",
+/// a scan of the whole stack): 40,000 unclosed divs (200 KB) took 66 s. `html::nesting_cut` builds the tree only down
+/// to max_html_depth (512) and reads the rest as plain text, so 1 MiB of them (210,000) gets its verdict, lure included.
 #[test]
-#[ignore = "defect: HTML parse time is quadratic in unclosed tags (1 MiB of <div> takes far longer than GUARD), see the doc comment"]
 fn unclosed_html_tags_within_max_html_bytes_are_bounded_in_time() {
     let o = analyse("1 MiB of unclosed <div>", unclosed_divs(MIB));
     o.expect(BRAND_NAME_FOREIGN_DOMAIN);

@@ -352,7 +352,7 @@ fn scan_uris(name: &str, b: &[u8], limits: &Limits, out: &mut Vec<Link>) {
             }
         }
         if let Some(l) = Link::parse(&String::from_utf8_lossy(&s), LinkSource::Pdf(name.to_string()), None) {
-            if out.len() < limits.max_links && !out.contains(&l) {
+            if out.len() <= limits.max_links && !out.contains(&l) {
                 out.push(l);
             }
         }

@@ -364,7 +364,8 @@ pub fn html(source: &str, limits: &Limits) -> HtmlOut {
                         }
                     }
                     let mut push = |url: &str, source: LinkSource| {
-                        if out.links.len() < limits.max_links {
+                        // one over the cap, so that `Walk::push_links` sees it was reached and says so
+                        if out.links.len() <= limits.max_links {
                             if let Some(l) = Link::parse(url, source, None) {
                                 out.links.push(l);
                             }
@@ -472,7 +473,8 @@ pub fn html(source: &str, limits: &Limits) -> HtmlOut {
                     }
                     if anchors.last().is_some_and(|a| a.0 == node.id()) {
                         let (_, href, text) = anchors.pop().unwrap_or_else(|| unreachable!());
-                        if out.links.len() < limits.max_links {
+                        // one over the cap, so that `Walk::push_links` sees it was reached and says so
+                        if out.links.len() <= limits.max_links {
                             let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
                             if let Some(l) = Link::parse(&href, LinkSource::Href, Some(text)) {
                                 out.links.push(l);

@@ -436,6 +436,13 @@ impl Walk<'_> {
         }
         let image = ctype.starts_with("image/") || [".png", ".jpg", ".jpeg", ".gif"].iter().any(|x| lname.ends_with(x));
         let info = attachments::classify(name, ctype, bytes, self.limits);
+        // an archive or Office container is looked into (entry names, macro streams) only in its first max_image_bytes
+        let container = matches!(info.kind, AttachmentKind::Archive | AttachmentKind::MacroOffice)
+            || bytes.starts_with(b"PK\x03\x04")
+            || bytes.starts_with(&[0xD0, 0xCF, 0x11, 0xE0]);
+        if container && !image && bytes.len() > self.limits.max_image_bytes {
+            self.hit(format!("max_image_bytes ({}) for {name}: only its first bytes inspected", self.limits.max_image_bytes));
+        }
         if info.kind == AttachmentKind::Pdf {
             let mut links = Vec::new();
             for what in attachments::pdf_uris(name, bytes, self.limits, &mut self.pdf_budget, &mut links) {

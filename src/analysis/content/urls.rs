@@ -43,7 +43,8 @@ pub(super) fn plain_urls(text: &str, limits: &Limits, out: &mut Vec<Link>) {
     finder.kinds(&[linkify::LinkKind::Url]);
     finder.url_must_have_scheme(false);
     for l in finder.links(text) {
-        if out.len() >= limits.max_links {
+        // one over the cap, so that `Walk::push_links` sees it was reached and says so
+        if out.len() > limits.max_links {
             break;
         }
         let s = l.as_str();
