@@ -1,0 +1,107 @@
+//! `impostor review`: the hold queue in the browser (issue #17). Its own process, not the
+//! milter's: it reads and changes Postfix's hold queue through [`crate::quarantine::Postfix`]
+//! (the `impostor quarantine` commands' code), behind a [`Queue`] trait so the handlers can be
+//! tested with a fake queue.
+//!
+//! - [`store`]: the queue behind a trait, and the per-queue-id cache of what the list shows
+//! - [`token`]: the access tokens file (`review.token_file`) and `--init-token`
+//! - [`web`]: the axum router: login, sessions, CSRF, the list, the message view, the actions
+//! - [`page`]: the maud templates, defanging, the stylesheet
+
+pub mod page;
+pub mod store;
+pub mod token;
+pub mod web;
+
+use crate::config::ReviewConfig;
+use std::net::SocketAddr;
+
+pub use store::{Queue, Summary};
+
+/// The checks of `[review]` that `Config::validate` runs (the file name is added by the caller).
+pub fn check_config(r: &ReviewConfig) -> Result<(), String> {
+    let addr: SocketAddr = r
+        .listen
+        .parse()
+        .map_err(|_| format!("review.listen: {:?} must be IP:PORT (e.g. \"127.0.0.1:9358\")", r.listen))?;
+    if !addr.ip().is_loopback() && !r.allow_remote {
+        return Err(format!(
+            "review.listen: {:?} is not a loopback address; the review page shows held mail: set review.allow_remote = true \
+             to serve it to other hosts (and put TLS in front of it)",
+            r.listen
+        ));
+    }
+    if r.token_file.trim().is_empty() {
+        return Err("review.token_file: must name a file".into());
+    }
+    if r.feedback_dir.trim().is_empty() {
+        return Err("review.feedback_dir: must name a directory".into());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn non_loopback_listen_needs_allow_remote() {
+        let mut r = ReviewConfig { listen: "0.0.0.0:9358".into(), ..Default::default() };
+        let e = check_config(&r).unwrap_err();
+        assert!(e.contains("review.listen") && e.contains("0.0.0.0:9358") && e.contains("review.allow_remote = true"), "{e}");
+        r.allow_remote = true;
+        assert!(check_config(&r).is_ok());
+        assert!(check_config(&ReviewConfig { listen: "[::1]:9358".into(), ..Default::default() }).is_ok());
+        let e = check_config(&ReviewConfig { listen: "localhost:9358".into(), ..Default::default() }).unwrap_err();
+        assert!(e.contains("must be IP:PORT"), "{e}");
+    }
+
+    #[test]
+    fn config_file_error_names_file_key_and_value() {
+        let e = crate::config::Config::from_toml_str("[review]\nlisten = \"192.0.2.1:9358\"\n", "impostor.toml").unwrap_err().to_string();
+        assert!(e.starts_with("impostor.toml: review.listen: \"192.0.2.1:9358\""), "{e}");
+    }
+}
+
+/// `impostor review`: serves the page (or, with `init_token`, adds a token to the token file).
+pub fn run_cli(
+    config: Option<&std::path::Path>,
+    init_token: bool,
+    name: &str,
+    postfix_config: Option<String>,
+) -> Result<std::process::ExitCode, String> {
+    let c = crate::config::Config::load_default_or(config).map_err(|e| e.to_string())?;
+    let r = c.review.clone();
+    let token_file = std::path::PathBuf::from(&r.token_file);
+    if init_token {
+        let secret = token::init(&token_file, name)?;
+        println!("{name}:{secret}");
+        eprintln!("impostor: token {name:?} added to {} (mode 0600)", token_file.display());
+        return Ok(std::process::ExitCode::SUCCESS);
+    }
+    crate::logging::init(&c);
+    let tokens = token::load(&token_file)?;
+    let source = c.source.clone();
+    let engine = crate::analysis::Engine::new(c).map_err(|e| e.to_string())?;
+    let queue = std::sync::Arc::new(crate::quarantine::Postfix { config_dir: postfix_config.clone() });
+    let app = std::sync::Arc::new(web::App::new(queue, engine, tokens, r.feedback_dir.clone().into())?);
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().map_err(|e| e.to_string())?;
+    rt.block_on(async move {
+        let listener =
+            tokio::net::TcpListener::bind(&r.listen).await.map_err(|e| format!("{source}: review.listen: {:?}: {e}", r.listen))?;
+        tracing::info!(listen = %r.listen, config = %source, postfix_config = ?postfix_config, feedback_dir = %r.feedback_dir,
+            "impostor review listening");
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = signal(SignalKind::terminate()).map_err(|e| format!("SIGTERM handler: {e}"))?;
+        let mut int = signal(SignalKind::interrupt()).map_err(|e| format!("SIGINT handler: {e}"))?;
+        let shutdown = async move {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+            tracing::info!("impostor review stopping");
+        };
+        axum::serve(listener, web::router(app)).with_graceful_shutdown(shutdown).await.map_err(|e| format!("review: {e}"))
+    })?;
+    Ok(std::process::ExitCode::SUCCESS)
+}
