@@ -12,6 +12,8 @@ pub mod page;
 pub mod store;
 pub mod token;
 pub mod web;
+#[cfg(test)]
+mod web_tests;
 
 use crate::config::ReviewConfig;
 use std::net::SocketAddr;
