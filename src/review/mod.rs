@@ -22,10 +22,8 @@ pub use store::{Queue, Summary};
 
 /// The checks of `[review]` that `Config::validate` runs (the file name is added by the caller).
 pub fn check_config(r: &ReviewConfig) -> Result<(), String> {
-    let addr: SocketAddr = r
-        .listen
-        .parse()
-        .map_err(|_| format!("review.listen: {:?} must be IP:PORT (e.g. \"127.0.0.1:9358\")", r.listen))?;
+    let addr: SocketAddr =
+        r.listen.parse().map_err(|_| format!("review.listen: {:?} must be IP:PORT (e.g. \"127.0.0.1:9358\")", r.listen))?;
     if !addr.ip().is_loopback() && !r.allow_remote {
         return Err(format!(
             "review.listen: {:?} is not a loopback address; the review page shows held mail: set review.allow_remote = true \
@@ -40,29 +38,6 @@ pub fn check_config(r: &ReviewConfig) -> Result<(), String> {
         return Err("review.feedback_dir: must name a directory".into());
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn non_loopback_listen_needs_allow_remote() {
-        let mut r = ReviewConfig { listen: "0.0.0.0:9358".into(), ..Default::default() };
-        let e = check_config(&r).unwrap_err();
-        assert!(e.contains("review.listen") && e.contains("0.0.0.0:9358") && e.contains("review.allow_remote = true"), "{e}");
-        r.allow_remote = true;
-        assert!(check_config(&r).is_ok());
-        assert!(check_config(&ReviewConfig { listen: "[::1]:9358".into(), ..Default::default() }).is_ok());
-        let e = check_config(&ReviewConfig { listen: "localhost:9358".into(), ..Default::default() }).unwrap_err();
-        assert!(e.contains("must be IP:PORT"), "{e}");
-    }
-
-    #[test]
-    fn config_file_error_names_file_key_and_value() {
-        let e = crate::config::Config::from_toml_str("[review]\nlisten = \"192.0.2.1:9358\"\n", "impostor.toml").unwrap_err().to_string();
-        assert!(e.starts_with("impostor.toml: review.listen: \"192.0.2.1:9358\""), "{e}");
-    }
 }
 
 /// `impostor review`: serves the page (or, with `init_token`, adds a token to the token file).
@@ -106,4 +81,27 @@ pub fn run_cli(
         axum::serve(listener, web::router(app)).with_graceful_shutdown(shutdown).await.map_err(|e| format!("review: {e}"))
     })?;
     Ok(std::process::ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn non_loopback_listen_needs_allow_remote() {
+        let mut r = ReviewConfig { listen: "0.0.0.0:9358".into(), ..Default::default() };
+        let e = check_config(&r).unwrap_err();
+        assert!(e.contains("review.listen") && e.contains("0.0.0.0:9358") && e.contains("review.allow_remote = true"), "{e}");
+        r.allow_remote = true;
+        assert!(check_config(&r).is_ok());
+        assert!(check_config(&ReviewConfig { listen: "[::1]:9358".into(), ..Default::default() }).is_ok());
+        let e = check_config(&ReviewConfig { listen: "localhost:9358".into(), ..Default::default() }).unwrap_err();
+        assert!(e.contains("must be IP:PORT"), "{e}");
+    }
+
+    #[test]
+    fn config_file_error_names_file_key_and_value() {
+        let e = crate::config::Config::from_toml_str("[review]\nlisten = \"192.0.2.1:9358\"\n", "impostor.toml").unwrap_err().to_string();
+        assert!(e.starts_with("impostor.toml: review.listen: \"192.0.2.1:9358\""), "{e}");
+    }
 }

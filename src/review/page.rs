@@ -28,7 +28,13 @@ pub fn defang(text: &str) -> String {
     let mut rest = out.as_str();
     while let Some(i) = rest.to_ascii_lowercase().find("http") {
         let after = &rest[i + 4..];
-        let scheme_len = if after.starts_with("://") { 3 } else if after.len() >= 4 && after[..4].eq_ignore_ascii_case("s://") { 4 } else { 0 };
+        let scheme_len = if after.starts_with("://") {
+            3
+        } else if after.len() >= 4 && after[..4].eq_ignore_ascii_case("s://") {
+            4
+        } else {
+            0
+        };
         res.push_str(&rest[..i]);
         if scheme_len > 0 {
             res.push_str("hxxp");

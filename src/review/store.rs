@@ -62,12 +62,7 @@ pub struct Summary {
 
 /// The envelope of a held message, for the offline analysis.
 pub fn envelope(h: &Held) -> Envelope {
-    Envelope {
-        mail_from: Some(h.sender.clone()),
-        rcpt_to: h.recipients.clone(),
-        queue_id: Some(h.queue_id.clone()),
-        ..Default::default()
-    }
+    Envelope { mail_from: Some(h.sender.clone()), rcpt_to: h.recipients.clone(), queue_id: Some(h.queue_id.clone()), ..Default::default() }
 }
 
 fn domain_of(addr: &str) -> String {
@@ -135,9 +130,7 @@ impl Cache {
         for chunk in missing.chunks(BATCH) {
             let ids: Vec<String> = chunk.iter().map(|h| h.queue_id.clone()).collect();
             let msgs = queue.messages(&ids)?;
-            fresh.par_extend(
-                msgs.par_iter().filter_map(|(id, raw)| by_id.get(id.as_str()).map(|h| Arc::new(summarize(engine, h, raw)))),
-            );
+            fresh.par_extend(msgs.par_iter().filter_map(|(id, raw)| by_id.get(id.as_str()).map(|h| Arc::new(summarize(engine, h, raw)))));
         }
         let mut rows = self.rows.lock().unwrap_or_else(|e| e.into_inner());
         for s in fresh {
@@ -226,7 +219,15 @@ pub fn select(all: &[Arc<Summary>], f: &Filter) -> Selection {
     let rows: Vec<_> = rows.into_iter().skip((page - 1) * PAGE_SIZE).take(PAGE_SIZE).collect();
     let brands: BTreeSet<String> = all.iter().filter_map(|s| s.brand.clone()).collect();
     let rule_ids: BTreeSet<String> = all.iter().flat_map(|s| s.rules.iter().cloned()).collect();
-    Selection { rows, matched, total: all.len(), page, pages, brands: brands.into_iter().collect(), rule_ids: rule_ids.into_iter().collect() }
+    Selection {
+        rows,
+        matched,
+        total: all.len(),
+        page,
+        pages,
+        brands: brands.into_iter().collect(),
+        rule_ids: rule_ids.into_iter().collect(),
+    }
 }
 
 #[cfg(test)]
@@ -262,7 +263,8 @@ mod tests {
         assert_eq!(s.rows[0].queue_id, "ID119", "newest first");
         let last = select(&all, &Filter { page: 9, ..Default::default() });
         assert_eq!((last.page, last.rows.len()), (3, 20), "a page past the end shows the last");
-        let f = Filter { brand: "openai".into(), rule: "LOOKALIKE_FROM_DOMAIN".into(), domain: "evil.example".into(), ..Default::default() };
+        let f =
+            Filter { brand: "openai".into(), rule: "LOOKALIKE_FROM_DOMAIN".into(), domain: "evil.example".into(), ..Default::default() };
         let s = select(&all, &f);
         // even, multiple of 3 and of 5: multiples of 30
         assert_eq!(s.rows.iter().map(|r| r.queue_id.as_str()).collect::<Vec<_>>(), ["ID090", "ID060", "ID030", "ID000"]);
@@ -271,6 +273,10 @@ mod tests {
         assert!(s.rows.windows(2).all(|w| w[0].score >= w[1].score));
         assert_eq!(s.brands, ["OpenAI", "PayPal"]);
         assert_eq!(s.rule_ids, ["BRAND_NAME_FOREIGN_DOMAIN", "LOOKALIKE_FROM_DOMAIN"]);
-        assert_eq!(select(&all, &Filter { domain: "vil.example".into(), ..Default::default() }).matched, 0, "a parent domain, not a suffix");
+        assert_eq!(
+            select(&all, &Filter { domain: "vil.example".into(), ..Default::default() }).matched,
+            0,
+            "a parent domain, not a suffix"
+        );
     }
 }

@@ -27,8 +27,8 @@ fn valid_name(name: &str) -> bool {
 /// Reads the token file; refuses one that group or others may read, and one without a token.
 pub fn load(path: &Path) -> Result<Vec<Token>, String> {
     let shown = path.display();
-    let meta = std::fs::metadata(path)
-        .map_err(|e| format!("review.token_file: {shown}: {e} (create it with `impostor review --init-token`)"))?;
+    let meta =
+        std::fs::metadata(path).map_err(|e| format!("review.token_file: {shown}: {e} (create it with `impostor review --init-token`)"))?;
     let mode = meta.permissions().mode() & 0o777;
     if mode & 0o077 != 0 {
         return Err(format!("review.token_file: {shown}: mode {mode:04o} lets group or others read it; chmod 0600 {shown}"));

@@ -23,8 +23,7 @@ pub const LOGIN_COOKIE: &str = "impostor_login";
 /// How long a login lasts.
 pub const SESSION_TTL: Duration = Duration::from_secs(12 * 3600);
 /// `Content-Security-Policy` of every response: nothing but this origin's stylesheet.
-pub const CSP: &str =
-    "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+pub const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 struct Session {
     name: String,
@@ -262,8 +261,7 @@ pub fn view(engine: &Engine, summary: &Summary, raw: &[u8]) -> MessageView {
     };
     let (verdict, auth) = crate::cli::check_bytes_auth(engine, raw, &store::envelope(&held), None);
     let headers = crate::auth::header_fields(raw);
-    let auth_results =
-        headers.iter().filter(|(n, _)| n.eq_ignore_ascii_case("authentication-results")).map(|(_, v)| v.clone()).collect();
+    let auth_results = headers.iter().filter(|(n, _)| n.eq_ignore_ascii_case("authentication-results")).map(|(_, v)| v.clone()).collect();
     const MAX_SHOWN: usize = 256 * 1024;
     let cut = |s: &str| {
         if s.len() <= MAX_SHOWN {
@@ -290,10 +288,8 @@ pub fn view(engine: &Engine, summary: &Summary, raw: &[u8]) -> MessageView {
         }
         for a in msg.attachments() {
             let name = a.attachment_name().unwrap_or("(no name)").to_string();
-            let ctype = a
-                .content_type()
-                .map(|c| format!("{}/{}", c.ctype(), c.subtype().unwrap_or("")))
-                .unwrap_or_else(|| "(no type)".into());
+            let ctype =
+                a.content_type().map(|c| format!("{}/{}", c.ctype(), c.subtype().unwrap_or(""))).unwrap_or_else(|| "(no type)".into());
             attachments.push((name, ctype, a.contents().len()));
         }
         let mut finder = linkify::LinkFinder::new();
