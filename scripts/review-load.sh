@@ -96,3 +96,6 @@ ID=$(grep -oE 'data-queue-id="[0-9A-Za-z]+"' "$RUN/page.html" | head -1 | cut -d
 timed "message view $ID" "/message/$ID"
 timed "message view $ID (again)" "/message/$ID"
 stop_review
+# the CLI beside it, same batched reads: impostor quarantine list
+qt=$(date +%s.%N); nl=$("$IMPOSTOR" quarantine --postfix-config "$PF_CONF" list --json | wc -l); qe=$(date +%s.%N)
+printf '%-40s %s lines %s s\n' "impostor quarantine list --json" "$nl" "$(awk -v a="$qt" -v b="$qe" 'BEGIN{printf "%.3f", b-a}')"

@@ -99,32 +99,17 @@ impl Postfix {
         }
     }
 
-    /// Messages in the hold queue, oldest first.
+    /// Messages in the hold queue, oldest first, with impostor's verdict headers: one
+    /// `postqueue -j` pass ([`Postfix::held`]), then the messages in batches of 200 per `postcat -q`
+    /// run ([`Postfix::messages`]).
     pub fn list(&self) -> Result<Vec<Held>, String> {
-        let json = self.run("postqueue", &["-j"])?;
-        let mut held = Vec::new();
-        for line in json.lines().filter(|l| !l.trim().is_empty()) {
-            let v: serde_json::Value = serde_json::from_str(line).map_err(|e| format!("postqueue -j: {e}"))?;
-            if v["queue_name"] != "hold" {
-                continue;
-            }
-            let id = v["queue_id"].as_str().unwrap_or_default().to_string();
-            let mut h = Held {
-                queue_id: id.clone(),
-                arrival_time: v["arrival_time"].as_i64().unwrap_or(0),
-                sender: v["sender"].as_str().unwrap_or_default().to_string(),
-                recipients: v["recipients"]
-                    .as_array()
-                    .map(|r| r.iter().filter_map(|x| x["address"].as_str().map(str::to_string)).collect())
-                    .unwrap_or_default(),
-                verdict: None,
-                score: None,
-                rules: None,
-                from: None,
-                subject: None,
-            };
-            if let Ok(headers) = self.headers(&id) {
-                for (name, value) in crate::auth::header_fields(headers.as_bytes()) {
+        let mut held = self.held()?;
+        for chunk in held.chunks_mut(200) {
+            let ids: Vec<String> = chunk.iter().map(|h| h.queue_id.clone()).collect();
+            let msgs: std::collections::HashMap<String, Vec<u8>> = self.messages(&ids)?.into_iter().collect();
+            for h in chunk.iter_mut() {
+                let Some(raw) = msgs.get(&h.queue_id) else { continue };
+                for (name, value) in crate::auth::header_fields(raw) {
                     let slot = match name.to_ascii_lowercase().as_str() {
                         "x-impostor-verdict" => &mut h.verdict,
                         "x-impostor-score" => &mut h.score,
@@ -136,9 +121,7 @@ impl Postfix {
                     slot.get_or_insert(value);
                 }
             }
-            held.push(h);
         }
-        held.sort_by_key(|h| h.arrival_time);
         Ok(held)
     }
 
