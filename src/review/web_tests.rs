@@ -15,6 +15,8 @@ const SECRET: &str = "0123456789abcdef0123456789abcdef0123456789abcdef";
 struct FakeQueue {
     held: Mutex<Vec<(Held, Vec<u8>)>>,
     done: Mutex<Vec<String>>,
+    /// Messages read through `messages`.
+    reads: Mutex<usize>,
 }
 
 impl Queue for FakeQueue {
@@ -23,6 +25,7 @@ impl Queue for FakeQueue {
     }
     fn messages(&self, ids: &[String]) -> Result<Vec<(String, Vec<u8>)>, String> {
         let held = self.held.lock().unwrap();
+        *self.reads.lock().unwrap() += ids.len();
         Ok(ids.iter().filter_map(|id| held.iter().find(|(h, _)| &h.queue_id == id).map(|(_, m)| (id.clone(), m.clone()))).collect())
     }
     fn release(&self, id: &str) -> Result<(), String> {
@@ -64,7 +67,7 @@ fn held(id: &str, t: i64, raw: &str) -> (Held, Vec<u8>) {
 const HOSTILE: &str = "X-Impostor-Verdict: quarantine\nX-Impostor-Score: 12.0\nX-Impostor-Rules: BRAND_NAME_FOREIGN_DOMAIN=6, IMPERSONATION=6\nFrom: \"OpenAI Security\" <security@account-notice.example>\nTo: bob@rcpt.example\nSubject: <script>alert(1)</script> OpenAI <b>sign-in</b>\nContent-Type: text/plain\n\nDear user, <script>alert('x')</script><img src=x onerror=alert(2)>\nreview: https://account-review.example/activity\n";
 
 fn app(msgs: Vec<(Held, Vec<u8>)>, feedback: &std::path::Path) -> (Arc<App>, Arc<FakeQueue>) {
-    let q = Arc::new(FakeQueue { held: Mutex::new(msgs), done: Mutex::default() });
+    let q = Arc::new(FakeQueue { held: Mutex::new(msgs), ..Default::default() });
     let engine = crate::analysis::Engine::new(crate::config::Config::default()).unwrap();
     let tokens = vec![Token { name: "alice".into(), secret: SECRET.into() }];
     (Arc::new(App::new(q.clone(), engine, tokens, feedback.to_path_buf()).unwrap()), q)
@@ -204,4 +207,28 @@ async fn list_filters_and_pages_over_many_held_messages() {
     let (_, _, f) = send(&app, get("/?rule=IMPERSONATION&domain=account-notice.example&sort=score&page=1", Some(SECRET))).await;
     assert!(f.contains("30 of 120 held message(s)"), "{f}");
     assert!(!f.contains("plain n"), "{f}");
+}
+
+#[test]
+fn the_cache_reads_each_held_message_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let msgs: Vec<_> = (0..450).map(|i| held(&format!("Q{i:04}"), 1000 + i, HOSTILE)).collect();
+    let (app, q) = app(msgs, dir.path());
+    let rows = app.cache.refresh(q.as_ref(), &app.engine).unwrap();
+    assert_eq!(rows.len(), 450);
+    assert_eq!(rows[0].brand.as_deref(), Some("OpenAI"), "the brand from the offline analysis");
+    assert_eq!(*q.reads.lock().unwrap(), 450);
+    assert_eq!(app.cache.refresh(q.as_ref(), &app.engine).unwrap().len(), 450);
+    assert_eq!(*q.reads.lock().unwrap(), 450, "a warm refresh reads no message");
+    {
+        let mut h = q.held.lock().unwrap();
+        h.retain(|(m, _)| m.queue_id != "Q0001");
+        h[0].0.arrival_time = 5; // Q0000: the queue id reused by a new message
+        h.push(held("NEW1", 9999, HOSTILE));
+    }
+    let rows = app.cache.refresh(q.as_ref(), &app.engine).unwrap();
+    assert_eq!(rows.len(), 450);
+    assert_eq!(*q.reads.lock().unwrap(), 452, "only the new message and the reused id are read");
+    assert!(app.cache.get("Q0001").is_none(), "a message that left the queue leaves the cache");
+    assert_eq!(app.cache.get("Q0000").unwrap().arrival_time, 5);
 }
