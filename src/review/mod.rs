@@ -61,7 +61,12 @@ pub fn run_cli(
     let source = c.source.clone();
     let engine = crate::analysis::Engine::new(c).map_err(|e| e.to_string())?;
     let queue = std::sync::Arc::new(crate::quarantine::Postfix { config_dir: postfix_config.clone() });
-    let app = std::sync::Arc::new(web::App::new(queue, engine, tokens, r.feedback_dir.clone().into())?);
+    let mut app = web::App::new(queue, engine, tokens, r.feedback_dir.clone().into())?;
+    if !r.allow_remote {
+        let port = r.listen.parse::<std::net::SocketAddr>().map(|a| a.port()).map_err(|e| format!("review.listen: {e}"))?;
+        app.allowed_hosts = Some(web::loopback_hosts(port));
+    }
+    let app = std::sync::Arc::new(app);
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().map_err(|e| e.to_string())?;
     rt.block_on(async move {
         let listener =

@@ -41,12 +41,25 @@ pub struct App {
     sessions: Mutex<HashMap<String, Session>>,
     pub cache: Cache,
     pub feedback_dir: PathBuf,
+    /// `Host` header values accepted (loopback names of the listen port), or `None`: any
+    /// (`review.allow_remote`). Against DNS rebinding: a page of another site whose name now
+    /// resolves to 127.0.0.1 sends its own name as Host.
+    pub allowed_hosts: Option<Vec<String>>,
 }
 
 impl App {
     pub fn new(queue: Arc<dyn Queue>, engine: Arc<Engine>, tokens: Vec<Token>, feedback_dir: PathBuf) -> Result<App, String> {
         let bearer_csrf = tokens.iter().map(|t| Ok((t.name.clone(), token::random_hex(24)?))).collect::<Result<_, String>>()?;
-        Ok(App { queue, engine, tokens, bearer_csrf, sessions: Mutex::new(HashMap::new()), cache: Cache::default(), feedback_dir })
+        Ok(App {
+            queue,
+            engine,
+            tokens,
+            bearer_csrf,
+            sessions: Mutex::new(HashMap::new()),
+            cache: Cache::default(),
+            feedback_dir,
+            allowed_hosts: None,
+        })
     }
 
     /// The CSRF token that goes with a Bearer token's name (what the pages embed for it).
@@ -124,6 +137,22 @@ async fn security_headers(mut r: Response) -> Response {
     r
 }
 
+/// The `Host` values a loopback listener on `port` answers to.
+pub fn loopback_hosts(port: u16) -> Vec<String> {
+    ["127.0.0.1", "localhost", "[::1]"].iter().map(|h| format!("{h}:{port}")).collect()
+}
+
+async fn check_host(State(app): State<Arc<App>>, req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    if let (Some(allowed), Some(host)) = (&app.allowed_hosts, req.headers().get(header::HOST)) {
+        let host = host.to_str().unwrap_or("").to_ascii_lowercase();
+        if !allowed.contains(&host) {
+            tracing::warn!(host = %host, "review: request for another host name refused (DNS rebinding?)");
+            return forbidden("this page answers only to its loopback address (review.listen)");
+        }
+    }
+    next.run(req).await
+}
+
 /// The router of the review page.
 pub fn router(app: Arc<App>) -> Router {
     Router::new()
@@ -133,6 +162,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/review.css", get(css))
         .route("/message/{id}", get(message))
         .route("/message/{id}/{action}", post(act))
+        .layer(axum::middleware::from_fn_with_state(app.clone(), check_host))
         .with_state(app)
         .layer(axum::middleware::map_response(security_headers))
 }

@@ -232,3 +232,20 @@ fn the_cache_reads_each_held_message_once() {
     assert!(app.cache.get("Q0001").is_none(), "a message that left the queue leaves the cache");
     assert_eq!(app.cache.get("Q0000").unwrap().arrival_time, 5);
 }
+
+#[tokio::test]
+async fn another_host_name_is_refused_on_a_loopback_listener() {
+    let dir = tempfile::tempdir().unwrap();
+    let (app, _) = app(vec![], dir.path());
+    let mut app = Arc::into_inner(app).unwrap();
+    app.allowed_hosts = Some(super::web::loopback_hosts(9358));
+    let app = Arc::new(app);
+    let req = |host: &str| {
+        Request::get("/").header(header::HOST, host).header(header::AUTHORIZATION, format!("Bearer {SECRET}")).body(Body::empty()).unwrap()
+    };
+    assert_eq!(send(&app, req("127.0.0.1:9358")).await.0, StatusCode::OK);
+    assert_eq!(send(&app, req("localhost:9358")).await.0, StatusCode::OK);
+    let (s, h, _) = send(&app, req("rebound.attacker.example:9358")).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    assert_eq!(h.get(header::CONTENT_SECURITY_POLICY).unwrap(), CSP);
+}

@@ -91,6 +91,8 @@ check "POST release with the token but no CSRF token: 403" "" \
 check "POST release with a wrong CSRF token: 403" "" \
   [ "$(code -X POST -H "Authorization: Bearer $TOKEN" -d csrf=0123 "$URL/message/$RELEASE_QID/release")" = 403 ]
 check "after the refused requests $RELEASE_QID is still held" "$(queue_json)" in_queue "$RELEASE_QID" hold
+check "a request naming another host (DNS rebinding) with the token: 403" "" \
+  [ "$(code -H "Host: rebound.attacker.example:$REVIEW_PORT" -H "Authorization: Bearer $TOKEN" "$URL/")" = 403 ]
 hdrs=$(curl -s -D - -o /dev/null -H "Authorization: Bearer $TOKEN" "$URL/")
 check "GET / with the Bearer token: 200 and a strict CSP" "$hdrs" \
   eval 'grep -q "^HTTP/1.1 200" <<<"$hdrs" && grep -qi "^content-security-policy: default-src '"'"'none'"'"'; style-src '"'"'self'"'"'" <<<"$hdrs"'
