@@ -22,7 +22,7 @@ install_deps || exit 2
 [ -x "$IMPOSTOR" ] || die "no impostor binary at $IMPOSTOR"
 e2e_init
 stop_review() { stop_pidfile "$RUN/review.pid"; }
-trap 'stop_review; e2e_cleanup' EXIT
+trap 'rc=$?; stop_review; (exit $rc); e2e_cleanup' EXIT   # e2e_cleanup exits with the status it finds
 
 MILTERS=none start_postfix || die "Postfix did not start"
 echo '/^X-Impostor-Verdict: quarantine/ HOLD held for the review load test' >"$PF_CONF/header_checks"

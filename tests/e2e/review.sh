@@ -44,7 +44,7 @@ mkdir -p "$SHOTS"; SHOTS=$(cd "$SHOTS" && pwd)
 REVIEW_LOG=$RUN/review.log
 
 stop_review() { stop_pidfile "$RUN/review.pid"; }
-trap 'stop_review; e2e_cleanup' EXIT
+trap 'rc=$?; stop_review; (exit $rc); e2e_cleanup' EXIT   # e2e_cleanup exits with the status it finds
 
 # ---- configuration: the refused non-loopback listen, the token file
 FB=$RUN/feedback
