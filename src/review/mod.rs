@@ -47,7 +47,12 @@ pub fn run_cli(
     name: &str,
     postfix_config: Option<String>,
 ) -> Result<std::process::ExitCode, String> {
-    let c = crate::config::Config::load_default_or(config).map_err(|e| e.to_string())?;
+    let mut c = crate::config::Config::load_default_or(config).map_err(|e| e.to_string())?;
+    // impostor's own Authentication-Results (auth.authserv_id) on a held copy were written by the
+    // milter, which removes incoming ones with that id: the offline re-check may read them
+    if !c.auth.trusted_authserv_ids.iter().any(|t| t.eq_ignore_ascii_case(&c.authserv_id)) {
+        c.auth.trusted_authserv_ids.push(c.authserv_id.clone());
+    }
     let r = c.review.clone();
     let token_file = std::path::PathBuf::from(&r.token_file);
     if init_token {

@@ -311,9 +311,10 @@ pub fn view(engine: &Engine, summary: &Summary, raw: &[u8]) -> MessageView {
     if let Some(msg) = mail_parser::MessageParser::default().parse(raw) {
         use mail_parser::MimeHeaders;
         body_text = msg.body_text(0).map(|t| cut(&t)).unwrap_or_default();
-        for i in 0..msg.html_body.len() {
-            if let Some(h) = msg.body_html(i) {
-                html_source.push(cut(&h));
+        // the HTML parts as sent (mail-parser's html_body also lists text parts, converted)
+        for &i in &msg.html_body {
+            if let Some(mail_parser::PartType::Html(h)) = msg.parts.get(i as usize).map(|p| &p.body) {
+                html_source.push(cut(h));
             }
         }
         for a in msg.attachments() {

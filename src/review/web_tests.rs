@@ -164,6 +164,21 @@ async fn hostile_subject_and_body_are_shown_escaped_with_links_defanged() {
     assert!(msg.contains("hxxps://account-review[.]example/activity"), "{msg}");
     assert!(!msg.contains("https://account-review"), "no live link: {msg}");
     assert!(msg.contains("BRAND_NAME_FOREIGN_DOMAIN"), "findings: {msg}");
+    assert!(!msg.contains("HTML part"), "a text/plain message has no HTML part to show: {msg}");
+}
+
+const HTML_ONLY: &str = "X-Impostor-Verdict: quarantine\nFrom: \"OpenAI\" <a@evil.example>\nSubject: hi\nContent-Type: text/html\n\n<html><body><p>Click <a href=\"https://evil.example/x\">here</a></p><script>alert(3)</script><img src=\"https://tracker.example/p.gif\"></body></html>\n";
+
+#[tokio::test]
+async fn an_html_body_is_shown_as_its_source_text_never_rendered() {
+    let dir = tempfile::tempdir().unwrap();
+    let (app, _) = app(vec![held("HTM1", 100, HTML_ONLY)], dir.path());
+    let (s, _, msg) = send(&app, get("/message/HTM1", Some(SECRET))).await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(msg.contains("HTML part 1"), "{msg}");
+    assert!(msg.contains("&lt;a href=&quot;hxxps://evil[.]example/x&quot;&gt;here&lt;/a&gt;"), "{msg}");
+    assert!(msg.contains("&lt;img src=&quot;hxxps://tracker[.]example/p.gif&quot;&gt;"), "no remote image: {msg}");
+    assert!(!msg.contains("<script") && !msg.contains("<img") && !msg.contains("<a href=\"h"), "{msg}");
 }
 
 #[tokio::test]

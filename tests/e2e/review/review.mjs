@@ -73,7 +73,10 @@ try {
   check('the body link is defanged', body.includes('hxxps://account-review[.]example/activity') && !body.includes('https://account-review'), body);
   const findings = await page.textContent('table.findings');
   check('findings with evidence', findings.includes('BRAND_NAME_FOREIGN_DOMAIN') && findings.includes('OpenAI'), findings);
-  check('authentication results are shown', (await page.textContent('main')).includes('Authentication'), '');
+  const auth = await page.textContent('table.auth');
+  check("authentication: impostor's own recorded SPF/DMARC results are shown", auth.includes('SPF') && auth.includes('DMARC') && auth.includes('signin-alert.example'), auth);
+  check('the Authentication-Results field is shown', (await page.locator('pre.ar').count()) >= 1, await page.textContent('main'));
+  check('a text/plain message shows no HTML part', (await page.locator('details').count()) === 0, await page.textContent('main'));
   check('the attachment name and type are listed', (await page.textContent('ul.attachments')).includes('invoice.pdf') && (await page.textContent('ul.attachments')).includes('application/pdf'), await page.textContent('main'));
   check('no dialog opened (no script ran)', dialogs === 0, dialogs);
   await page.screenshot({ path: `${SHOTS}/review-message.png`, fullPage: true });
