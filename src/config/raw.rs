@@ -372,6 +372,30 @@ impl Default for ReviewConfig {
     }
 }
 
+impl ReviewConfig {
+    /// The checks `Config::validate` runs (it adds the file name): `listen` is an IP:PORT, on
+    /// loopback unless `allow_remote`.
+    pub fn check(&self) -> Result<(), String> {
+        let r = self;
+        let addr: std::net::SocketAddr =
+            r.listen.parse().map_err(|_| format!("review.listen: {:?} must be IP:PORT (e.g. \"127.0.0.1:9358\")", r.listen))?;
+        if !addr.ip().is_loopback() && !r.allow_remote {
+            return Err(format!(
+                "review.listen: {:?} is not a loopback address; the review page shows held mail: set review.allow_remote = true \
+                 to serve it to other hosts (and put TLS in front of it)",
+                r.listen
+            ));
+        }
+        if r.token_file.trim().is_empty() {
+            return Err("review.token_file: must name a file".into());
+        }
+        if r.feedback_dir.trim().is_empty() {
+            return Err("review.feedback_dir: must name a directory".into());
+        }
+        Ok(())
+    }
+}
+
 /// Per-brand overrides: stricter thresholds or weights for mail that claims this brand.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[serde(deny_unknown_fields, default)]

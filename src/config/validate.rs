@@ -178,7 +178,7 @@ impl Config {
                 format!("metrics.listen: {:?} must be HOST:PORT (an IP address) or \"\" to turn metrics off", raw.metrics.listen),
             ));
         }
-        crate::review::check_config(&raw.review).map_err(|e| invalid(file, e))?;
+        raw.review.check().map_err(|e| invalid(file, e))?;
         for d in &raw.allow.domains {
             if crate::domain::normalize_domain(d).is_none() {
                 return Err(invalid(file, format!("allow.domains: {d:?} is not a domain name")));

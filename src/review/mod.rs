@@ -15,30 +15,7 @@ pub mod web;
 #[cfg(test)]
 mod web_tests;
 
-use crate::config::ReviewConfig;
-use std::net::SocketAddr;
-
 pub use store::{Queue, Summary};
-
-/// The checks of `[review]` that `Config::validate` runs (the file name is added by the caller).
-pub fn check_config(r: &ReviewConfig) -> Result<(), String> {
-    let addr: SocketAddr =
-        r.listen.parse().map_err(|_| format!("review.listen: {:?} must be IP:PORT (e.g. \"127.0.0.1:9358\")", r.listen))?;
-    if !addr.ip().is_loopback() && !r.allow_remote {
-        return Err(format!(
-            "review.listen: {:?} is not a loopback address; the review page shows held mail: set review.allow_remote = true \
-             to serve it to other hosts (and put TLS in front of it)",
-            r.listen
-        ));
-    }
-    if r.token_file.trim().is_empty() {
-        return Err("review.token_file: must name a file".into());
-    }
-    if r.feedback_dir.trim().is_empty() {
-        return Err("review.feedback_dir: must name a directory".into());
-    }
-    Ok(())
-}
 
 /// `impostor review`: serves the page (or, with `init_token`, adds a token to the token file).
 pub fn run_cli(
@@ -78,6 +55,15 @@ pub fn run_cli(
             tokio::net::TcpListener::bind(&r.listen).await.map_err(|e| format!("{source}: review.listen: {:?}: {e}", r.listen))?;
         tracing::info!(listen = %r.listen, config = %source, postfix_config = ?postfix_config, feedback_dir = %r.feedback_dir,
             "impostor review listening");
+        // read and analyse the hold queue once now, not on the first reviewer's request
+        let warm = app.clone();
+        tokio::task::spawn_blocking(move || {
+            let t = std::time::Instant::now();
+            match warm.cache.refresh(warm.queue.as_ref(), &warm.engine) {
+                Ok(rows) => tracing::info!(held = rows.len(), ms = t.elapsed().as_millis() as u64, "review: hold queue read"),
+                Err(e) => tracing::warn!("review: cannot read the hold queue: {e}"),
+            }
+        });
         use tokio::signal::unix::{signal, SignalKind};
         let mut term = signal(SignalKind::terminate()).map_err(|e| format!("SIGTERM handler: {e}"))?;
         let mut int = signal(SignalKind::interrupt()).map_err(|e| format!("SIGINT handler: {e}"))?;
@@ -95,7 +81,11 @@ pub fn run_cli(
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::config::ReviewConfig;
+
+    fn check_config(r: &ReviewConfig) -> Result<(), String> {
+        r.check()
+    }
 
     #[test]
     fn non_loopback_listen_needs_allow_remote() {

@@ -114,12 +114,15 @@ pub fn summarize(engine: &Engine, h: &Held, raw: &[u8]) -> Summary {
 #[derive(Default)]
 pub struct Cache {
     rows: Mutex<HashMap<String, Arc<Summary>>>,
+    /// One refresh at a time: a second one waits and then finds the rows the first one read.
+    refreshing: Mutex<()>,
 }
 
 impl Cache {
     /// The hold queue now: one `held()` pass, then the messages not cached yet (or whose
     /// arrival time changed: a queue id reused) are read and analysed. Oldest first.
     pub fn refresh(&self, queue: &dyn Queue, engine: &Engine) -> Result<Vec<Arc<Summary>>, String> {
+        let _one = self.refreshing.lock().unwrap_or_else(|e| e.into_inner());
         let held = queue.held()?;
         let missing: Vec<&Held> = {
             let rows = self.rows.lock().unwrap_or_else(|e| e.into_inner());
