@@ -3,10 +3,12 @@
 #
 # Fills a private Postfix instance's hold queue quickly: no milter; a header_checks rule HOLDs every
 # message that carries X-Impostor-Verdict: quarantine (the headers impostor adds, written by the
-# sender here: 4 variants, two brands claimed or not, different sender domains and rules), sent by
+# sender here: 4 variants, the OpenAI brand claimed or not, different sender domains and rules), sent by
 # python3 smtplib over 4 parallel SMTP sessions. Then starts `impostor review` and times with curl:
-# the first list page (cold cache: every message read and analysed once), the first page again
-# (warm: one postqueue -j pass), a filtered page, a sorted page deep in the list, one message view.
+# the first list page (cold: it waits for the read of the whole queue that `impostor review` starts
+# at start-up; the log line "review: hold queue read held=N ms=M" gives that time), the first page
+# again (warm: one postqueue -j pass), a filtered page, a sorted page deep in the list, one message
+# view; then `impostor quarantine list --json`.
 #
 #   N=10000 IMPOSTOR=target/release/impostor bash scripts/review-load.sh
 # Needs root (a Postfix instance). Ports: Postfix 2727, sink 2728, DNS unused, review 9461.
@@ -84,8 +86,9 @@ timed() {
 pt=$(date +%s.%N); postqueue -c "$PF_CONF" -j >/dev/null; pe=$(date +%s.%N)
 say "postqueue -j alone: $(awk -v a="$pt" -v b="$pe" 'BEGIN{printf "%.3f", b-a}') s"
 echo "# page                                     http seconds bytes"
-timed "list page 1 (cold cache)" "/"
+timed "list page 1 (first; waits for the start-up read)" "/"
 grep -oE '[0-9]+ of [0-9]+ held message\(s\)' "$RUN/page.html" | head -1
+grep -o 'review: hold queue read.*' "$RUN/review.log" | head -1
 timed "list page 1 (warm)" "/"
 timed "list page 1 (warm, again)" "/"
 timed "filtered: domain=recruit-team.example" "/?domain=recruit-team.example"
