@@ -19,6 +19,7 @@ pub mod metrics;
 pub mod milter;
 pub mod privdrop;
 pub mod quarantine;
+pub mod review;
 pub mod rule;
 pub mod verdict;
 

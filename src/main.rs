@@ -114,6 +114,20 @@ enum Cmd {
         #[command(subcommand)]
         cmd: QuarantineCmd,
     },
+    /// Serve the quarantine review page (docs/review.md): the hold queue in the browser.
+    Review {
+        #[arg(short, long)]
+        config: Option<PathBuf>,
+        /// Add a token to review.token_file (created with mode 0600), print it and exit.
+        #[arg(long)]
+        init_token: bool,
+        /// The name the new token logs as (with --init-token).
+        #[arg(long, default_value = "admin", requires = "init_token")]
+        name: String,
+        /// Postfix configuration directory of a non-default instance (postqueue -c DIR).
+        #[arg(long)]
+        postfix_config: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -264,6 +278,9 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
                 }
             }
             Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Review { config, init_token, name, postfix_config } => {
+            impostor::review::run_cli(config.as_deref(), init_token, &name, postfix_config)
         }
         Cmd::Lookalike { config, json, domains } => {
             use impostor::analysis::lookalike::{DomainClass, LookalikeMatcher};

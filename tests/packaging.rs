@@ -37,3 +37,15 @@ fn purge_keeps_the_system_user() {
     let code: String = postrm.lines().filter(|l| !l.trim_start().starts_with('#')).collect::<Vec<_>>().join("\n");
     assert!(!code.contains("deluser") && !code.contains("delgroup"), "{postrm}");
 }
+
+#[test]
+fn review_unit_keeps_only_the_capabilities_postfix_tools_need_and_is_packaged() {
+    let unit = read("deploy/impostor-review.service");
+    let keys: Vec<&str> = unit.lines().filter(|l| !l.starts_with('#')).collect();
+    assert!(keys.contains(&"ExecStart=/usr/sbin/impostor review -c /etc/impostor/impostor.toml"), "{unit}");
+    assert!(keys.contains(&"CapabilityBoundingSet=CAP_SETUID CAP_SETGID CAP_DAC_OVERRIDE CAP_DAC_READ_SEARCH"), "{unit}");
+    assert!(keys.contains(&"NoNewPrivileges=yes") && keys.contains(&"ProtectSystem=strict"), "{unit}");
+    let cargo: toml::Value = toml::from_str(&read("Cargo.toml")).unwrap();
+    let units = cargo["package"]["metadata"]["deb"]["systemd-units"].as_array().expect("systemd-units is a list");
+    assert!(units.iter().any(|u| u["unit-name"].as_str() == Some("impostor-review")), "{units:?}");
+}

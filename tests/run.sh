@@ -7,6 +7,7 @@
 #   4. tests/e2e/postfix.sh           (real Postfix + smtp-sink on loopback; needs root)
 #      tests/e2e/postfix-auth.sh      (SPF/DKIM/DMARC through Postfix with a loopback DNS zone)
 #      tests/e2e/postfix-security.sh  (forged upstream A-R, milter_protocol 2/3, decoder bombs)
+#      tests/e2e/review.sh            (impostor review on a real hold queue, driven by chromium + playwright-core)
 #      tests/e2e/faults.sh            (load + faults through Postfix: SIGKILL, DNS down, slowloris, connection
 #                                      limit, SIGHUP/SIGTERM; FAULTS_MESSAGES=400 here, 10000 for the full run)
 #   5. tests/e2e/sendmail.sh          (real Sendmail 8.17, Debian's packages unpacked, not installed)
@@ -73,6 +74,7 @@ if step "cargo build --locked --workspace" cargo build --locked --workspace; the
   mta_step "e2e: tests/e2e/postfix.sh" 600 bash tests/e2e/postfix.sh
   mta_step "e2e: tests/e2e/postfix-auth.sh" 600 bash tests/e2e/postfix-auth.sh
   mta_step "e2e: tests/e2e/postfix-security.sh" 600 bash tests/e2e/postfix-security.sh
+  mta_step "e2e: tests/e2e/review.sh" 600 bash tests/e2e/review.sh
   # the one-session latency probe, small: prints the ms impostor adds per message (no timing
   # assertion); fails only if a message does not get its verdict
   mta_step "latency probe: scripts/latency.sh (N=40, 1 round)" 600 \
@@ -88,6 +90,7 @@ else
   skip "e2e: tests/e2e/postfix.sh" "the build failed"
   skip "e2e: tests/e2e/postfix-auth.sh" "the build failed"
   skip "e2e: tests/e2e/postfix-security.sh" "the build failed"
+  skip "e2e: tests/e2e/review.sh" "the build failed"
   skip "latency probe: scripts/latency.sh" "the build failed"
   skip "e2e: tests/e2e/faults.sh" "the build failed"
   skip "e2e: tests/e2e/sendmail.sh" "the build failed"

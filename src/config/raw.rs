@@ -347,6 +347,55 @@ impl Default for MetricsConfig {
     }
 }
 
+/// `impostor review`: the quarantine review web page (its own process; docs/review.md).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReviewConfig {
+    /// `IP:PORT` the review page listens on.
+    pub listen: String,
+    /// Let `listen` be a non-loopback address (put TLS in front of it).
+    pub allow_remote: bool,
+    /// File of access tokens, `NAME:TOKEN` per line (`impostor review --init-token` writes it, mode 0600).
+    pub token_file: String,
+    /// Where "report false positive" / "confirm phish" write the message and its verdict (`ham/`, `phish/`).
+    pub feedback_dir: String,
+}
+
+impl Default for ReviewConfig {
+    fn default() -> Self {
+        ReviewConfig {
+            listen: "127.0.0.1:9358".into(),
+            allow_remote: false,
+            token_file: "/etc/impostor/review.tokens".into(),
+            feedback_dir: "/var/lib/impostor/feedback".into(),
+        }
+    }
+}
+
+impl ReviewConfig {
+    /// The checks `Config::validate` runs (it adds the file name): `listen` is an IP:PORT, on
+    /// loopback unless `allow_remote`.
+    pub fn check(&self) -> Result<(), String> {
+        let r = self;
+        let addr: std::net::SocketAddr =
+            r.listen.parse().map_err(|_| format!("review.listen: {:?} must be IP:PORT (e.g. \"127.0.0.1:9358\")", r.listen))?;
+        if !addr.ip().is_loopback() && !r.allow_remote {
+            return Err(format!(
+                "review.listen: {:?} is not a loopback address; the review page shows held mail: set review.allow_remote = true \
+                 to serve it to other hosts (and put TLS in front of it)",
+                r.listen
+            ));
+        }
+        if r.token_file.trim().is_empty() {
+            return Err("review.token_file: must name a file".into());
+        }
+        if r.feedback_dir.trim().is_empty() {
+            return Err("review.feedback_dir: must name a directory".into());
+        }
+        Ok(())
+    }
+}
+
 /// Per-brand overrides: stricter thresholds or weights for mail that claims this brand.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[serde(deny_unknown_fields, default)]
@@ -403,6 +452,7 @@ pub struct RawConfig {
     pub allow: AllowConfig,
     pub org: OrgConfig,
     pub metrics: MetricsConfig,
+    pub review: ReviewConfig,
     pub rules: RulesConfig,
     /// Weight per rule id; rules not listed keep their registry default.
     pub scores: BTreeMap<String, f64>,
@@ -430,6 +480,7 @@ impl Default for RawConfig {
             allow: AllowConfig::default(),
             org: OrgConfig::default(),
             metrics: MetricsConfig::default(),
+            review: ReviewConfig::default(),
             rules: RulesConfig::default(),
             scores: BTreeMap::new(),
             group_caps: BTreeMap::new(),

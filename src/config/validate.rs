@@ -34,6 +34,8 @@ pub struct Config {
     /// `[org] domains`, normalised.
     pub org: OrgConfig,
     pub metrics: MetricsConfig,
+    /// `[review]`; `listen` is an IP:PORT, loopback unless `allow_remote`.
+    pub review: super::ReviewConfig,
     pub rules: RulesConfig,
     pub scores: BTreeMap<String, f64>,
     pub group_caps: BTreeMap<String, f64>,
@@ -176,6 +178,7 @@ impl Config {
                 format!("metrics.listen: {:?} must be HOST:PORT (an IP address) or \"\" to turn metrics off", raw.metrics.listen),
             ));
         }
+        raw.review.check().map_err(|e| invalid(file, e))?;
         for d in &raw.allow.domains {
             if crate::domain::normalize_domain(d).is_none() {
                 return Err(invalid(file, format!("allow.domains: {d:?} is not a domain name")));
@@ -266,6 +269,7 @@ impl Config {
             },
             org: OrgConfig { domains: org_domains },
             metrics: raw.metrics.clone(),
+            review: raw.review.clone(),
             rules: raw.rules.clone(),
             scores: raw.scores.clone(),
             group_caps: raw.group_caps.clone(),
