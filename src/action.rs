@@ -73,6 +73,9 @@ pub struct Body<'a> {
     pub raw: &'a [u8],
     /// The body was cut at `milter.max_body_bytes`: no banner then.
     pub truncated: bool,
+    /// Where the banner goes, when the analysis found out ([`crate::analysis::Facts::banner_sites`]);
+    /// None: the body is parsed for it.
+    pub sites: Option<&'a crate::banner::Sites>,
 }
 
 /// Everything done to one message at end of message, in this order.
@@ -200,7 +203,11 @@ pub fn plan(
             }
             if let Some(b) = body.filter(|b| config.tag.banner && caps.replace_body && !b.truncated) {
                 let brand = verdict.brand.as_deref().unwrap_or("a trusted brand");
-                match std::panic::catch_unwind(|| crate::banner::apply(b.raw, brand)) {
+                let banner = || match b.sites {
+                    Some(sites) => crate::banner::apply_sites(b.raw, sites, brand),
+                    None => crate::banner::apply(b.raw, brand),
+                };
+                match std::panic::catch_unwind(banner) {
                     Ok(new) => p.body = new,
                     Err(_) => p.fallback = Some("the banner could not be added (internal error); delivered without it".into()),
                 }
@@ -339,11 +346,28 @@ mod tests {
         let raw = b"From: a@b.example\r\nSubject: x\r\nContent-Type: text/plain\r\n\r\nHello.\r\n";
         let v = verdict(&c, &["BRAND_NAME_FOREIGN_DOMAIN"]);
         let inc = Incoming { subject: Some("x".into()), ..Default::default() };
-        let p = plan(&c, &v, &inc, Some(Body { raw, truncated: false }), None, &Upstream::default(), MtaCaps::ALL);
+        let p = plan(&c, &v, &inc, Some(Body { raw, truncated: false, sites: None }), None, &Upstream::default(), MtaCaps::ALL);
         assert!(String::from_utf8(p.body.unwrap()).unwrap().contains("Hello."));
-        let p = plan(&c, &v, &inc, Some(Body { raw, truncated: true }), None, &Upstream::default(), MtaCaps::ALL);
+        let p = plan(&c, &v, &inc, Some(Body { raw, truncated: true, sites: None }), None, &Upstream::default(), MtaCaps::ALL);
         assert!(p.body.is_none());
         let no_body = MtaCaps { replace_body: false, ..MtaCaps::ALL };
-        assert!(plan(&c, &v, &inc, Some(Body { raw, truncated: false }), None, &Upstream::default(), no_body).body.is_none());
+        assert!(plan(&c, &v, &inc, Some(Body { raw, truncated: false, sites: None }), None, &Upstream::default(), no_body).body.is_none());
+    }
+
+    #[test]
+    fn the_banner_from_the_analysis_sites_is_the_banner_from_a_second_parse() {
+        let c = Config::from_toml_str("[tag]\nbanner = true\n", "t.toml").unwrap();
+        let raw = b"From: a@b.example\r\nSubject: x\r\nMIME-Version: 1.0\r\nContent-Type: multipart/alternative; boundary=\"b\"\r\n\r\n\
+--b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nBonjour, votre compte est bloqu\xc3\xa9.\r\n--b\r\n\
+Content-Type: text/html; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\nPGh0bWw+PGJvZHk+Qm9uam91cjwvYm9keT48L2h0bWw+\r\n--b--\r\n";
+        let v = verdict(&c, &["BRAND_NAME_FOREIGN_DOMAIN"]);
+        let inc = Incoming { subject: Some("x".into()), ..Default::default() };
+        let msg = crate::message::parser().parse(&raw[..]).unwrap();
+        let sites = crate::banner::sites(raw, &msg).unwrap();
+        let body = |sites| Some(Body { raw, truncated: false, sites });
+        let once = plan(&c, &v, &inc, body(Some(&sites)), None, &Upstream::default(), MtaCaps::ALL).body.unwrap();
+        let twice = plan(&c, &v, &inc, body(None), None, &Upstream::default(), MtaCaps::ALL).body.unwrap();
+        assert_eq!(String::from_utf8_lossy(&once), String::from_utf8_lossy(&twice));
+        assert!(String::from_utf8_lossy(&once).contains("PGh0bWw+"), "the HTML part is re-encoded, not dropped");
     }
 }

@@ -110,6 +110,26 @@ fn insert_after_body_tag(html: &[u8], block: &[u8]) -> Vec<u8> {
     [head, block, tail].concat()
 }
 
+/// Where a banner goes in one message: the displayed text and HTML parts, with
+/// their byte ranges in the raw message, read off the analysis's own parse so
+/// that tagged mail is not parsed a second time ([`sites`]).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Sites {
+    body_start: usize,
+    lang: &'static str,
+    parts: Vec<Site>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct Site {
+    start: usize,
+    end: usize,
+    is_html: bool,
+    /// The part's charset is UTF-8 or ASCII (else the English, ASCII banner).
+    utf8: bool,
+    encoding: Encoding,
+}
+
 /// The new body (everything after the header block) with the banner in each
 /// displayed text and HTML part, or None when no part could take it.
 ///
@@ -117,23 +137,22 @@ fn insert_after_body_tag(html: &[u8], block: &[u8]) -> Vec<u8> {
 /// checked against `raw` before use; the HTML is searched as bytes.
 pub fn apply(raw: &[u8], brand: &str) -> Option<Vec<u8>> {
     let msg = MessageParser::default().parse(raw)?;
-    let out = apply_parsed(raw, &msg, brand);
+    let sites = sites(raw, &msg);
     crate::message::drop_flat(msg);
-    out
+    apply_sites(raw, &sites?, brand)
 }
 
-fn apply_parsed(raw: &[u8], msg: &mail_parser::Message, brand: &str) -> Option<Vec<u8>> {
+/// The banner's sites in `msg`, the parse of `raw`.
+pub fn sites(raw: &[u8], msg: &mail_parser::Message) -> Option<Sites> {
     let body_start = usize::try_from(msg.root_part().offset_body).ok()?;
     if body_start > raw.len() {
         return None;
     }
     let sample: String = msg.body_text(0).map(|t| t.chars().take(8192).collect()).unwrap_or_default();
-    let lang = detect_language(&sample);
+    let mut sites = Sites { body_start, lang: detect_language(&sample), parts: Vec::new() };
     let mut ids: Vec<usize> = msg.text_body.iter().chain(msg.html_body.iter()).map(|i| *i as usize).collect();
     ids.sort_unstable();
     ids.dedup();
-    // (start, end, replacement) edits on the raw message, non-overlapping
-    let mut edits: Vec<(usize, usize, Vec<u8>)> = Vec::new();
     for id in ids {
         let Some(part) = msg.parts.get(id) else { continue };
         let is_html = match &part.body {
@@ -142,21 +161,35 @@ fn apply_parsed(raw: &[u8], msg: &mail_parser::Message, brand: &str) -> Option<V
             _ => continue,
         };
         let (Ok(start), Ok(end)) = (usize::try_from(part.offset_body), usize::try_from(part.offset_end)) else { continue };
-        if start < body_start || start > end {
+        if start < body_start || start > end || end > raw.len() {
             continue;
         }
-        let Some(encoded) = raw.get(start..end) else { continue };
         let charset = part.content_type().and_then(|c| c.attribute("charset")).unwrap_or("us-ascii").to_ascii_lowercase();
         let utf8 = matches!(charset.as_str(), "utf-8" | "utf8" | "us-ascii" | "ascii");
+        sites.parts.push(Site { start, end, is_html, utf8, encoding: part.encoding });
+    }
+    Some(sites)
+}
+
+/// The new body with the banner at `sites` (from [`sites`] over this same `raw`).
+pub fn apply_sites(raw: &[u8], sites: &Sites, brand: &str) -> Option<Vec<u8>> {
+    let body_start = sites.body_start;
+    if body_start > raw.len() {
+        return None;
+    }
+    // (start, end, replacement) edits on the raw message, non-overlapping
+    let mut edits: Vec<(usize, usize, Vec<u8>)> = Vec::new();
+    for &Site { start, end, is_html, utf8, encoding } in &sites.parts {
+        let Some(encoded) = raw.get(start..end) else { continue };
         // a non-UTF-8 part gets the English (ASCII) banner
-        let text = if utf8 { banner_text(lang, brand) } else { banner_text("en", brand) };
+        let text = if utf8 { banner_text(sites.lang, brand) } else { banner_text("en", brand) };
         let block = if is_html { html_banner(&text) } else { format!("{text}\r\n\r\n") };
-        match part.encoding {
+        match encoding {
             Encoding::None | Encoding::QuotedPrintable => {
                 // after <body ...> when there is one (`<body` and `>` are the same in QP)
                 let ins = if is_html { after_body_tag(encoded).and_then(|at| start.checked_add(at)).unwrap_or(start) } else { start };
-                let bytes = if part.encoding == Encoding::QuotedPrintable { qp(&block).into_bytes() } else { block.into_bytes() };
-                let bytes = if part.encoding == Encoding::QuotedPrintable && !bytes.ends_with(b"\r\n") {
+                let bytes = if encoding == Encoding::QuotedPrintable { qp(&block).into_bytes() } else { block.into_bytes() };
+                let bytes = if encoding == Encoding::QuotedPrintable && !bytes.ends_with(b"\r\n") {
                     [bytes, b"=\r\n".to_vec()].concat()
                 } else {
                     bytes

@@ -14,7 +14,6 @@ use crate::config::Config;
 pub use crate::message::Envelope;
 use crate::rule::{Finding, RuleDef, RuleId};
 use crate::verdict::{self, Verdict};
-use mail_parser::MessageParser;
 use std::sync::Arc;
 
 pub const ALLOWLISTED: RuleId = "ALLOWLISTED";
@@ -184,6 +183,9 @@ pub struct Facts {
     /// Every place the message claims or names a brand as its sender, strong and weak, for the
     /// composite judgement (`impersonation`).
     pub claims: Vec<impersonation::ClaimPlace>,
+    /// Where the banner of tagged mail would go (`tag.banner` on), read off
+    /// the analysis's parse so that the banner needs no second one.
+    pub banner_sites: Option<crate::banner::Sites>,
 }
 
 impl Facts {
@@ -226,12 +228,15 @@ pub fn findings(engine: &Engine, input: &MessageInput) -> (Vec<Finding>, Facts) 
         ));
     }
     let mut shown = None;
-    match MessageParser::default().parse(input.raw) {
+    match crate::message::parser().parse(input.raw) {
         Some(msg) => {
             sender::check(engine, &msg, input.auth, &mut out, &mut facts);
             domains::check(engine, input.envelope, &msg, &mut out, &mut facts);
             let look = |h: &str| domains::lookalike(engine, h).map(|m| (m.brand.clone(), domains::evidence(&m)));
             shown = Some(content::check(&msg, &engine.brands, &facts, &engine.phrases, &look, &engine.content_limits, &mut out));
+            if engine.config.tag.banner {
+                facts.banner_sites = crate::banner::sites(input.raw, &msg);
+            }
             crate::message::drop_flat(msg);
         }
         None => out.push(Finding::new(MESSAGE_UNPARSEABLE, "no header block could be parsed")),

@@ -311,7 +311,7 @@ async fn eom(shared: Arc<Shared>, cx: &mut EomContext<Session>) -> Status {
     let (verdict, facts, msg, auth, upstream) = judge(&shared, &engine, msg, &qid).await;
     logging::log_verdict(&engine.config, Some(&envelope), &qid, &verdict, &facts, started.elapsed());
     shared.count(&verdict, started.elapsed());
-    let body = msg.as_ref().map(|m| action::Body { raw: &m.raw, truncated: m.truncated });
+    let body = msg.as_ref().map(|m| action::Body { raw: &m.raw, truncated: m.truncated, sites: facts.banner_sites.as_ref() });
     let plan = action::plan(&engine.config, &verdict, &incoming, body, auth.as_ref(), &upstream, caps);
     if let Some(why) = &plan.fallback {
         tracing::info!(queue_id = %qid, "{why}");
