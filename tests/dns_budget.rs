@@ -259,6 +259,32 @@ fn dkim_and_spf_lookups_go_out_together() {
     assert_eq!(a.dkim.iter().map(|d| d.result).collect::<Vec<_>>(), [AuthResult::TempError], "{a:?}");
 }
 
+#[test]
+fn nxdomain_without_soa_is_kept_for_negative_cache_secs() {
+    // a forwarder that answers NXDOMAIN with no SOA: hickory alone would not cache it, and every message would ask
+    // its _dmarc and _domainkey names again (and wait on them when the forwarder is slow)
+    let dns = FakeDns::start(|_| Answer::NxDomain);
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let (raw, env) = (raw(false), envelope("bounce@example.org"));
+    let names = ["s1._domainkey.example.org", "_dmarc.example.org"];
+    for (extra, per_message) in [("", 0), ("negative_cache_secs = 0\n", 1)] {
+        let engine = Engine::online(config(&dns, extra)).unwrap();
+        let before: Vec<usize> = names.iter().map(|n| dns.count(n)).collect();
+        for _ in 0..3 {
+            let a = rt.block_on(engine.auth.authenticate(&env, raw.as_bytes(), false, &Default::default())).unwrap();
+            assert!(a.temperror.is_empty(), "NXDOMAIN is an answer, not a temporary error: {a:?}");
+        }
+        for (n, b) in names.iter().zip(before) {
+            // the first message asks once; the next two ask again only without the negative cache
+            assert_eq!(dns.count(n) - b, 1 + 2 * per_message, "queries for {n} with [dns] {extra:?}");
+        }
+    }
+    assert!(Config::from_toml_str("[dns]\nnegative_cache_secs = 4000\n", "x.toml")
+        .unwrap_err()
+        .to_string()
+        .contains("dns.negative_cache_secs: 4000"));
+}
+
 /// With a short budget (two 400 ms attempts would outlast it), runs our own checks of the no-brand message.
 fn partial(policy: fn(&str) -> Answer) -> (auth::AuthResults, FakeDns) {
     let dns = FakeDns::start(policy);

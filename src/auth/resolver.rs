@@ -30,6 +30,8 @@ pub fn authenticator(config: &Config) -> Result<Arc<MessageAuthenticator>, Strin
     // dns.attempts counts tries; hickory's `attempts` are retries after the first one
     opts.attempts = config.dns.attempts.saturating_sub(1);
     opts.cache_size = config.dns.cache_size;
+    // NXDOMAIN/NODATA without an SOA is cached for this long too, not at all by default
+    opts.negative_min_ttl = Some(Duration::from_secs(config.dns.negative_cache_secs));
     opts.edns0 = true;
     MessageAuthenticator::new(rconf, opts).map(Arc::new).map_err(|e| format!("DNS resolver: {e}"))
 }

@@ -238,6 +238,12 @@ pub struct DnsConfig {
     pub budget_ms: u64,
     /// Answers kept in the resolver cache.
     pub cache_size: u64,
+    /// Seconds a "no such name / no such record" answer is kept at least. An
+    /// answer with an SOA is kept for the SOA's negative TTL (RFC 2308) or this,
+    /// whichever is longer; one without an SOA (some forwarders and appliances
+    /// send those) for this long, instead of being asked again by every
+    /// message. 0: only as the SOA says, none without one.
+    pub negative_cache_secs: u64,
     pub on_error: DnsOnError,
 }
 
@@ -253,6 +259,7 @@ impl Default for DnsConfig {
             attempts: 2,
             budget_ms: 2500,
             cache_size: 4096,
+            negative_cache_secs: 10,
             on_error: DnsOnError::Tempfail,
         }
     }

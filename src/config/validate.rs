@@ -216,6 +216,9 @@ impl Config {
         if raw.dns.timeout_ms == 0 || raw.dns.attempts == 0 {
             return Err(invalid(file, "dns.timeout_ms and dns.attempts must be at least 1"));
         }
+        if raw.dns.negative_cache_secs > 3600 {
+            return Err(invalid(file, format!("dns.negative_cache_secs: {} must be from 0 to 3600", raw.dns.negative_cache_secs)));
+        }
         if raw.dns.budget_ms == 0 || raw.dns.budget_ms > MAX_DNS_BUDGET_MS {
             return Err(invalid(file, format!("dns.budget_ms: {} must be from 1 to {MAX_DNS_BUDGET_MS}", raw.dns.budget_ms)));
         }
