@@ -39,7 +39,7 @@ e2e_init >/dev/null
 trap 'rc=$?; stop_pidfile "$RUN/impostor-unix.pid"; (exit $rc); e2e_cleanup' EXIT
 
 start_bench_stack
-say "Postfix 127.0.0.1:$PF_PORT -> smtp-sink :$SINK_PORT; impostor pids unix $(cat "$RUN/impostor-unix.pid") inet $(cat "$RUN/impostor.pid"); load: $S sessions, $M msgs, ${CORPUS:+CORPUS=$CORPUS $(cat "$RUN/mix.txt")}${CORPUS:-MIX=$MIX_MODE}"
+say "Postfix 127.0.0.1:$PF_PORT -> smtp-sink :$SINK_PORT; impostor pids unix $(cat "$RUN/impostor-unix.pid") inet $(cat "$RUN/impostor.pid"); load: $S sessions, $M msgs, $(if [ -n "${CORPUS:-}" ]; then echo "CORPUS=$CORPUS"; else echo "MIX=$MIX_MODE"; fi)"
 
 qcount() { find "$PF_QUEUE"/{incoming,active,deferred,maildrop} -type f 2>/dev/null | wc -l; }
 stat_cpu() { awk '/^cpu /{print $5 + $6, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9}' /proc/stat; }

@@ -242,7 +242,8 @@ pub struct DnsConfig {
     /// answer with an SOA is kept for the SOA's negative TTL (RFC 2308) or this,
     /// whichever is longer; one without an SOA (some forwarders and appliances
     /// send those) for this long, instead of being asked again by every
-    /// message. 0: only as the SOA says, none without one.
+    /// message. 0 (the default, as RFC 2308 says): only as the SOA says, none
+    /// without one.
     pub negative_cache_secs: u64,
     pub on_error: DnsOnError,
 }
@@ -259,7 +260,7 @@ impl Default for DnsConfig {
             attempts: 2,
             budget_ms: 2500,
             cache_size: 4096,
-            negative_cache_secs: 10,
+            negative_cache_secs: 0,
             on_error: DnsOnError::Tempfail,
         }
     }
