@@ -285,6 +285,26 @@ fn nxdomain_without_soa_is_kept_for_negative_cache_secs() {
         .contains("dns.negative_cache_secs: 4000"));
 }
 
+#[test]
+fn parsed_policies_are_kept_for_their_ttl() {
+    // SPF and DMARC records with a 60 s TTL: the second message of the sender reuses what the first parsed
+    let dns = FakeDns::start(|name| match name {
+        "example.org" => Answer::Txt("v=spf1 ip4:203.0.113.0/24 -all"),
+        "_dmarc.example.org" => Answer::Txt("v=DMARC1; p=reject"),
+        _ => Answer::NxDomain,
+    });
+    let engine = Engine::online(config(&dns, "")).unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let (raw, env) = (raw(false), envelope("bounce@example.org"));
+    let first = rt.block_on(engine.auth.authenticate(&env, raw.as_bytes(), false, &Default::default())).unwrap();
+    assert_eq!(first.spf.as_ref().map(|s| s.result), Some(AuthResult::Pass), "{first:?}");
+    assert_eq!(first.dmarc.as_ref().map(|d| d.result), Some(AuthResult::Pass), "{first:?}");
+    assert_eq!(engine.auth.cached_records(), 2, "the SPF and DMARC records (the DKIM key is NXDOMAIN: not cached)");
+    let second = rt.block_on(engine.auth.authenticate(&env, raw.as_bytes(), false, &Default::default())).unwrap();
+    assert_eq!(format!("{first:?}"), format!("{second:?}"));
+    assert_eq!(engine.auth.cached_records(), 2);
+}
+
 /// With a short budget (two 400 ms attempts would outlast it), runs our own checks of the no-brand message.
 fn partial(policy: fn(&str) -> Answer) -> (auth::AuthResults, FakeDns) {
     let dns = FakeDns::start(policy);

@@ -15,7 +15,7 @@ use crate::domain::registrable;
 use crate::message::Envelope;
 use mail_auth::{
     dmarc::verify::DmarcParameters, spf::verify::SpfParameters, AuthenticatedMessage, DkimResult, DmarcResult, MessageAuthenticator,
-    SpfResult,
+    Parameters, SpfResult,
 };
 use serde::Serialize;
 use std::fmt;
@@ -25,6 +25,8 @@ use std::sync::Arc;
 /// `auth.enabled = false`), its trusted upstreams and its DNS budget.
 pub struct Authenticator {
     resolver: Option<Arc<MessageAuthenticator>>,
+    /// Parsed TXT records of the online checks ([`resolver::TxtCache`]).
+    txt_cache: Arc<resolver::TxtCache>,
     trusted_ids: Vec<String>,
     trusted_relays: Vec<ipnet::IpNet>,
     /// `auth.microsoft_upstream`: read Microsoft 365's Authentication-Results (no authserv-id).
@@ -46,6 +48,7 @@ impl Authenticator {
         let a = &config.auth;
         Authenticator {
             resolver: None,
+            txt_cache: Arc::new(resolver::TxtCache::new(config.dns.cache_size)),
             trusted_ids: a.trusted_authserv_ids.clone(),
             trusted_relays: a.trusted_relays.clone(),
             microsoft: a.microsoft_upstream,
@@ -104,7 +107,12 @@ impl Authenticator {
         }
         let resolver = self.resolver.as_ref()?;
         // one budget for the whole chain, however many lookups it takes; what finished in time is kept
-        Some(check_message(resolver, env, raw, truncated, self.budget).await)
+        Some(check_message(resolver, &self.txt_cache, env, raw, truncated, self.budget).await)
+    }
+
+    /// Names whose parsed TXT record is cached (for tests and metrics).
+    pub fn cached_records(&self) -> usize {
+        self.txt_cache.len()
     }
 }
 
@@ -241,6 +249,7 @@ fn dmarc_result(r: &DmarcResult) -> AuthResult {
 /// message's DKIM signatures in one call: they finish or run out together.
 pub async fn check_message(
     auth: &MessageAuthenticator,
+    cache: &resolver::TxtCache,
     env: &Envelope,
     raw: &[u8],
     truncated: bool,
@@ -261,7 +270,7 @@ pub async fn check_message(
         if truncated {
             Some(Vec::new())
         } else {
-            tokio::time::timeout_at(deadline, auth.verify_dkim(&msg)).await.ok()
+            tokio::time::timeout_at(deadline, auth.verify_dkim(Parameters::new(&msg).with_txt_cache(cache))).await.ok()
         }
     };
     let spf = async {
@@ -271,7 +280,7 @@ pub async fn check_message(
         } else {
             SpfParameters::verify_ehlo(ip, &helo, &host)
         };
-        Some(tokio::time::timeout_at(deadline, auth.verify_spf(params)).await.ok())
+        Some(tokio::time::timeout_at(deadline, auth.verify_spf(Parameters::new(params).with_txt_cache(cache))).await.ok())
     };
     let (dkim_out, spf) = tokio::join!(dkim, spf);
 
@@ -323,7 +332,12 @@ pub async fn check_message(
     });
 
     if let Some(spf) = &spf {
-        match tokio::time::timeout_at(deadline, auth.verify_dmarc(DmarcParameters::new(&msg, &dkim_out, &mf_domain, spf))).await {
+        match tokio::time::timeout_at(
+            deadline,
+            auth.verify_dmarc(Parameters::new(DmarcParameters::new(&msg, &dkim_out, &mf_domain, spf)).with_txt_cache(cache)),
+        )
+        .await
+        {
             Ok(d) => {
                 let result = if truncated && dmarc_result(d.spf_result()) != AuthResult::Pass && d.dmarc_record().is_some() {
                     // DKIM could not be checked: DMARC can only pass through SPF; otherwise unknown.
