@@ -125,3 +125,50 @@ fn content_limits_reach_the_analysis() {
     let engine = Engine::new(Config::from_toml_str("[content]\nmax_qr_time_ms = 40\nmax_depth = 2\n", "t.toml").unwrap()).unwrap();
     assert_eq!((engine.content_limits.max_qr_time, engine.content_limits.max_depth), (std::time::Duration::from_millis(40), 2));
 }
+
+/// `impostor config check` on `text` fails, and its message names the file, the line, the key and the value.
+fn check_fails(text: &str, line: usize, must: &[&str]) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("impostor.toml");
+    std::fs::write(&path, text).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_impostor")).args(["config", "check", "-c"]).arg(&path).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "config check accepted {text:?}");
+    let at = format!("{}:{line}: ", path.display());
+    assert!(err.contains(&at), "{err:?} does not name {at:?}");
+    for m in must {
+        assert!(err.contains(m), "{err:?} does not name {m:?}");
+    }
+}
+
+#[test]
+fn bad_enum_value_names_line_and_lists_the_valid_values() {
+    check_fails("# logs\n\n[log]\nformat = \"jsn\"\n", 4, &["log.format", "jsn", "`text`", "`json`"]);
+    check_fails("fail_mode = \"explode\"\n", 1, &["fail_mode", "explode", "`tempfail`", "`accept`"]);
+}
+
+#[test]
+fn bad_cidr_names_line_key_and_value() {
+    check_fails("[allow]\nclient_networks = [\n  \"10.0.0.0/8\",\n  \"10.1.0.0/33\",\n]\n", 4, &["allow.client_networks", "10.1.0.0/33"]);
+}
+
+#[test]
+fn number_for_a_string_is_an_error_not_a_string() {
+    check_fails("[tag]\nsubject_prefix = 5\n", 2, &["tag.subject_prefix", "integer `5`", "expected a string"]);
+}
+
+#[test]
+fn unknown_key_names_line_and_the_known_keys() {
+    check_fails("[actions]\ntag = 5\ntga = 3\n", 3, &["actions.tga", "`quarantine`"]);
+    check_fails("[[brand]]\nname = \"A\"\n[[brand]]\nname = \"B\"\nalias = [\"b\"]\n", 5, &["brand[1].alias", "`aliases`"]);
+}
+
+#[test]
+fn thresholds_out_of_order_name_the_line() {
+    check_fails("[actions]\ntag = 5\nquarantine = 10\nreject = 8\n", 4, &["actions.reject", "8", "actions.quarantine (10)"]);
+}
+
+#[test]
+fn unknown_rule_id_names_the_line() {
+    check_fails("[scores]\nBRAND_NAME_FOREIGN_DOMAIN = 6.0\nNO_SUCH_RULE = 3.0\n", 3, &["scores.NO_SUCH_RULE", "unknown rule id"]);
+}

@@ -445,7 +445,7 @@ mod tests {
     #[test]
     fn unknown_key_is_an_error() {
         let e = Config::from_toml_str("[actions]\ntga = 3\n", "x.toml").unwrap_err().to_string();
-        assert!(e.starts_with("x.toml: ") && e.contains("tga"), "{e}");
+        assert!(e.starts_with("x.toml:2: ") && e.contains("tga"), "{e}");
     }
 
     #[test]
