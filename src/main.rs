@@ -210,6 +210,8 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
         }
         Cmd::Config { cmd: ConfigCmd::Check { config } } => {
             let c = load(config.as_deref())?;
+            impostor::privdrop::check_accounts(&c.raw.user, &c.milter.socket_group)
+                .map_err(|e| impostor::config::ConfigError::invalid(&c.source, e).located_in_file(&c.source).to_string())?;
             for w in c.warnings() {
                 println!("{}: warning: {w}", c.source);
             }
@@ -322,6 +324,8 @@ fn serve(path: Option<PathBuf>, socket: Option<String>, dry_run: bool, nameserve
     let overrides = Overrides { socket, nameservers, monitor: dry_run };
     let load_config = move || Config::load_with(path.as_deref(), &overrides).map_err(|e| e.to_string());
     let config = load_config()?;
+    impostor::privdrop::check_accounts(&config.raw.user, &config.milter.socket_group)
+        .map_err(|e| impostor::config::ConfigError::invalid(&config.source, e).located_in_file(&config.source).to_string())?;
     logging::init(&config);
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     let workers = impostor::config::worker_threads(config.milter.worker_threads);

@@ -172,3 +172,19 @@ fn thresholds_out_of_order_name_the_line() {
 fn unknown_rule_id_names_the_line() {
     check_fails("[scores]\nBRAND_NAME_FOREIGN_DOMAIN = 6.0\nNO_SUCH_RULE = 3.0\n", 3, &["scores.NO_SUCH_RULE", "unknown rule id"]);
 }
+
+#[test]
+fn config_check_rejects_a_user_or_group_that_does_not_exist() {
+    check_fails("# run as\nuser = \"impostor-no-such-user\"\n", 2, &["user", "no such user", "impostor-no-such-user"]);
+    check_fails(
+        "[milter]\nsocket = \"unix:/tmp/x.sock\"\nsocket_group = \"impostor-no-such-group\"\n",
+        3,
+        &["milter.socket_group", "impostor-no-such-group"],
+    );
+    // accounts that exist pass
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("impostor.toml");
+    std::fs::write(&path, "user = \"root\"\n[milter]\nsocket_group = \"root\"\n").unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_impostor")).args(["config", "check", "-c"]).arg(&path).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
