@@ -188,3 +188,46 @@ fn config_check_rejects_a_user_or_group_that_does_not_exist() {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_impostor")).args(["config", "check", "-c"]).arg(&path).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+/// `config show` prints the effective configuration of `args`' config file.
+fn show(path: &Path) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_impostor")).args(["config", "show", "-c"]).arg(path).output().unwrap();
+    assert!(out.status.success(), "config show {}: {}", path.display(), String::from_utf8_lossy(&out.stderr));
+    // the first line names the source file
+    String::from_utf8(out.stdout).unwrap().split_once('\n').unwrap().1.to_string()
+}
+
+#[test]
+fn config_show_prints_a_file_that_check_accepts_with_the_same_effective_config() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, text) in [
+        ("default.toml", String::new()),
+        ("sample.toml", std::fs::read_to_string(repo("deploy/impostor.toml")).unwrap()),
+        ("brands.toml", std::fs::read_to_string(repo("deploy/brands-example.toml")).unwrap()),
+        (
+            "tuned.toml",
+            "monitor = true\n[actions]\ntag = 4\nquarantine = 9\nreject = 20\n[tag]\nsubject_prefix = \"[!]\"\n\
+             [allow]\nclient_networks = [\"10.0.0.0/8\"]\n[scores]\nBRAND_NAME_FOREIGN_DOMAIN = 7.5\n[rules]\ndisabled = [\"DISPLAY_NAME_ADDRESS_MISMATCH\"]\n\
+             [[brand]]\nname = \"ExampleBank\"\ndomains = [\"examplebank.com\"]\n[brand.overrides.actions]\ntag = 2\nquarantine = 4\nreject = 6\n"
+                .to_string(),
+        ),
+    ] {
+        let original = dir.path().join(name);
+        std::fs::write(&original, &text).unwrap();
+        let shown = show(&original);
+        let shown_path = dir.path().join(format!("shown-{name}"));
+        std::fs::write(&shown_path, &shown).unwrap();
+        let check = std::process::Command::new(env!("CARGO_BIN_EXE_impostor"))
+            .args(["config", "check", "-c"])
+            .arg(&shown_path)
+            .output()
+            .unwrap();
+        assert!(check.status.success(), "config check rejects config show of {name}: {}", String::from_utf8_lossy(&check.stderr));
+        // the same effective configuration: the same brands, and showing it again prints the same file
+        let a = Config::load(&original).unwrap();
+        let b = Config::load(&shown_path).unwrap();
+        assert_eq!(a.brands, b.brands, "{name}: brands differ after the round trip");
+        assert_eq!((a.monitor, &a.actions, &a.allow, &a.tag), (b.monitor, &b.actions, &b.allow, &b.tag), "{name}");
+        assert_eq!(show(&shown_path), shown, "{name}: config show of config show differs");
+    }
+}

@@ -294,6 +294,9 @@ impl Config {
                 overrides: b.overrides.clone(),
             })
             .collect();
+        // every brand in effect is listed, the built-in ones included: loading the shown file
+        // must not add them a second time
+        raw.builtin_brands = false;
         let mut out = format!("# effective configuration (from {})\n", self.source);
         out.push_str(&toml::to_string_pretty(&raw).unwrap_or_else(|e| format!("# cannot render: {e}\n")));
         out
@@ -502,10 +505,9 @@ mod tests {
     fn shown_config_loads_back_to_the_same() {
         let c = Config::from_toml_str("[content]\nmax_links = 7\nmax_qr_time_ms = 100\n", "x.toml").unwrap();
         let shown = c.to_toml([crate::rule::RuleDef::new("BRAND_NAME_FOREIGN_DOMAIN", "sender", 6.0, "")].iter());
-        // the shown config repeats the built-in brand, so load it without builtins
-        let again =
-            Config::from_toml_str(&format!("builtin_brands = false\n{}", shown.replace("builtin_brands = true\n", "")), "shown.toml")
-                .unwrap();
+        // the shown config lists the built-in brands and says builtin_brands = false
+        assert!(shown.contains("builtin_brands = false\n"), "{shown}");
+        let again = Config::from_toml_str(&shown, "shown.toml").unwrap();
         assert_eq!(again.brands, c.brands);
         assert_eq!(again.actions, c.actions);
         assert_eq!(again.scores.get("BRAND_NAME_FOREIGN_DOMAIN"), Some(&6.0), "every weight is shown");
