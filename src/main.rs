@@ -154,6 +154,18 @@ fn load_with_nameservers(path: Option<&Path>, ns: &[String]) -> Result<Config, S
     Config::load_with(path, &Overrides { nameservers: ns.to_vec(), ..Default::default() }).map_err(|e| e.to_string())
 }
 
+/// Logs a quarantine decision where the daemon's logs go (the default
+/// configuration's `[log]`: mail.log with `output = "syslog"`), with who made it.
+fn audit(action: &str, queue_id: &str) {
+    if let Ok(c) = Config::load_default_or(None) {
+        logging::init(&c);
+    }
+    // SAFETY: plain getter
+    let uid = unsafe { libc::getuid() };
+    let by = std::env::var("SUDO_USER").unwrap_or_default();
+    tracing::info!(queue_id, action, uid, sudo_user = by.as_str(), "quarantine {action}");
+}
+
 fn runtime() -> Result<tokio::runtime::Runtime, String> {
     tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| e.to_string())
 }
@@ -258,10 +270,12 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
                 QuarantineCmd::Show { queue_id } => print!("{}", pf.headers(&queue_id)?),
                 QuarantineCmd::Release { queue_id } => {
                     pf.release(&queue_id)?;
+                    audit("release", &queue_id);
                     println!("{queue_id}: released for delivery");
                 }
                 QuarantineCmd::Delete { queue_id } => {
                     pf.delete(&queue_id)?;
+                    audit("delete", &queue_id);
                     println!("{queue_id}: deleted");
                 }
             }

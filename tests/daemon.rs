@@ -120,7 +120,7 @@ async fn reload_metrics_json_logs_and_clean_exit() {
     let line = p.wait_log("\"verdict\"");
     let rec: serde_json::Value = serde_json::from_str(&line).expect("JSON log line");
     assert_eq!(rec["action"], "tag");
-    assert_eq!(rec["rules"], "BRAND_NAME_FOREIGN_DOMAIN=6.0");
+    assert_eq!(rec["rules"], serde_json::json!([{"id": "BRAND_NAME_FOREIGN_DOMAIN", "score": 6.0}]), "{line}");
     assert_eq!(rec["from_domain"], "example.net");
     assert_eq!(rec["mail_from"], "@example.net", "addresses are domain-only by default");
 
@@ -178,4 +178,63 @@ async fn started_as_root_it_drops_to_the_configured_user() {
 
 extern "C" {
     fn geteuid() -> u32;
+}
+
+/// Datagrams received on `sock` within 10 s until one contains `needle`.
+fn wait_datagram(sock: &std::os::unix::net::UnixDatagram, needle: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut buf = vec![0u8; 65536];
+    while Instant::now() < deadline {
+        if let Ok(n) = sock.recv(&mut buf) {
+            let d = String::from_utf8_lossy(&buf[..n]).into_owned();
+            if d.contains(needle) {
+                return d;
+            }
+        }
+    }
+    panic!("no syslog datagram containing {needle:?} within 10 s");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn syslog_output_sends_verdicts_with_the_mail_facility() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mport, pport) = (free_port(), free_port());
+    let addr: SocketAddr = format!("127.0.0.1:{mport}").parse().unwrap();
+    let log = dir.path().join("log.sock");
+    let sock = std::os::unix::net::UnixDatagram::bind(&log).unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+    let cfg = dir.path().join("impostor.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[milter]\nsocket = \"inet:127.0.0.1:{mport}\"\n[metrics]\nlisten = \"127.0.0.1:{pport}\"\n[auth]\nenabled = false\n\
+             [log]\noutput = \"syslog\"\nfacility = \"mail\"\nsyslog_socket = \"{}\"\n",
+            log.display()
+        ),
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_impostor"))
+        .args(["serve", "-c"])
+        .arg(&cfg)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // mail facility (2) × 8 + info (6) = <22>
+    let up = wait_datagram(&sock, "impostor listening");
+    assert!(up.starts_with(&format!("<22>impostor[{}]: ", child.id())), "{up}");
+    assert_eq!(verdict(addr).await, "tag");
+    let v = wait_datagram(&sock, "verdict");
+    assert!(v.starts_with("<22>impostor["), "{v}");
+    assert!(v.contains("action=\"tag\"") || v.contains("action=tag"), "{v}");
+    assert!(v.contains("BRAND_NAME_FOREIGN_DOMAIN=6.0") && v.contains("queue_id"), "{v}");
+    assert!(!v.contains("billing@"), "addresses are domain-only: {v}");
+    // a rejected reload is an error: <19> (mail × 8 + err 3)
+    std::fs::write(&cfg, std::fs::read_to_string(&cfg).unwrap() + "[actions]\nreject = 1\n").unwrap();
+    assert!(Command::new("kill").args(["-s", "HUP", &child.id().to_string()]).status().unwrap().success());
+    let e = wait_datagram(&sock, "reload rejected");
+    assert!(e.starts_with("<19>impostor["), "{e}");
+    assert!(Command::new("kill").args(["-s", "TERM", &child.id().to_string()]).status().unwrap().success());
+    assert_eq!(child.wait().unwrap().code(), Some(0));
 }

@@ -20,6 +20,7 @@ pub use raw::{AllowConfig, AuthConfig, BrandConfig, BrandOverrides, ContentConfi
 pub use raw::{
     LogConfig, LogFormat, MetricsConfig, MilterConfig, OrgConfig, QuarantineConfig, QuarantineFallback, RawConfig, RejectConfig,
 };
+pub use raw::{LogOutput, SyslogFacility};
 pub use raw::{RulesConfig, TagConfig, Thresholds, MAX_DNS_BUDGET_MS};
 pub use socket::{parse_nameserver, SocketSpec};
 use std::path::Path;

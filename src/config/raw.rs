@@ -209,11 +209,66 @@ pub struct LogConfig {
     pub addresses: LogAddresses,
     /// tracing filter, e.g. `info` or `impostor=debug`. `RUST_LOG` overrides it.
     pub level: String,
+    /// Where log lines go: standard error (the journal under systemd) or syslog.
+    pub output: LogOutput,
+    /// Syslog facility of `output = "syslog"`: `mail` puts verdicts in mail.log beside Postfix.
+    pub facility: SyslogFacility,
+    /// Datagram socket of the syslog daemon.
+    pub syslog_socket: String,
 }
 
 impl Default for LogConfig {
     fn default() -> Self {
-        LogConfig { format: LogFormat::Text, addresses: LogAddresses::Domain, level: "info".into() }
+        LogConfig {
+            format: LogFormat::Text,
+            addresses: LogAddresses::Domain,
+            level: "info".into(),
+            output: LogOutput::Stderr,
+            facility: SyslogFacility::Mail,
+            syslog_socket: "/dev/log".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogOutput {
+    Stderr,
+    Syslog,
+}
+
+/// The syslog facilities a daemon may log under (RFC 5424 codes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SyslogFacility {
+    Mail,
+    Daemon,
+    User,
+    Local0,
+    Local1,
+    Local2,
+    Local3,
+    Local4,
+    Local5,
+    Local6,
+    Local7,
+}
+
+impl SyslogFacility {
+    pub fn code(self) -> u8 {
+        match self {
+            SyslogFacility::User => 1,
+            SyslogFacility::Mail => 2,
+            SyslogFacility::Daemon => 3,
+            SyslogFacility::Local0 => 16,
+            SyslogFacility::Local1 => 17,
+            SyslogFacility::Local2 => 18,
+            SyslogFacility::Local3 => 19,
+            SyslogFacility::Local4 => 20,
+            SyslogFacility::Local5 => 21,
+            SyslogFacility::Local6 => 22,
+            SyslogFacility::Local7 => 23,
+        }
     }
 }
 
