@@ -13,6 +13,7 @@ pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod fold;
+pub mod intel;
 pub mod logging;
 pub mod message;
 pub mod metrics;

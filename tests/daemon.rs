@@ -238,3 +238,35 @@ async fn syslog_output_sends_verdicts_with_the_mail_facility() {
     assert!(Command::new("kill").args(["-s", "TERM", &child.id().to_string()]).status().unwrap().success());
     assert_eq!(child.wait().unwrap().code(), Some(0));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ioc_file_is_reloaded_on_sighup() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mport, pport) = (free_port(), free_port());
+    let addr: SocketAddr = format!("127.0.0.1:{mport}").parse().unwrap();
+    let ioc = dir.path().join("ioc.txt");
+    std::fs::write(&ioc, "# local feed\nlink-host unrelated.example\n").unwrap();
+    // 6.0 (display name claims OpenAI) + 5.0 for the IOC = quarantine
+    let extra = format!("[intel]\nioc_file = \"{}\"\n[scores]\nIOC_SENDER_DOMAIN = 5.0\n", ioc.display());
+    let cfg = config(dir.path(), mport, pport, &extra);
+    let p = start(&cfg);
+    assert_eq!(verdict(addr).await, "tag");
+    let line = p.wait_log("\"verdict\"");
+    assert!(!line.contains("IOC_"), "{line}");
+
+    // the sender's domain goes on the list: reloaded with SIGHUP, no restart
+    std::fs::write(&ioc, "# local feed\nlink-host unrelated.example\nsender-domain example.net\n").unwrap();
+    p.signal("HUP");
+    p.wait_log("configuration reloaded");
+    assert_eq!(verdict(addr).await, "quarantine");
+    let line = p.wait_log("\"verdict\"");
+    let rec: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert!(rec["rules"].as_array().unwrap().iter().any(|r| r["id"] == "IOC_SENDER_DOMAIN" && r["score"] == 5.0), "{line}");
+
+    // a broken list is rejected like a broken config: the old list stays
+    std::fs::write(&ioc, "sender-domain example.net\nhost x.example\n").unwrap();
+    p.signal("HUP");
+    let err = p.wait_log("reload rejected");
+    assert!(err.contains("intel.ioc_file") && err.contains("ioc.txt:2"), "{err}");
+    assert_eq!(verdict(addr).await, "quarantine");
+}

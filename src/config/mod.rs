@@ -17,10 +17,10 @@ mod validate;
 
 pub use brand::{builtin_brands, Brand};
 pub use raw::{AllowConfig, AuthConfig, BrandConfig, BrandOverrides, ContentConfig, DnsConfig, DnsOnError, FailMode, LogAddresses};
+pub use raw::{IntelConfig, LogOutput, SyslogFacility};
 pub use raw::{
     LogConfig, LogFormat, MetricsConfig, MilterConfig, OrgConfig, QuarantineConfig, QuarantineFallback, RawConfig, RejectConfig,
 };
-pub use raw::{LogOutput, SyslogFacility};
 pub use raw::{RulesConfig, TagConfig, Thresholds, MAX_DNS_BUDGET_MS};
 pub use socket::{parse_nameserver, SocketSpec};
 use std::path::Path;

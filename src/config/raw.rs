@@ -389,6 +389,14 @@ pub struct OrgConfig {
     pub domains: Vec<String>,
 }
 
+/// `[intel]`: local lists read with the configuration (reloaded on SIGHUP), see `crate::intel`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct IntelConfig {
+    /// IOC blocklist: `sender-domain`, `link-host` and `url` lines; empty: none.
+    pub ioc_file: String,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct MetricsConfig {
@@ -457,6 +465,7 @@ pub struct RawConfig {
     pub auth: AuthConfig,
     pub allow: AllowConfig,
     pub org: OrgConfig,
+    pub intel: IntelConfig,
     pub metrics: MetricsConfig,
     pub rules: RulesConfig,
     /// Weight per rule id; rules not listed keep their registry default.
@@ -484,6 +493,7 @@ impl Default for RawConfig {
             auth: AuthConfig::default(),
             allow: AllowConfig::default(),
             org: OrgConfig::default(),
+            intel: IntelConfig::default(),
             metrics: MetricsConfig::default(),
             rules: RulesConfig::default(),
             scores: BTreeMap::new(),
