@@ -10,6 +10,7 @@ pub mod auth;
 pub mod banner;
 pub mod brand;
 pub mod cli;
+pub mod compare;
 pub mod config;
 pub mod domain;
 pub mod fold;

@@ -82,6 +82,9 @@ enum Cmd {
         /// The corpus is phish or ham: print a confusion summary and the worst misses.
         #[arg(long, value_enum)]
         expect: Option<cli::Expect>,
+        /// Analyse every message under this other configuration too and print the verdicts that change.
+        #[arg(long, value_name = "OTHER.toml", conflicts_with = "expect")]
+        compare: Option<PathBuf>,
         #[arg(required = true)]
         paths: Vec<PathBuf>,
     },
@@ -210,14 +213,27 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Cmd::Scan { config, json, offline: _, online, nameservers, expect, paths } => {
+        Cmd::Scan { config, json, offline: _, online, nameservers, expect, compare, paths } => {
             let online = online || !nameservers.is_empty();
             let c = load_with_nameservers(config.as_deref(), &nameservers)?;
             let rt = runtime()?;
-            let engine = if online { rt.block_on(async { Engine::online(c) })? } else { Engine::new(c).map_err(|e| e.to_string())? };
+            let build = |c: Config| -> Result<_, String> {
+                if online {
+                    rt.block_on(async { Engine::online(c) })
+                } else {
+                    Engine::new(c).map_err(|e| e.to_string())
+                }
+            };
+            let engine = build(c)?;
             let files = cli::collect_files(&paths)?;
             let handle = online.then(|| rt.handle().clone());
-            let errors = cli::scan(&engine, &files, json, handle.as_ref(), expect);
+            let errors = match compare {
+                Some(other) => {
+                    let b = build(load_with_nameservers(Some(&other), &nameservers)?)?;
+                    impostor::compare::compare(&engine, &b, &other.display().to_string(), &files, json, handle.as_ref())
+                }
+                None => cli::scan(&engine, &files, json, handle.as_ref(), expect),
+            };
             Ok(if errors > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
         }
         Cmd::Config { cmd: ConfigCmd::Check { config } } => {
