@@ -93,6 +93,11 @@ enum Cmd {
         #[command(subcommand)]
         cmd: ConfigCmd,
     },
+    /// Print a shell completion script: `impostor completions bash > /etc/bash_completion.d/impostor`.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
     /// List every rule id with its group, default weight and description.
     Rules {
         /// A JSON array of {id, group, weight, description}.
@@ -332,6 +337,11 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
                     }
                 }
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Completions { shell } => {
+            use clap::CommandFactory;
+            clap_complete::generate(shell, &mut Cli::command(), "impostor", &mut std::io::stdout());
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Rules { json: true } => {

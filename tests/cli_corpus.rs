@@ -202,3 +202,25 @@ fn scan_compare_shows_the_verdicts_another_config_changes() {
     assert!(line.starts_with("tag        -> quarantine") && line.ends_with("-LURE_NEW_SIGNIN"), "{line}");
     assert!(!text.contains("ham.eml"), "{text}");
 }
+
+#[test]
+fn completions_are_valid_scripts_that_know_the_subcommands() {
+    let script = |shell: &str| {
+        let out = impostor().args(["completions", shell]).output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let bash = script("bash");
+    // bash parses it (-n: syntax only)
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("impostor.bash");
+    std::fs::write(&file, &bash).unwrap();
+    let parsed = Command::new("bash").arg("-n").arg(&file).output().unwrap();
+    assert!(parsed.status.success(), "bash -n: {}", String::from_utf8_lossy(&parsed.stderr));
+    assert!(bash.contains("complete -F _impostor") && bash.contains("quarantine") && bash.contains("--compare"), "{bash}");
+    let zsh = script("zsh");
+    assert!(zsh.starts_with("#compdef impostor") && zsh.contains("lookalike"), "{zsh}");
+    let fish = script("fish");
+    assert!(fish.contains("complete -c impostor") && fish.contains("completions"), "{fish}");
+    assert!(!impostor().args(["completions", "tcsh"]).output().unwrap().status.success());
+}
