@@ -151,6 +151,8 @@ enum ConfigCmd {
         #[arg(short, long)]
         config: Option<PathBuf>,
     },
+    /// Print a JSON Schema of the configuration file, generated from its types (for editors and CI linters).
+    Schema,
 }
 
 fn load(path: Option<&Path>) -> Result<Config, String> {
@@ -252,6 +254,11 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             let source = c.source.clone();
             Engine::new(c).map_err(|e| e.to_string())?;
             println!("{source}: ok");
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Config { cmd: ConfigCmd::Schema } => {
+            let schema = schemars::schema_for!(impostor::config::RawConfig);
+            println!("{}", serde_json::to_string_pretty(&schema).map_err(|e| e.to_string())?);
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Config { cmd: ConfigCmd::Show { config } } => {

@@ -231,3 +231,102 @@ fn config_show_prints_a_file_that_check_accepts_with_the_same_effective_config()
         assert_eq!(show(&shown_path), shown, "{name}: config show of config show differs");
     }
 }
+
+/// A small JSON Schema checker for what `config schema` uses: type, enum, properties,
+/// additionalProperties, items, $ref, anyOf/oneOf. Returns the first violation.
+fn violates(schema: &serde_json::Value, root: &serde_json::Value, v: &serde_json::Value, at: &str) -> Option<String> {
+    use serde_json::Value;
+    if let Some(r) = schema.get("$ref").and_then(Value::as_str) {
+        let name = r.strip_prefix("#/$defs/").expect("local $ref");
+        return violates(&root["$defs"][name], root, v, at);
+    }
+    for key in ["anyOf", "oneOf"] {
+        if let Some(alts) = schema.get(key).and_then(Value::as_array) {
+            if alts.iter().all(|s| violates(s, root, v, at).is_some()) {
+                return Some(format!("{at}: matches none of {key}"));
+            }
+        }
+    }
+    if let Some(t) = schema.get("type") {
+        let types: Vec<&str> = match t {
+            Value::Array(a) => a.iter().filter_map(Value::as_str).collect(),
+            t => vec![t.as_str().unwrap()],
+        };
+        let ok = types.iter().any(|t| match *t {
+            "object" => v.is_object(),
+            "array" => v.is_array(),
+            "string" => v.is_string(),
+            "boolean" => v.is_boolean(),
+            "integer" => v.is_i64() || v.is_u64(),
+            "number" => v.is_number(),
+            "null" => v.is_null(),
+            _ => false,
+        });
+        if !ok {
+            return Some(format!("{at}: {v} is not {types:?}"));
+        }
+    }
+    if let Some(e) = schema.get("enum").and_then(Value::as_array) {
+        if !e.contains(v) {
+            return Some(format!("{at}: {v} not in {e:?}"));
+        }
+    }
+    if let (Some(obj), Some(props)) = (v.as_object(), schema.get("properties").and_then(Value::as_object)) {
+        for (k, x) in obj {
+            match props.get(k) {
+                Some(s) => {
+                    if let Some(e) = violates(s, root, x, &format!("{at}.{k}")) {
+                        return Some(e);
+                    }
+                }
+                None if schema.get("additionalProperties") == Some(&Value::Bool(false)) => return Some(format!("{at}.{k}: unknown key")),
+                None => {}
+            }
+        }
+    } else if let (Some(obj), Some(extra)) = (v.as_object(), schema.get("additionalProperties").filter(|a| a.is_object())) {
+        for (k, x) in obj {
+            if let Some(e) = violates(extra, root, x, &format!("{at}.{k}")) {
+                return Some(e);
+            }
+        }
+    }
+    if let (Some(items), Some(arr)) = (schema.get("items"), v.as_array()) {
+        for (i, x) in arr.iter().enumerate() {
+            if let Some(e) = violates(items, root, x, &format!("{at}[{i}]")) {
+                return Some(e);
+            }
+        }
+    }
+    None
+}
+
+#[test]
+fn config_schema_is_generated_from_the_types_and_accepts_what_the_loader_accepts() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_impostor")).args(["config", "schema"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let schema: serde_json::Value = serde_json::from_slice(&out.stdout).expect("config schema prints JSON");
+    assert!(schema["$schema"].as_str().is_some_and(|s| s.contains("json-schema.org")), "{schema}");
+    let as_json = |text: &str| -> serde_json::Value { toml::from_str(text).unwrap() };
+    // every file the loader accepts, the schema accepts; every top-level key is in it
+    for f in ["deploy/impostor.toml", "deploy/brands-example.toml"] {
+        let v = as_json(&std::fs::read_to_string(repo(f)).unwrap());
+        assert_eq!(violates(&schema, &schema, &v, "$"), None, "{f}");
+    }
+    let shown = Config::default().to_toml(impostor::analysis::catalog());
+    let v = as_json(&shown);
+    for k in v.as_object().unwrap().keys() {
+        assert!(schema["properties"].get(k).is_some(), "schema lacks {k}");
+    }
+    assert_eq!(violates(&schema, &schema, &v, "$"), None, "config show output");
+    // and what the loader rejects for its type, the schema rejects too
+    for (bad, why) in [
+        ("[log]\nformat = \"jsn\"\n", "not in"),
+        ("[actions]\ntga = 3\n", "unknown key"),
+        ("[tag]\nsubject_prefix = 5\n", "is not"),
+        ("[log]\nfacility = \"kern\"\n", "not in"),
+    ] {
+        let e = violates(&schema, &schema, &as_json(bad), "$").unwrap_or_else(|| panic!("schema accepts {bad:?}"));
+        assert!(e.contains(why), "{bad:?}: {e}");
+        assert!(Config::from_toml_str(bad, "x.toml").is_err());
+    }
+}

@@ -5,7 +5,7 @@ use crate::rule::Action;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum FailMode {
     Tempfail,
@@ -21,7 +21,7 @@ impl FailMode {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
     Text,
@@ -29,7 +29,7 @@ pub enum LogFormat {
 }
 
 /// How addresses appear in logs. `domain` (default) keeps only the domain.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum LogAddresses {
     Domain,
@@ -37,7 +37,7 @@ pub enum LogAddresses {
     None,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct MilterConfig {
     /// `inet:HOST:PORT` or `unix:PATH`.
@@ -86,7 +86,7 @@ impl Default for MilterConfig {
 /// `analysis::content::Limits` (which `analysis::Engine` builds from them). A
 /// bound that is reached shows as `CONTENT_LIMIT_REACHED`: the message was
 /// only partly read. Reloaded with the configuration (SIGHUP).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct ContentConfig {
     /// MIME parts examined, attached messages included.
@@ -134,7 +134,7 @@ impl Default for ContentConfig {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Thresholds {
     pub tag: f64,
@@ -148,7 +148,7 @@ impl Default for Thresholds {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct TagConfig {
     /// Prefix added to the Subject of tagged mail; empty: Subject untouched.
@@ -163,7 +163,7 @@ impl Default for TagConfig {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct QuarantineConfig {
     /// Reason given to the MTA (Postfix logs it with the hold).
@@ -179,7 +179,7 @@ impl Default for QuarantineConfig {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum QuarantineFallback {
     /// Reject with `reject.code`/`xcode`/`text`: the message is not delivered, the sender is told.
@@ -188,7 +188,7 @@ pub enum QuarantineFallback {
     Tag,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct RejectConfig {
     pub code: String,
@@ -202,7 +202,7 @@ impl Default for RejectConfig {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct LogConfig {
     pub format: LogFormat,
@@ -230,7 +230,7 @@ impl Default for LogConfig {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum LogOutput {
     Stderr,
@@ -238,7 +238,7 @@ pub enum LogOutput {
 }
 
 /// The syslog facilities a daemon may log under (RFC 5424 codes).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum SyslogFacility {
     Mail,
@@ -272,7 +272,7 @@ impl SyslogFacility {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum DnsOnError {
     /// Ask the MTA to retry when a failed lookup could change the verdict.
@@ -281,7 +281,7 @@ pub enum DnsOnError {
     Continue,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct DnsConfig {
     /// `IP` or `IP:PORT` of recursive resolvers; empty: the system resolver (/etc/resolv.conf).
@@ -313,7 +313,7 @@ impl Default for DnsConfig {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct AuthConfig {
     /// Check SPF, DKIM and DMARC (needs DNS).
@@ -349,7 +349,7 @@ impl Default for AuthConfig {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct RulesConfig {
     /// Rule ids that never fire.
@@ -358,7 +358,7 @@ pub struct RulesConfig {
     pub monitor: Vec<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct AllowConfig {
     /// Sender domains allowed only when DMARC or an aligned DKIM signature passes for them.
@@ -379,7 +379,7 @@ impl Default for AllowConfig {
 }
 
 /// `[org]`: the organisation that runs impostor.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct OrgConfig {
     /// The organisation's own sender domains (subdomains included). Mail from
@@ -390,14 +390,14 @@ pub struct OrgConfig {
 }
 
 /// `[intel]`: local lists read with the configuration (reloaded on SIGHUP), see `crate::intel`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct IntelConfig {
     /// IOC blocklist: `sender-domain`, `link-host` and `url` lines; empty: none.
     pub ioc_file: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct MetricsConfig {
     /// `HOST:PORT` of the Prometheus endpoint (`/metrics`); empty: off.
@@ -411,7 +411,7 @@ impl Default for MetricsConfig {
 }
 
 /// Per-brand overrides: stricter thresholds or weights for mail that claims this brand.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct BrandOverrides {
     pub actions: Option<Thresholds>,
@@ -419,7 +419,7 @@ pub struct BrandOverrides {
 }
 
 /// A `[[brand]]` table.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BrandConfig {
     pub name: String,
@@ -446,7 +446,7 @@ fn is_default_overrides(o: &BrandOverrides) -> bool {
 }
 
 /// The configuration file as written.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct RawConfig {
     /// Unprivileged account to switch to after binding the sockets (when started as root).
