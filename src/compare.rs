@@ -46,6 +46,9 @@ pub fn change(file: String, a: &Verdict, b: &Verdict) -> Option<Change> {
     })
 }
 
+/// Both verdicts of one message, or why it could not be read.
+type Pair = Result<(Verdict, Verdict), String>;
+
 /// Analyses every message under both engines; prints each change (a JSON object per
 /// line with `json`) and a summary. Returns the number of unreadable files.
 pub fn compare(a: &Engine, b: &Engine, other: &str, files: &[Item], json: bool, rt: Option<&tokio::runtime::Handle>) -> usize {
@@ -54,7 +57,7 @@ pub fn compare(a: &Engine, b: &Engine, other: &str, files: &[Item], json: bool, 
         Item::File(p) => check_file_auth(engine, p, &env, rt).map(|(v, _)| v),
         Item::Mbox { raw, .. } => Ok(check_bytes_auth(engine, raw, &env, rt).0),
     };
-    let results: Vec<(String, Result<(Verdict, Verdict), String>)> =
+    let results: Vec<(String, Pair)> =
         files.par_iter().map(|item| (item.name(), run(a, item).and_then(|va| run(b, item).map(|vb| (va, vb))))).collect();
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let (mut errors, mut compared, mut changed, mut action_changed) = (0, 0, 0, 0);
