@@ -82,6 +82,9 @@ enum Cmd {
         /// The corpus is phish or ham: print a confusion summary and the worst misses.
         #[arg(long, value_enum)]
         expect: Option<cli::Expect>,
+        /// Analyse every message under this other configuration too and print the verdicts that change.
+        #[arg(long, value_name = "OTHER.toml", conflicts_with = "expect")]
+        compare: Option<PathBuf>,
         #[arg(required = true)]
         paths: Vec<PathBuf>,
     },
@@ -89,6 +92,11 @@ enum Cmd {
     Config {
         #[command(subcommand)]
         cmd: ConfigCmd,
+    },
+    /// Print a shell completion script: `impostor completions bash > /etc/bash_completion.d/impostor`.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
     },
     /// List every rule id with its group, default weight and description.
     Rules {
@@ -157,6 +165,8 @@ enum ConfigCmd {
         #[arg(short, long)]
         config: Option<PathBuf>,
     },
+    /// Print a JSON Schema of the configuration file, generated from its types (for editors and CI linters).
+    Schema,
 }
 
 fn load(path: Option<&Path>) -> Result<Config, String> {
@@ -166,6 +176,18 @@ fn load(path: Option<&Path>) -> Result<Config, String> {
 /// Loads the configuration with `--nameserver` flags over `dns.nameservers`.
 fn load_with_nameservers(path: Option<&Path>, ns: &[String]) -> Result<Config, String> {
     Config::load_with(path, &Overrides { nameservers: ns.to_vec(), ..Default::default() }).map_err(|e| e.to_string())
+}
+
+/// Logs a quarantine decision where the daemon's logs go (the default
+/// configuration's `[log]`: mail.log with `output = "syslog"`), with who made it.
+fn audit(action: &str, queue_id: &str) {
+    if let Ok(c) = Config::load_default_or(None) {
+        logging::init(&c);
+    }
+    // SAFETY: plain getter
+    let uid = unsafe { libc::getuid() };
+    let by = std::env::var("SUDO_USER").unwrap_or_default();
+    tracing::info!(queue_id, action, uid, sudo_user = by.as_str(), "quarantine {action}");
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, String> {
@@ -212,18 +234,33 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Cmd::Scan { config, json, offline: _, online, nameservers, expect, paths } => {
+        Cmd::Scan { config, json, offline: _, online, nameservers, expect, compare, paths } => {
             let online = online || !nameservers.is_empty();
             let c = load_with_nameservers(config.as_deref(), &nameservers)?;
             let rt = runtime()?;
-            let engine = if online { rt.block_on(async { Engine::online(c) })? } else { Engine::new(c).map_err(|e| e.to_string())? };
+            let build = |c: Config| -> Result<_, String> {
+                if online {
+                    rt.block_on(async { Engine::online(c) })
+                } else {
+                    Engine::new(c).map_err(|e| e.to_string())
+                }
+            };
+            let engine = build(c)?;
             let files = cli::collect_files(&paths)?;
             let handle = online.then(|| rt.handle().clone());
-            let errors = cli::scan(&engine, &files, json, handle.as_ref(), expect);
+            let errors = match compare {
+                Some(other) => {
+                    let b = build(load_with_nameservers(Some(&other), &nameservers)?)?;
+                    impostor::compare::compare(&engine, &b, &other.display().to_string(), &files, json, handle.as_ref())
+                }
+                None => cli::scan(&engine, &files, json, handle.as_ref(), expect),
+            };
             Ok(if errors > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
         }
         Cmd::Config { cmd: ConfigCmd::Check { config } } => {
             let c = load(config.as_deref())?;
+            impostor::privdrop::check_accounts(&c.raw.user, &c.milter.socket_group)
+                .map_err(|e| impostor::config::ConfigError::invalid(&c.source, e).located_in_file(&c.source).to_string())?;
             for w in c.warnings() {
                 println!("{}: warning: {w}", c.source);
             }
@@ -231,6 +268,11 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             let source = c.source.clone();
             Engine::new(c).map_err(|e| e.to_string())?;
             println!("{source}: ok");
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Config { cmd: ConfigCmd::Schema } => {
+            let schema = schemars::schema_for!(impostor::config::RawConfig);
+            println!("{}", serde_json::to_string_pretty(&schema).map_err(|e| e.to_string())?);
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Config { cmd: ConfigCmd::Show { config } } => {
@@ -270,10 +312,12 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
                 QuarantineCmd::Show { queue_id } => print!("{}", pf.headers(&queue_id)?),
                 QuarantineCmd::Release { queue_id } => {
                     pf.release(&queue_id)?;
+                    audit("release", &queue_id);
                     println!("{queue_id}: released for delivery");
                 }
                 QuarantineCmd::Delete { queue_id } => {
                     pf.delete(&queue_id)?;
+                    audit("delete", &queue_id);
                     println!("{queue_id}: deleted");
                 }
             }
@@ -319,6 +363,11 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Cmd::Completions { shell } => {
+            use clap::CommandFactory;
+            clap_complete::generate(shell, &mut Cli::command(), "impostor", &mut std::io::stdout());
+            Ok(ExitCode::SUCCESS)
+        }
         Cmd::Rules { json: true } => {
             let rules: Vec<serde_json::Value> = impostor::analysis::catalog()
                 .map(|r| serde_json::json!({"id": r.id, "group": r.group, "weight": r.default_weight, "description": r.description}))
@@ -339,6 +388,8 @@ fn serve(path: Option<PathBuf>, socket: Option<String>, dry_run: bool, nameserve
     let overrides = Overrides { socket, nameservers, monitor: dry_run };
     let load_config = move || Config::load_with(path.as_deref(), &overrides).map_err(|e| e.to_string());
     let config = load_config()?;
+    impostor::privdrop::check_accounts(&config.raw.user, &config.milter.socket_group)
+        .map_err(|e| impostor::config::ConfigError::invalid(&config.source, e).located_in_file(&config.source).to_string())?;
     logging::init(&config);
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     let workers = impostor::config::worker_threads(config.milter.worker_threads);
@@ -348,17 +399,10 @@ fn serve(path: Option<PathBuf>, socket: Option<String>, dry_run: bool, nameserve
         let listener = MilterListener::bind(&config.socket, config.socket_mode, &config.milter.socket_group)
             .await
             .map_err(|e| format!("cannot listen on {:?}: {e}", config.socket))?;
-        tracing::info!(
-            socket = ?config.socket,
-            config = %config.source,
-            monitor = config.monitor,
-            nameservers = ?config.dns.nameservers,
-            auth = config.auth.enabled,
-            brands = config.brands.len(),
-            worker_threads = workers,
-            version = env!("CARGO_PKG_VERSION"),
-            "impostor listening"
-        );
+        // SIGTERM/SIGINT handled from here on: a stop right after start (even during the engine's warm-up) is a clean one
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = signal(SignalKind::terminate()).map_err(|e| format!("SIGTERM handler: {e}"))?;
+        let mut int = signal(SignalKind::interrupt()).map_err(|e| format!("SIGINT handler: {e}"))?;
         for w in config.warnings() {
             tracing::warn!("{}: {w}", config.source);
         }
@@ -397,16 +441,24 @@ fn serve(path: Option<PathBuf>, socket: Option<String>, dry_run: bool, nameserve
                 }
             }
         });
-        // installed now, before readiness is announced: a stop right after start is a clean one
-        use tokio::signal::unix::{signal, SignalKind};
-        let mut term = signal(SignalKind::terminate()).map_err(|e| format!("SIGTERM handler: {e}"))?;
-        let mut int = signal(SignalKind::interrupt()).map_err(|e| format!("SIGINT handler: {e}"))?;
         let shutdown = async move {
             tokio::select! {
                 _ = term.recv() => tracing::info!("SIGTERM received"),
                 _ = int.recv() => tracing::info!("SIGINT received"),
             }
         };
+        // "listening" once it is so: engine built and warm, privileges dropped, signals handled
+        tracing::info!(
+            socket = ?config.socket,
+            config = %config.source,
+            monitor = config.monitor,
+            nameservers = ?config.dns.nameservers,
+            auth = config.auth.enabled,
+            brands = config.brands.len(),
+            worker_threads = workers,
+            version = env!("CARGO_PKG_VERSION"),
+            "impostor listening"
+        );
         // Type=notify: sockets bound, privileges dropped, signals handled; nothing happens without NOTIFY_SOCKET
         if let Err(e) = sd_notify::notify(&[sd_notify::NotifyState::Ready]) {
             tracing::warn!("cannot notify systemd of readiness: {e}");

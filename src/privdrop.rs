@@ -15,6 +15,27 @@ fn lookup(user: &str) -> Result<(libc::uid_t, libc::gid_t), String> {
     }
 }
 
+/// Whether a group name exists.
+fn group_exists(group: &str) -> Result<bool, String> {
+    let name = CString::new(group).map_err(|_| format!("milter.socket_group: {group:?} is not a group name"))?;
+    // SAFETY: getgrnam returns null or a pointer to static storage; only its nullness is read.
+    Ok(unsafe { !libc::getgrnam(name.as_ptr()).is_null() })
+}
+
+/// Checks that the configured `user` and `milter.socket_group` exist on this
+/// host (`config check`, and `serve` before it binds): otherwise the daemon
+/// would log "listening" and then die dropping privileges or owning its socket.
+/// The error names the key and the value.
+pub fn check_accounts(user: &str, socket_group: &str) -> Result<(), String> {
+    if !user.is_empty() {
+        lookup(user)?;
+    }
+    if !socket_group.is_empty() && !group_exists(socket_group)? {
+        return Err(format!("milter.socket_group: no such group {socket_group:?}"));
+    }
+    Ok(())
+}
+
 /// Switches to `user` (and its primary group) if running as root. With no
 /// user configured, running as root only earns a warning. `own` are paths
 /// (the unix socket) handed to the new user so it can remove them at exit.

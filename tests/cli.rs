@@ -113,7 +113,7 @@ fn invalid_config_exits_1_naming_file_key_value() {
     let out = impostor().args(["config", "check", "-c", cfg.to_str().unwrap()]).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8(out.stderr).unwrap();
-    assert!(err.contains("impostor.toml: actions.reject: 8 must be above actions.quarantine (10)"), "{err}");
+    assert!(err.contains("impostor.toml:2: actions.reject: 8 must be above actions.quarantine (10)"), "{err}");
     let ok = impostor().args(["config", "check", "-c", cfg.to_str().unwrap().replace("impostor.toml", "").as_str()]).output().unwrap();
     assert_eq!(ok.status.code(), Some(1));
 }

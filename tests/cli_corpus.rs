@@ -167,3 +167,60 @@ fn man_page_lists_every_subcommand() {
         assert!(man.contains(&format!(".SS \"{c}")), "impostor(8) COMMANDS has no section for {c}");
     }
 }
+
+#[test]
+fn scan_compare_shows_the_verdicts_another_config_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = dir.path().join("corpus");
+    std::fs::create_dir(&corpus).unwrap();
+    std::fs::copy(golden(CLAIM), corpus.join("claim.eml")).unwrap();
+    std::fs::write(corpus.join("ham.eml"), "From: Jean <jean@partner.example>\r\nSubject: lunch\r\n\r\nThursday?\r\n").unwrap();
+    let base = dir.path().join("base.toml");
+    std::fs::write(&base, "").unwrap();
+    let other = dir.path().join("other.toml");
+    std::fs::write(&other, "[scores]\nBRAND_NAME_FOREIGN_DOMAIN = 11.0\n[rules]\ndisabled = [\"LURE_NEW_SIGNIN\"]\n").unwrap();
+
+    let out = impostor().args(["scan", "--json", "-c"]).arg(&base).arg("--compare").arg(&other).arg(&corpus).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let rows: Vec<serde_json::Value> = String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    // only the message whose verdict changes is listed; the ham is the same under both
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    let c = &rows[0];
+    assert!(c["file"].as_str().unwrap().ends_with("claim.eml"), "{c}");
+    assert_eq!((c["before"].as_str(), c["after"].as_str()), (Some(action_of(&golden(CLAIM)).as_str()), Some("quarantine")), "{c}");
+    assert!(c["score_after"].as_f64() > c["score_before"].as_f64(), "{c}");
+    assert_eq!(c["removed"], serde_json::json!(["LURE_NEW_SIGNIN"]), "{c}");
+    assert_eq!(c["added"], serde_json::json!([]), "{c}");
+    let summary = String::from_utf8_lossy(&out.stderr);
+    assert!(summary.contains("compared 2 messages") && summary.contains("1 changed, 1 of them in action"), "{summary}");
+    assert!(summary.contains("tag        -> quarantine 1"), "{summary}");
+
+    // the text form: one line per change, +added -removed rules
+    let out = impostor().args(["scan", "-c"]).arg(&base).arg("--compare").arg(&other).arg(&corpus).output().unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    let line = text.lines().find(|l| l.contains("claim.eml")).expect("a line for claim.eml");
+    assert!(line.starts_with("tag        -> quarantine") && line.ends_with("-LURE_NEW_SIGNIN"), "{line}");
+    assert!(!text.contains("ham.eml"), "{text}");
+}
+
+#[test]
+fn completions_are_valid_scripts_that_know_the_subcommands() {
+    let script = |shell: &str| {
+        let out = impostor().args(["completions", shell]).output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let bash = script("bash");
+    // bash parses it (-n: syntax only)
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("impostor.bash");
+    std::fs::write(&file, &bash).unwrap();
+    let parsed = Command::new("bash").arg("-n").arg(&file).output().unwrap();
+    assert!(parsed.status.success(), "bash -n: {}", String::from_utf8_lossy(&parsed.stderr));
+    assert!(bash.contains("complete -F _impostor") && bash.contains("quarantine") && bash.contains("--compare"), "{bash}");
+    let zsh = script("zsh");
+    assert!(zsh.starts_with("#compdef impostor") && zsh.contains("lookalike"), "{zsh}");
+    let fish = script("fish");
+    assert!(fish.contains("complete -c impostor") && fish.contains("completions"), "{fish}");
+    assert!(!impostor().args(["completions", "tcsh"]).output().unwrap().status.success());
+}

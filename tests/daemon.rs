@@ -14,6 +14,8 @@ fn free_port() -> u16 {
 struct Proc {
     child: Child,
     stderr: std::sync::mpsc::Receiver<String>,
+    /// stderr lines up to "impostor listening"
+    before_ready: std::cell::RefCell<Vec<String>>,
 }
 
 impl Drop for Proc {
@@ -30,15 +32,23 @@ impl Proc {
 
     /// Waits for a stderr line containing `needle`; returns it.
     fn wait_log(&self, needle: &str) -> String {
+        self.wait_log_lines(needle).pop().unwrap_or_default()
+    }
+
+    /// The stderr lines up to and including the first containing `needle` (within 10 s).
+    fn wait_log_lines(&self, needle: &str) -> Vec<String> {
         let deadline = Instant::now() + Duration::from_secs(10);
+        let mut seen = Vec::new();
         while Instant::now() < deadline {
             if let Ok(line) = self.stderr.recv_timeout(Duration::from_millis(100)) {
-                if line.contains(needle) {
-                    return line;
+                let done = line.contains(needle);
+                seen.push(line);
+                if done {
+                    return seen;
                 }
             }
         }
-        panic!("no log line containing {needle:?} within 10 s");
+        panic!("no log line containing {needle:?} within 10 s: {seen:#?}");
     }
 }
 
@@ -60,8 +70,9 @@ fn start(config: &std::path::Path) -> Proc {
             }
         }
     });
-    let p = Proc { child, stderr: rx };
-    p.wait_log("impostor listening");
+    let p = Proc { child, stderr: rx, before_ready: Default::default() };
+    let lines = p.wait_log_lines("impostor listening");
+    *p.before_ready.borrow_mut() = lines;
     p
 }
 
@@ -120,7 +131,7 @@ async fn reload_metrics_json_logs_and_clean_exit() {
     let line = p.wait_log("\"verdict\"");
     let rec: serde_json::Value = serde_json::from_str(&line).expect("JSON log line");
     assert_eq!(rec["action"], "tag");
-    assert_eq!(rec["rules"], "BRAND_NAME_FOREIGN_DOMAIN=6.0");
+    assert_eq!(rec["rules"], serde_json::json!([{"id": "BRAND_NAME_FOREIGN_DOMAIN", "score": 6.0}]), "{line}");
     assert_eq!(rec["from_domain"], "example.net");
     assert_eq!(rec["mail_from"], "@example.net", "addresses are domain-only by default");
 
@@ -161,7 +172,8 @@ async fn started_as_root_it_drops_to_the_configured_user() {
     let (mport, pport) = (free_port(), free_port());
     let cfg = config(dir.path(), mport, pport, "user = \"nobody\"\n");
     let p = start(&cfg);
-    p.wait_log("dropped privileges");
+    // "impostor listening" comes once the daemon is ready: after the drop
+    assert!(p.before_ready.borrow().iter().any(|l| l.contains("dropped privileges")), "{:#?}", p.before_ready.borrow());
     // every thread of the process runs as nobody, real and effective
     let tasks = std::fs::read_dir(format!("/proc/{}/task", p.child.id())).unwrap();
     let mut n = 0;
@@ -178,4 +190,95 @@ async fn started_as_root_it_drops_to_the_configured_user() {
 
 extern "C" {
     fn geteuid() -> u32;
+}
+
+/// Datagrams received on `sock` within 10 s until one contains `needle`.
+fn wait_datagram(sock: &std::os::unix::net::UnixDatagram, needle: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut buf = vec![0u8; 65536];
+    while Instant::now() < deadline {
+        if let Ok(n) = sock.recv(&mut buf) {
+            let d = String::from_utf8_lossy(&buf[..n]).into_owned();
+            if d.contains(needle) {
+                return d;
+            }
+        }
+    }
+    panic!("no syslog datagram containing {needle:?} within 10 s");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn syslog_output_sends_verdicts_with_the_mail_facility() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mport, pport) = (free_port(), free_port());
+    let addr: SocketAddr = format!("127.0.0.1:{mport}").parse().unwrap();
+    let log = dir.path().join("log.sock");
+    let sock = std::os::unix::net::UnixDatagram::bind(&log).unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+    let cfg = dir.path().join("impostor.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[milter]\nsocket = \"inet:127.0.0.1:{mport}\"\n[metrics]\nlisten = \"127.0.0.1:{pport}\"\n[auth]\nenabled = false\n\
+             [log]\noutput = \"syslog\"\nfacility = \"mail\"\nsyslog_socket = \"{}\"\n",
+            log.display()
+        ),
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_impostor"))
+        .args(["serve", "-c"])
+        .arg(&cfg)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // mail facility (2) × 8 + info (6) = <22>
+    let up = wait_datagram(&sock, "impostor listening");
+    assert!(up.starts_with(&format!("<22>impostor[{}]: ", child.id())), "{up}");
+    assert_eq!(verdict(addr).await, "tag");
+    let v = wait_datagram(&sock, "verdict");
+    assert!(v.starts_with("<22>impostor["), "{v}");
+    assert!(v.contains("action=\"tag\"") || v.contains("action=tag"), "{v}");
+    assert!(v.contains("BRAND_NAME_FOREIGN_DOMAIN=6.0") && v.contains("queue_id"), "{v}");
+    assert!(!v.contains("billing@"), "addresses are domain-only: {v}");
+    // a rejected reload is an error: <19> (mail × 8 + err 3)
+    std::fs::write(&cfg, std::fs::read_to_string(&cfg).unwrap() + "[actions]\nreject = 1\n").unwrap();
+    assert!(Command::new("kill").args(["-s", "HUP", &child.id().to_string()]).status().unwrap().success());
+    let e = wait_datagram(&sock, "reload rejected");
+    assert!(e.starts_with("<19>impostor["), "{e}");
+    assert!(Command::new("kill").args(["-s", "TERM", &child.id().to_string()]).status().unwrap().success());
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ioc_file_is_reloaded_on_sighup() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mport, pport) = (free_port(), free_port());
+    let addr: SocketAddr = format!("127.0.0.1:{mport}").parse().unwrap();
+    let ioc = dir.path().join("ioc.txt");
+    std::fs::write(&ioc, "# local feed\nlink-host unrelated.example\n").unwrap();
+    // 6.0 (display name claims OpenAI) + 5.0 for the IOC = quarantine
+    let extra = format!("[intel]\nioc_file = \"{}\"\n[scores]\nIOC_SENDER_DOMAIN = 5.0\n", ioc.display());
+    let cfg = config(dir.path(), mport, pport, &extra);
+    let p = start(&cfg);
+    assert_eq!(verdict(addr).await, "tag");
+    let line = p.wait_log("\"verdict\"");
+    assert!(!line.contains("IOC_"), "{line}");
+
+    // the sender's domain goes on the list: reloaded with SIGHUP, no restart
+    std::fs::write(&ioc, "# local feed\nlink-host unrelated.example\nsender-domain example.net\n").unwrap();
+    p.signal("HUP");
+    p.wait_log("configuration reloaded");
+    assert_eq!(verdict(addr).await, "quarantine");
+    let line = p.wait_log("\"verdict\"");
+    let rec: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert!(rec["rules"].as_array().unwrap().iter().any(|r| r["id"] == "IOC_SENDER_DOMAIN" && r["score"] == 5.0), "{line}");
+
+    // a broken list is rejected like a broken config: the old list stays
+    std::fs::write(&ioc, "sender-domain example.net\nhost x.example\n").unwrap();
+    p.signal("HUP");
+    let err = p.wait_log("reload rejected");
+    assert!(err.contains("intel.ioc_file") && err.contains("ioc.txt:2"), "{err}");
+    assert_eq!(verdict(addr).await, "quarantine");
 }

@@ -40,7 +40,14 @@ pub static RULES: &[RuleDef] = &[
 /// emits it: the one catalogue behind `impostor rules`, `docs/rules.md`, the
 /// sample config and the policy (weights, groups, unknown-id errors).
 pub fn catalog() -> impl Iterator<Item = &'static RuleDef> + Clone {
-    sender::RULES.iter().chain(domains::RULES).chain(authn::RULES).chain(content::RULES).chain(impersonation::RULES).chain(RULES)
+    sender::RULES
+        .iter()
+        .chain(domains::RULES)
+        .chain(authn::RULES)
+        .chain(content::RULES)
+        .chain(impersonation::RULES)
+        .chain(crate::intel::RULES)
+        .chain(RULES)
 }
 
 /// Everything analysis looks at for one message.
@@ -71,6 +78,8 @@ pub struct Engine {
     pub content_limits: content::Limits,
     /// SPF/DKIM/DMARC for this configuration: the resolver (None offline) and the trusted upstreams.
     pub auth: crate::auth::Authenticator,
+    /// The local IOC blocklist (`intel.ioc_file`), read with the configuration.
+    pub ioc: crate::intel::Ioc,
 }
 
 /// The built-in phrase sets, compiled once per process.
@@ -141,7 +150,9 @@ impl Engine {
             max_qr_time: std::time::Duration::from_millis(c.max_qr_time_ms),
             max_depth: c.max_depth,
         };
-        Ok(Engine { config, policy, brands, lookalike, phrases: builtin_phrases(), content_limits, auth })
+        let ioc =
+            crate::intel::Ioc::load(&config.raw.intel.ioc_file).map_err(|e| crate::config::ConfigError::invalid(&config.source, e))?;
+        Ok(Engine { config, policy, brands, lookalike, phrases: builtin_phrases(), content_limits, auth, ioc })
     }
 }
 
@@ -240,6 +251,12 @@ pub fn findings(engine: &Engine, input: &MessageInput) -> (Vec<Finding>, Facts) 
             crate::message::drop_flat(msg);
         }
         None => out.push(Finding::new(MESSAGE_UNPARSEABLE, "no header block could be parsed")),
+    }
+    if !engine.ioc.is_empty() {
+        let envelope_domain = input.envelope.mail_from.as_deref().and_then(crate::domain::domain_of);
+        let senders: Vec<&str> = facts.from_domain.iter().chain(envelope_domain.iter()).map(String::as_str).collect();
+        let links = shown.iter().flat_map(|c| c.links.iter()).map(|l| (l.url.as_str(), l.host.as_deref()));
+        engine.ioc.check(&senders, links, &mut out);
     }
     authn::check(&engine.brands, input.envelope, input.raw, input.auth, &facts, &mut out);
     impersonation::check(&engine.brands, &facts, shown.as_ref(), input.auth, &mut out);

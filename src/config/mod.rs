@@ -1,4 +1,4 @@
-//! Configuration: TOML (via the `config` crate) → serde structs with
+//! Configuration: TOML (parsed by `toml`, whose errors give the line) → serde structs with
 //! `deny_unknown_fields` → validated, immutable [`Config`].
 //!
 //! Every key has a default, so an empty file (or a file that only adds
@@ -10,12 +10,14 @@
 //! profiles; every item is re-exported here, as `crate::config::X`.
 
 mod brand;
+mod locate;
 mod raw;
 mod socket;
 mod validate;
 
 pub use brand::{builtin_brands, Brand};
 pub use raw::{AllowConfig, AuthConfig, BrandConfig, BrandOverrides, ContentConfig, DnsConfig, DnsOnError, FailMode, LogAddresses};
+pub use raw::{IntelConfig, LogOutput, SyslogFacility};
 pub use raw::{
     LogConfig, LogFormat, MetricsConfig, MilterConfig, OrgConfig, QuarantineConfig, QuarantineFallback, RawConfig, RejectConfig,
 };
@@ -29,20 +31,42 @@ pub const DEFAULT_CONFIG_PATH: &str = "/etc/impostor/impostor.toml";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("{file}: {message}")]
-    Invalid { file: String, message: String },
+    /// `line` is where the key is in the file, when it is there (not for defaults or flags).
+    #[error("{file}{}: {message}", line.map(|l| format!(":{l}")).unwrap_or_default())]
+    Invalid { file: String, line: Option<usize>, message: String },
     #[error("{file}: cannot read: {source}")]
     Read { file: String, source: std::io::Error },
 }
 
 fn invalid(file: &str, message: impl Into<String>) -> ConfigError {
-    ConfigError::Invalid { file: file.to_string(), message: message.into() }
+    ConfigError::Invalid { file: file.to_string(), line: None, message: message.into() }
 }
 
 impl ConfigError {
     /// An invalid setting in `file`; `message` names the key and value.
     pub fn invalid(file: &str, message: impl Into<String>) -> ConfigError {
         invalid(file, message)
+    }
+
+    /// Adds the line of the key that the message starts with (`actions.reject: …`,
+    /// `brand[2].domains: …`), found in `text`, the file as written.
+    pub fn located(self, text: &str) -> ConfigError {
+        match self {
+            ConfigError::Invalid { file, line: None, message } => {
+                let line = message.split_once(": ").and_then(|(key, _)| locate::key_line(text, key));
+                ConfigError::Invalid { file, line, message }
+            }
+            other => other,
+        }
+    }
+
+    /// [`ConfigError::located`] in the file named by `file`, if it can be read
+    /// (errors found after loading, e.g. rule ids checked against the catalogue).
+    pub fn located_in_file(self, file: &str) -> ConfigError {
+        match std::fs::read_to_string(file) {
+            Ok(text) => self.located(&text),
+            Err(_) => self,
+        }
     }
 }
 
@@ -81,13 +105,11 @@ impl Config {
     }
 
     pub fn from_toml_str_with(text: &str, file: &str, overrides: &Overrides) -> Result<Config, ConfigError> {
-        let built = config::Config::builder()
-            .add_source(config::File::from_str(text, config::FileFormat::Toml))
-            .build()
-            .map_err(|e| invalid(file, e.to_string()))?;
-        let mut raw: RawConfig = built.try_deserialize().map_err(|e| invalid(file, e.to_string()))?;
+        // toml itself, not the `config` crate: its errors carry the span of the bad key or
+        // value, and it does not turn a number into a string (`subject_prefix = 5`)
+        let mut raw: RawConfig = toml::from_str(text).map_err(|e| locate::de_error(file, text, &e))?;
         overrides.apply(&mut raw, file)?;
-        Config::validate(raw, file)
+        Config::validate(raw, file).map_err(|e| e.located(text))
     }
 }
 

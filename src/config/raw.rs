@@ -5,7 +5,7 @@ use crate::rule::Action;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum FailMode {
     Tempfail,
@@ -21,7 +21,7 @@ impl FailMode {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
     Text,
@@ -29,7 +29,7 @@ pub enum LogFormat {
 }
 
 /// How addresses appear in logs. `domain` (default) keeps only the domain.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum LogAddresses {
     Domain,
@@ -37,7 +37,7 @@ pub enum LogAddresses {
     None,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct MilterConfig {
     /// `inet:HOST:PORT` or `unix:PATH`.
@@ -86,7 +86,7 @@ impl Default for MilterConfig {
 /// `analysis::content::Limits` (which `analysis::Engine` builds from them). A
 /// bound that is reached shows as `CONTENT_LIMIT_REACHED`: the message was
 /// only partly read. Reloaded with the configuration (SIGHUP).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct ContentConfig {
     /// MIME parts examined, attached messages included.
@@ -134,7 +134,7 @@ impl Default for ContentConfig {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Thresholds {
     pub tag: f64,
@@ -148,7 +148,7 @@ impl Default for Thresholds {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct TagConfig {
     /// Prefix added to the Subject of tagged mail; empty: Subject untouched.
@@ -163,7 +163,7 @@ impl Default for TagConfig {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct QuarantineConfig {
     /// Reason given to the MTA (Postfix logs it with the hold).
@@ -179,7 +179,7 @@ impl Default for QuarantineConfig {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum QuarantineFallback {
     /// Reject with `reject.code`/`xcode`/`text`: the message is not delivered, the sender is told.
@@ -188,7 +188,7 @@ pub enum QuarantineFallback {
     Tag,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct RejectConfig {
     pub code: String,
@@ -202,22 +202,77 @@ impl Default for RejectConfig {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct LogConfig {
     pub format: LogFormat,
     pub addresses: LogAddresses,
     /// tracing filter, e.g. `info` or `impostor=debug`. `RUST_LOG` overrides it.
     pub level: String,
+    /// Where log lines go: standard error (the journal under systemd) or syslog.
+    pub output: LogOutput,
+    /// Syslog facility of `output = "syslog"`: `mail` puts verdicts in mail.log beside Postfix.
+    pub facility: SyslogFacility,
+    /// Datagram socket of the syslog daemon.
+    pub syslog_socket: String,
 }
 
 impl Default for LogConfig {
     fn default() -> Self {
-        LogConfig { format: LogFormat::Text, addresses: LogAddresses::Domain, level: "info".into() }
+        LogConfig {
+            format: LogFormat::Text,
+            addresses: LogAddresses::Domain,
+            level: "info".into(),
+            output: LogOutput::Stderr,
+            facility: SyslogFacility::Mail,
+            syslog_socket: "/dev/log".into(),
+        }
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum LogOutput {
+    Stderr,
+    Syslog,
+}
+
+/// The syslog facilities a daemon may log under (RFC 5424 codes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum SyslogFacility {
+    Mail,
+    Daemon,
+    User,
+    Local0,
+    Local1,
+    Local2,
+    Local3,
+    Local4,
+    Local5,
+    Local6,
+    Local7,
+}
+
+impl SyslogFacility {
+    pub fn code(self) -> u8 {
+        match self {
+            SyslogFacility::User => 1,
+            SyslogFacility::Mail => 2,
+            SyslogFacility::Daemon => 3,
+            SyslogFacility::Local0 => 16,
+            SyslogFacility::Local1 => 17,
+            SyslogFacility::Local2 => 18,
+            SyslogFacility::Local3 => 19,
+            SyslogFacility::Local4 => 20,
+            SyslogFacility::Local5 => 21,
+            SyslogFacility::Local6 => 22,
+            SyslogFacility::Local7 => 23,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum DnsOnError {
     /// Ask the MTA to retry when a failed lookup could change the verdict.
@@ -226,7 +281,7 @@ pub enum DnsOnError {
     Continue,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct DnsConfig {
     /// `IP` or `IP:PORT` of recursive resolvers; empty: the system resolver (/etc/resolv.conf).
@@ -266,7 +321,7 @@ impl Default for DnsConfig {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct AuthConfig {
     /// Check SPF, DKIM and DMARC (needs DNS).
@@ -302,7 +357,7 @@ impl Default for AuthConfig {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct RulesConfig {
     /// Rule ids that never fire.
@@ -311,7 +366,7 @@ pub struct RulesConfig {
     pub monitor: Vec<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct AllowConfig {
     /// Sender domains allowed only when DMARC or an aligned DKIM signature passes for them.
@@ -332,7 +387,7 @@ impl Default for AllowConfig {
 }
 
 /// `[org]`: the organisation that runs impostor.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct OrgConfig {
     /// The organisation's own sender domains (subdomains included). Mail from
@@ -342,7 +397,15 @@ pub struct OrgConfig {
     pub domains: Vec<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// `[intel]`: local lists read with the configuration (reloaded on SIGHUP), see `crate::intel`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default, schemars::JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct IntelConfig {
+    /// IOC blocklist: `sender-domain`, `link-host` and `url` lines; empty: none.
+    pub ioc_file: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct MetricsConfig {
     /// `HOST:PORT` of the Prometheus endpoint (`/metrics`); empty: off.
@@ -356,7 +419,7 @@ impl Default for MetricsConfig {
 }
 
 /// `impostor review`: the quarantine review web page (its own process; docs/review.md).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct ReviewConfig {
     /// `IP:PORT` the review page listens on.
@@ -405,7 +468,7 @@ impl ReviewConfig {
 }
 
 /// Per-brand overrides: stricter thresholds or weights for mail that claims this brand.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct BrandOverrides {
     pub actions: Option<Thresholds>,
@@ -413,7 +476,7 @@ pub struct BrandOverrides {
 }
 
 /// A `[[brand]]` table.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BrandConfig {
     pub name: String,
@@ -440,7 +503,7 @@ fn is_default_overrides(o: &BrandOverrides) -> bool {
 }
 
 /// The configuration file as written.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct RawConfig {
     /// Unprivileged account to switch to after binding the sockets (when started as root).
@@ -459,6 +522,7 @@ pub struct RawConfig {
     pub auth: AuthConfig,
     pub allow: AllowConfig,
     pub org: OrgConfig,
+    pub intel: IntelConfig,
     pub metrics: MetricsConfig,
     pub review: ReviewConfig,
     pub rules: RulesConfig,
@@ -487,6 +551,7 @@ impl Default for RawConfig {
             auth: AuthConfig::default(),
             allow: AllowConfig::default(),
             org: OrgConfig::default(),
+            intel: IntelConfig::default(),
             metrics: MetricsConfig::default(),
             review: ReviewConfig::default(),
             rules: RulesConfig::default(),
@@ -504,7 +569,7 @@ mod tests {
     #[test]
     fn unknown_key_is_an_error() {
         let e = Config::from_toml_str("[actions]\ntga = 3\n", "x.toml").unwrap_err().to_string();
-        assert!(e.starts_with("x.toml: ") && e.contains("tga"), "{e}");
+        assert!(e.starts_with("x.toml:2: ") && e.contains("tga"), "{e}");
     }
 
     #[test]

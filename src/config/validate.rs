@@ -301,6 +301,9 @@ impl Config {
                 overrides: b.overrides.clone(),
             })
             .collect();
+        // every brand in effect is listed, the built-in ones included: loading the shown file
+        // must not add them a second time
+        raw.builtin_brands = false;
         let mut out = format!("# effective configuration (from {})\n", self.source);
         out.push_str(&toml::to_string_pretty(&raw).unwrap_or_else(|e| format!("# cannot render: {e}\n")));
         out
@@ -417,7 +420,7 @@ mod tests {
     #[test]
     fn thresholds_out_of_order_name_file_key_value() {
         let e = Config::from_toml_str("[actions]\nreject = 8\n", "impostor.toml").unwrap_err().to_string();
-        assert_eq!(e, "impostor.toml: actions.reject: 8 must be above actions.quarantine (10)");
+        assert_eq!(e, "impostor.toml:2: actions.reject: 8 must be above actions.quarantine (10)");
     }
 
     #[test]
@@ -425,7 +428,7 @@ mod tests {
         let c = Config::from_toml_str("[milter]\nworker_threads = 1\n", "x.toml").unwrap();
         assert_eq!(c.milter.worker_threads, 1);
         let e = Config::from_toml_str("[milter]\nworker_threads = 5000\n", "x.toml").unwrap_err().to_string();
-        assert_eq!(e, "x.toml: milter.worker_threads: 5000 is more than 1024 (0 = half the CPUs)");
+        assert_eq!(e, "x.toml:2: milter.worker_threads: 5000 is more than 1024 (0 = half the CPUs)");
     }
 
     #[test]
@@ -434,13 +437,13 @@ mod tests {
         let c = Config::from_toml_str("[scores]\nLOOKALIKE_FROM_DOMAIN = 7.5\n", "x.toml").unwrap();
         assert_eq!(c.scores.get("LOOKALIKE_FROM_DOMAIN"), Some(&7.5));
         let e = Config::from_toml_str("[scores]\nLOOKALIKE_FROM_DOMAIN = nan\n", "x.toml").unwrap_err().to_string();
-        assert_eq!(e, "x.toml: scores.LOOKALIKE_FROM_DOMAIN: NaN is not a number");
+        assert_eq!(e, "x.toml:2: scores.LOOKALIKE_FROM_DOMAIN: NaN is not a number");
     }
 
     #[test]
     fn bad_socket_names_key_and_value() {
         let e = Config::from_toml_str("[milter]\nsocket = \"tcp:1\"\n", "x.toml").unwrap_err().to_string();
-        assert!(e.starts_with("x.toml: milter.socket: \"tcp:1\""), "{e}");
+        assert!(e.starts_with("x.toml:2: milter.socket: \"tcp:1\""), "{e}");
     }
 
     #[test]
@@ -448,7 +451,7 @@ mod tests {
         let c = Config::from_toml_str("[dns]\nnameservers = [\"127.0.0.1:5353\", \"::1\"]\n", "x.toml").unwrap();
         assert_eq!(c.nameservers, ["127.0.0.1:5353".parse().unwrap(), "[::1]:53".parse().unwrap()]);
         let e = Config::from_toml_str("[dns]\nnameservers = [\"localhost\"]\n", "x.toml").unwrap_err().to_string();
-        assert_eq!(e, "x.toml: dns.nameservers: \"localhost\" is not IP or IP:PORT");
+        assert_eq!(e, "x.toml:2: dns.nameservers: \"localhost\" is not IP or IP:PORT");
     }
 
     #[test]
@@ -458,9 +461,9 @@ mod tests {
         assert_eq!(c.dns.budget_ms, 500);
         assert!(c.warnings().is_empty(), "{:?}", c.warnings());
         let e = Config::from_toml_str("[dns]\nbudget_ms = 30001\n", "x.toml").unwrap_err().to_string();
-        assert_eq!(e, "x.toml: dns.budget_ms: 30001 must be from 1 to 30000");
+        assert_eq!(e, "x.toml:2: dns.budget_ms: 30001 must be from 1 to 30000");
         let e = Config::from_toml_str("[dns]\nbudget_ms = 0\n", "x.toml").unwrap_err().to_string();
-        assert_eq!(e, "x.toml: dns.budget_ms: 0 must be from 1 to 30000");
+        assert_eq!(e, "x.toml:2: dns.budget_ms: 0 must be from 1 to 30000");
         // an older config with a long query timeout still loads: the budget wins, and config check says so
         let c = Config::from_toml_str("[dns]\ntimeout_ms = 5000\n", "x.toml").unwrap();
         assert_eq!(
@@ -509,10 +512,9 @@ mod tests {
     fn shown_config_loads_back_to_the_same() {
         let c = Config::from_toml_str("[content]\nmax_links = 7\nmax_qr_time_ms = 100\n", "x.toml").unwrap();
         let shown = c.to_toml([crate::rule::RuleDef::new("BRAND_NAME_FOREIGN_DOMAIN", "sender", 6.0, "")].iter());
-        // the shown config repeats the built-in brand, so load it without builtins
-        let again =
-            Config::from_toml_str(&format!("builtin_brands = false\n{}", shown.replace("builtin_brands = true\n", "")), "shown.toml")
-                .unwrap();
+        // the shown config lists the built-in brands and says builtin_brands = false
+        assert!(shown.contains("builtin_brands = false\n"), "{shown}");
+        let again = Config::from_toml_str(&shown, "shown.toml").unwrap();
         assert_eq!(again.brands, c.brands);
         assert_eq!(again.actions, c.actions);
         assert_eq!(again.scores.get("BRAND_NAME_FOREIGN_DOMAIN"), Some(&6.0), "every weight is shown");
@@ -550,7 +552,7 @@ mod tests {
                         let key = stringify!($key);
                         for bad in [0u64, $max + 1] {
                             let e = Config::from_toml_str(&format!("[content]\n{key} = {bad}\n"), "impostor.toml").unwrap_err().to_string();
-                            assert_eq!(e, format!("impostor.toml: content.{key}: {bad} must be from 1 to {}", $max));
+                            assert_eq!(e, format!("impostor.toml:2: content.{key}: {bad} must be from 1 to {}", $max));
                         }
                         let c = Config::from_toml_str(&format!("[content]\n{key} = {}\n", $max), "impostor.toml").unwrap();
                         assert!(c.to_toml(std::iter::empty()).contains(&format!("{key} = {}\n", $max)));

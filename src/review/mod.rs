@@ -102,6 +102,6 @@ mod tests {
     #[test]
     fn config_file_error_names_file_key_and_value() {
         let e = crate::config::Config::from_toml_str("[review]\nlisten = \"192.0.2.1:9358\"\n", "impostor.toml").unwrap_err().to_string();
-        assert!(e.starts_with("impostor.toml: review.listen: \"192.0.2.1:9358\""), "{e}");
+        assert!(e.starts_with("impostor.toml:2: review.listen: \"192.0.2.1:9358\""), "{e}");
     }
 }

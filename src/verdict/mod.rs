@@ -130,6 +130,11 @@ impl Policy {
     /// Resolves `config` against `catalog`. A rule id or group the catalogue
     /// does not know is an error naming the file, key and value.
     pub fn build(config: &Config, catalog: impl Iterator<Item = &'static RuleDef>) -> Result<Policy, ConfigError> {
+        // checked after loading: the line comes from the file as it is now
+        Policy::build_unlocated(config, catalog).map_err(|e| e.located_in_file(&config.source))
+    }
+
+    fn build_unlocated(config: &Config, catalog: impl Iterator<Item = &'static RuleDef>) -> Result<Policy, ConfigError> {
         let file = &config.source;
         let defs: HashMap<&str, &'static RuleDef> = catalog.map(|r| (r.id, r)).collect();
         let id = |key: &str, name: &str, value: String| -> Result<RuleId, ConfigError> {

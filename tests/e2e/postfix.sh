@@ -137,13 +137,17 @@ latency_probe() {
 # quarantine_review PHASE release|delete: `impostor quarantine` lists the message held in PHASE
 # with its verdict, then releases it (it must reach smtp-sink, verdict headers intact) or deletes it.
 quarantine_review() {
-  local p=$1 what=$2 list
+  local p=$1 what=$2 list out
   list=$("$IMPOSTOR" quarantine --postfix-config "$PF_CONF" list --json 2>&1)
   check "$p: impostor quarantine list shows $HELD_QID as quarantine" "$list" \
     eval "printf '%s\n' \"\$list\" | grep -F '\"queue_id\":\"$HELD_QID\"' | grep -qF '\"verdict\":\"quarantine\"'"
   if [ "$what" = release ]; then
-    check "$p: impostor quarantine release $HELD_QID" "$("$IMPOSTOR" quarantine --postfix-config "$PF_CONF" release "$HELD_QID" 2>&1)" \
+    out=$("$IMPOSTOR" quarantine --postfix-config "$PF_CONF" release "$HELD_QID" 2>&1)
+    check "$p: impostor quarantine release $HELD_QID" "$out" \
       eval '! in_queue "$HELD_QID" hold'
+    # the release is logged (where [log] of the default config says: stderr here), with the queue id
+    check "$p: the release is logged with its queue id" "$out" \
+      eval "printf '%s\n' \"\$out\" | grep 'quarantine release' | grep -qF '$HELD_QID'"
     if wait_sink "$p-quarantine" 20; then
       pass "$p: released message delivered to smtp-sink"
       check_headers "$p-released" "$(sink_file "$p-quarantine")" quarantine quarantine BRAND_NAME_FOREIGN_DOMAIN=6 IMPERSONATION=6
