@@ -152,7 +152,14 @@ impl Engine {
         };
         let ioc =
             crate::intel::Ioc::load(&config.raw.intel.ioc_file).map_err(|e| crate::config::ConfigError::invalid(&config.source, e))?;
-        Ok(Engine { config, policy, brands, lookalike, phrases: builtin_phrases(), content_limits, auth, ioc })
+        let phrases = match config.raw.intel.phrases_dir.as_str() {
+            "" => builtin_phrases(),
+            dir => Arc::new(
+                content::Phrases::load_dir(std::path::Path::new(dir))
+                    .map_err(|e| crate::config::ConfigError::invalid(&config.source, format!("intel.phrases_dir: {e}")))?,
+            ),
+        };
+        Ok(Engine { config, policy, brands, lookalike, phrases, content_limits, auth, ioc })
     }
 }
 
@@ -386,6 +393,23 @@ mod tests {
     fn run(toml: &str, env: &Envelope, raw: &str) -> Verdict {
         let engine = Engine::new(Config::from_toml_str(toml, "t.toml").unwrap()).unwrap();
         analyze(&engine, &MessageInput { envelope: env, raw: raw.as_bytes(), truncated: false, headers_truncated: false, auth: None }).0
+    }
+
+    #[test]
+    fn a_team_phrase_file_in_intel_phrases_dir_is_a_lure_finding() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("en.txt"), "# our own lure\npassword\tre-enter your corporate sso passphrase\n").unwrap();
+        let toml = format!("[intel]\nphrases_dir = {:?}\n", dir.path().display().to_string());
+        let env = Envelope { client_ip: Some("203.0.113.7".parse().unwrap()), ..Default::default() };
+        let raw = "From: IT <it@partner.example>\r\nSubject: action needed\r\n\r\nPlease re-enter your corporate SSO passphrase today.\r\n";
+        let v = run(&toml, &env, raw);
+        let lure = v.rules.iter().find(|r| r.id == "LURE_PASSWORD").map(|r| r.evidence.clone());
+        assert_eq!(lure.as_deref(), Some("\"re-enter your corporate sso passphrase\" (en)"), "{:?}", v.rule_ids());
+        assert!(!run("", &env, raw).rule_ids().contains(&"LURE_PASSWORD"), "not a built-in phrase");
+        // a bad line names the file and the line
+        std::fs::write(dir.path().join("fr.txt"), "nonsense line\n").unwrap();
+        let e = Engine::new(Config::from_toml_str(&toml, "t.toml").unwrap()).unwrap_err().to_string();
+        assert!(e.contains("intel.phrases_dir") && e.contains("fr.txt:1"), "{e}");
     }
 
     #[test]

@@ -403,6 +403,9 @@ pub struct OrgConfig {
 pub struct IntelConfig {
     /// IOC blocklist: `sender-domain`, `link-host` and `url` lines; empty: none.
     pub ioc_file: String,
+    /// A directory of extra lure phrase files (`LANG.txt`, `family<TAB>phrase` lines,
+    /// the format of `data/phrases/`), added to the built-in ones; empty: none.
+    pub phrases_dir: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
