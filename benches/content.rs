@@ -97,7 +97,8 @@ fn bench(c: &mut Criterion) {
     g.bench_function("check (extract + phrases + links)", |b| {
         b.iter(|| {
             let mut out = Vec::new();
-            let content = content::check(black_box(&msg), &brands, &claims_openai, &phrases, &lookalike, &limits, &mut out);
+            let content =
+                content::check(black_box(&msg), &brands, &claims_openai, &phrases, &lookalike, &limits, &Default::default(), &mut out);
             black_box((content, out))
         })
     });
@@ -107,7 +108,7 @@ fn bench(c: &mut Criterion) {
     g.bench_function("links::check", |b| {
         b.iter(|| {
             let mut out = Vec::new();
-            content::links::check(black_box(&extracted), &brands, Some(0), &[], &lookalike, &mut out);
+            content::links::check(black_box(&extracted), &brands, Some(0), &[], &lookalike, &Default::default(), &mut out);
             black_box(out)
         })
     });

@@ -8,7 +8,12 @@
 //! sender-domain  evil-invoices.example     # the From or envelope sender domain, subdomains included
 //! link-host      login-portal.example      # a link's host, subdomains included
 //! url            https://cdn.example/a/pay.html   # one URL exactly (scheme and host case-insensitive)
+//! freemail       mail.example-isp.net      # one more mailbox provider (data/freemail.txt), subdomains included
+//! shortener      go.example-short.link     # one more URL shortener (data/shorteners.txt), subdomains included
 //! ```
+//! `freemail` and `shortener` lines are no indicators: they extend the
+//! compiled-in lists that rules consult (REPLY_TO_FREEMAIL_BRAND_CLAIM,
+//! LINK_SHORTENER, the lookalike exemption of mailbox providers).
 
 use crate::rule::{Finding, RuleDef, RuleId};
 use std::collections::HashSet;
@@ -30,6 +35,8 @@ pub struct Ioc {
     sender_domains: HashSet<String>,
     link_hosts: HashSet<String>,
     urls: HashSet<String>,
+    freemail: HashSet<String>,
+    shorteners: HashSet<String>,
 }
 
 /// `Https://Phish.Example/a/` → `https://phish.example/a`: the form URLs are compared in.
@@ -80,16 +87,32 @@ impl Ioc {
                 "sender-domain" => ioc.sender_domains.insert(normal_domain(value).ok_or_else(|| bad("a domain name"))?),
                 "link-host" => ioc.link_hosts.insert(normal_domain(value).ok_or_else(|| bad("a host name"))?),
                 "url" => ioc.urls.insert(normal_url(value).ok_or_else(|| bad("a URL"))?),
+                "freemail" => ioc.freemail.insert(normal_domain(value).ok_or_else(|| bad("a domain name"))?),
+                "shortener" => ioc.shorteners.insert(normal_domain(value).ok_or_else(|| bad("a host name"))?),
                 other => {
-                    return Err(format!("{}: {other:?}: unknown kind (expected sender-domain, link-host or url)", n + 1));
+                    return Err(format!(
+                        "{}: {other:?}: unknown kind (expected sender-domain, link-host, url, freemail or shortener)",
+                        n + 1
+                    ));
                 }
             };
         }
         Ok(ioc)
     }
 
+    /// No indicator (sender domain, link host, URL): nothing for [`Ioc::check`] to find.
     pub fn is_empty(&self) -> bool {
         self.sender_domains.is_empty() && self.link_hosts.is_empty() && self.urls.is_empty()
+    }
+
+    /// `domain` is, or is under, a local `freemail` entry.
+    pub fn is_freemail(&self, domain: &str) -> bool {
+        !self.freemail.is_empty() && covered(&self.freemail, domain).is_some()
+    }
+
+    /// `host` is, or is under, a local `shortener` entry.
+    pub fn is_shortener(&self, host: &str) -> bool {
+        !self.shorteners.is_empty() && covered(&self.shorteners, host).is_some()
     }
 
     /// Entries per kind, for the log line at load.
@@ -156,7 +179,7 @@ mod tests {
     fn a_bad_line_is_named() {
         assert_eq!(
             Ioc::parse("url https://a.example/\nhost b.example\n").unwrap_err(),
-            "2: \"host\": unknown kind (expected sender-domain, link-host or url)"
+            "2: \"host\": unknown kind (expected sender-domain, link-host, url, freemail or shortener)"
         );
         assert_eq!(Ioc::parse("sender-domain not a domain\n").unwrap_err(), "1: \"not a domain\" is not a domain name");
     }

@@ -251,7 +251,8 @@ pub fn findings(engine: &Engine, input: &MessageInput) -> (Vec<Finding>, Facts) 
             sender::check(engine, &msg, input.auth, &mut out, &mut facts);
             domains::check(engine, input.envelope, &msg, &mut out, &mut facts);
             let look = |h: &str| domains::lookalike(engine, h).map(|m| (m.brand.clone(), domains::evidence(&m)));
-            shown = Some(content::check(&msg, &engine.brands, &facts, &engine.phrases, &look, &engine.content_limits, &mut out));
+            shown =
+                Some(content::check(&msg, &engine.brands, &facts, &engine.phrases, &look, &engine.content_limits, &engine.ioc, &mut out));
             if engine.config.tag.banner {
                 facts.banner_sites = crate::banner::sites(input.raw, &msg);
             }
@@ -410,6 +411,24 @@ mod tests {
         std::fs::write(dir.path().join("fr.txt"), "nonsense line\n").unwrap();
         let e = Engine::new(Config::from_toml_str(&toml, "t.toml").unwrap()).unwrap_err().to_string();
         assert!(e.contains("intel.phrases_dir") && e.contains("fr.txt:1"), "{e}");
+    }
+
+    #[test]
+    fn local_freemail_and_shortener_entries_extend_the_compiled_lists() {
+        let dir = tempfile::tempdir().unwrap();
+        let ioc = dir.path().join("local.txt");
+        std::fs::write(&ioc, "freemail  post.example-isp.net\nshortener go.example-short.link\n").unwrap();
+        let toml = format!("[intel]\nioc_file = {:?}\n", ioc.display().to_string());
+        let env = Envelope { client_ip: Some("203.0.113.7".parse().unwrap()), ..Default::default() };
+        let raw = "From: \"OpenAI Billing\" <billing@partner.example>\r\nReply-To: desk@post.example-isp.net\r\n\
+Subject: invoice\r\n\r\nPay here: https://go.example-short.link/x1\r\n";
+        let with = run(&toml, &env, raw).rule_ids();
+        let without = run("", &env, raw).rule_ids();
+        for id in ["REPLY_TO_FREEMAIL_BRAND_CLAIM", "LINK_SHORTENER"] {
+            assert!(with.contains(&id) && !without.contains(&id), "{id}: with the local list {with:?}, without {without:?}");
+        }
+        // entries that are no indicators find nothing by themselves
+        assert!(!with.iter().any(|r| r.starts_with("IOC_")), "{with:?}");
     }
 
     #[test]

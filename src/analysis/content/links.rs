@@ -137,6 +137,7 @@ pub fn check(
     claimed_brand: Option<usize>,
     vouched: &[usize],
     lookalike: LookalikeFn,
+    local: &crate::intel::Ioc,
     out: &mut Vec<Finding>,
 ) {
     let mut f = Once::default();
@@ -169,7 +170,7 @@ pub fn check(
             HostFacts {
                 owned,
                 lookalike: if owned { None } else { lookalike(host).map(|(_, ev)| ev) },
-                shortener: !owned && is_shortener(host),
+                shortener: !owned && (is_shortener(host) || local.is_shortener(host)),
             }
         });
         if facts.owned {

@@ -650,6 +650,7 @@ pub fn is_freemail(domain: &str) -> bool {
 }
 
 /// All content, link, attachment and Reply-To/display-name findings for a message.
+#[allow(clippy::too_many_arguments)]
 pub fn check(
     msg: &Message,
     brands: &BrandSet,
@@ -657,6 +658,7 @@ pub fn check(
     phrases: &Phrases,
     lookalike: LookalikeFn,
     limits: &Limits,
+    local: &crate::intel::Ioc,
     out: &mut Vec<Finding>,
 ) -> Content {
     let content = extract(msg, limits);
@@ -716,7 +718,7 @@ pub fn check(
             .as_deref()
             .is_some_and(|f| registrable(f).unwrap_or_else(|| f.to_string()) == registrable(&d).unwrap_or_else(|| d.clone()));
         if let Some((_, b)) = claimed {
-            if is_freemail(&d) && !same_org {
+            if (is_freemail(&d) || local.is_freemail(&d)) && !same_org {
                 out.push(Finding::new(REPLY_TO_FREEMAIL_BRAND_CLAIM, format!("claims {}, {how} <{addr}> is a freemail mailbox", b.name)));
                 break;
             }
@@ -736,7 +738,7 @@ pub fn check(
         out.push(Finding::new(FROM_NAME_HIDDEN_CHARACTERS, format!("display name {name:?}: {why}")));
     }
 
-    links::check(&content, brands, claimed_brand, vouched, lookalike, out);
+    links::check(&content, brands, claimed_brand, vouched, lookalike, local, out);
     attachments::check(&content, out);
     if !content.limits_hit.is_empty() {
         out.push(Finding::new(CONTENT_LIMIT_REACHED, content.limits_hit.join(", ")));

@@ -48,6 +48,7 @@ fn run_with(raw: &str, claimed: Option<usize>, limits: &Limits) -> (Vec<&'static
         &Phrases::builtin(),
         &look,
         limits,
+        &Default::default(),
         &mut out,
     );
     (out.iter().map(|f| f.rule).collect(), out, content)
