@@ -55,7 +55,7 @@ BAD=$RUN/remote.toml
 printf '[review]\nlisten = "0.0.0.0:9460"\ntoken_file = "%s"\n' "$TOKENS" >"$BAD"
 out=$(timeout 5 "$IMPOSTOR" review -c "$BAD" 2>&1 </dev/null; echo "exit=$?")
 check "a non-loopback review.listen without allow_remote refuses to start, naming file, key and value" "$out" \
-  eval 'grep -qF "$BAD: review.listen: \"0.0.0.0:9460\" is not a loopback address" <<<"$out" && grep -q "review.allow_remote = true" <<<"$out" && grep -q "exit=1" <<<"$out"'
+  eval 'grep -qF "$BAD:2: review.listen: \"0.0.0.0:9460\" is not a loopback address" <<<"$out" && grep -q "review.allow_remote = true" <<<"$out" && grep -q "exit=1" <<<"$out"'
 check "nothing listens on 9460" "$(ss -ltn 2>/dev/null | grep 9460)" eval '! port_listening 9460'
 TOKEN=$("$IMPOSTOR" review -c "$CONF" --init-token --name e2e-reviewer 2>/dev/null | sed -n 's/^e2e-reviewer://p')
 check "--init-token prints a token and writes the file with mode 0600" "token '$TOKEN', mode $(stat -c %a "$TOKENS" 2>&1)" \
