@@ -62,7 +62,17 @@ pub struct Summary {
 
 /// The envelope of a held message, for the offline analysis.
 pub fn envelope(h: &Held) -> Envelope {
-    Envelope { mail_from: Some(h.sender.clone()), rcpt_to: h.recipients.clone(), queue_id: Some(h.queue_id.clone()), ..Default::default() }
+    envelope_of(&h.queue_id, &h.sender, &h.recipients)
+}
+
+/// The envelope of a held message as far as the queue records it (no client address).
+pub fn envelope_of(queue_id: &str, sender: &str, recipients: &[String]) -> Envelope {
+    Envelope {
+        mail_from: Some(sender.to_string()),
+        rcpt_to: recipients.to_vec(),
+        queue_id: Some(queue_id.to_string()),
+        ..Default::default()
+    }
 }
 
 fn domain_of(addr: &str) -> String {

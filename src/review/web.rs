@@ -276,20 +276,15 @@ async fn fetch(app: &Arc<App>, id: &str) -> Result<Option<(Arc<Summary>, Vec<u8>
     .await?
 }
 
+/// The held copy judged again offline with the current configuration, on the envelope the queue records.
+fn recheck(engine: &Engine, summary: &Summary, raw: &[u8]) -> (crate::verdict::Verdict, crate::cli::AuthReport) {
+    let envelope = store::envelope_of(&summary.queue_id, &summary.sender, &summary.recipients);
+    crate::cli::check_bytes_auth(engine, raw, &envelope, None)
+}
+
 /// The message view's data: the offline verdict with findings, the parsed parts.
 pub fn view(engine: &Engine, summary: &Summary, raw: &[u8]) -> MessageView {
-    let held = crate::quarantine::Held {
-        queue_id: summary.queue_id.clone(),
-        arrival_time: summary.arrival_time,
-        sender: summary.sender.clone(),
-        recipients: summary.recipients.clone(),
-        verdict: None,
-        score: None,
-        rules: None,
-        from: None,
-        subject: None,
-    };
-    let (verdict, auth) = crate::cli::check_bytes_auth(engine, raw, &store::envelope(&held), None);
+    let (verdict, auth) = recheck(engine, summary, raw);
     let headers = crate::auth::header_fields(raw);
     let auth_results = headers.iter().filter(|(n, _)| n.eq_ignore_ascii_case("authentication-results")).map(|(_, v)| v.clone()).collect();
     const MAX_SHOWN: usize = 256 * 1024;
@@ -398,18 +393,7 @@ pub fn write_feedback(app: &App, kind: &str, who: &str, summary: &Summary, raw: 
     std::fs::create_dir_all(&dir).map_err(|e| format!("review.feedback_dir: {}: {e}", dir.display()))?;
     let eml = dir.join(format!("{}.eml", summary.queue_id));
     let json = dir.join(format!("{}.json", summary.queue_id));
-    let held = crate::quarantine::Held {
-        queue_id: summary.queue_id.clone(),
-        arrival_time: summary.arrival_time,
-        sender: summary.sender.clone(),
-        recipients: summary.recipients.clone(),
-        verdict: None,
-        score: None,
-        rules: None,
-        from: None,
-        subject: None,
-    };
-    let (verdict, auth) = crate::cli::check_bytes_auth(&app.engine, raw, &store::envelope(&held), None);
+    let (verdict, auth) = recheck(&app.engine, summary, raw);
     let record = serde_json::json!({
         "queue_id": summary.queue_id,
         "reported_as": kind,
