@@ -116,7 +116,8 @@ fn insert_after_body_tag(html: &[u8], block: &[u8]) -> Vec<u8> {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Sites {
     body_start: usize,
-    lang: &'static str,
+    /// The start of the first text body, for the banner's language (detected only when a banner is added).
+    sample: String,
     parts: Vec<Site>,
 }
 
@@ -137,19 +138,19 @@ struct Site {
 /// checked against `raw` before use; the HTML is searched as bytes.
 pub fn apply(raw: &[u8], brand: &str) -> Option<Vec<u8>> {
     let msg = MessageParser::default().parse(raw)?;
-    let sites = sites(raw, &msg);
+    let sites = sites(raw, &msg, msg.body_text(0).as_deref());
     crate::message::drop_flat(msg);
     apply_sites(raw, &sites?, brand)
 }
 
-/// The banner's sites in `msg`, the parse of `raw`.
-pub fn sites(raw: &[u8], msg: &mail_parser::Message) -> Option<Sites> {
+/// The banner's sites in `msg`, the parse of `raw`; `body_text` is `msg.body_text(0)`.
+pub fn sites(raw: &[u8], msg: &mail_parser::Message, body_text: Option<&str>) -> Option<Sites> {
     let body_start = usize::try_from(msg.root_part().offset_body).ok()?;
     if body_start > raw.len() {
         return None;
     }
-    let sample: String = msg.body_text(0).map(|t| t.chars().take(8192).collect()).unwrap_or_default();
-    let mut sites = Sites { body_start, lang: detect_language(&sample), parts: Vec::new() };
+    let sample: String = body_text.map(|t| t.chars().take(8192).collect()).unwrap_or_default();
+    let mut sites = Sites { body_start, sample, parts: Vec::new() };
     let mut ids: Vec<usize> = msg.text_body.iter().chain(msg.html_body.iter()).map(|i| *i as usize).collect();
     ids.sort_unstable();
     ids.dedup();
@@ -177,12 +178,13 @@ pub fn apply_sites(raw: &[u8], sites: &Sites, brand: &str) -> Option<Vec<u8>> {
     if body_start > raw.len() {
         return None;
     }
+    let lang = detect_language(&sites.sample);
     // (start, end, replacement) edits on the raw message, non-overlapping
     let mut edits: Vec<(usize, usize, Vec<u8>)> = Vec::new();
     for &Site { start, end, is_html, utf8, encoding } in &sites.parts {
         let Some(encoded) = raw.get(start..end) else { continue };
         // a non-UTF-8 part gets the English (ASCII) banner
-        let text = if utf8 { banner_text(sites.lang, brand) } else { banner_text("en", brand) };
+        let text = if utf8 { banner_text(lang, brand) } else { banner_text("en", brand) };
         let block = if is_html { html_banner(&text) } else { format!("{text}\r\n\r\n") };
         match encoding {
             Encoding::None | Encoding::QuotedPrintable => {

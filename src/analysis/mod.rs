@@ -248,13 +248,15 @@ pub fn findings(engine: &Engine, input: &MessageInput) -> (Vec<Finding>, Facts) 
     let mut shown = None;
     match crate::message::parser().parse(input.raw) {
         Some(msg) => {
-            sender::check(engine, &msg, input.auth, &mut out, &mut facts);
+            // the first text body (HTML converted by mail-parser): the sign-off, and the banner's language
+            let body_text = msg.body_text(0);
+            sender::check(engine, &msg, body_text.as_deref(), input.auth, &mut out, &mut facts);
             domains::check(engine, input.envelope, &msg, &mut out, &mut facts);
             let look = |h: &str| domains::lookalike(engine, h).map(|m| (m.brand.clone(), domains::evidence(&m)));
             shown =
                 Some(content::check(&msg, &engine.brands, &facts, &engine.phrases, &look, &engine.content_limits, &engine.ioc, &mut out));
             if engine.config.tag.banner {
-                facts.banner_sites = crate::banner::sites(input.raw, &msg);
+                facts.banner_sites = crate::banner::sites(input.raw, &msg, body_text.as_deref());
             }
             crate::message::drop_flat(msg);
         }

@@ -31,7 +31,15 @@ fn bounded(s: &str) -> String {
     s.chars().take(MAX_NAME_CHARS).collect()
 }
 
-pub fn check(engine: &Engine, msg: &Message, auth: Option<&AuthResults>, out: &mut Vec<Finding>, facts: &mut Facts) {
+/// `body_text`: the message's first text body (`Message::body_text(0)`), for the sign-off.
+pub fn check(
+    engine: &Engine,
+    msg: &Message,
+    body_text: Option<&str>,
+    auth: Option<&AuthResults>,
+    out: &mut Vec<Finding>,
+    facts: &mut Facts,
+) {
     let brands = &engine.brands;
     let subject = bounded(msg.subject().unwrap_or(""));
     let from_fields = msg.headers().iter().filter(|h| matches!(h.name, mail_parser::HeaderName::From)).count();
@@ -73,7 +81,7 @@ pub fn check(engine: &Engine, msg: &Message, auth: Option<&AuthResults>, out: &m
     // organisation's own authenticated mail is not "foreign".
     let foreign = |b: usize, facts: &Facts| owner != Some(b) && !facts.vouched.contains(&b) && !facts.org_authenticated;
     // The body speaks as the brand ("The OpenAI Team" as a sign-off): a claim, not a mention.
-    let signed = msg.body_text(0).and_then(|text| brands.signed_as(&text, 600));
+    let signed = body_text.and_then(|text| brands.signed_as(text, 600));
     let name_hit = brands.named_in(&name);
     let subject_hit = brands.named_in(&subject);
     for hit in [&name_hit, &subject_hit, &signed].into_iter().flatten() {
