@@ -45,7 +45,7 @@ pub fn evidence(m: &LookalikeMatch) -> String {
 /// name means is the sender rules' business.
 pub fn lookalike(engine: &Engine, host: &str) -> Option<LookalikeMatch> {
     match engine.lookalike.check(host) {
-        DomainClass::Lookalike(m) if !crate::analysis::content::is_freemail(host) && !engine.ioc.is_freemail(host) => Some(m),
+        DomainClass::Lookalike(m) if !crate::analysis::content::is_freemail(host, &engine.ioc) => Some(m),
         _ => None,
     }
 }

@@ -11,8 +11,12 @@ use crate::domain::registrable;
 static SHORTENERS: std::sync::LazyLock<Vec<&'static str>> =
     std::sync::LazyLock::new(|| data_list(include_str!("../../../data/shorteners.txt")));
 
-/// The host is a known URL shortener.
-pub fn is_shortener(host: &str) -> bool {
+/// The host is a known URL shortener: `data/shorteners.txt`, or a `shortener`
+/// line of the local lists (`intel.ioc_file`).
+pub fn is_shortener(host: &str, local: &crate::intel::Ioc) -> bool {
+    if local.is_shortener(host) {
+        return true;
+    }
     let reg = registrable(host).unwrap_or_else(|| host.to_string());
     SHORTENERS.iter().any(|s| *s == host || *s == reg)
 }
@@ -170,7 +174,7 @@ pub fn check(
             HostFacts {
                 owned,
                 lookalike: if owned { None } else { lookalike(host).map(|(_, ev)| ev) },
-                shortener: !owned && (is_shortener(host) || local.is_shortener(host)),
+                shortener: !owned && is_shortener(host, local),
             }
         });
         if facts.owned {

@@ -642,8 +642,12 @@ pub(crate) fn data_list(text: &'static str) -> Vec<&'static str> {
     text.lines().map(|l| l.split('#').next().unwrap_or("").trim()).filter(|l| !l.is_empty()).collect()
 }
 
-/// The domain is a freemail provider (or a subdomain of one).
-pub fn is_freemail(domain: &str) -> bool {
+/// The domain is a freemail provider (or a subdomain of one): `data/freemail.txt`,
+/// or a `freemail` line of the local lists (`intel.ioc_file`).
+pub fn is_freemail(domain: &str, local: &crate::intel::Ioc) -> bool {
+    if local.is_freemail(domain) {
+        return true;
+    }
     let d = domain.trim_end_matches('.').to_ascii_lowercase();
     let reg = registrable(&d).unwrap_or_else(|| d.clone());
     FREEMAIL.iter().any(|f| *f == d || *f == reg)
@@ -718,7 +722,7 @@ pub fn check(
             .as_deref()
             .is_some_and(|f| registrable(f).unwrap_or_else(|| f.to_string()) == registrable(&d).unwrap_or_else(|| d.clone()));
         if let Some((_, b)) = claimed {
-            if (is_freemail(&d) || local.is_freemail(&d)) && !same_org {
+            if is_freemail(&d, local) && !same_org {
                 out.push(Finding::new(REPLY_TO_FREEMAIL_BRAND_CLAIM, format!("claims {}, {how} <{addr}> is a freemail mailbox", b.name)));
                 break;
             }
