@@ -48,6 +48,13 @@ waitquiet() { local b=100 i; for ((i = 0; i < ${QUIET_WAIT:-120}; i++)); do b=$(
 foreign() { pgrep -c -x 'rustc|cargo|cc1|cc1plus|ld|gcc|clang|cargo-afl' 2>/dev/null || true; }
 ticks() { local t=0 p; for p in "$@"; do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done; echo $t; }
 
+# send_file FILE SESSIONS MESSAGES: one smtp-source in the background sending FILE (envelope sender in FILE's .from)
+send_file() {
+  smtp-source -A -s "$2" -m "$3" -F "$1" -f "$(cat "${1%.eml}.from")" -t bob@rcpt.example \
+    -M client.example.test "127.0.0.1:$PF_PORT" 2>>"$RUN/source.err" &
+  pids+=($!)
+}
+
 # load: the smtp-source processes; waits for all of them
 load() {
   if [ "$MIX_MODE" = plain ]; then
@@ -60,22 +67,16 @@ load() {
     k=${#files[@]}
     for ((i = 0; i < k; i++)); do
       s=$(( S / k + (i < S % k ? 1 : 0) )); [ "$s" -lt 1 ] && s=1
-      m=$(( M / k + (i < M % k ? 1 : 0) ))
-      smtp-source -A -s "$s" -m "$m" -F "${files[$i]}" -f "$(cat "${files[$i]%.eml}.from")" -t bob@rcpt.example \
-        -M client.example.test "127.0.0.1:$PF_PORT" 2>>"$RUN/source.err" &
-      pids+=($!)
+      send_file "${files[$i]}" "$s" $(( M / k + (i < M % k ? 1 : 0) ))
     done
-    wait "${pids[@]}"
-    return
+  else
+    for kind in clean:70 tag:15 quarantine:10 reject:5; do
+      pct=${kind#*:}; kind=${kind%:*}
+      s=$(( (S * pct + 50) / 100 )); [ "$s" -lt 1 ] && s=1
+      m=$(( M * pct / 100 ))
+      send_file "$RUN/mix/smtp/$kind.eml" "$s" "$m"
+    done
   fi
-  for kind in clean:70 tag:15 quarantine:10 reject:5; do
-    pct=${kind#*:}; kind=${kind%:*}
-    s=$(( (S * pct + 50) / 100 )); [ "$s" -lt 1 ] && s=1
-    m=$(( M * pct / 100 ))
-    smtp-source -A -s "$s" -m "$m" -F "$RUN/mix/smtp/$kind.eml" -f "$(cat "$RUN/mix/smtp/$kind.from")" -t bob@rcpt.example \
-      -M client.example.test "127.0.0.1:$PF_PORT" 2>>"$RUN/source.err" &
-    pids+=($!)
-  done
   wait "${pids[@]}"
 }
 
