@@ -29,12 +29,13 @@
 //! The normalised text has no punctuation left, so the window does not stop
 //! at a sentence end; it is short for that reason.
 //!
-//! All words of all languages are one Aho–Corasick automaton (each pattern
-//! knows its class), run once over the normalised text.
+//! All words of all languages are looked up in one [`super::words::WordIndex`]
+//! with the lure phrases (each word knows its class), once per word of the
+//! normalised text.
 
 use super::normalise::normalize;
 use super::phrases::Family;
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use super::words::WordMatch;
 
 /// Words allowed between the end of the verb and the start of its object.
 pub const WINDOW: usize = 6;
@@ -162,7 +163,6 @@ pub struct AskHit {
 #[derive(Debug, Clone)]
 pub struct Asks {
     words: Vec<Word>,
-    ac: Option<AhoCorasick>,
 }
 
 /// A word found: its entry and its word span `[a, b)`.
@@ -175,35 +175,32 @@ struct Found {
 
 impl Asks {
     pub fn build(words: Vec<Word>) -> Asks {
-        let pats: Vec<String> = words.iter().map(|w| if w.prefix { format!(" {}", w.norm) } else { format!(" {} ", w.norm) }).collect();
-        let ac = (!pats.is_empty()).then(|| {
-            AhoCorasickBuilder::new()
-                .match_kind(MatchKind::Standard)
-                .kind(Some(aho_corasick::AhoCorasickKind::DFA))
-                .prefilter(false)
-                .build(&pats)
-                .expect("ask automaton builds")
-        });
-        Asks { words, ac }
+        Asks { words }
     }
 
     pub fn words(&self) -> &[Word] {
         &self.words
     }
 
-    /// Every ask in `hay` (normalised text with one space added at each end), in text order.
-    pub fn find(&self, hay: &str) -> Vec<AskHit> {
-        let Some(ac) = &self.ac else { return Vec::new() };
+    /// The words for a [`super::words::WordIndex`]: (normalised, prefix, trailing_space),
+    /// in the order of patterns `" word "` (`" word"` for a prefix), which the checks in
+    /// [`Asks::find`] were written for.
+    pub fn index_entries(&self) -> impl Iterator<Item = (&str, bool, bool)> {
+        self.words.iter().map(|w| (w.norm.as_str(), w.prefix, true))
+    }
+
+    /// Every ask in `hay` (normalised text with a space added at each end), in text
+    /// order, from `found`: the [`super::words::WordIndex`] matches of
+    /// [`Asks::index_entries`] in `hay` (ids counted from the first word).
+    pub fn find(&self, hay: &str, found: impl Iterator<Item = WordMatch>) -> Vec<AskHit> {
         let spaces: Vec<usize> = memchr::memchr_iter(b' ', hay.as_bytes()).collect();
-        // the word index of the space at (or first space after) byte `pos`
+        // the word index of the space at (or first space after) byte `pos` of `hay`
         let word_at = |pos: usize| spaces.partition_point(|s| *s < pos);
         let (mut verbs, mut objects, mut negs, mut conds) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-        for m in ac.find_overlapping_iter(hay) {
-            let id = m.pattern().as_usize();
-            let w = &self.words[id];
-            let end = if w.prefix { m.end() } else { m.end() - 1 };
-            let f = Found { id, a: word_at(m.start()), b: word_at(end) };
-            match w.class {
+        for m in found {
+            // from the space before the word to the space after it
+            let f = Found { id: m.id, a: word_at(m.start - 1), b: word_at(m.end) };
+            match self.words[m.id].class {
                 Class::Verb { .. } => verbs.push(f),
                 Class::Object { .. } => objects.push(f),
                 Class::Negation => negs.push(f),

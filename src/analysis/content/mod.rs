@@ -19,6 +19,7 @@ pub mod phrases;
 pub mod qr;
 pub mod quoted;
 mod urls;
+pub mod words;
 
 pub use attachments::{AttachmentInfo, AttachmentKind};
 pub use phrases::{Family, PhraseHit, Phrases};

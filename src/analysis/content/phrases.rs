@@ -1,5 +1,6 @@
-//! Lure phrases: one data file per language, all matched in one Aho–Corasick
-//! pass over the normalised text.
+//! Lure phrases: one data file per language, all matched in one pass over
+//! the words of the normalised text ([`super::words`]), and once more, for
+//! long phrases, by Aho–Corasick over the text with its spaces removed.
 //!
 //! File format (`data/phrases/<lang>.txt`, UTF-8):
 //! ```text
@@ -18,6 +19,7 @@
 
 use super::asks::{Asks, Class, Word};
 use super::normalise::normalize;
+use super::words::{WordIndex, WordMatch};
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 use std::path::Path;
 
@@ -135,8 +137,8 @@ struct Entry {
 #[derive(Debug, Clone)]
 pub struct Phrases {
     entries: Vec<Entry>,
-    /// Over " normalised phrase" (leading space = word start).
-    spaced: AhoCorasick,
+    /// The normalised phrases (ids `0..entries.len()`), then the ask words, matched at word starts.
+    words: WordIndex,
     /// Over compact phrases (spaces removed); `compact_ids[i]` is the entry.
     compact: AhoCorasick,
     compact_ids: Vec<usize>,
@@ -216,7 +218,8 @@ impl Phrases {
     }
 
     fn build(entries: Vec<Entry>, words: Vec<Word>) -> Phrases {
-        let spaced_pats: Vec<String> = entries.iter().map(|e| format!(" {}", e.norm)).collect();
+        let asks = Asks::build(words);
+        let words = WordIndex::new(entries.iter().map(|e| (e.norm.as_str(), e.prefix, false)).chain(asks.index_entries()));
         let mut compact_pats = Vec::new();
         let mut compact_ids = Vec::new();
         for (i, e) in entries.iter().enumerate() {
@@ -231,12 +234,10 @@ impl Phrases {
                 .match_kind(MatchKind::Standard)
                 // a DFA: more memory at build time, the fastest overlapping search
                 .kind(Some(aho_corasick::AhoCorasickKind::DFA))
-                // every spaced pattern starts with a space: a start-byte prefilter would stop at every word
-                .prefilter(false)
                 .build(pats)
                 .expect("phrase automaton builds")
         };
-        Phrases { spaced: build(&spaced_pats), compact: build(&compact_pats), compact_ids, entries, asks: Asks::build(words) }
+        Phrases { words, compact: build(&compact_pats), compact_ids, entries, asks }
     }
 
     pub fn len(&self) -> usize {
@@ -261,8 +262,6 @@ impl Phrases {
     /// [`Phrases::find`] with the compact text (spaces removed) already made,
     /// as [`super::normalise::normalize_both`] gives it.
     pub fn find_both(&self, normalized_text: &str, compact: &str) -> Vec<PhraseHit> {
-        let hay = format!(" {normalized_text} ");
-        let bytes = hay.as_bytes();
         let mut seen = vec![false; self.entries.len()];
         let mut hits = Vec::new();
         // the same words in two languages' files ("mixpanel") are one hit
@@ -275,13 +274,15 @@ impl Phrases {
                 hits.push(PhraseHit { family: e.family, lang: e.lang.clone(), phrase: e.phrase.clone(), verb: None });
             }
         };
-        for m in self.spaced.find_overlapping_iter(&hay) {
-            let e = &self.entries[m.pattern().as_usize()];
-            if seen[m.pattern().as_usize()] || !(e.prefix || bytes.get(m.end()) == Some(&b' ')) {
-                continue;
+        // the words in " text ", where the asks count them
+        let hay = format!(" {normalized_text} ");
+        let found = self.words.find(&hay);
+        let n = self.entries.len();
+        for m in found.iter().filter(|m| m.id < n) {
+            if !seen[m.id] {
+                seen[m.id] = true;
+                push(&mut hits, m.id);
             }
-            seen[m.pattern().as_usize()] = true;
-            push(&mut hits, m.pattern().as_usize());
         }
         if !self.compact_ids.is_empty() {
             for m in self.compact.find_overlapping_iter(compact) {
@@ -292,7 +293,8 @@ impl Phrases {
                 }
             }
         }
-        for a in self.asks.find(&hay) {
+        let asks = found.iter().filter(|m| m.id >= n).map(|m| WordMatch { id: m.id - n, ..*m });
+        for a in self.asks.find(&hay, asks) {
             hits.push(PhraseHit { family: a.family, lang: a.lang, phrase: a.object, verb: Some(a.verb) });
         }
         hits
