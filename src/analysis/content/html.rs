@@ -316,10 +316,19 @@ impl Look {
 /// any, is read as plain text ([`plain_rest`]), so a lure after a nesting bomb
 /// is still read, though not its links, and hidden text is not told apart.
 pub fn html(source: &str, limits: &Limits) -> HtmlOut {
+    html_opts(source, limits, true)
+}
+
+/// [`html`], with the [`predecode`] step or without (tests hold the two equal).
+fn html_opts(source: &str, limits: &Limits, predecoded: bool) -> HtmlOut {
     let stripped = strip_inline_data(source);
-    let src = truncate(&stripped, limits.max_html_bytes);
-    let cut = nesting_cut(src, limits.max_html_depth, limits.max_html_tags);
-    let (tree_part, rest) = src.split_at(cut.map_or(src.len(), |(at, _)| at));
+    let truncated = truncate(&stripped, limits.max_html_bytes);
+    // the cut is found (and reported) in the document as written; references hold no tag
+    let cut = nesting_cut(truncated, limits.max_html_depth, limits.max_html_tags);
+    let src = if predecoded { predecode(truncated) } else { std::borrow::Cow::Borrowed(truncated) };
+    let changed = matches!(src, std::borrow::Cow::Owned(_));
+    let split = cut.map_or(src.len(), |(at, _)| if changed { predecoded_offset(truncated, at) } else { at });
+    let (tree_part, rest) = src.split_at(split);
     let doc = Html::parse_document(tree_part);
     let mut out = HtmlOut { cut, ..HtmlOut::default() };
     if let Some(t) = doc.select(&TITLE).next() {
@@ -490,6 +499,77 @@ pub fn html(source: &str, limits: &Limits) -> HtmlOut {
         out.password_inputs += plain_rest(rest, room, &mut out.text);
     }
     out
+}
+
+/// Named character references replaced before parsing: frequent in mail (a
+/// newsletter has hundreds of `&nbsp;`), and each costs html5ever a hash
+/// lookup per letter. Only references with their `;` and to characters that
+/// mean nothing to the parser (no `&`, `<`, `>`, quotes), so the parse is the
+/// same wherever the parser decodes references (text, RCDATA, attribute
+/// values; `&nbsp;` there is exactly U+00A0).
+const PREDECODED: &[(&str, &str)] = &[
+    ("nbsp;", "\u{a0}"),
+    ("zwnj;", "\u{200c}"),
+    ("zwj;", "\u{200d}"),
+    ("shy;", "\u{ad}"),
+    ("copy;", "\u{a9}"),
+    ("reg;", "\u{ae}"),
+    ("trade;", "\u{2122}"),
+    ("middot;", "\u{b7}"),
+    ("bull;", "\u{2022}"),
+    ("hellip;", "\u{2026}"),
+    ("mdash;", "\u{2014}"),
+    ("ndash;", "\u{2013}"),
+    ("lsquo;", "\u{2018}"),
+    ("rsquo;", "\u{2019}"),
+    ("ldquo;", "\u{201c}"),
+    ("rdquo;", "\u{201d}"),
+    ("euro;", "\u{20ac}"),
+];
+
+/// Where the parser does *not* decode references and impostor reads the text
+/// (raw text elements it does not skip, CDATA in SVG/MathML): a document with
+/// one of these is parsed as it is.
+const RAW_TEXT_OPENERS: &[&[u8]] = &[b"<xmp", b"<iframe", b"<noembed", b"<noframes", b"<plaintext", b"<![cdata["];
+
+/// `src` with the [`PREDECODED`] references replaced by their characters, or
+/// `src` itself when it has none or has one of [`RAW_TEXT_OPENERS`].
+fn predecode(src: &str) -> std::borrow::Cow<'_, str> {
+    let b = src.as_bytes();
+    let hit = |from: usize| memchr::memchr_iter(b'&', &b[from..]).map(|p| from + p).find(|&i| reference_at(b, i).is_some());
+    let Some(first) = hit(0) else { return std::borrow::Cow::Borrowed(src) };
+    let lower_has =
+        |needle: &[u8]| memchr::memchr_iter(b'<', b).any(|i| b.get(i..i + needle.len()).is_some_and(|w| w.eq_ignore_ascii_case(needle)));
+    if RAW_TEXT_OPENERS.iter().any(|n| lower_has(n)) {
+        return std::borrow::Cow::Borrowed(src);
+    }
+    let mut out = String::with_capacity(src.len());
+    let mut at = 0;
+    let mut next = Some(first);
+    while let Some(i) = next {
+        let Some((len, ch)) = reference_at(b, i) else { break };
+        // `&` and the reference's ASCII letters and `;` are char boundaries
+        out.push_str(&src[at..i]);
+        out.push_str(ch);
+        at = i + 1 + len;
+        next = hit(at);
+    }
+    out.push_str(&src[at..]);
+    std::borrow::Cow::Owned(out)
+}
+
+/// Where byte `at` of `src` (not inside a reference) is in [`predecode`]`(src)`.
+fn predecoded_offset(src: &str, at: usize) -> usize {
+    let b = &src.as_bytes()[..at];
+    let shrink: usize =
+        memchr::memchr_iter(b'&', b).filter_map(|i| reference_at(src.as_bytes(), i)).map(|(len, ch)| 1 + len - ch.len()).sum();
+    at - shrink
+}
+
+/// The [`PREDECODED`] reference right after the `&` at `i`: its length (without the `&`) and character.
+fn reference_at(b: &[u8], i: usize) -> Option<(usize, &'static str)> {
+    let rest = &b[i + 1..];
+    PREDECODED.iter().find(|(name, _)| rest.starts_with(name.as_bytes())).map(|(name, ch)| (name.len(), *ch))
 }
 
 /// Which cap [`nesting_cut`] applied.
@@ -916,5 +996,45 @@ mod tests {
         assert_eq!(h.links.len(), 1);
         assert_eq!(h.links[0].anchor_text.as_deref(), Some("Sign in"));
         assert_eq!(h.links[0].host.as_deref(), Some("evil.example"));
+    }
+
+    /// Replacing the frequent named references before parsing changes nothing html5ever would have
+    /// made of them: text, hidden text, titles, alt text, attribute values (links, styles), and
+    /// the places it does not decode (comments, raw text, near misses).
+    #[test]
+    fn predecoded_references_parse_as_html5ever_decodes_them() {
+        let docs = [
+            "<p>Dear&nbsp;customer,&nbsp;&nbsp;verify&zwnj;&nbsp;your&shy;account&hellip; &copy;&reg;&trade; &mdash;&ndash; &lsquo;x&rsquo; &ldquo;y&rdquo; &euro;5 &bull;&middot;</p>",
+            "<html><head><title>Your&nbsp;account&nbsp;&mdash;&nbsp;OpenAI</title></head><body>x</body></html>",
+            "<a href='https://e.example/?a=1&nbsp;b&copy;'>Sign&nbsp;in</a><img alt='Open&nbsp;AI&reg;' src='https://i.example/x.png' width=200>",
+            "<div style='display:none'>hidden&nbsp;api&nbsp;key</div><span style='color:#fff;background:#fff'>white&nbsp;text</span>",
+            "<p title=\"a&nbsp;b\" data-x=a&nbsp;b>unquoted&nbsp;value</p><!-- comment &nbsp; --><p>after</p>",
+            "<style>p:after{content:'&nbsp;'}</style><script>var a='&nbsp;';</script><p>text&nbsp;</p>",
+            "&amp;nbsp; &nbsp &nbspx; &NBSP; &nbsp;&nbsp; &#160; &#xa0;&nbsp; &&nbsp;; &nbsp;&amp;",
+            "<textarea>area&nbsp;text</textarea><select><option>opt&nbsp;ion</option></select>",
+            "<svg><title>svg&nbsp;title</title><text>svg&nbsp;text</text></svg><math><mi>m&nbsp;i</mi></math><p>p&nbsp;</p>",
+            "<table><tr><td>cell&nbsp;one<td>cell&nbsp;two</table><form action='https://f.example/&nbsp;'><input type=password></form>",
+            "<blockquote type=cite>quoted&nbsp;text</blockquote>-----Original Message-----&nbsp;<p>below</p>",
+            "<xmp>raw&nbsp;text</xmp><p>x&nbsp;y</p>",
+            "<iframe>frame&nbsp;text</iframe>&nbsp;",
+            "<p>é&nbsp;ü&nbsp;日本&nbsp;</p>&nbsp;",
+        ];
+        let limits = Limits::default();
+        for d in docs {
+            assert_eq!(format!("{:?}", html_opts(d, &limits, true)), format!("{:?}", html_opts(d, &limits, false)), "{d:?}");
+        }
+        // and past the nesting cap, where the rest is read as plain text (the cut said in the document as written)
+        let deep = format!("<p>a&nbsp;b&copy;</p>{}<p>deep&nbsp;text</p>", "<div>".repeat(limits.max_html_depth + 5));
+        let (a, b) = (html_opts(&deep, &limits, true), html_opts(&deep, &limits, false));
+        assert!(a.cut.is_some() && a.cut == b.cut, "the cut is where it was");
+        assert_eq!(normalize(&a.text), normalize(&b.text.replace("&nbsp;", "\u{a0}")));
+    }
+
+    #[test]
+    fn predecode_leaves_documents_without_references_alone() {
+        assert!(matches!(predecode("<p>plain</p>"), std::borrow::Cow::Borrowed(_)));
+        assert!(matches!(predecode("<p>a &amp; b</p>"), std::borrow::Cow::Borrowed(_)));
+        assert!(matches!(predecode("<XMP>&nbsp;</XMP>"), std::borrow::Cow::Borrowed(_)));
+        assert_eq!(predecode("a&nbsp;b&nbsp;&copy;").as_ref(), "a\u{a0}b\u{a0}\u{a9}");
     }
 }
