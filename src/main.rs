@@ -463,7 +463,13 @@ fn serve(path: Option<PathBuf>, socket: Option<String>, dry_run: bool, nameserve
         if let Err(e) = sd_notify::notify(&[sd_notify::NotifyState::Ready]) {
             tracing::warn!("cannot notify systemd of readiness: {e}");
         }
-        impostor::run(listener, shared.clone(), reload_rx, shutdown).await.map_err(|e| format!("milter failed: {e}"))?;
+        // the accept loop runs on a worker thread, beside the sessions it spawns: on the thread that
+        // blocks on this future, every connection would cost two cross-thread wake-ups (listener
+        // readiness seen by a worker, the new session handed back to one)
+        tokio::spawn(impostor::run(listener, shared.clone(), reload_rx, shutdown))
+            .await
+            .map_err(|e| format!("milter task failed: {e}"))?
+            .map_err(|e| format!("milter failed: {e}"))?;
         let counts: Vec<String> = verdict::Action::ALL
             .iter()
             .zip(shared.by_action.iter())
