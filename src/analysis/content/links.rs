@@ -32,27 +32,49 @@ fn label_matches(pattern: &str, label: &str) -> bool {
     }
 }
 
+/// One free-hosting entry, split once: `*.` lead (the pattern anywhere below the top), its labels, a path prefix.
+struct HostingEntry {
+    entry: &'static str,
+    lead: bool,
+    labels: Vec<&'static str>,
+    path: Option<&'static str>,
+}
+
+static HOSTING_ENTRIES: std::sync::LazyLock<Vec<HostingEntry>> = std::sync::LazyLock::new(|| {
+    FREE_HOSTING
+        .iter()
+        .map(|&entry| {
+            let (h, path) = entry.split_once('/').map_or((entry, None), |(h, p)| (h, Some(p)));
+            let (lead, pat) = match h.strip_prefix("*.") {
+                Some(rest) => (true, rest),
+                None => (false, h),
+            };
+            HostingEntry { entry, lead, labels: pat.split('.').collect(), path }
+        })
+        .collect()
+});
+
 /// The free-hosting entry (data/free-hosting.txt) the URL's host (and path) falls under, if any.
 pub fn free_hosting(host: &str, url: &str) -> Option<&'static str> {
     let labels: Vec<&str> = host.split('.').collect();
-    FREE_HOSTING.iter().copied().find(|entry| {
-        let (h, path) = entry.split_once('/').map_or((*entry, None), |(h, p)| (h, Some(p)));
-        let (lead, pat) = match h.strip_prefix("*.") {
-            Some(rest) => (true, rest),
-            None => (false, h),
-        };
-        let pl: Vec<&str> = pat.split('.').collect();
-        // `*.ipfs.*`: the pattern anywhere below the top; otherwise the host's last labels
-        let matched = if lead {
-            labels.len() > pl.len() && labels.windows(pl.len()).skip(1).any(|w| w.iter().zip(&pl).all(|(l, p)| label_matches(p, l)))
-        } else {
-            labels.len() >= pl.len() && labels[labels.len() - pl.len()..].iter().zip(&pl).all(|(l, p)| label_matches(p, l))
-        };
-        let rest = url.split_once("://").map(|(_, r)| r).and_then(|r| r.split_once('/')).map_or("", |(_, rest)| rest);
-        // the service's own home page (`https://www.wix.com/`) is no one's site: the bare host needs a path
-        let bare = !lead && (labels.len() == pl.len() || labels.len() == pl.len() + 1 && labels[0] == "www");
-        matched && path.is_none_or(|p| rest.starts_with(p)) && !(bare && path.is_none() && rest.trim_start_matches(['?', '#']).is_empty())
-    })
+    let rest = url.split_once("://").map(|(_, r)| r).and_then(|r| r.split_once('/')).map_or("", |(_, rest)| rest);
+    HOSTING_ENTRIES
+        .iter()
+        .find(|e| {
+            let pl = &e.labels;
+            // `*.ipfs.*`: the pattern anywhere below the top; otherwise the host's last labels
+            let matched = if e.lead {
+                labels.len() > pl.len() && labels.windows(pl.len()).skip(1).any(|w| w.iter().zip(pl).all(|(l, p)| label_matches(p, l)))
+            } else {
+                labels.len() >= pl.len() && labels[labels.len() - pl.len()..].iter().zip(pl).all(|(l, p)| label_matches(p, l))
+            };
+            // the service's own home page (`https://www.wix.com/`) is no one's site: the bare host needs a path
+            let bare = !e.lead && (labels.len() == pl.len() || labels.len() == pl.len() + 1 && labels[0] == "www");
+            matched
+                && e.path.is_none_or(|p| rest.starts_with(p))
+                && !(bare && e.path.is_none() && rest.trim_start_matches(['?', '#']).is_empty())
+        })
+        .map(|e| e.entry)
 }
 
 fn org(host: &str) -> String {
