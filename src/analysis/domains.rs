@@ -100,13 +100,12 @@ pub fn check(engine: &Engine, env: &Envelope, msg: &Message, out: &mut Vec<Findi
     probe(LOOKALIKE_MESSAGE_ID, msg.message_id().and_then(dotted_domain_of), "Message-ID", out, facts);
     // DKIM-Signature d= tags, straight from the header block
     let raw_headers = msg.raw_message();
-    for (name, value) in crate::auth::header_fields(raw_headers).iter().filter(|(n, _)| n.eq_ignore_ascii_case("DKIM-Signature")).take(10) {
+    for value in crate::auth::header_values(raw_headers, "DKIM-Signature").take(10) {
         let d = value
             .split(';')
             .filter_map(|t| t.trim().split_once('='))
             .find(|(k, _)| k.trim() == "d")
             .map(|(_, v)| v.trim().to_ascii_lowercase());
-        let _ = name;
         probe(LOOKALIKE_DKIM_DOMAIN, d, "DKIM d=", out, facts);
     }
     validity(engine, env, msg, out, facts);

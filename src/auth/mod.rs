@@ -382,6 +382,31 @@ pub async fn check_message(
     out
 }
 
+/// The unfolded values of the header fields named `name` (any case), as
+/// [`header_fields`] gives them, without copying the other fields.
+pub fn header_values<'a>(raw: &'a [u8], name: &'a str) -> impl Iterator<Item = String> + 'a {
+    let mut lines = raw.split(|b| *b == b'\n').map(|l| l.strip_suffix(b"\r").unwrap_or(l)).take_while(|l| !l.is_empty()).peekable();
+    std::iter::from_fn(move || loop {
+        let line = lines.next()?;
+        if line[0] == b' ' || line[0] == b'\t' {
+            continue;
+        }
+        let Some(colon) = line.iter().position(|b| *b == b':') else { continue };
+        if !String::from_utf8_lossy(&line[..colon]).trim().eq_ignore_ascii_case(name) {
+            continue;
+        }
+        let mut value = String::from_utf8_lossy(&line[colon + 1..]).trim().to_string();
+        // continuation lines, and (as header_fields reads them) lines without a colon between them
+        while let Some(next) = lines.next_if(|l| l[0] == b' ' || l[0] == b'\t' || !l.contains(&b':')) {
+            if next[0] == b' ' || next[0] == b'\t' {
+                value.push(' ');
+                value.push_str(String::from_utf8_lossy(next).trim());
+            }
+        }
+        return Some(value);
+    })
+}
+
 /// Unfolded header fields of a raw message.
 pub fn header_fields(raw: &[u8]) -> Vec<(String, String)> {
     let mut out: Vec<(String, String)> = Vec::new();
@@ -695,6 +720,28 @@ pub fn dmarc_or_dkim_pass(r: &AuthResults, from_domain: &str) -> bool {
     r.dmarc.as_ref().is_some_and(|d| d.result == AuthResult::Pass && same_org(&d.domain))
         || r.dkim.iter().any(|d| d.result == AuthResult::Pass && same_org(&d.domain))
 }
+#[cfg(test)]
+mod header_values_tests {
+    use super::*;
+
+    #[test]
+    fn header_values_are_header_fields_of_that_name() {
+        let raws: [&[u8]; 4] = [
+            b"DKIM-Signature: v=1; d=a.example;\r\n\tb=xyz\r\nFrom: x@y\r\ndkim-signature:d=b.example\r\n\r\nDKIM-Signature: body",
+            b"From: a\nno colon line\n folded\nDKIM-Signature : d=c\n  more\nbroken\n\ttail\nSubject: s\n",
+            b" leading fold\nDKIM-Signature:\nX: \xff\xfe\n",
+            b"",
+        ];
+        for raw in raws {
+            for name in ["DKIM-Signature", "From", "Subject", "X", "Missing"] {
+                let want: Vec<String> =
+                    header_fields(raw).into_iter().filter(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v).collect();
+                assert_eq!(header_values(raw, name).collect::<Vec<_>>(), want, "{name} in {:?}", String::from_utf8_lossy(raw));
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
