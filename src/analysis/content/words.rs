@@ -28,12 +28,23 @@ struct Pat {
     trailing_space: bool,
 }
 
+/// The phrases that start with one (whole) word, in phrase order.
+#[derive(Debug, Clone, Default)]
+struct First {
+    /// That word alone.
+    alone: Vec<u32>,
+    /// Second word (whole) → the phrases of two or more words with it.
+    by_second: FxHashMap<Box<[u8]>, Vec<u32>>,
+    /// Two words, the second a prefix (`account suspend*`).
+    prefix_second: Vec<u32>,
+}
+
 /// The phrases of one kind, filed by first word.
 #[derive(Debug, Clone)]
 pub struct WordIndex {
     pats: Vec<Pat>,
-    /// First word (whole) → phrases starting with it, in phrase order.
-    by_first: FxHashMap<Box<[u8]>, Vec<u32>>,
+    /// First word (whole) → the phrases starting with it, filed by their second word.
+    by_first: FxHashMap<Box<[u8]>, First>,
     /// One-word prefix phrases: the word → phrases, in phrase order.
     by_prefix: FxHashMap<Box<[u8]>, Vec<u32>>,
     /// The distinct lengths of the one-word prefix phrases, ascending.
@@ -85,8 +96,8 @@ impl WordIndex {
             if b.is_empty() {
                 continue;
             }
-            let first = match memchr::memchr(b' ', b) {
-                Some(sp) => &b[..sp],
+            let (first, rest) = match memchr::memchr(b' ', b) {
+                Some(sp) => (&b[..sp], Some(&b[sp + 1..])),
                 None if prefix => {
                     ix.by_prefix.entry(b.into()).or_default().push(id);
                     if !ix.prefix_lens.contains(&b.len()) {
@@ -100,9 +111,17 @@ impl WordIndex {
                     }
                     continue;
                 }
-                None => b,
+                None => (b, None),
             };
-            ix.by_first.entry(first.into()).or_default().push(id);
+            let f = ix.by_first.entry(first.into()).or_default();
+            match rest {
+                None => f.alone.push(id),
+                Some(rest) => match memchr::memchr(b' ', rest) {
+                    Some(sp) => f.by_second.entry(rest[..sp].into()).or_default().push(id),
+                    None if prefix => f.prefix_second.push(id),
+                    None => f.by_second.entry(rest.into()).or_default().push(id),
+                },
+            }
             ix.first_mask[bucket(first)] |= len_bit(first.len());
         }
         ix.prefix_lens.sort_unstable();
@@ -134,12 +153,19 @@ impl WordIndex {
             let k = bucket(word);
             if self.first_mask[k] & len_bit(word.len()) == 0 {
                 // no phrase starts with a word like this one
-            } else if let Some(ids) = self.by_first.get(word) {
-                for &id in ids {
-                    let p = &self.pats[id as usize];
-                    let end = i + p.norm.len();
-                    if b[i..].starts_with(&p.norm) && (p.prefix || end == b.len() || b[end] == b' ') {
-                        out.push(WordMatch { id: id as usize, start: i, end });
+            } else if let Some(f) = self.by_first.get(word) {
+                out.extend(f.alone.iter().map(|&id| WordMatch { id: id as usize, start: i, end: e }));
+                // the next word, right after one space
+                let n = e + 1;
+                if n < b.len() && b[e] == b' ' && b[n] != b' ' {
+                    let ne = memchr::memchr(b' ', &b[n..]).map_or(b.len(), |p| n + p);
+                    let seconds = f.by_second.get(&b[n..ne]).map_or(&[][..], Vec::as_slice);
+                    for &id in seconds.iter().chain(&f.prefix_second) {
+                        let p = &self.pats[id as usize];
+                        let end = i + p.norm.len();
+                        if b[i..].starts_with(&p.norm) && (p.prefix || end == b.len() || b[end] == b' ') {
+                            out.push(WordMatch { id: id as usize, start: i, end });
+                        }
                     }
                 }
             }
