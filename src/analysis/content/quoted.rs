@@ -47,9 +47,12 @@ pub fn is_separator(line: &str) -> bool {
     if line.len() > 80 {
         return false;
     }
-    let l =
-        line.trim().trim_matches(|c: char| c == '-' || c == '_' || c == '=' || c == ':' || c == '*' || c.is_whitespace()).to_lowercase();
-    SEPARATORS.contains(&l.as_str())
+    let t = line.trim().trim_matches(|c: char| c == '-' || c == '_' || c == '=' || c == ':' || c == '*' || c.is_whitespace());
+    if t.is_ascii() {
+        // the common case, without a lowercased copy (ASCII lowercases to ASCII of the same length)
+        return SEPARATORS.iter().any(|s| s.eq_ignore_ascii_case(t));
+    }
+    SEPARATORS.contains(&t.to_lowercase().as_str())
 }
 
 /// Header names of an Outlook-style quoted header block ("From: … Sent: …"), per language: (from, date).
@@ -59,7 +62,12 @@ const HEADER_DATE: &[&str] =
 
 fn header_name(line: &str) -> Option<String> {
     let (name, _) = line.trim_start_matches(['*', '>', ' ']).split_once(':')?;
-    let n = name.trim().trim_matches('*').trim().to_lowercase();
+    let n = name.trim().trim_matches('*').trim();
+    // longer than 12 bytes: none of the names above, however it is capitalised (no copy made)
+    if n.len() > 12 {
+        return None;
+    }
+    let n = n.to_lowercase();
     (n.len() <= 12).then_some(n)
 }
 
