@@ -69,6 +69,11 @@ fn len_bit(l: usize) -> u32 {
     1 << l.min(31)
 }
 
+/// The end of the word starting at `i` (the next space, or the end). Words are short: a plain loop beats a vectorised search.
+fn word_end(b: &[u8], i: usize) -> usize {
+    b[i..].iter().position(|&c| c == b' ').map_or(b.len(), |p| i + p)
+}
+
 /// A phrase found: its number and the byte offset of its first letter in the text searched.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct WordMatch {
@@ -148,7 +153,7 @@ impl WordIndex {
                 i += 1;
                 continue;
             }
-            let e = memchr::memchr(b' ', &b[i..]).map_or(b.len(), |p| i + p);
+            let e = word_end(b, i);
             let word = &b[i..e];
             let k = bucket(word);
             if self.first_mask[k] & len_bit(word.len()) == 0 {
@@ -158,7 +163,7 @@ impl WordIndex {
                 // the next word, right after one space
                 let n = e + 1;
                 if n < b.len() && b[e] == b' ' && b[n] != b' ' {
-                    let ne = memchr::memchr(b' ', &b[n..]).map_or(b.len(), |p| n + p);
+                    let ne = word_end(b, n);
                     let seconds = f.by_second.get(&b[n..ne]).map_or(&[][..], Vec::as_slice);
                     for &id in seconds.iter().chain(&f.prefix_second) {
                         let p = &self.pats[id as usize];
