@@ -133,14 +133,6 @@ impl WordIndex {
         ix
     }
 
-    pub fn len(&self) -> usize {
-        self.pats.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.pats.is_empty()
-    }
-
     /// Every phrase starting at a word of `text` (words separated by spaces):
     /// a whole phrase ends at a space or the text's end, a prefix phrase
     /// anywhere. Ordered by end, then longest first, then by phrase number.
