@@ -196,8 +196,24 @@ async fn oversized_body_is_truncated_not_dropped() {
         conn.header(*n, *v).await.unwrap();
     }
     conn.eoh().await.unwrap();
-    let st = conn.body(vec![b'x'; 4096]).await.unwrap();
-    assert_eq!(st, Status::Skip, "impostor asks the MTA to skip the rest of the body");
+    // no-reply body chunks negotiated: the MTA sends the whole body, the part past the cap is dropped
+    assert_eq!(conn.body(vec![b'x'; 4096]).await.unwrap(), Status::Noreply);
+    assert_eq!(conn.body(vec![b'y'; 4096]).await.unwrap(), Status::Noreply);
+    let (a, status) = conn.eom().await.unwrap();
+    assert_eq!(status, Status::Continue);
+    assert_eq!(added(&a, "X-Impostor-Rules"), ["BODY_TRUNCATED=0.0, BRAND_NAME_FOREIGN_DOMAIN=6.0"]);
+    conn.close().await.unwrap();
+
+    // an MTA that waits for every body chunk (protocol 2) is asked to skip the rest instead
+    let mut conn = open_v2(d.addr).await;
+    assert_eq!(conn.mail(["<a@example.net>"]).await.unwrap(), Status::Continue);
+    assert_eq!(conn.rcpt(["<jean@rcpt.example>"]).await.unwrap(), Status::Continue);
+    for (n, v) in TAG {
+        assert_eq!(conn.header(*n, *v).await.unwrap(), Status::Continue);
+    }
+    assert_eq!(conn.eoh().await.unwrap(), Status::Continue);
+    assert_eq!(conn.body(b"short".to_vec()).await.unwrap(), Status::Continue, "under the cap");
+    assert_eq!(conn.body(vec![b'x'; 4096]).await.unwrap(), Status::Skip, "impostor asks the MTA to skip the rest of the body");
     let (a, status) = conn.eom().await.unwrap();
     assert_eq!(status, Status::Continue);
     assert_eq!(added(&a, "X-Impostor-Rules"), ["BODY_TRUNCATED=0.0, BRAND_NAME_FOREIGN_DOMAIN=6.0"]);
@@ -209,13 +225,19 @@ async fn oversized_body_is_truncated_not_dropped() {
 async fn shutdown_lets_in_flight_message_finish_and_refuses_new_connections() {
     let d = Daemon::start("").await;
     let addr = d.addr;
-    let mut conn = open(addr).await;
+    // an MTA that waits for the reply to each body chunk, so that the test knows impostor has the message
+    let mut conn = TestConnection::configure()
+        .available_opts(indymilter::ProtoOpts::all().difference(indymilter::ProtoOpts::NOREPLY_BODY))
+        .open_tcp(addr)
+        .await
+        .unwrap();
+    conn.connect("mx.client.example", ([203, 0, 113, 7], 40000)).await.unwrap();
     conn.mail(["<a@client.example>"]).await.unwrap();
     conn.rcpt(["<jean@rcpt.example>"]).await.unwrap();
     conn.header("From", "\"OpenAI Billing\" <billing@example.net>").await.unwrap();
     conn.eoh().await.unwrap();
     // the body stage waits for a reply: impostor has seen the message start
-    conn.body(b"Hello.\r\n".to_vec()).await.unwrap();
+    assert_eq!(conn.body(b"Hello.\r\n".to_vec()).await.unwrap(), Status::Continue);
     let Daemon { stop, task, .. } = d;
     let _ = stop.unwrap().send(());
     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -317,12 +339,13 @@ async fn stalled_mta_connection_is_closed_by_the_idle_timeout() {
     slow.mail(["<a@example.net>"]).await.unwrap();
     // a slowloris client: sends nothing more
     tokio::time::sleep(Duration::from_millis(2500)).await;
-    // (stages before the body are no-reply: the first command that waits for an answer tells)
+    // (stages before end of message are no-reply: the first command that waits for an answer tells)
     let after = async {
         slow.rcpt(["<jean@rcpt.example>"]).await?;
         slow.header("From", "a@example.net").await?;
         slow.eoh().await?;
-        slow.body(b"x".to_vec()).await
+        slow.body(b"x".to_vec()).await?;
+        slow.eom().await.map(|(_, status)| status)
     }
     .await;
     assert!(after.is_err(), "idle connection was closed: {after:?}");
