@@ -93,6 +93,20 @@ impl std::io::Write for Line {
     }
 }
 
+/// One line for stderr, newline included; with the journal's `<severity>`
+/// prefix when stderr is the journal's stream.
+fn stderr_line(text: &str, journal_severity: Option<u8>) -> String {
+    let mut line = String::with_capacity(text.len() + 5);
+    if let Some(sev) = journal_severity {
+        line.push('<');
+        line.push(char::from(b'0' + sev.min(7)));
+        line.push('>');
+    }
+    line.push_str(text);
+    line.push('\n');
+    line
+}
+
 impl Drop for Line {
     fn drop(&mut self) {
         let text = String::from_utf8_lossy(&self.buf);
@@ -104,8 +118,11 @@ impl Drop for Line {
         use std::io::Write;
         match &self.sink.dest {
             Dest::Stderr { journal } => {
-                let mut err = std::io::stderr().lock();
-                let _ = if *journal { writeln!(err, "<{}>{text}", self.severity) } else { writeln!(err, "{text}") };
+                // one write(2) per line: stderr is unbuffered, and `writeln!` would write the
+                // text and the newline separately (two system calls; lines of concurrent
+                // connections could interleave between them)
+                let line = stderr_line(&text, journal.then_some(self.severity));
+                let _ = std::io::stderr().lock().write_all(line.as_bytes());
             }
             Dest::Syslog { socket, path, facility } => {
                 let pri = u16::from(*facility) * 8 + u16::from(self.severity);
@@ -189,6 +206,13 @@ pub fn log_verdict(config: &Config, env: Option<&Envelope>, queue_id: &str, v: &
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stderr_lines_end_in_one_newline_with_the_journal_prefix_when_asked() {
+        assert_eq!(stderr_line("verdict=accept", None), "verdict=accept\n");
+        assert_eq!(stderr_line("verdict=reject", Some(4)), "<4>verdict=reject\n");
+        assert_eq!(stderr_line("x", Some(6)), "<6>x\n");
+    }
 
     #[test]
     fn addresses_are_domain_only_by_default() {
