@@ -11,7 +11,8 @@
 //! Per message it sends: macros + CONNECT (once per connection), HELO, MAIL,
 //! RCPT, DATA, every header, EOH, the body in chunks of at most 65,535 bytes,
 //! and EOM; it honours the steps the milter negotiated away (SMFIP_NO*), the
-//! ones it wants no reply to (SMFIP_NR_*) and SKIP after a body chunk. The
+//! ones it wants no reply to (SMFIP_NR_*; buffered like Postfix's stream, written
+//! in 4 KiB batches and before each read) and SKIP after a body chunk. The
 //! end-of-message latency is measured from writing EOM to reading the final
 //! reply (accept, continue, reject, tempfail, replycode or discard), with the
 //! modification actions in between (add/insert/change header, quarantine,
@@ -41,6 +42,10 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 
 /// Milter protocol version we speak.
 pub const VERSION: u32 = 6;
+/// Size of the MTA's stream buffer (Postfix's VSTREAM_BUFSIZE): events the
+/// milter wants no reply to are written in batches of about this much.
+const WRITE_BUFFER: usize = 4096;
+
 /// Largest body chunk an MTA sends (MILTER_CHUNK_SIZE).
 pub const CHUNK: usize = 65535;
 /// Largest frame we accept from a milter (replbody chunks, big headers).
@@ -707,7 +712,11 @@ impl Conn {
             return Ok(None);
         }
         if nr != 0 && self.off(nr) {
-            self.send().await?;
+            // as Postfix does: events without a reply stay in the stream buffer, written when
+            // it fills or before the next read
+            if self.buf.len() >= WRITE_BUFFER {
+                self.send().await?;
+            }
             return Ok(None);
         }
         match self.round_trip().await? {
@@ -768,6 +777,8 @@ impl Conn {
         if accepted == 0 {
             return Ok(Err(Early::Ended(last)));
         }
+        // Postfix's SMTP server hands the milter connection to its cleanup server here: flushed
+        self.send().await?;
         put_macros(&mut self.buf, cmd::DATA, &[("i", qid)]);
         put_frame(&mut self.buf, cmd::DATA, &[]);
         if let Some(k) = self.stage(pf::NODATA, pf::NR_DATA).await? {
