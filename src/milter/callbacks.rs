@@ -224,14 +224,14 @@ const INLINE_ANALYSIS_MAX_BYTES: usize = 64 * 1024;
 /// Everything else goes to the blocking pool under a hard deadline, so that a
 /// decoder bomb cannot stall other connections.
 fn analyse_inline(raw: &[u8]) -> bool {
-    raw.len() <= INLINE_ANALYSIS_MAX_BYTES && !contains_ignore_case(raw, b"image/") && !contains_ignore_case(raw, b"application/")
+    raw.len() <= INLINE_ANALYSIS_MAX_BYTES && !names_decoded_type(raw)
 }
 
-fn contains_ignore_case(hay: &[u8], needle: &[u8]) -> bool {
-    // the needles are lowercase ASCII: look for both spellings of the first letter
-    let (first, rest) = (needle[0], &needle[1..]);
-    memchr::memchr2_iter(first, first.to_ascii_uppercase(), hay)
-        .any(|i| hay.get(i + 1..i + needle.len()).is_some_and(|w| w.eq_ignore_ascii_case(rest)))
+/// Whether `hay` contains `image/` or `application/` in any case. Found from
+/// the slashes (rarer in mail than the words' first letters, `a` and `i`).
+fn names_decoded_type(hay: &[u8]) -> bool {
+    let before = |i: usize, word: &[u8]| i >= word.len() && hay[i - word.len()..i].eq_ignore_ascii_case(word);
+    memchr::memchr_iter(b'/', hay).any(|i| before(i, b"image") || before(i, b"application"))
 }
 
 /// A verdict impostor reaches without scoring: a limit of its own (`rule`,
@@ -372,4 +372,39 @@ async fn carry_out(cx: &mut EomContext<Session>, plan: &action::Plan) -> Result<
         cx.actions.quarantine(reason.as_str()).await?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The first-letter search it replaced, as the oracle.
+    fn contains_ignore_case(hay: &[u8], needle: &[u8]) -> bool {
+        hay.windows(needle.len()).any(|w| w.eq_ignore_ascii_case(needle))
+    }
+
+    #[test]
+    fn decoded_types_are_found_in_any_case_and_only_whole() {
+        let cases: &[&[u8]] = &[
+            b"Content-Type: image/png",
+            b"Content-Type: IMAGE/PNG",
+            b"content-type: Application/PDF",
+            b"image/",
+            b"/image/",
+            b"mage/ and pplication/ are not",
+            b"images/ no, imag/e no",
+            b"text/plain; a/b c/d",
+            b"",
+            b"/",
+            b"xapplication/",
+            b"\xff\xfeimage/",
+        ];
+        for hay in cases {
+            let want = contains_ignore_case(hay, b"image/") || contains_ignore_case(hay, b"application/");
+            assert_eq!(names_decoded_type(hay), want, "{:?}", String::from_utf8_lossy(hay));
+        }
+        assert!(analyse_inline(b"Subject: hi\r\n\r\nplain text with a/b and i/o\r\n"));
+        assert!(!analyse_inline(b"Content-Type: multipart/mixed\r\n\r\n--b\r\nContent-Type: Image/JPEG\r\n\r\n"));
+        assert!(!analyse_inline(&vec![b'x'; INLINE_ANALYSIS_MAX_BYTES + 1]), "too large");
+    }
 }
