@@ -4,7 +4,10 @@
 #   A  Postfix alone                      (smtpd_milters empty)
 #   B  Postfix + impostor, unix socket    (unix:$RUN/impostor.sock)
 #   C  Postfix + impostor, inet TCP       (inet:127.0.0.1:$IMPOSTOR_PORT)
-# ROUNDS times A B C. Prints each run's inject rate (smtp-source wall time: SMTP acceptance including the
+#   with NULL=1 also, after C:
+#   D  Postfix + null-milter, unix        (tools/milter-bench/src/bin/null-milter.rs: the same negotiation
+#   E  Postfix + null-milter, inet         as impostor, no work — the floor any milter costs Postfix)
+# ROUNDS times A B C (D E). Prints each run's inject rate (smtp-source wall time: SMTP acceptance including the
 # milter round trips) and drain rate (until Postfix's queue is empty), and per mode the median and the
 # ratio to Postfix alone (target >= 0.90).
 #
@@ -18,6 +21,7 @@
 #     smtp-source per file, the S sessions and M messages shared out evenly, each with its own envelope
 #     sender (Return-Path or From of the file). Example: CORPUS=../shared/corpus scripts/bench-postfix.sh
 # Environment: ROUNDS=3 S=20 M=2000 MIX=mix BUILD=1 QUIET_WAIT=120 (seconds to wait for an idle box)
+#   NULL=1: add modes D and E (builds null-milter with BUILD=1; its CPU is reported like impostor's)
 #   WORKERS=N: impostor's milter.worker_threads (default 0 = half the CPUs)
 #   PERF_OUT=file: perf record (dwarf call graphs) of impostor during round 1 of the unix mode
 #   private ports: PF_PORT=2625 SINK_PORT=2626 IMPOSTOR_PORT=7457 DNS_PORT=5453 METRICS_PORT=9457
@@ -28,17 +32,29 @@ ROUNDS=${ROUNDS:-3}; S=${S:-20}; M=${M:-2000}; MIX_MODE=${MIX:-mix}
 export PF_PORT=${PF_PORT:-2625} SINK_PORT=${SINK_PORT:-2626} IMPOSTOR_PORT=${IMPOSTOR_PORT:-7457} DNS_PORT=${DNS_PORT:-5453}
 export METRICS_PORT=${METRICS_PORT:-9457}
 cd "$ROOT"
-if [ "${BUILD:-1}" = 1 ]; then cargo build --release --bin impostor 2>&1 | tail -1 || exit 2; fi
+if [ "${BUILD:-1}" = 1 ]; then
+  cargo build --release --bin impostor 2>&1 | tail -1 || exit 2
+  if [ "${NULL:-0}" = 1 ]; then cargo build --release -p milter-bench --bin null-milter 2>&1 | tail -1 || exit 2; fi
+fi
 export IMPOSTOR=${IMPOSTOR:-${CARGO_TARGET_DIR:-$ROOT/target}/release/impostor}
+NULL_MILTER=${CARGO_TARGET_DIR:-$ROOT/target}/release/null-milter
+if [ "${NULL:-0}" = 1 ] && [ ! -x "$NULL_MILTER" ]; then echo "bench-postfix: NULL=1 needs $NULL_MILTER (cargo build --release -p milter-bench)" >&2; exit 2; fi
 # shellcheck source=scripts/bench-milter.sh
 . "$ROOT/scripts/bench-milter.sh" --lib          # make_mix, MIX_DNS
 # shellcheck source=tests/e2e/lib.sh
 . "$ROOT/tests/e2e/lib.sh"
 install_deps || exit 2
 e2e_init >/dev/null
-trap 'rc=$?; stop_pidfile "$RUN/impostor-unix.pid"; (exit $rc); e2e_cleanup' EXIT
+trap 'rc=$?; stop_pidfile "$RUN/impostor-unix.pid"; stop_pidfile "$RUN/null-unix.pid"; stop_pidfile "$RUN/null-inet.pid"; (exit $rc); e2e_cleanup' EXIT
 
 start_bench_stack
+NULL_SOCK=$(dirname "$IMPOSTOR_SOCK")/null-milter.sock NULL_PORT=$((IMPOSTOR_PORT + 2))
+if [ "${NULL:-0}" = 1 ]; then
+  "$NULL_MILTER" "unix:$NULL_SOCK" 2>>"$RUN/null-milter.log" & echo $! >"$RUN/null-unix.pid"
+  "$NULL_MILTER" "inet:127.0.0.1:$NULL_PORT" 2>>"$RUN/null-milter.log" & echo $! >"$RUN/null-inet.pid"
+  wait_port "$NULL_PORT" || die "null-milter (inet) did not start"
+  for ((i = 0; i < 50; i++)); do [ -S "$NULL_SOCK" ] && break; sleep 0.1; done; [ -S "$NULL_SOCK" ] || die "null-milter (unix) did not start"
+fi
 say "Postfix 127.0.0.1:$PF_PORT -> smtp-sink :$SINK_PORT; impostor pids unix $(cat "$RUN/impostor-unix.pid") inet $(cat "$RUN/impostor.pid"); load: $S sessions, $M msgs, $(if [ -n "${CORPUS:-}" ]; then echo "CORPUS=$CORPUS"; else echo "MIX=$MIX_MODE"; fi)"
 
 qcount() { find "$PF_QUEUE"/{incoming,active,deferred,maildrop} -type f 2>/dev/null | wc -l; }
@@ -46,6 +62,7 @@ stat_cpu() { awk '/^cpu /{print $5 + $6, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9}'
 busy1s() { local i0 a0 i1 a1; read -r i0 a0 < <(stat_cpu); sleep 1; read -r i1 a1 < <(stat_cpu); echo $((100 - 100 * (i1 - i0) / (a1 - a0))); }
 waitquiet() { local b=100 i; for ((i = 0; i < ${QUIET_WAIT:-120}; i++)); do b=$(busy1s); [ "$b" -le 10 ] && break; done; echo "$b"; }
 foreign() { pgrep -c -x 'rustc|cargo|cc1|cc1plus|ld|gcc|clang|cargo-afl' 2>/dev/null || true; }
+milter_pids() { cat "$RUN/impostor-unix.pid" "$RUN/impostor.pid"; [ "${NULL:-0}" = 1 ] && cat "$RUN/null-unix.pid" "$RUN/null-inet.pid"; true; }
 ticks() { local t=0 p; for p in "$@"; do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done; echo $t; }
 
 # send_file FILE SESSIONS MESSAGES: one smtp-source in the background sending FILE (envelope sender in FILE's .from)
@@ -87,7 +104,7 @@ run_mode() {  # run_mode LABEL MILTERS
   postsuper -c "$PF_CONF" -d ALL >/dev/null 2>&1
   bg=$(waitquiet); f0=$(foreign)
   off=$(stat -c %s "$PF_LOG")
-  c0=$(ticks "$(cat "$RUN/impostor-unix.pid")" "$(cat "$RUN/impostor.pid")")
+  c0=$(ticks $(milter_pids))
   local perf_pid=
   if [ -n "${PERF_OUT:-}" ] && [ "$label" = impostor-unix ] && [ "$round" = 1 ]; then
     perf record -F 999 --call-graph dwarf,16384 -p "$(cat "$RUN/impostor-unix.pid")" -o "$PERF_OUT" >/dev/null 2>&1 &
@@ -99,7 +116,7 @@ run_mode() {  # run_mode LABEL MILTERS
   if [ -n "$perf_pid" ]; then kill -INT "$perf_pid"; wait "$perf_pid"; fi
   while [ "$(qcount)" -gt 0 ]; do sleep 0.05; done
   t2=$(date +%s.%N); read -r i1 a1 < <(stat_cpu); f1=$(foreign)
-  c1=$(ticks "$(cat "$RUN/impostor-unix.pid")" "$(cat "$RUN/impostor.pid")")
+  c1=$(ticks $(milter_pids))
   sleep 0.5
   sent=$(tail -c +$((off + 1)) "$PF_LOG" | grep -c 'status=sent')
   rej=$(tail -c +$((off + 1)) "$PF_LOG" | grep -c 'milter-reject')
@@ -107,13 +124,17 @@ run_mode() {  # run_mode LABEL MILTERS
   postsuper -c "$PF_CONF" -d ALL hold >/dev/null 2>&1
   awk -v l="$label" -v r="$round" -v m="$M" -v t0="$t0" -v t1="$t1" -v t2="$t2" -v sent="$sent" -v rej="$rej" -v held="$held" \
       -v busy=$((100 - 100 * (i1 - i0) / (a1 - a0))) -v bg="$bg" -v f=$((f0 + f1)) -v cpu=$((c1 - c0)) -v hz="$(getconf CLK_TCK)" 'BEGIN {
-    printf "round %d %-14s inject %6.2f s %5.0f msg/s  drained %6.2f s %5.0f msg/s  sent %d held %d rejected %d  impostor-cpu %.3f ms/msg  host-busy %d%% (before %d%%)%s\n",
+    printf "round %d %-14s inject %6.2f s %5.0f msg/s  drained %6.2f s %5.0f msg/s  sent %d held %d rejected %d  milter-cpu %.3f ms/msg  host-busy %d%% (before %d%%)%s\n",
       r, l, t1 - t0, m / (t1 - t0), t2 - t0, m / (t2 - t0), sent, held, rej, cpu / hz * 1000 / m, busy, bg, (f > 0 ? "  CONTAMINATED(compiler running)" : "") }' | tee -a "$RES"
 }
 for ((round = 1; round <= ROUNDS; round++)); do
   run_mode postfix-alone ""
   run_mode impostor-unix "unix:$IMPOSTOR_SOCK"
   run_mode impostor-inet "inet:127.0.0.1:$IMPOSTOR_PORT"
+  if [ "${NULL:-0}" = 1 ]; then
+    run_mode null-unix "unix:$NULL_SOCK"
+    run_mode null-inet "inet:127.0.0.1:$NULL_PORT"
+  fi
 done
 echo "# summary over $ROUNDS rounds (median; ratio = mode / postfix-alone)"
 for kind in inject drained; do
@@ -122,7 +143,9 @@ for kind in inject drained; do
       return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2 }
     END { base = med(v["postfix-alone"]); printf "%-8s postfix-alone %5.0f msg/s", k, base
       printf "  | impostor-unix %5.0f msg/s (%.2fx)", med(v["impostor-unix"]), med(v["impostor-unix"]) / base
-      printf "  | impostor-inet %5.0f msg/s (%.2fx)\n", med(v["impostor-inet"]), med(v["impostor-inet"]) / base }' "$RES"
+      printf "  | impostor-inet %5.0f msg/s (%.2fx)", med(v["impostor-inet"]), med(v["impostor-inet"]) / base
+      if ("null-unix" in v) printf "  | null-unix %5.0f msg/s (%.2fx)  | null-inet %5.0f msg/s (%.2fx)", med(v["null-unix"]), med(v["null-unix"]) / base, med(v["null-inet"]), med(v["null-inet"]) / base
+      printf "\n" }' "$RES"
 done
 grep -c . "$RUN/source.err" >/dev/null 2>&1 && [ -s "$RUN/source.err" ] && { echo "# smtp-source stderr (first lines):"; sort "$RUN/source.err" | uniq -c | sort -rn | head -5; }
 for p in impostor-unix impostor; do echo "# $p VmHWM $(awk '/VmHWM/ {print $2 " " $3}' "/proc/$(cat "$RUN/$p.pid")/status")"; done
