@@ -391,9 +391,18 @@ fn serve(path: Option<PathBuf>, socket: Option<String>, dry_run: bool, nameserve
     impostor::privdrop::check_accounts(&config.raw.user, &config.milter.socket_group)
         .map_err(|e| impostor::config::ConfigError::invalid(&config.source, e).located_in_file(&config.source).to_string())?;
     logging::init(&config);
-    let mut builder = tokio::runtime::Builder::new_multi_thread();
     let workers = impostor::config::worker_threads(config.milter.worker_threads);
-    builder.worker_threads(workers);
+    // one thread: a current-thread runtime. The same single thread serves the connections either
+    // way, but without the multi-thread scheduler's hand-overs (queues, worker wake-ups, the thread
+    // blocked on this future) — a fifth less CPU per message for the protocol alone under Postfix
+    // (docs/performance.md, null-milter). Blocking analyses still go to the blocking pool.
+    let mut builder = if workers == 1 {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        let mut b = tokio::runtime::Builder::new_multi_thread();
+        b.worker_threads(workers);
+        b
+    };
     let rt = builder.enable_all().build().map_err(|e| e.to_string())?;
     let result = rt.block_on(async move {
         let listener = MilterListener::bind(&config.socket, config.socket_mode, &config.milter.socket_group)
@@ -463,8 +472,8 @@ fn serve(path: Option<PathBuf>, socket: Option<String>, dry_run: bool, nameserve
         if let Err(e) = sd_notify::notify(&[sd_notify::NotifyState::Ready]) {
             tracing::warn!("cannot notify systemd of readiness: {e}");
         }
-        // the accept loop runs on a worker thread, beside the sessions it spawns: on the thread that
-        // blocks on this future, every connection would cost two cross-thread wake-ups (listener
+        // the accept loop is a task beside the sessions it spawns: with worker threads, on the thread
+        // that blocks on this future every connection would cost two cross-thread wake-ups (listener
         // readiness seen by a worker, the new session handed back to one)
         tokio::spawn(impostor::run(listener, shared.clone(), reload_rx, shutdown))
             .await

@@ -168,24 +168,37 @@ async fn started_as_root_it_drops_to_the_configured_user() {
         eprintln!("not root: privilege drop not exercised here (CI runs as root)");
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
-    let (mport, pport) = (free_port(), free_port());
-    let cfg = config(dir.path(), mport, pport, "user = \"nobody\"\n");
-    let p = start(&cfg);
-    // "impostor listening" comes once the daemon is ready: after the drop
-    assert!(p.before_ready.borrow().iter().any(|l| l.contains("dropped privileges")), "{:#?}", p.before_ready.borrow());
-    // every thread of the process runs as nobody, real and effective
-    let tasks = std::fs::read_dir(format!("/proc/{}/task", p.child.id())).unwrap();
-    let mut n = 0;
-    for t in tasks.flatten() {
-        let status = std::fs::read_to_string(t.path().join("status")).unwrap();
-        let uid = status.lines().find(|l| l.starts_with("Uid:")).unwrap();
-        assert_eq!(uid.split_whitespace().skip(1).collect::<Vec<_>>(), ["65534"; 4], "{uid}");
-        n += 1;
+    // the default on this machine's CPUs, then a multi-threaded runtime (one thread is a
+    // current-thread runtime; more are worker threads started before the drop)
+    for workers in [1, 2] {
+        let dir = tempfile::tempdir().unwrap();
+        let (mport, pport) = (free_port(), free_port());
+        let cfg = config(dir.path(), mport, pport, "user = \"nobody\"\n");
+        let text = std::fs::read_to_string(&cfg).unwrap().replace("[milter]\n", &format!("[milter]\nworker_threads = {workers}\n"));
+        std::fs::write(&cfg, text).unwrap();
+        let p = start(&cfg);
+        // "impostor listening" comes once the daemon is ready: after the drop
+        assert!(p.before_ready.borrow().iter().any(|l| l.contains("dropped privileges")), "{:#?}", p.before_ready.borrow());
+        assert!(
+            p.before_ready.borrow().iter().any(|l| l.contains("impostor listening") && l.contains(&format!("\"worker_threads\":{workers}"))),
+            "{:#?}",
+            p.before_ready.borrow()
+        );
+        let addr: SocketAddr = format!("127.0.0.1:{mport}").parse().unwrap();
+        assert_eq!(verdict(addr).await, "tag", "still serving after the drop");
+        // every thread of the process runs as nobody, real and effective
+        let tasks = std::fs::read_dir(format!("/proc/{}/task", p.child.id())).unwrap();
+        let mut n = 0;
+        for t in tasks.flatten() {
+            let status = std::fs::read_to_string(t.path().join("status")).unwrap();
+            let uid = status.lines().find(|l| l.starts_with("Uid:")).unwrap();
+            assert_eq!(uid.split_whitespace().skip(1).collect::<Vec<_>>(), ["65534"; 4], "{uid}");
+            n += 1;
+        }
+        // one: the main thread is the runtime; more: the worker threads beside the main thread
+        let least = if workers == 1 { 1 } else { workers + 1 };
+        assert!(n >= least, "worker_threads = {workers}: {n} threads, expected at least {least}");
     }
-    assert!(n >= 2, "a multi-threaded daemon");
-    let addr: SocketAddr = format!("127.0.0.1:{mport}").parse().unwrap();
-    assert_eq!(verdict(addr).await, "tag", "still serving after the drop");
 }
 
 extern "C" {
