@@ -180,7 +180,10 @@ async fn started_as_root_it_drops_to_the_configured_user() {
         // "impostor listening" comes once the daemon is ready: after the drop
         assert!(p.before_ready.borrow().iter().any(|l| l.contains("dropped privileges")), "{:#?}", p.before_ready.borrow());
         assert!(
-            p.before_ready.borrow().iter().any(|l| l.contains("impostor listening") && l.contains(&format!("\"worker_threads\":{workers}"))),
+            p.before_ready
+                .borrow()
+                .iter()
+                .any(|l| l.contains("impostor listening") && l.contains(&format!("\"worker_threads\":{workers}"))),
             "{:#?}",
             p.before_ready.borrow()
         );

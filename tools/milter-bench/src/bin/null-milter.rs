@@ -5,8 +5,8 @@
 //! beside "Postfix + impostor": the difference is what impostor's own work costs.
 //!
 //! Usage: null-milter unix:/path/to.sock | inet:127.0.0.1:PORT   (loopback only; runs until SIGTERM
-//! or SIGINT; one tokio worker thread, as impostor's default on two CPUs; NULL_MILTER_RUNTIME=current
-//! for a current-thread runtime)
+//! or SIGINT; one thread, a current-thread runtime, as impostor's default on two CPUs;
+//! NULL_MILTER_RUNTIME=multi for a multi-thread runtime with one worker)
 
 use indymilter::{Actions, Callbacks, Config, MacroStage, ProtoOpts, Status};
 use std::ffi::CString;
@@ -57,11 +57,12 @@ fn callbacks() -> Callbacks<ProtoOpts> {
 
 fn main() {
     let spec = std::env::args().nth(1).unwrap_or_default();
-    // NULL_MILTER_RUNTIME=current: a current-thread runtime (no hand-over between threads)
-    let rt = if std::env::var("NULL_MILTER_RUNTIME").as_deref() == Ok("current") {
-        tokio::runtime::Builder::new_current_thread().enable_all().build()
-    } else {
+    // impostor's default on two CPUs: one thread, a current-thread runtime; NULL_MILTER_RUNTIME=multi
+    // for a multi-thread runtime with one worker (impostor's runtime before 2026-12-03)
+    let rt = if std::env::var("NULL_MILTER_RUNTIME").as_deref() == Ok("multi") {
         tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()
+    } else {
+        tokio::runtime::Builder::new_current_thread().enable_all().build()
     }
     .expect("tokio runtime");
     let arg = spec.clone();
