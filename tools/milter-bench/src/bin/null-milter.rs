@@ -11,6 +11,8 @@
 use indymilter::{Actions, Callbacks, Config, MacroStage, ProtoOpts, Status};
 use std::ffi::CString;
 
+/// impostor's `NOREPLY_STAGES` (src/milter/callbacks.rs), repeated on purpose: the benchmark tools
+/// do not link the daemon crate, and the floor must negotiate what impostor negotiates.
 const NOREPLY: ProtoOpts = ProtoOpts::NOREPLY_CONNECT
     .union(ProtoOpts::NOREPLY_HELO)
     .union(ProtoOpts::NOREPLY_MAIL)
