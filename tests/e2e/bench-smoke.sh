@@ -6,6 +6,7 @@
 # end-of-message reply and that there were no protocol errors; prints msgs/s and p99 (no timing assertion:
 # CI machines vary). Uses $IMPOSTOR (default target/debug/impostor) and the milter-bench binary beside it
 # (the workspace member tools/milter-bench: cargo build -p milter-bench; tests/run.sh builds the workspace).
+# Then null-milter (scripts/bench-postfix.sh NULL=1's floor, beside milter-bench) answers 200 messages.
 # Needs no Postfix and no root (dnsmasq is optional: without it impostor gets no DNS answers and still replies).
 # Environment: CONNS=4 PER_CONN_MSGS=200; private ports IMPOSTOR_PORT=7557 DNS_PORT=5553 METRICS_PORT=9557
 set -uo pipefail
@@ -21,7 +22,7 @@ if [ -n "${E2E_RUN:-}" ]; then RUN=$E2E_RUN; mkdir -p "$RUN"; else RUN=$(mktemp 
 IMPOSTOR_SOCK=$RUN/impostor.sock
 cleanup() {
   local rc=$?
-  stop_impostor; stop_pidfile "$RUN/dns.pid"
+  stop_impostor; stop_pidfile "$RUN/null.pid"; stop_pidfile "$RUN/dns.pid"
   if [ "$rc" -eq 0 ] && [ -z "${E2E_KEEP:-}" ] && [ -z "${E2E_RUN:-}" ]; then rm -rf "$RUN"; else say "logs kept in $RUN"; fi
   exit "$rc"
 }
@@ -47,4 +48,22 @@ smoke() {
 }
 smoke "unix:$IMPOSTOR_SOCK"
 smoke "inet:127.0.0.1:$IMPOSTOR_PORT"
+
+# null-milter (the floor of scripts/bench-postfix.sh NULL=1): it negotiates what impostor negotiates and
+# answers continue to every message; milter-bench must see that over the same protocol
+NULL_MILTER=${NULL_MILTER:-$(dirname "$BENCH")/null-milter}
+if [ -x "$NULL_MILTER" ]; then
+  "$NULL_MILTER" "unix:$RUN/null.sock" 2>"$RUN/null-milter.log" & echo $! >"$RUN/null.pid"
+  for ((i = 0; i < 50; i++)); do [ -S "$RUN/null.sock" ] && break; sleep 0.1; done
+  out=$RUN/bench-null.json total=$((CONNS * 50))
+  "$BENCH" --json --socket "unix:$RUN/null.sock" -c "$CONNS" -n "$total" --per-conn 10 "$E2E_DIR/msgs" >"$out" 2>"$RUN/bench.err"
+  cont=$(sed -n '/"final_replies"/,/}/s/.*"continue": \([0-9]*\).*/\1/p' "$out")
+  check "null-milter: $total of $total messages answered continue (got ${cont:-none})" \
+    "$(cat "$RUN/bench.err" "$RUN/null-milter.log" "$out" | head -40)" [ "${cont:-0}" = "$total" ]
+  check "null-milter: no protocol errors" "$(grep -A5 error_kinds "$out")" [ "$(field "$out" errors)" = 0 ]
+  stop_pidfile "$RUN/null.pid"
+  check "null-milter stopped on SIGTERM (rc ${STOPPED_RC:-?})" "$(cat "$RUN/null-milter.log")" [ "${STOPPED_RC:-1}" = 0 ]
+else
+  fail "null-milter binary at $NULL_MILTER" "cargo build -p milter-bench (tests/run.sh builds the workspace)"
+fi
 summary
