@@ -20,6 +20,8 @@ enum Answer {
     Drop,
     NxDomain,
     Txt(&'static str),
+    /// A TXT answer sent 150 ms late (the server thread waits: later queries queue behind it).
+    SlowTxt(&'static str),
 }
 
 /// A UDP "resolver" on 127.0.0.1 that records each query (arrival time, name)
@@ -49,6 +51,10 @@ impl FakeDns {
                     Answer::Drop => continue,
                     Answer::NxDomain => response(&buf[..n], qend, 3, None),
                     Answer::Txt(t) => response(&buf[..n], qend, 0, Some(t)),
+                    Answer::SlowTxt(t) => {
+                        std::thread::sleep(Duration::from_millis(150));
+                        response(&buf[..n], qend, 0, Some(t))
+                    }
                 };
                 let _ = sock.send_to(&reply, from);
             }
@@ -303,6 +309,34 @@ fn parsed_policies_are_kept_for_their_ttl() {
     let second = rt.block_on(engine.auth.authenticate(&env, raw.as_bytes(), false, &Default::default())).unwrap();
     assert_eq!(format!("{first:?}"), format!("{second:?}"));
     assert_eq!(engine.auth.cached_records(), 2);
+}
+
+#[test]
+fn concurrent_messages_of_one_sender_share_its_lookups() {
+    // a cold cache and a slow resolver: six messages of one sender checked at the same time. Each name is
+    // asked once: hickory (0.26, NameServerPool) shares a query in progress with every identical one sent
+    // meanwhile; without that, every message would send its own query while the first is still out.
+    let dns = FakeDns::start(|name| match name {
+        "example.org" => Answer::SlowTxt("v=spf1 ip4:203.0.113.0/24 -all"),
+        "_dmarc.example.org" => Answer::SlowTxt("v=DMARC1; p=reject"),
+        "s1._domainkey.example.org" => Answer::SlowTxt("v=DKIM1; k=rsa; p="),
+        _ => Answer::NxDomain,
+    });
+    let engine = Engine::online(config(&dns, "")).unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let (raw, env, upstream) = (raw(false), envelope("bounce@example.org"), Default::default());
+    let one = || engine.auth.authenticate(&env, raw.as_bytes(), false, &upstream);
+    let all = rt.block_on(async { tokio::join!(one(), one(), one(), one(), one(), one()) });
+    let all = [all.0, all.1, all.2, all.3, all.4, all.5].map(Option::unwrap);
+    for a in &all {
+        assert_eq!(a.spf.as_ref().map(|s| s.result), Some(AuthResult::Pass), "{a:?}");
+        assert_eq!(a.dmarc.as_ref().map(|d| d.result), Some(AuthResult::Pass), "{a:?}");
+        assert!(a.temperror.is_empty(), "{a:?}");
+        assert_eq!(format!("{:?}", a.dkim), format!("{:?}", all[0].dkim), "the same DKIM result for every message");
+    }
+    for name in ["example.org", "_dmarc.example.org", "s1._domainkey.example.org"] {
+        assert_eq!(dns.count(name), 1, "queries for {name} from six concurrent messages");
+    }
 }
 
 /// With a short budget (two 400 ms attempts would outlast it), runs our own checks of the no-brand message.
