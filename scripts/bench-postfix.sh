@@ -52,8 +52,8 @@ NULL_SOCK=$(dirname "$IMPOSTOR_SOCK")/null-milter.sock NULL_PORT=$((IMPOSTOR_POR
 if [ "${NULL:-0}" = 1 ]; then
   "$NULL_MILTER" "unix:$NULL_SOCK" 2>>"$RUN/null-milter.log" & echo $! >"$RUN/null-unix.pid"
   "$NULL_MILTER" "inet:127.0.0.1:$NULL_PORT" 2>>"$RUN/null-milter.log" & echo $! >"$RUN/null-inet.pid"
-  wait_port "$NULL_PORT" || die "null-milter (inet) did not start"
-  for ((i = 0; i < 50; i++)); do [ -S "$NULL_SOCK" ] && break; sleep 0.1; done; [ -S "$NULL_SOCK" ] || die "null-milter (unix) did not start"
+  wait_socket "unix:$NULL_SOCK" "$(cat "$RUN/null-unix.pid")" || die "null-milter (unix) did not start: $(cat "$RUN/null-milter.log")"
+  wait_socket "inet:127.0.0.1:$NULL_PORT" "$(cat "$RUN/null-inet.pid")" || die "null-milter (inet) did not start: $(cat "$RUN/null-milter.log")"
 fi
 say "Postfix 127.0.0.1:$PF_PORT -> smtp-sink :$SINK_PORT; impostor pids unix $(cat "$RUN/impostor-unix.pid") inet $(cat "$RUN/impostor.pid"); load: $S sessions, $M msgs, $(if [ -n "${CORPUS:-}" ]; then echo "CORPUS=$CORPUS"; else echo "MIX=$MIX_MODE"; fi)"
 

@@ -54,7 +54,7 @@ smoke "inet:127.0.0.1:$IMPOSTOR_PORT"
 NULL_MILTER=${NULL_MILTER:-$(dirname "$BENCH")/null-milter}
 if [ -x "$NULL_MILTER" ]; then
   "$NULL_MILTER" "unix:$RUN/null.sock" 2>"$RUN/null-milter.log" & echo $! >"$RUN/null.pid"
-  for ((i = 0; i < 50; i++)); do [ -S "$RUN/null.sock" ] && break; sleep 0.1; done
+  wait_socket "unix:$RUN/null.sock" "$(cat "$RUN/null.pid")" || fail "null-milter listens on unix:$RUN/null.sock" "$(cat "$RUN/null-milter.log")"
   out=$RUN/bench-null.json total=$((CONNS * 50))
   "$BENCH" --json --socket "unix:$RUN/null.sock" -c "$CONNS" -n "$total" --per-conn 10 "$E2E_DIR/msgs" >"$out" 2>"$RUN/bench.err"
   cont=$(sed -n '/"final_replies"/,/}/s/.*"continue": \([0-9]*\).*/\1/p' "$out")

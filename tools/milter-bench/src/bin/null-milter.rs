@@ -67,9 +67,7 @@ fn main() {
         tokio::runtime::Builder::new_current_thread().enable_all().build()
     }
     .expect("tokio runtime");
-    let arg = spec.clone();
-    let r = rt.block_on(async move {
-        let spec = arg;
+    let r = rt.block_on(async {
         let shutdown = async {
             let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
             tokio::select! { _ = term.recv() => {}, _ = tokio::signal::ctrl_c() => {} }
