@@ -64,7 +64,7 @@ static TITLE: std::sync::LazyLock<scraper::Selector> =
 
 /// An element that starts quoted text: `<blockquote type=cite>`, Gmail's `gmail_quote`
 /// (not its `gmail_attr` line alone), Outlook's `divRplyFwdMsg`, Apple Mail's `AppleOriginalContents`.
-fn is_quote(el: &scraper::node::Element) -> bool {
+fn is_quote<E: ElementView + ?Sized>(el: &E) -> bool {
     if el.name() == "blockquote" && el.attr("type").is_some_and(|t| t.eq_ignore_ascii_case("cite")) {
         return true;
     }
@@ -77,7 +77,7 @@ fn is_quote(el: &scraper::node::Element) -> bool {
 }
 
 /// An image a reader hardly sees or that is an icon: width or height under 40 px.
-fn tiny_image(el: &scraper::node::Element) -> bool {
+fn tiny_image<E: ElementView + ?Sized>(el: &E) -> bool {
     let dim = |a: &str| el.attr(a).and_then(|v| v.trim().trim_end_matches("px").parse::<f64>().ok());
     dim("width").is_some_and(|w| w < 40.0) || dim("height").is_some_and(|h| h < 40.0)
 }
@@ -239,7 +239,7 @@ impl Look {
     }
 
     /// The look of `el`'s content, inside `self`.
-    fn child(&self, el: &scraper::node::Element) -> Look {
+    fn child<E: ElementView + ?Sized>(&self, el: &E) -> Look {
         let mut l = *self;
         if l.gone.is_some() {
             return l;
@@ -309,196 +309,410 @@ impl Look {
     }
 }
 
+/// What [`Walk`] reads of an element: its (lowercase) name and attributes.
+pub(super) trait ElementView {
+    fn name(&self) -> &str;
+    fn attr(&self, name: &str) -> Option<&str>;
+}
+
+impl ElementView for scraper::node::Element {
+    fn name(&self) -> &str {
+        scraper::node::Element::name(self)
+    }
+    fn attr(&self, name: &str) -> Option<&str> {
+        scraper::node::Element::attr(self, name)
+    }
+}
+
 /// Parses an HTML document (at most `limits.max_html_bytes` of it) and returns
 /// its visible text (raw, not normalised), links and form facts.
 ///
 /// Only the part before [`nesting_cut`] is built into a tree; the rest, if
 /// any, is read as plain text ([`plain_rest`]), so a lure after a nesting bomb
 /// is still read, though not its links, and hidden text is not told apart.
+///
+/// The tree is read in one pass over the tokens ([`super::html_model`]) where
+/// that pass can tell it is the tree html5ever builds; a document with markup
+/// it does not model (mis-nested formatting, content a table moves out of it,
+/// SVG, `<select>` …) is parsed by html5ever instead. Both feed the same
+/// [`Walk`], and tests hold the two equal.
 pub fn html(source: &str, limits: &Limits) -> HtmlOut {
     html_opts(source, limits, true)
 }
 
-/// [`html`], with the [`predecode`] step or without (tests hold the two equal).
-fn html_opts(source: &str, limits: &Limits, predecoded: bool) -> HtmlOut {
+/// The document after the steps both parsers share: inline data stripped, truncated, the nesting cut
+/// found; then `f` reads the part built into a tree and the rest is read as plain text.
+/// `one_pass`: try the one-pass reading first. It reads the document as written (the tokenizer
+/// decodes references itself); html5ever, and both past a cut, read it with the frequent
+/// references decoded ([`predecode`], when `predecoded`).
+fn read(source: &str, limits: &Limits, one_pass: bool, predecoded: bool, tree: bool) -> Option<HtmlOut> {
     let stripped = strip_inline_data(source);
     let truncated = truncate(&stripped, limits.max_html_bytes);
     // the cut is found (and reported) in the document as written; references hold no tag
     let cut = nesting_cut(truncated, limits.max_html_depth, limits.max_html_tags);
+    if one_pass && cut.is_none() {
+        if let Some(w) = super::html_model::walk(truncated, limits) {
+            return Some(w.finish(None));
+        }
+        if !tree {
+            return None;
+        }
+    }
     let src = if predecoded { predecode(truncated) } else { std::borrow::Cow::Borrowed(truncated) };
     let changed = matches!(src, std::borrow::Cow::Owned(_));
     let split = cut.map_or(src.len(), |(at, _)| if changed { predecoded_offset(truncated, at) } else { at });
     let (tree_part, rest) = src.split_at(split);
-    let doc = Html::parse_document(tree_part);
-    let mut out = HtmlOut { cut, ..HtmlOut::default() };
-    if let Some(t) = doc.select(&TITLE).next() {
-        let t = t.text().collect::<Vec<_>>().join(" ").split_whitespace().collect::<Vec<_>>().join(" ");
-        if !t.is_empty() {
-            out.title = Some(truncate(&t, 200).to_string());
-        }
-    }
-    let mut skip_depth = 0usize;
-    // the look of each open element (the root's first)
-    let mut looks: Vec<Look> = vec![Look::default()];
-    // depth of the open quote (blockquote type=cite, gmail_quote, after an Outlook header), 0 when none
-    let mut quote_depth = 0usize;
-    // (node id, href, text collected so far) for open <a> elements
-    let mut anchors: Vec<(ego_tree::NodeId, String, String)> = Vec::new();
-    for edge in doc.tree.root().traverse() {
-        match edge {
-            ego_tree::iter::Edge::Open(node) => match node.value() {
-                Node::Element(el) => {
-                    let name = el.name();
-                    if skip_depth > 0 || SKIP.contains(&name) {
-                        skip_depth += 1;
-                        continue;
-                    }
-                    let parent = looks.last().copied().unwrap_or_default();
-                    let look = parent.child(el);
-                    looks.push(look);
-                    if quote_depth > 0 {
-                        quote_depth += 1;
-                    } else if is_quote(el) {
-                        quote_depth = 1;
-                    }
-                    if look.gone.is_some() {
-                        continue;
-                    }
-                    let block = BLOCK.contains(&name);
-                    if block {
-                        let t = if quote_depth > 0 { &mut out.quoted } else { &mut out.text };
-                        t.push('\n');
-                        for a in anchors.iter_mut() {
-                            a.2.push(' ');
-                        }
-                    }
-                    let mut push = |url: &str, source: LinkSource| {
-                        // one over the cap, so that `Walk::push_links` sees it was reached and says so
-                        if out.links.len() <= limits.max_links {
-                            if let Some(l) = Link::parse(url, source, None) {
-                                out.links.push(l);
-                            }
-                        }
-                    };
-                    match name {
-                        "a" | "area" => {
-                            if let Some(m) = el.attr("href").and_then(|h| {
-                                h.trim().get(..7).filter(|p| p.eq_ignore_ascii_case("mailto:")).map(|_| h.trim()[7..].to_string())
-                            }) {
-                                let addr = m.split(['?', ',']).next().unwrap_or("").trim().to_ascii_lowercase();
-                                if addr.contains('@') && out.mailto.len() < 20 && !out.mailto.contains(&addr) {
-                                    out.mailto.push(addr);
-                                }
-                            }
-                            if let Some(h) = el.attr("href") {
-                                anchors.push((node.id(), h.to_string(), String::new()));
-                            }
-                        }
-                        "form" => {
-                            out.forms += 1;
-                            // A search or subscribe box is not a credential form: only forms with a password or e-mail field count.
-                            let asks = scraper::ElementRef::wrap(node).is_some_and(|f| f.select(&SECRET_INPUT).next().is_some());
-                            if let (Some(a), true) = (el.attr("action"), asks) {
-                                push(a, LinkSource::FormAction);
-                            }
-                        }
-                        "input" if el.attr("type").is_some_and(|t| t.trim().eq_ignore_ascii_case("password")) => {
-                            out.password_inputs += 1;
-                        }
-                        "meta" if el.attr("http-equiv").is_some_and(|h| h.eq_ignore_ascii_case("refresh")) => {
-                            if let Some((c, p)) = el.attr("content").and_then(|c| c.to_ascii_lowercase().find("url=").map(|p| (c, p))) {
-                                push(c[p + 4..].trim().trim_matches(|c| c == '\'' || c == '"'), LinkSource::Href);
-                            }
-                        }
-                        _ => {}
-                    }
-                    if let Some(s) = el.attr("src") {
-                        // data: images are ordinary inline images
-                        if !s.trim_start().get(..5).is_some_and(|p| p.eq_ignore_ascii_case("data:")) {
-                            push(s, LinkSource::Src);
-                        }
-                    }
-                    if name == "img" {
-                        let linked = !anchors.is_empty() || el.attr("usemap").is_some();
-                        if linked && !tiny_image(el) && quote_depth == 0 {
-                            out.linked_images += 1;
-                        }
-                        if let Some(alt) = el.attr("alt") {
-                            let t = if quote_depth > 0 { &mut out.quoted } else { &mut out.text };
-                            t.push_str(alt);
-                            let alt = alt.split_whitespace().collect::<Vec<_>>().join(" ");
-                            if !alt.is_empty() && out.image_alts.len() < 20 && !out.image_alts.contains(&alt) {
-                                out.image_alts.push(truncate(&alt, 200).to_string());
-                            }
-                        }
-                    }
-                }
-                Node::Text(t) if skip_depth == 0 => {
-                    let look = looks.last().copied().unwrap_or_default();
-                    if let Some(how) = look.text_hidden() {
-                        let n = t.trim().len();
-                        if n > 0 {
-                            match out.hidden.iter_mut().find(|h| h.0 == how) {
-                                Some(h) => h.1 += n,
-                                None => out.hidden.push((how, n)),
-                            }
-                            if out.hidden_text.len() < 4096 {
-                                out.hidden_text.push_str(truncate(t, 4096 - out.hidden_text.len()));
-                                out.hidden_text.push(' ');
-                            }
-                        }
-                        continue;
-                    }
-                    let target = if quote_depth > 0 { &mut out.quoted } else { &mut out.text };
-                    if target.len() < limits.max_text_bytes {
-                        target.push_str(t);
-                    }
-                    if quote_depth == 0 && outlook_header(t) {
-                        // an Outlook reply header ("-----Original Message-----", "From: … Sent: …"): the rest of the document is quoted
-                        quote_depth = looks.len().saturating_sub(1).max(1);
-                    }
-                    for a in anchors.iter_mut() {
-                        if a.2.len() < 1000 {
-                            a.2.push_str(t);
-                        }
-                    }
-                }
-                _ => {}
-            },
-            ego_tree::iter::Edge::Close(node) => {
-                if let Node::Element(el) = node.value() {
-                    if skip_depth > 0 {
-                        skip_depth -= 1;
-                        continue;
-                    }
-                    let look = looks.pop().unwrap_or_default();
-                    quote_depth = quote_depth.saturating_sub(1);
-                    if look.gone.is_some() {
-                        continue;
-                    }
-                    if BLOCK.contains(&el.name()) {
-                        let t = if quote_depth > 0 { &mut out.quoted } else { &mut out.text };
-                        t.push('\n');
-                    }
-                    if anchors.last().is_some_and(|a| a.0 == node.id()) {
-                        let (_, href, text) = anchors.pop().unwrap_or_else(|| unreachable!());
-                        // one over the cap, so that `Walk::push_links` sees it was reached and says so
-                        if out.links.len() <= limits.max_links {
-                            let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
-                            if let Some(l) = Link::parse(&href, LinkSource::Href, Some(text)) {
-                                out.links.push(l);
-                            }
-                        }
-                    }
-                }
-            }
-        }
-    }
+    let walked = match (one_pass && cut.is_some()).then(|| super::html_model::walk(tree_part, limits)).flatten() {
+        Some(w) => w,
+        None if tree => tree_walk(tree_part, limits),
+        None => return None,
+    };
+    let mut out = walked.finish(cut);
     if !rest.is_empty() {
         let room = limits.max_text_bytes.saturating_sub(out.text.len());
         out.password_inputs += plain_rest(rest, room, &mut out.text);
     }
-    out
+    Some(out)
+}
+
+/// [`html`], with the [`predecode`] step or without (tests hold the two equal).
+fn html_opts(source: &str, limits: &Limits, predecoded: bool) -> HtmlOut {
+    read(source, limits, true, predecoded, true).unwrap_or_default()
+}
+
+/// [`html`] through html5ever's tree only (tests compare it with the one-pass reading).
+#[cfg(test)]
+pub(super) fn html_tree(source: &str, limits: &Limits) -> HtmlOut {
+    read(source, limits, false, true, true).unwrap_or_default()
+}
+
+/// [`html`] through the one-pass reading only; None where it defers to html5ever.
+#[cfg(test)]
+pub(super) fn html_one_pass(source: &str, limits: &Limits) -> Option<HtmlOut> {
+    read(source, limits, true, true, false)
+}
+
+/// html5ever's tree of `tree_part`, walked.
+fn tree_walk<'l>(tree_part: &str, limits: &'l Limits) -> Walk<'l> {
+    let doc = Html::parse_document(tree_part);
+    let mut w = Walk::new(limits);
+    if let Some(t) = doc.select(&TITLE).next() {
+        w.title(&t.text().collect::<Vec<_>>().join(" "));
+    }
+    for edge in doc.tree.root().traverse() {
+        match edge {
+            ego_tree::iter::Edge::Open(node) => match node.value() {
+                Node::Element(el) => {
+                    // A search or subscribe box is not a credential form: only forms with a password or e-mail field count.
+                    let asks = (el.name() == "form")
+                        .then(|| scraper::ElementRef::wrap(node).is_some_and(|f| f.select(&SECRET_INPUT).next().is_some()));
+                    w.open(el, asks);
+                }
+                Node::Text(t) => w.text(&t.text),
+                _ => {}
+            },
+            ego_tree::iter::Edge::Close(node) => {
+                if let Node::Element(el) = node.value() {
+                    w.close(el.name());
+                }
+            }
+        }
+    }
+    w
+}
+
+/// A place in a [`Walk`]'s output (see [`Walk::mark`]).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Mark {
+    text: usize,
+    quoted: usize,
+    links: usize,
+    alts: usize,
+    looks: usize,
+}
+
+/// A form whose credential fields are not known yet (the one-pass reading sees them after its start tag).
+struct PendingForm {
+    depth: usize,
+    /// Where its action goes in `links`, and the action.
+    at: usize,
+    action: String,
+    asks: bool,
+}
+
+/// Reads a document's elements and text in tree order (element open, its content, element close)
+/// into an [`HtmlOut`]: visible, hidden and quoted text, links, forms, images.
+pub(super) struct Walk<'l> {
+    out: HtmlOut,
+    limits: &'l Limits,
+    skip_depth: usize,
+    /// the look of each open element (the root's first)
+    looks: Vec<Look>,
+    /// depth of the open quote (blockquote type=cite, gmail_quote, after an Outlook header), 0 when none
+    quote_depth: usize,
+    /// (depth in `looks`, href, text collected so far) for open <a> elements
+    anchors: Vec<(usize, String, String)>,
+    forms: Vec<PendingForm>,
+    /// A pending form's action would have met the link cap: the one-pass reading cannot say where (it defers to html5ever).
+    pub(super) unsure: bool,
+}
+
+impl<'l> Walk<'l> {
+    pub(super) fn new(limits: &'l Limits) -> Self {
+        Walk {
+            out: HtmlOut::default(),
+            limits,
+            skip_depth: 0,
+            looks: vec![Look::default()],
+            quote_depth: 0,
+            anchors: Vec::new(),
+            forms: Vec::new(),
+            unsure: false,
+        }
+    }
+
+    /// Where the walk is: what content put here later would go before (see [`Walk::splice`]).
+    pub(super) fn mark(&self) -> Mark {
+        Mark {
+            text: self.out.text.len(),
+            quoted: self.out.quoted.len(),
+            links: self.out.links.len(),
+            alts: self.out.image_alts.len(),
+            looks: self.looks.len(),
+        }
+    }
+
+    /// Walks what `f` opens, reads and closes as if it came at `m` (content the parser moves before
+    /// a table, read after the table's start): its text, links and image alts go before what came
+    /// since `m`, in the look of the element that was open there. False where that cannot be told
+    /// exactly (the content is hidden or quoted, an open link would collect its text, a cap is near):
+    /// the caller defers to html5ever then. `m` moves past what was put in.
+    pub(super) fn splice(&mut self, m: &mut Mark, f: impl FnOnce(&mut Self)) -> bool {
+        if self.skip_depth > 0 {
+            // skipped where the table is: skipped before it too
+            f(self);
+            return true;
+        }
+        let room = |w: &Self| {
+            w.out.text.len() + w.out.quoted.len() < w.limits.max_text_bytes / 2
+                && w.out.links.len() < w.limits.max_links
+                && w.out.image_alts.len() < 10
+        };
+        if self.quote_depth > 0 || !self.anchors.is_empty() || !self.forms.is_empty() || m.looks > self.looks.len() || !room(self) {
+            return false;
+        }
+        let hidden = (self.out.hidden.clone(), self.out.hidden_text.len(), self.out.mailto.len(), self.out.password_inputs, self.out.forms);
+        let text = self.out.text.split_off(m.text);
+        let quoted = self.out.quoted.split_off(m.quoted);
+        let links = self.out.links.split_off(m.links);
+        let alts = self.out.image_alts.split_off(m.alts);
+        let looks = self.looks.split_off(m.looks);
+        f(self);
+        let same = self.quote_depth == 0
+            && self.anchors.is_empty()
+            && self.forms.is_empty()
+            && self.looks.len() == m.looks
+            && self.skip_depth == 0
+            && hidden
+                == (self.out.hidden.clone(), self.out.hidden_text.len(), self.out.mailto.len(), self.out.password_inputs, self.out.forms);
+        *m = Mark { looks: m.looks, ..self.mark() };
+        self.out.text.push_str(&text);
+        self.out.quoted.push_str(&quoted);
+        self.out.links.extend(links);
+        self.out.image_alts.extend(alts);
+        self.looks.extend(looks);
+        same && room(self)
+    }
+
+    /// The document's `<title>` text.
+    pub(super) fn title(&mut self, t: &str) {
+        let t = t.split_whitespace().collect::<Vec<_>>().join(" ");
+        if !t.is_empty() {
+            self.out.title = Some(truncate(&t, 200).to_string());
+        }
+    }
+
+    fn finish(self, cut: Option<(usize, NestingLimit)>) -> HtmlOut {
+        HtmlOut { cut, ..self.out }
+    }
+
+    fn push_link(&mut self, url: &str, source: LinkSource) {
+        // one over the cap, so that `Walk::push_links` sees it was reached and says so
+        if self.out.links.len() <= self.limits.max_links {
+            if let Some(l) = Link::parse(url, source, None) {
+                self.out.links.push(l);
+            }
+        }
+    }
+
+    /// An element starts. `form_asks`: for a `<form>`, whether it holds a password or e-mail
+    /// field, when the caller knows (None: the fields are told as they come, by their own `open`).
+    pub(super) fn open<E: ElementView + ?Sized>(&mut self, el: &E, form_asks: Option<bool>) {
+        let name = el.name();
+        if name == "input"
+            && !self.forms.is_empty()
+            && el.attr("type").is_some_and(|t| t.eq_ignore_ascii_case("password") || t.eq_ignore_ascii_case("email"))
+        {
+            for f in self.forms.iter_mut() {
+                f.asks = true;
+            }
+        }
+        if self.skip_depth > 0 || SKIP.contains(&name) {
+            self.skip_depth += 1;
+            return;
+        }
+        let parent = self.looks.last().copied().unwrap_or_default();
+        let look = parent.child(el);
+        self.looks.push(look);
+        if self.quote_depth > 0 {
+            self.quote_depth += 1;
+        } else if is_quote(el) {
+            self.quote_depth = 1;
+        }
+        if look.gone.is_some() {
+            return;
+        }
+        let block = BLOCK.contains(&name);
+        if block {
+            let t = if self.quote_depth > 0 { &mut self.out.quoted } else { &mut self.out.text };
+            t.push('\n');
+            for a in self.anchors.iter_mut() {
+                a.2.push(' ');
+            }
+        }
+        match name {
+            "a" | "area" => {
+                if let Some(m) = el
+                    .attr("href")
+                    .and_then(|h| h.trim().get(..7).filter(|p| p.eq_ignore_ascii_case("mailto:")).map(|_| h.trim()[7..].to_string()))
+                {
+                    let addr = m.split(['?', ',']).next().unwrap_or("").trim().to_ascii_lowercase();
+                    if addr.contains('@') && self.out.mailto.len() < 20 && !self.out.mailto.contains(&addr) {
+                        self.out.mailto.push(addr);
+                    }
+                }
+                if let Some(h) = el.attr("href") {
+                    self.anchors.push((self.looks.len(), h.to_string(), String::new()));
+                }
+            }
+            "form" => {
+                self.out.forms += 1;
+                match (el.attr("action"), form_asks) {
+                    (Some(a), Some(true)) => self.push_link(a, LinkSource::FormAction),
+                    (Some(a), None) => self.forms.push(PendingForm {
+                        depth: self.looks.len(),
+                        at: self.out.links.len(),
+                        action: a.to_string(),
+                        asks: false,
+                    }),
+                    _ => {}
+                }
+            }
+            "input" if el.attr("type").is_some_and(|t| t.trim().eq_ignore_ascii_case("password")) => {
+                self.out.password_inputs += 1;
+            }
+            "meta" if el.attr("http-equiv").is_some_and(|h| h.eq_ignore_ascii_case("refresh")) => {
+                if let Some((c, p)) = el.attr("content").and_then(|c| c.to_ascii_lowercase().find("url=").map(|p| (c, p))) {
+                    self.push_link(c[p + 4..].trim().trim_matches(|c| c == '\'' || c == '"'), LinkSource::Href);
+                }
+            }
+            _ => {}
+        }
+        if let Some(s) = el.attr("src") {
+            // data: images are ordinary inline images
+            if !s.trim_start().get(..5).is_some_and(|p| p.eq_ignore_ascii_case("data:")) {
+                self.push_link(s, LinkSource::Src);
+            }
+        }
+        if name == "img" {
+            let linked = !self.anchors.is_empty() || el.attr("usemap").is_some();
+            if linked && !tiny_image(el) && self.quote_depth == 0 {
+                self.out.linked_images += 1;
+            }
+            if let Some(alt) = el.attr("alt") {
+                let t = if self.quote_depth > 0 { &mut self.out.quoted } else { &mut self.out.text };
+                t.push_str(alt);
+                let alt = alt.split_whitespace().collect::<Vec<_>>().join(" ");
+                if !alt.is_empty() && self.out.image_alts.len() < 20 && !self.out.image_alts.contains(&alt) {
+                    self.out.image_alts.push(truncate(&alt, 200).to_string());
+                }
+            }
+        }
+    }
+
+    /// A text node.
+    pub(super) fn text(&mut self, t: &str) {
+        if self.skip_depth > 0 {
+            return;
+        }
+        let look = self.looks.last().copied().unwrap_or_default();
+        if let Some(how) = look.text_hidden() {
+            let n = t.trim().len();
+            if n > 0 {
+                match self.out.hidden.iter_mut().find(|h| h.0 == how) {
+                    Some(h) => h.1 += n,
+                    None => self.out.hidden.push((how, n)),
+                }
+                if self.out.hidden_text.len() < 4096 {
+                    self.out.hidden_text.push_str(truncate(t, 4096 - self.out.hidden_text.len()));
+                    self.out.hidden_text.push(' ');
+                }
+            }
+            return;
+        }
+        let target = if self.quote_depth > 0 { &mut self.out.quoted } else { &mut self.out.text };
+        if target.len() < self.limits.max_text_bytes {
+            target.push_str(t);
+        }
+        if self.quote_depth == 0 && outlook_header(t) {
+            // an Outlook reply header ("-----Original Message-----", "From: … Sent: …"): the rest of the document is quoted
+            self.quote_depth = self.looks.len().saturating_sub(1).max(1);
+        }
+        for a in self.anchors.iter_mut() {
+            if a.2.len() < 1000 {
+                a.2.push_str(t);
+            }
+        }
+    }
+
+    /// The element `name` ends (the innermost open one).
+    pub(super) fn close(&mut self, name: &str) {
+        if self.skip_depth > 0 {
+            self.skip_depth -= 1;
+            return;
+        }
+        let depth = self.looks.len();
+        let look = self.looks.pop().unwrap_or_default();
+        self.quote_depth = self.quote_depth.saturating_sub(1);
+        if look.gone.is_some() {
+            return;
+        }
+        if BLOCK.contains(&name) {
+            let t = if self.quote_depth > 0 { &mut self.out.quoted } else { &mut self.out.text };
+            t.push('\n');
+        }
+        if self.anchors.last().is_some_and(|a| a.0 == depth) {
+            let (_, href, text) = self.anchors.pop().unwrap_or_else(|| unreachable!());
+            // one over the cap, so that `Walk::push_links` sees it was reached and says so
+            if self.out.links.len() <= self.limits.max_links {
+                let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+                if let Some(l) = Link::parse(&href, LinkSource::Href, Some(text)) {
+                    self.out.links.push(l);
+                }
+            }
+        }
+        if name == "form" && self.forms.last().is_some_and(|f| f.depth == depth) {
+            let f = self.forms.pop().unwrap_or_else(|| unreachable!());
+            if f.asks {
+                if self.out.links.len() >= self.limits.max_links {
+                    // where the cap fell depends on the link html5ever's reading puts first
+                    self.unsure = true;
+                } else if let Some(l) = Link::parse(&f.action, LinkSource::FormAction, None) {
+                    self.out.links.insert(f.at, l);
+                }
+            }
+        }
+    }
 }
 
 /// Named character references replaced before parsing: frequent in mail (a

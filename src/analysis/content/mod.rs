@@ -12,6 +12,7 @@
 pub mod asks;
 pub mod attachments;
 pub mod html;
+mod html_model;
 pub mod links;
 pub mod normalise;
 pub mod phones;
