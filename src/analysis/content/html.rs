@@ -337,11 +337,12 @@ impl ElementView for scraper::node::Element {
 /// SVG, `<select>` …) is parsed by html5ever instead. Both feed the same
 /// [`Walk`], and tests hold the two equal.
 pub fn html(source: &str, limits: &Limits) -> HtmlOut {
-    html_opts(source, limits, true)
+    read(source, limits, true, true, true).unwrap_or_default()
 }
 
 /// The document after the steps both parsers share: inline data stripped, truncated, the nesting cut
-/// found; then `f` reads the part built into a tree and the rest is read as plain text.
+/// found; then the part within the caps is read (in one pass, or by html5ever: `tree`) and the rest
+/// as plain text.
 /// `one_pass`: try the one-pass reading first. It reads the document as written (the tokenizer
 /// decodes references itself); html5ever, and both past a cut, read it with the frequent
 /// references decoded ([`predecode`], when `predecoded`).
@@ -375,9 +376,10 @@ fn read(source: &str, limits: &Limits, one_pass: bool, predecoded: bool, tree: b
     Some(out)
 }
 
-/// [`html`], with the [`predecode`] step or without (tests hold the two equal).
+/// html5ever's reading with the [`predecode`] step or without (tests hold the two equal).
+#[cfg(test)]
 fn html_opts(source: &str, limits: &Limits, predecoded: bool) -> HtmlOut {
-    read(source, limits, true, predecoded, true).unwrap_or_default()
+    read(source, limits, false, predecoded, true).unwrap_or_default()
 }
 
 /// [`html`] through html5ever's tree only (tests compare it with the one-pass reading).
@@ -1031,7 +1033,7 @@ pub fn nesting_cut(html: &str, max_depth: usize, max_tags: usize) -> Option<(usi
 const TEXT_ONLY: &[&str] = &["script", "style", "title", "textarea", "xmp", "iframe", "noembed", "noframes", "noscript", "plaintext"];
 
 /// Start tags that close an open `p` (as html5ever's "close a p element in button scope").
-const CLOSES_P: &[&str] = &[
+pub(super) const CLOSES_P: &[&str] = &[
     "address",
     "article",
     "aside",
@@ -1062,6 +1064,7 @@ const CLOSES_P: &[&str] = &[
     "ol",
     "p",
     "pre",
+    "search",
     "section",
     "summary",
     "table",

@@ -19,7 +19,7 @@
 //! of their own; a `<table>` inside an open `<p>` (quirks mode decides); a NUL.
 //! Tests hold the two readings equal on every document the model accepts.
 
-use super::html::{ElementView, Mark, Walk};
+use super::html::{ElementView, Mark, Walk, CLOSES_P};
 use super::Limits;
 use html5gum::emitters::callback::{CallbackEmitter, CallbackEvent};
 
@@ -176,34 +176,6 @@ const SPECIAL: &[&str] = &[
     "ul",
     "wbr",
     "xmp",
-];
-
-/// Start tags that close an open `p` in button scope, then open their element.
-const CLOSES_P: &[&str] = &[
-    "address",
-    "article",
-    "aside",
-    "blockquote",
-    "center",
-    "details",
-    "dialog",
-    "dir",
-    "div",
-    "dl",
-    "fieldset",
-    "figcaption",
-    "figure",
-    "footer",
-    "header",
-    "hgroup",
-    "main",
-    "nav",
-    "ol",
-    "p",
-    "search",
-    "section",
-    "summary",
-    "ul",
 ];
 
 /// End tags that close their element when it is in scope (generating implied end tags).
@@ -801,6 +773,7 @@ impl Model<'_> {
                 self.push_void(tag);
             }
             "td" | "th" | "tr" | "tbody" | "thead" | "tfoot" => {}
+            // (the other tags of the list have their own arms above, or are not modelled)
             _ if CLOSES_P.contains(&name) => {
                 self.close_p();
                 self.push(tag);
