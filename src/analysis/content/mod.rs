@@ -11,6 +11,7 @@
 
 pub mod asks;
 pub mod attachments;
+mod compact;
 pub mod html;
 mod html_model;
 pub mod links;

@@ -1,6 +1,6 @@
 //! Lure phrases: one data file per language, all matched in one pass over
 //! the words of the normalised text ([`super::words`]), and once more, for
-//! long phrases, by Aho–Corasick over the text with its spaces removed.
+//! long phrases, over the text with its spaces removed ([`super::compact`]).
 //!
 //! File format (`data/phrases/<lang>.txt`, UTF-8):
 //! ```text
@@ -18,14 +18,15 @@
 //! catches words split by stray spaces (`con t a suspensa`).
 
 use super::asks::{Asks, Class, Word};
+use super::compact::CompactIndex;
 use super::normalise::normalize;
 use super::words::{WordIndex, WordMatch};
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 use std::path::Path;
 
 /// Phrases at least this long (letters and digits, spaces removed) are also
 /// matched against the text with all spaces removed.
 pub const COMPACT_MIN: usize = 14;
+const _: () = assert!(COMPACT_MIN >= super::compact::WINDOW);
 
 /// A kind of lure (an intent). Each is one rule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -140,7 +141,7 @@ pub struct Phrases {
     /// The normalised phrases (ids `0..entries.len()`), then the ask words, matched at word starts.
     words: WordIndex,
     /// Over compact phrases (spaces removed); `compact_ids[i]` is the entry.
-    compact: AhoCorasick,
+    compact: CompactIndex,
     compact_ids: Vec<usize>,
     asks: Asks,
 }
@@ -229,15 +230,9 @@ impl Phrases {
                 compact_ids.push(i);
             }
         }
-        let build = |pats: &[String]| {
-            AhoCorasickBuilder::new()
-                .match_kind(MatchKind::Standard)
-                // a DFA: more memory at build time, the fastest overlapping search
-                .kind(Some(aho_corasick::AhoCorasickKind::DFA))
-                .build(pats)
-                .expect("phrase automaton builds")
-        };
-        Phrases { words, compact: build(&compact_pats), compact_ids, entries, asks }
+        // COMPACT_MIN letters are at least COMPACT_MIN >= compact::WINDOW bytes
+        let compact = CompactIndex::new(&compact_pats).expect("compact phrases are long enough");
+        Phrases { words, compact, compact_ids, entries, asks }
     }
 
     pub fn len(&self) -> usize {
@@ -284,9 +279,9 @@ impl Phrases {
                 push(&mut hits, m.id);
             }
         }
-        if !self.compact_ids.is_empty() {
-            for m in self.compact.find_overlapping_iter(compact) {
-                let id = self.compact_ids[m.pattern().as_usize()];
+        if !self.compact.is_empty() {
+            for m in self.compact.find(compact) {
+                let id = self.compact_ids[m.id];
                 if !seen[id] {
                     seen[id] = true;
                     push(&mut hits, id);
@@ -308,6 +303,85 @@ mod tests {
     fn fams(text: &str) -> Vec<(Family, String)> {
         let p = Phrases::builtin();
         p.find(&normalize(text)).into_iter().map(|h| (h.family, h.lang)).collect()
+    }
+
+    /// The shipped compact phrases: the index finds what an overlapping DFA finds, in its order, over
+    /// every phrase file run together and over texts cut and pasted from the phrases.
+    #[test]
+    fn compact_search_matches_the_automaton_on_the_shipped_phrases() {
+        use aho_corasick::{AhoCorasickBuilder, AhoCorasickKind, MatchKind};
+        let p = Phrases::builtin();
+        let pats = p.compact.patterns();
+        assert!(pats.len() > 1000, "{} compact phrases", pats.len());
+        let ac = AhoCorasickBuilder::new().match_kind(MatchKind::Standard).kind(Some(AhoCorasickKind::DFA)).build(pats).unwrap();
+        let oracle = |t: &str| ac.find_overlapping_iter(t).map(|m| (m.pattern().as_usize(), m.end())).collect::<Vec<_>>();
+        let got = |t: &str| p.compact.find(t).into_iter().map(|m| (m.id, m.end)).collect::<Vec<_>>();
+        let all: String = BUILTIN.iter().map(|(_, text)| normalize(text)).collect::<String>().chars().filter(|c| *c != ' ').collect();
+        let want = oracle(&all);
+        assert!(want.len() > pats.len(), "{} matches", want.len());
+        assert_eq!(got(&all), want);
+        let strs: Vec<String> = pats.iter().map(|b| String::from_utf8(b.to_vec()).unwrap()).collect();
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for _ in 0..2000 {
+            let mut t = String::new();
+            for _ in 0..next() % 6 {
+                let s = &strs[(next() % strs.len() as u64) as usize];
+                let cs: Vec<char> = s.chars().collect();
+                let (a, b) = ((next() % 4) as usize, (next() % 4) as usize);
+                t.extend(&cs[a.min(cs.len())..cs.len() - b.min(cs.len() - a.min(cs.len()))]);
+            }
+            assert_eq!(got(&t), oracle(&t), "{t:?}");
+        }
+    }
+
+    /// Over a mail corpus, the compact texts `check` searches: same matches as the DFA, and what each
+    /// search costs (printed, not asserted):
+    /// `IMPOSTOR_PHRASE_CORPUS=DIR[:DIR…] cargo test --release --lib corpus_compact -- --ignored --nocapture`.
+    #[test]
+    #[ignore = "needs IMPOSTOR_PHRASE_CORPUS"]
+    fn corpus_compact_search_matches_the_automaton() {
+        use aho_corasick::{AhoCorasickBuilder, AhoCorasickKind, MatchKind};
+        let dirs = std::env::var("IMPOSTOR_PHRASE_CORPUS").expect("IMPOSTOR_PHRASE_CORPUS=DIR[:DIR…]");
+        let mut texts = Vec::new();
+        let mut stack: Vec<std::path::PathBuf> = dirs.split(':').map(Into::into).collect();
+        while let Some(dir) = stack.pop() {
+            for e in std::fs::read_dir(&dir).unwrap().flatten() {
+                let path = e.path();
+                if path.is_dir() {
+                    stack.push(path);
+                } else if let Some(msg) =
+                    std::fs::read(&path).ok().and_then(|raw| mail_parser::MessageParser::default().parse(&raw).map(|m| m.into_owned()))
+                {
+                    texts.push(super::super::extract(&msg, &super::super::Limits::default()).compact);
+                }
+            }
+        }
+        let p = Phrases::builtin();
+        let ac =
+            AhoCorasickBuilder::new().match_kind(MatchKind::Standard).kind(Some(AhoCorasickKind::DFA)).build(p.compact.patterns()).unwrap();
+        let (mut n, mut bytes) = (0, 0);
+        for t in &texts {
+            let want: Vec<(usize, usize)> = ac.find_overlapping_iter(t).map(|m| (m.pattern().as_usize(), m.end())).collect();
+            let got: Vec<(usize, usize)> = p.compact.find(t).into_iter().map(|m| (m.id, m.end)).collect();
+            assert_eq!(got, want);
+            n += want.len();
+            bytes += t.len();
+        }
+        let time = |f: &dyn Fn(&str) -> usize| {
+            let t = std::time::Instant::now();
+            let k: usize = (0..5).map(|_| texts.iter().map(|x| f(x)).sum::<usize>()).sum();
+            (t.elapsed() / 5, k / 5)
+        };
+        let (dfa, a) = time(&|t| ac.find_overlapping_iter(t).count());
+        let (index, b) = time(&|t| p.compact.find(t).len());
+        assert_eq!(a, b);
+        eprintln!("{} messages, {bytes} bytes of compact text, {n} matches: DFA {dfa:?}, index {index:?}", texts.len());
     }
 
     #[test]
