@@ -343,23 +343,23 @@ pub fn html(source: &str, limits: &Limits) -> HtmlOut {
 /// The document after the steps both parsers share: inline data stripped, truncated, the nesting cut
 /// found; then the part within the caps is read (in one pass, or by html5ever: `tree`) and the rest
 /// as plain text.
-/// `one_pass`: try the one-pass reading first. It reads the document as written (the tokenizer
-/// decodes references itself); html5ever, and both past a cut, read it with the frequent
-/// references decoded ([`predecode`], when `predecoded`).
+/// `one_pass`: try the one-pass reading first. Both readings read the document with the frequent
+/// references decoded ([`predecode`], when `predecoded`): the tokenizers' own lookup of a named
+/// reference tries the names one by one, and a newsletter has hundreds of `&nbsp;`.
 fn read(source: &str, limits: &Limits, one_pass: bool, predecoded: bool, tree: bool) -> Option<HtmlOut> {
     let stripped = strip_inline_data(source);
     let truncated = truncate(&stripped, limits.max_html_bytes);
     // the cut is found (and reported) in the document as written; references hold no tag
     let cut = nesting_cut(truncated, limits.max_html_depth, limits.max_html_tags);
+    let src = if predecoded { predecode(truncated) } else { std::borrow::Cow::Borrowed(truncated) };
     if one_pass && cut.is_none() {
-        if let Some(w) = super::html_model::walk(truncated, limits) {
+        if let Some(w) = super::html_model::walk(&src, limits) {
             return Some(w.finish(None));
         }
         if !tree {
             return None;
         }
     }
-    let src = if predecoded { predecode(truncated) } else { std::borrow::Cow::Borrowed(truncated) };
     let changed = matches!(src, std::borrow::Cow::Owned(_));
     let split = cut.map_or(src.len(), |(at, _)| if changed { predecoded_offset(truncated, at) } else { at });
     let (tree_part, rest) = src.split_at(split);
