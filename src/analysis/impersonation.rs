@@ -175,7 +175,7 @@ pub fn calls_to_action(brands: &BrandSet, brand: usize, content: &Content, found
     if !attached.is_empty() {
         out.push(format!("attachment {}", attached.join(", ")));
     }
-    if let Some(p) = content.phones.first() {
+    if let Some(p) = content.first_phone() {
         out.push(format!("phone number {p}"));
     }
     if let Some(m) = content.mailto.iter().find(|m| crate::domain::domain_of(m).is_none_or(|d| !b.owns(&d))) {

@@ -199,9 +199,20 @@ pub struct Content {
     pub image_alts: Vec<String>,
     /// Visible images of the body inside a link or with an image map, not tiny.
     pub linked_images: usize,
-    /// Phone numbers in the visible text, E.164, at most [`phones::MAX_PHONES`] ([`phones::find`]):
-    /// a number to call is a call to action.
-    pub phones: Vec<String>,
+    /// The visible text before normalisation, read again only for [`Content::first_phone`].
+    pub raw_text: String,
+    /// [`Content::first_phone`], once asked.
+    first_phone: std::sync::OnceLock<Option<String>>,
+}
+
+impl Content {
+    /// The first phone number of the visible text, E.164 ([`phones::find`]): a number to call is a
+    /// call to action. Read when first asked: only a message that claims a brand is asked, and
+    /// judging a number (libphonenumber's metadata, region by region) costs more than the rest of
+    /// the text's reading.
+    pub fn first_phone(&self) -> Option<&str> {
+        self.first_phone.get_or_init(|| phones::find_at_most(&self.raw_text, 1).into_iter().next()).as_deref()
+    }
 }
 
 struct Walk<'l> {
@@ -511,8 +522,8 @@ pub fn extract(msg: &Message, limits: &Limits) -> Content {
     w.content.quoted_text = normalise::normalize(&w.raw_quoted);
     w.content.hidden_text = normalise::normalize(&w.raw_hidden);
     w.content.zero_width_in_words = normalise::zero_width_in_words(&w.raw_text);
-    w.content.phones = phones::find(&w.raw_text);
     (w.content.text, w.content.compact) = normalise::normalize_both(&w.raw_text);
+    w.content.raw_text = w.raw_text;
     w.content
 }
 

@@ -18,11 +18,18 @@
 //! currency sign or `#` / `no.`, or touch letters (`INV-2025-0001`) are never
 //! candidates. Numbers are returned in E.164 (`+18885550100`), de-duplicated,
 //! at most [`MAX_PHONES`].
+//!
+//! Judging a candidate is the costly step (the metadata's regular expressions, region by region,
+//! compiled on first use and kept in the crate's cache of 100): at most [`MAX_JUDGED`] candidates
+//! per text are judged, so text written full of phone-like numbers costs a bounded amount.
 
 use phonenumber::country::Id;
 
 /// Numbers kept per message.
 pub const MAX_PHONES: usize = 10;
+
+/// Candidates judged against the metadata per text; the rest of the text is not read for numbers.
+pub const MAX_JUDGED: usize = 50;
 
 /// Regions tried, in order, for a number written without its country code.
 pub const REGIONS: &[Id] = &[
@@ -94,11 +101,16 @@ pub const PHONE_WORDS: &[&str] = &[
 
 /// The phone numbers in `text` (raw visible text, before normalisation), E.164, at most [`MAX_PHONES`].
 pub fn find(text: &str) -> Vec<String> {
+    find_at_most(text, MAX_PHONES)
+}
+
+/// The first `n` phone numbers of [`find`] (the same numbers: it stops sooner).
+pub fn find_at_most(text: &str, n: usize) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     let b = text.as_bytes();
     // most text has no digit run long enough: look only where digits are
-    let mut i = 0;
-    while i < b.len() && out.len() < MAX_PHONES {
+    let (mut i, mut judged) = (0, 0);
+    while i < b.len() && out.len() < n.min(MAX_PHONES) && judged < MAX_JUDGED {
         let Some(off) = memchr_digit_or_plus(&b[i..]) else { break };
         let start = i + off;
         let (end, digits) = run(b, start);
@@ -107,7 +119,9 @@ pub fn find(text: &str) -> Vec<String> {
             continue;
         }
         let cand = text[start..end].trim_end_matches([' ', '-', '.', '/', '(']);
-        if let Some(e164) = judge(text, start, cand) {
+        let Some(verdict) = judge(text, start, cand) else { continue };
+        judged += 1;
+        if let Some(e164) = verdict {
             if !out.contains(&e164) {
                 out.push(e164);
             }
@@ -146,7 +160,8 @@ fn run(b: &[u8], start: usize) -> (usize, usize) {
     (j, digits)
 }
 
-fn judge(text: &str, start: usize, cand: &str) -> Option<String> {
+/// None: not a candidate here (its context says it is no phone number); Some: judged against the metadata, and the number if valid.
+fn judge(text: &str, start: usize, cand: &str) -> Option<Option<String>> {
     let b = text.as_bytes();
     let before = &text[..start];
     // touching a letter or a digit-ish joiner: part of an identifier (INV-2025-0001, A12345678)
@@ -170,16 +185,16 @@ fn judge(text: &str, start: usize, cand: &str) -> Option<String> {
     let intl = cand.starts_with('+') || (cand.starts_with("00") && !cand.starts_with("000"));
     if intl {
         let s = if let Some(rest) = cand.strip_prefix("00") { format!("+{rest}") } else { cand.to_string() };
-        return parse_valid(None, &s);
+        return Some(parse_valid(None, &s));
     }
     // "Order no. 4412 8871 22", "Kundennr. 12345678", "n° 0142685300": a reference, not a number to call
     let reference = ["no", "nr", "n°", "nº", "num", "ref", "id"].iter().any(|w| t.ends_with(w) && word_at(t, w));
     let worded = !reference && PHONE_WORDS.iter().any(|w| word_at(&tail, w));
     if worded {
-        return REGIONS.iter().find_map(|r| parse_valid(Some(*r), cand));
+        return Some(REGIONS.iter().find_map(|r| parse_valid(Some(*r), cand)));
     }
     if nanp_grouping(cand) {
-        return parse_valid(Some(Id::US), cand);
+        return Some(parse_valid(Some(Id::US), cand));
     }
     None
 }
@@ -275,5 +290,18 @@ mod tests {
         let p = find(&t);
         assert_eq!(p.len(), MAX_PHONES);
         assert_eq!(p[0], "+18885550100");
+    }
+
+    #[test]
+    fn judged_candidates_are_capped() {
+        // numbers no region holds valid, each after a phone word: judged, and counted
+        let invalid = |k: usize| (0..k).map(|i| format!("call 0000 {i:03} 0000\n")).collect::<String>();
+        let valid = "call +1 888 555 0142\n";
+        assert_eq!(find(&format!("{}{valid}", invalid(MAX_JUDGED - 1))), ["+18885550142"]);
+        assert!(find(&format!("{}{valid}", invalid(MAX_JUDGED))).is_empty());
+        // what is no candidate (a date, an order number) is not counted
+        let dates = (0..200).map(|i| format!("on 2025-11-{:02}, order no. 4412 8871 {i:02}\n", i % 28 + 1)).collect::<String>();
+        assert_eq!(find(&format!("{dates}{valid}")), ["+18885550142"]);
+        assert_eq!(find_at_most(&format!("{valid}call +44 20 7946 0958\n"), 1), ["+18885550142"]);
     }
 }
