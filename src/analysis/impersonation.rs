@@ -212,6 +212,7 @@ pub fn check(brands: &BrandSet, facts: &Facts, content: Option<&Content>, auth: 
     if out.iter().any(|f| f.rule == authn::BRAND_DOMAIN_DMARC_FAIL || f.rule == authn::BRAND_DOMAIN_UNSIGNED) {
         if let Some(owner) = from.and_then(|d| brands.owner_of(d)) {
             let cta = calls_to_action(brands, owner, content, out);
+            note_phone_limit(content, out);
             if !cta.is_empty() {
                 out.push(Finding::new(CALL_TO_ACTION, cta.join("; ")));
                 out.push(Finding::new(
@@ -240,6 +241,7 @@ pub fn check(brands: &BrandSet, facts: &Facts, content: Option<&Content>, auth: 
         return;
     }
     let cta = calls_to_action(brands, brand, content, out);
+    note_phone_limit(content, out);
     if cta.is_empty() {
         return;
     }
@@ -254,6 +256,19 @@ pub fn check(brands: &BrandSet, facts: &Facts, content: Option<&Content>, auth: 
         IMPERSONATION,
         format!("{} claim of {} ({}), not authenticated as {}, asks: {}", strength.as_str(), b.name, where_.join(", "), b.name, cta[0]),
     ));
+}
+
+/// The phone-number bound, when reading the calls to action reached it: in `CONTENT_LIMIT_REACHED`
+/// with the other limits of the message (one finding).
+fn note_phone_limit(content: &Content, out: &mut Vec<Finding>) {
+    let Some(hit) = content.phone_limit_hit() else { return };
+    match out.iter_mut().find(|f| f.rule == content::CONTENT_LIMIT_REACHED) {
+        Some(f) => {
+            f.evidence.push_str(", ");
+            f.evidence.push_str(&hit);
+        }
+        None => out.push(Finding::new(content::CONTENT_LIMIT_REACHED, hit)),
+    }
 }
 
 /// At most `n` characters of `s`, with an ellipsis when cut.

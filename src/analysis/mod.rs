@@ -149,6 +149,7 @@ impl Engine {
             max_qr_finders: c.max_qr_finders,
             max_qr_time: std::time::Duration::from_millis(c.max_qr_time_ms),
             max_depth: c.max_depth,
+            max_phone_candidates: c.max_phone_candidates,
         };
         let ioc =
             crate::intel::Ioc::load(&config.raw.intel.ioc_file).map_err(|e| crate::config::ConfigError::invalid(&config.source, e))?;
@@ -396,6 +397,33 @@ mod tests {
     fn run(toml: &str, env: &Envelope, raw: &str) -> Verdict {
         let engine = Engine::new(Config::from_toml_str(toml, "t.toml").unwrap()).unwrap();
         analyze(&engine, &MessageInput { envelope: env, raw: raw.as_bytes(), truncated: false, headers_truncated: false, auth: None }).0
+    }
+
+    #[test]
+    fn phone_numbers_are_read_for_the_calls_to_action_within_max_phone_candidates() {
+        let env = Envelope { client_ip: Some("203.0.113.7".parse().unwrap()), ..Default::default() };
+        // a callback lure claiming OpenAI whose number follows `decoys` numbers no region holds valid
+        let msg = |decoys: usize| {
+            let d: String = (0..decoys).map(|i| format!("call 0000 {i:03} 0000\r\n")).collect();
+            format!(
+                "From: \"OpenAI Billing\" <billing@invoice-desk.example>\r\nSubject: Your ChatGPT Team renewal\r\n\r\n\
+                 We charged $499.00. If you did not authorize this charge, call our billing department.\r\n{d}\
+                 call +1 888 555 0142\r\n\r\nOpenAI Billing\r\n"
+            )
+        };
+        let cta = |v: &Verdict| v.rules.iter().find(|r| r.id == "CALL_TO_ACTION").map(|r| r.evidence.clone()).unwrap_or_default();
+        let limit = |v: &Verdict| v.rules.iter().find(|r| r.id == "CONTENT_LIMIT_REACHED").map(|r| r.evidence.clone());
+        let v = run("", &env, &msg(10));
+        assert!(cta(&v).contains("phone number +18885550142"), "{}", cta(&v));
+        assert_eq!(limit(&v), None);
+        // past the default 50 judged candidates the number is not read, and the verdict says so
+        let v = run("", &env, &msg(60));
+        assert!(!cta(&v).contains("phone number"), "{}", cta(&v));
+        assert_eq!(limit(&v).as_deref(), Some("max_phone_candidates (50): the rest of the text was not read for phone numbers"));
+        // the key moves the bound
+        let v = run("[content]\nmax_phone_candidates = 100\n", &env, &msg(60));
+        assert!(cta(&v).contains("phone number +18885550142"), "{}", cta(&v));
+        assert_eq!(limit(&v), None);
     }
 
     #[test]

@@ -113,6 +113,9 @@ pub struct ContentConfig {
     pub max_qr_time_ms: u64,
     /// Nesting of attached messages followed.
     pub max_depth: usize,
+    /// Phone-number candidates of the visible text judged against libphonenumber's metadata,
+    /// when a brand-claiming message's calls to action are gathered.
+    pub max_phone_candidates: usize,
 }
 
 impl Default for ContentConfig {
@@ -130,6 +133,7 @@ impl Default for ContentConfig {
             max_qr_finders: 24,
             max_qr_time_ms: 250,
             max_depth: 3,
+            max_phone_candidates: 50,
         }
     }
 }

@@ -314,7 +314,7 @@ impl Config {
 /// is 1). The bounds keep each limit a limit: above them a message could hold
 /// the analysis for seconds or hundreds of megabytes (HTML costs tags × depth,
 /// QR decoding about finders³ tries and 8 bytes a pixel).
-fn content_bounds(c: &ContentConfig) -> [(&'static str, u64, u64); 12] {
+fn content_bounds(c: &ContentConfig) -> [(&'static str, u64, u64); 13] {
     [
         ("max_parts", c.max_parts as u64, 10_000),
         ("max_text_bytes", c.max_text_bytes as u64, 16 * 1024 * 1024),
@@ -328,6 +328,7 @@ fn content_bounds(c: &ContentConfig) -> [(&'static str, u64, u64); 12] {
         ("max_qr_finders", c.max_qr_finders as u64, 64),
         ("max_qr_time_ms", c.max_qr_time_ms, 60_000),
         ("max_depth", c.max_depth as u64, 16),
+        ("max_phone_candidates", c.max_phone_candidates as u64, 1000),
     ]
 }
 
@@ -575,5 +576,6 @@ mod tests {
         max_qr_finders: 64,
         max_qr_time_ms: 60_000,
         max_depth: 16,
+        max_phone_candidates: 1000,
     }
 }

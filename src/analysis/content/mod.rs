@@ -62,6 +62,8 @@ pub struct Limits {
     pub max_qr_time: std::time::Duration,
     /// Nesting of attached messages followed.
     pub max_depth: usize,
+    /// Phone-number candidates judged per text ([`phones::find_at_most`]), read on demand ([`Content::first_phone`]).
+    pub max_phone_candidates: usize,
 }
 
 impl Default for Limits {
@@ -79,6 +81,7 @@ impl Default for Limits {
             max_qr_finders: 24,
             max_qr_time: std::time::Duration::from_millis(250),
             max_depth: 3,
+            max_phone_candidates: 50,
         }
     }
 }
@@ -201,8 +204,10 @@ pub struct Content {
     pub linked_images: usize,
     /// The visible text before normalisation, read again only for [`Content::first_phone`].
     pub raw_text: String,
-    /// [`Content::first_phone`], once asked.
-    first_phone: std::sync::OnceLock<Option<String>>,
+    /// `limits.max_phone_candidates`, for [`Content::first_phone`].
+    phone_candidates: usize,
+    /// [`Content::first_phone`] and whether the candidates ran out, once asked.
+    first_phone: std::sync::OnceLock<(Option<String>, bool)>,
 }
 
 impl Content {
@@ -211,7 +216,22 @@ impl Content {
     /// judging a number (libphonenumber's metadata, region by region) costs more than the rest of
     /// the text's reading.
     pub fn first_phone(&self) -> Option<&str> {
-        self.first_phone.get_or_init(|| phones::find_at_most(&self.raw_text, 1).into_iter().next()).as_deref()
+        self.phones_read().0.as_deref()
+    }
+
+    /// After [`Content::first_phone`]: the limit reached, when `max_phone_candidates` candidates were
+    /// judged without a number (the rest of the text was not read for one).
+    pub fn phone_limit_hit(&self) -> Option<String> {
+        let (phone, hit) = self.first_phone.get()?;
+        (phone.is_none() && *hit)
+            .then(|| format!("max_phone_candidates ({}): the rest of the text was not read for phone numbers", self.phone_candidates))
+    }
+
+    fn phones_read(&self) -> &(Option<String>, bool) {
+        self.first_phone.get_or_init(|| {
+            let (found, hit) = phones::find_at_most(&self.raw_text, 1, self.phone_candidates);
+            (found.into_iter().next(), hit)
+        })
     }
 }
 
@@ -524,6 +544,7 @@ pub fn extract(msg: &Message, limits: &Limits) -> Content {
     w.content.zero_width_in_words = normalise::zero_width_in_words(&w.raw_text);
     (w.content.text, w.content.compact) = normalise::normalize_both(&w.raw_text);
     w.content.raw_text = w.raw_text;
+    w.content.phone_candidates = limits.max_phone_candidates;
     w.content
 }
 

@@ -20,15 +20,17 @@
 //! at most [`MAX_PHONES`].
 //!
 //! Judging a candidate is the costly step (the metadata's regular expressions, region by region,
-//! compiled on first use and kept in the crate's cache of 100): at most [`MAX_JUDGED`] candidates
-//! per text are judged, so text written full of phone-like numbers costs a bounded amount.
+//! compiled on first use and kept in the crate's cache of 100): at most `max_judged` candidates
+//! per text are judged (`content.max_phone_candidates`, default [`MAX_JUDGED`]), so text written
+//! full of phone-like numbers costs a bounded amount.
 
 use phonenumber::country::Id;
 
 /// Numbers kept per message.
 pub const MAX_PHONES: usize = 10;
 
-/// Candidates judged against the metadata per text; the rest of the text is not read for numbers.
+/// Candidates judged against the metadata per text by default (`content.max_phone_candidates`);
+/// the rest of the text is not read for numbers.
 pub const MAX_JUDGED: usize = 50;
 
 /// Regions tried, in order, for a number written without its country code.
@@ -101,16 +103,17 @@ pub const PHONE_WORDS: &[&str] = &[
 
 /// The phone numbers in `text` (raw visible text, before normalisation), E.164, at most [`MAX_PHONES`].
 pub fn find(text: &str) -> Vec<String> {
-    find_at_most(text, MAX_PHONES)
+    find_at_most(text, MAX_PHONES, MAX_JUDGED).0
 }
 
-/// The first `n` phone numbers of [`find`] (the same numbers: it stops sooner).
-pub fn find_at_most(text: &str, n: usize) -> Vec<String> {
+/// The first `n` phone numbers of the text, judging at most `max_judged` candidates, and whether
+/// that many were judged before the end of the text (or the `n`th number).
+pub fn find_at_most(text: &str, n: usize, max_judged: usize) -> (Vec<String>, bool) {
     let mut out: Vec<String> = Vec::new();
     let b = text.as_bytes();
     // most text has no digit run long enough: look only where digits are
     let (mut i, mut judged) = (0, 0);
-    while i < b.len() && out.len() < n.min(MAX_PHONES) && judged < MAX_JUDGED {
+    while i < b.len() && out.len() < n.min(MAX_PHONES) {
         let Some(off) = memchr_digit_or_plus(&b[i..]) else { break };
         let start = i + off;
         let (end, digits) = run(b, start);
@@ -119,15 +122,18 @@ pub fn find_at_most(text: &str, n: usize) -> Vec<String> {
             continue;
         }
         let cand = text[start..end].trim_end_matches([' ', '-', '.', '/', '(']);
-        let Some(verdict) = judge(text, start, cand) else { continue };
+        let Some(how) = candidate(text, start, cand) else { continue };
+        if judged == max_judged {
+            return (out, true);
+        }
         judged += 1;
-        if let Some(e164) = verdict {
+        if let Some(e164) = how.judge(cand) {
             if !out.contains(&e164) {
                 out.push(e164);
             }
         }
     }
-    out
+    (out, false)
 }
 
 fn memchr_digit_or_plus(b: &[u8]) -> Option<usize> {
@@ -160,8 +166,32 @@ fn run(b: &[u8], start: usize) -> (usize, usize) {
     (j, digits)
 }
 
-/// None: not a candidate here (its context says it is no phone number); Some: judged against the metadata, and the number if valid.
-fn judge(text: &str, start: usize, cand: &str) -> Option<Option<String>> {
+/// How a candidate is judged against the metadata.
+enum Judge {
+    /// Written with its country code (`+…`, `00…`).
+    International,
+    /// After a phone word: valid in one of [`REGIONS`], the first wins.
+    Regions,
+    /// North American grouping: valid in the US.
+    NorthAmerican,
+}
+
+impl Judge {
+    fn judge(&self, cand: &str) -> Option<String> {
+        match self {
+            Judge::International => {
+                let s = if let Some(rest) = cand.strip_prefix("00") { format!("+{rest}") } else { cand.to_string() };
+                parse_valid(None, &s)
+            }
+            Judge::Regions => REGIONS.iter().find_map(|r| parse_valid(Some(*r), cand)),
+            Judge::NorthAmerican => parse_valid(Some(Id::US), cand),
+        }
+    }
+}
+
+/// How `cand` (at `start` of `text`) is to be judged, or None when its context says it is no
+/// phone number (cheap: no metadata is read).
+fn candidate(text: &str, start: usize, cand: &str) -> Option<Judge> {
     let b = text.as_bytes();
     let before = &text[..start];
     // touching a letter or a digit-ish joiner: part of an identifier (INV-2025-0001, A12345678)
@@ -184,17 +214,16 @@ fn judge(text: &str, start: usize, cand: &str) -> Option<Option<String>> {
     }
     let intl = cand.starts_with('+') || (cand.starts_with("00") && !cand.starts_with("000"));
     if intl {
-        let s = if let Some(rest) = cand.strip_prefix("00") { format!("+{rest}") } else { cand.to_string() };
-        return Some(parse_valid(None, &s));
+        return Some(Judge::International);
     }
     // "Order no. 4412 8871 22", "Kundennr. 12345678", "n° 0142685300": a reference, not a number to call
     let reference = ["no", "nr", "n°", "nº", "num", "ref", "id"].iter().any(|w| t.ends_with(w) && word_at(t, w));
     let worded = !reference && PHONE_WORDS.iter().any(|w| word_at(&tail, w));
     if worded {
-        return Some(REGIONS.iter().find_map(|r| parse_valid(Some(*r), cand)));
+        return Some(Judge::Regions);
     }
     if nanp_grouping(cand) {
-        return Some(parse_valid(Some(Id::US), cand));
+        return Some(Judge::NorthAmerican);
     }
     None
 }
@@ -302,6 +331,10 @@ mod tests {
         // what is no candidate (a date, an order number) is not counted
         let dates = (0..200).map(|i| format!("on 2025-11-{:02}, order no. 4412 8871 {i:02}\n", i % 28 + 1)).collect::<String>();
         assert_eq!(find(&format!("{dates}{valid}")), ["+18885550142"]);
-        assert_eq!(find_at_most(&format!("{valid}call +44 20 7946 0958\n"), 1), ["+18885550142"]);
+        assert_eq!(find_at_most(&format!("{valid}call +44 20 7946 0958\n"), 1, MAX_JUDGED), (vec!["+18885550142".to_string()], false));
+        // the cap is reported, and configurable
+        assert_eq!(find_at_most(&format!("{}{valid}", invalid(3)), 1, 3), (vec![], true));
+        assert_eq!(find_at_most(&format!("{}{valid}", invalid(3)), 1, 4), (vec!["+18885550142".to_string()], false));
+        assert_eq!(find_at_most(&invalid(3), 1, 3), (vec![], false));
     }
 }
