@@ -83,11 +83,8 @@ impl CompactIndex {
     pub fn find(&self, text: &str) -> Vec<CompactMatch> {
         let b = text.as_bytes();
         let mut out: Vec<(usize, usize, usize)> = Vec::new();
-        if b.len() < WINDOW {
-            return Vec::new();
-        }
         for (i, win) in b.windows(WINDOW).enumerate() {
-            let w = u64::from_le_bytes(win.try_into().unwrap_or_default());
+            let w = window(win);
             let s = slot(w);
             if self.filter[s >> 6] & (1 << (s & 63)) == 0 {
                 continue;
@@ -106,15 +103,23 @@ impl CompactIndex {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
-    use aho_corasick::{AhoCorasickBuilder, MatchKind};
+    use crate::analysis::content::tests::xorshift;
+    use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 
-    /// The automaton this index replaces.
-    pub(crate) fn oracle<S: AsRef<[u8]>>(pats: &[S], text: &str) -> Vec<CompactMatch> {
-        let ac =
-            AhoCorasickBuilder::new().match_kind(MatchKind::Standard).kind(Some(aho_corasick::AhoCorasickKind::DFA)).build(pats).unwrap();
+    /// The automaton this index replaces, over `pats`.
+    pub(in crate::analysis::content) fn automaton<S: AsRef<[u8]>>(pats: &[S]) -> AhoCorasick {
+        AhoCorasickBuilder::new().match_kind(MatchKind::Standard).kind(Some(AhoCorasickKind::DFA)).build(pats).unwrap()
+    }
+
+    /// What the automaton finds in `text`, as [`CompactIndex::find`] reports it.
+    pub(in crate::analysis::content) fn overlapping(ac: &AhoCorasick, text: &str) -> Vec<CompactMatch> {
         ac.find_overlapping_iter(text).map(|m| CompactMatch { id: m.pattern().as_usize(), end: m.end() }).collect()
+    }
+
+    fn oracle(pats: &[&str], text: &str) -> Vec<CompactMatch> {
+        overlapping(&automaton(pats), text)
     }
 
     const PATS: &[&str] = &[
@@ -173,10 +178,7 @@ mod tests {
             let n = (seed % 9) as usize;
             let mut t = String::new();
             for _ in 0..n {
-                seed ^= seed << 13;
-                seed ^= seed >> 7;
-                seed ^= seed << 17;
-                t.push_str(&pieces[(seed % pieces.len() as u64) as usize]);
+                t.push_str(&pieces[(xorshift(&mut seed) % pieces.len() as u64) as usize]);
             }
             seed = seed.wrapping_add(0x2545_f491);
             assert_eq!(ix.find(&t), oracle(PATS, &t), "{t:?}");

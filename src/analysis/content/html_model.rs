@@ -1201,12 +1201,7 @@ mod tests {
         ];
         // IMPOSTOR_HTML_SEED=N: another sequence of documents
         let mut seed = std::env::var("IMPOSTOR_HTML_SEED").ok().and_then(|v| v.parse().ok()).unwrap_or(0x9e37_79b9_7f4a_7c15u64);
-        let mut next = move || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        };
+        let mut next = move || crate::analysis::content::tests::xorshift(&mut seed);
         let (mut read, mut deferred) = (0, 0);
         // IMPOSTOR_HTML_GENERATED=N tries N documents (a longer hunt for differences than CI's)
         let count = std::env::var("IMPOSTOR_HTML_GENERATED").ok().and_then(|v| v.parse().ok()).unwrap_or(4000);

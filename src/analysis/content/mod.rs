@@ -203,7 +203,7 @@ pub struct Content {
     /// Visible images of the body inside a link or with an image map, not tiny.
     pub linked_images: usize,
     /// The visible text before normalisation, read again only for [`Content::first_phone`].
-    pub raw_text: String,
+    raw_text: String,
     /// `limits.max_phone_candidates`, for [`Content::first_phone`].
     phone_candidates: usize,
     /// [`Content::first_phone`] and whether the candidates ran out, once asked.

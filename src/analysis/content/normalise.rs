@@ -455,10 +455,7 @@ mod tests {
         for n in 0..4000 {
             let mut s = String::new();
             for _ in 0..(n % 12) + 1 {
-                seed ^= seed << 13;
-                seed ^= seed >> 7;
-                seed ^= seed << 17;
-                s.push_str(PIECES[(seed % PIECES.len() as u64) as usize]);
+                s.push_str(PIECES[(crate::analysis::content::tests::xorshift(&mut seed) % PIECES.len() as u64) as usize]);
             }
             assert_eq!(normalize(&s), normalize_reference(&s), "input {s:?}");
         }
@@ -523,9 +520,7 @@ mod tests {
         let mut seed: u64 = 0x9E37_79B9_7F4A_7C15;
         for _ in 0..5000 {
             let mut t = String::new();
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
+            crate::analysis::content::tests::xorshift(&mut seed);
             let len = (seed % 12) as usize;
             for k in 0..len {
                 let r = seed.rotate_left(5 * k as u32 + 3);

@@ -107,7 +107,7 @@ pub fn find(text: &str) -> Vec<String> {
 }
 
 /// The first `n` phone numbers of the text, judging at most `max_judged` candidates, and whether
-/// that many were judged before the end of the text (or the `n`th number).
+/// a further candidate was left unjudged because `max_judged` had been judged.
 pub fn find_at_most(text: &str, n: usize, max_judged: usize) -> (Vec<String>, bool) {
     let mut out: Vec<String> = Vec::new();
     let b = text.as_bytes();

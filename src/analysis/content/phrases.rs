@@ -309,25 +309,21 @@ mod tests {
     /// every phrase file run together and over texts cut and pasted from the phrases.
     #[test]
     fn compact_search_matches_the_automaton_on_the_shipped_phrases() {
-        use aho_corasick::{AhoCorasickBuilder, AhoCorasickKind, MatchKind};
+        use crate::analysis::content::compact::tests::{automaton, overlapping};
+        use crate::analysis::content::tests::xorshift;
         let p = Phrases::builtin();
         let pats = p.compact.patterns();
         assert!(pats.len() > 1000, "{} compact phrases", pats.len());
-        let ac = AhoCorasickBuilder::new().match_kind(MatchKind::Standard).kind(Some(AhoCorasickKind::DFA)).build(pats).unwrap();
-        let oracle = |t: &str| ac.find_overlapping_iter(t).map(|m| (m.pattern().as_usize(), m.end())).collect::<Vec<_>>();
-        let got = |t: &str| p.compact.find(t).into_iter().map(|m| (m.id, m.end)).collect::<Vec<_>>();
+        let ac = automaton(pats);
+        let oracle = |t: &str| overlapping(&ac, t);
+        let got = |t: &str| p.compact.find(t);
         let all: String = BUILTIN.iter().map(|(_, text)| normalize(text)).collect::<String>().chars().filter(|c| *c != ' ').collect();
         let want = oracle(&all);
         assert!(want.len() > pats.len(), "{} matches", want.len());
         assert_eq!(got(&all), want);
         let strs: Vec<String> = pats.iter().map(|b| String::from_utf8(b.to_vec()).unwrap()).collect();
         let mut seed = 0x2545_f491_4f6c_dd1du64;
-        let mut next = || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        };
+        let mut next = || xorshift(&mut seed);
         for _ in 0..2000 {
             let mut t = String::new();
             for _ in 0..next() % 6 {
@@ -346,7 +342,7 @@ mod tests {
     #[test]
     #[ignore = "needs IMPOSTOR_PHRASE_CORPUS"]
     fn corpus_compact_search_matches_the_automaton() {
-        use aho_corasick::{AhoCorasickBuilder, AhoCorasickKind, MatchKind};
+        use crate::analysis::content::compact::tests::{automaton, overlapping};
         let dirs = std::env::var("IMPOSTOR_PHRASE_CORPUS").expect("IMPOSTOR_PHRASE_CORPUS=DIR[:DIR…]");
         let mut texts = Vec::new();
         let mut stack: Vec<std::path::PathBuf> = dirs.split(':').map(Into::into).collect();
@@ -363,13 +359,11 @@ mod tests {
             }
         }
         let p = Phrases::builtin();
-        let ac =
-            AhoCorasickBuilder::new().match_kind(MatchKind::Standard).kind(Some(AhoCorasickKind::DFA)).build(p.compact.patterns()).unwrap();
+        let ac = automaton(p.compact.patterns());
         let (mut n, mut bytes) = (0, 0);
         for t in &texts {
-            let want: Vec<(usize, usize)> = ac.find_overlapping_iter(t).map(|m| (m.pattern().as_usize(), m.end())).collect();
-            let got: Vec<(usize, usize)> = p.compact.find(t).into_iter().map(|m| (m.id, m.end)).collect();
-            assert_eq!(got, want);
+            let want = overlapping(&ac, t);
+            assert_eq!(p.compact.find(t), want);
             n += want.len();
             bytes += t.len();
         }

@@ -5,6 +5,14 @@ use crate::brand::BrandSet;
 use crate::config::{builtin_brands, Brand};
 use mail_parser::MessageParser;
 
+/// The next number of a xorshift64 sequence (13, 7, 17): the generated-input tests' source of variety.
+pub(crate) fn xorshift(seed: &mut u64) -> u64 {
+    *seed ^= *seed << 13;
+    *seed ^= *seed >> 7;
+    *seed ^= *seed << 17;
+    *seed
+}
+
 /// A QR code (PNG, made with python `qrcode`) for https://openai-verify.example/login
 const QR_PNG_B64: &str = "iVBORw0KGgoAAAANSUhEUgAAAIQAAACEAQAAAAB5P74KAAAA+0lEQVR4nMWWawrDMAyDfQPf/5a6gWfJYYT9q1xYYKv7FVI/FG1RPwvxZxIRWZH9UWiTrEr0V3OFNuldmwSQCncEvWntSW+Nyh0phg1w1/6csN1nXbN4Tmb83PrWxnPCMlUvAhsSbFbfMMJUahGpMiUDbmsT3nar2HemahOWyHOiCGkTZXbSOz20CJSbulWjBJN0XidFPrVJ6zsVUuALwulDKqek0iacX835pyBs0pLCuECpbJfw2HNy6nuWTbjkAWNtNpHz07I5ApRNxtlSxn875GMyF70ja0cypcqMqBVhkuAIvxkaRGqiXTO/sslxfv0wYkHe+r/xDvkADVj/sb/bxZMAAAAASUVORK5CYII=";
 

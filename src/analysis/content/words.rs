@@ -277,10 +277,7 @@ mod tests {
             let n = (seed % 12) as usize;
             let mut words = Vec::new();
             for _ in 0..n {
-                seed ^= seed << 13;
-                seed ^= seed >> 7;
-                seed ^= seed << 17;
-                words.push(vocab[(seed % vocab.len() as u64) as usize].as_str());
+                words.push(vocab[(crate::analysis::content::tests::xorshift(&mut seed) % vocab.len() as u64) as usize].as_str());
             }
             seed = seed.wrapping_add(0x9e37_79b9);
             let t = words.join(" ");
