@@ -218,9 +218,11 @@ fn cap_body(raw: &[u8], cap: usize) -> (Vec<u8>, bool) {
     }
 }
 
+/// The end of the header block: just after the first blank line, CRLF or bare LF.
 fn find_header_end(raw: &[u8]) -> Option<usize> {
-    let crlf = raw.windows(4).position(|w| w == b"\r\n\r\n").map(|p| p + 4);
-    let lf = raw.windows(2).position(|w| w == b"\n\n").map(|p| p + 2);
+    let lf = memchr::memmem::find(raw, b"\n\n").map(|p| p + 2);
+    // a CRLF blank line ending after the LF one cannot be the first
+    let crlf = memchr::memmem::find(&raw[..lf.unwrap_or(raw.len())], b"\r\n\r\n").map(|p| p + 4);
     match (crlf, lf) {
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),
@@ -526,6 +528,29 @@ pub fn scan(engine: &Engine, files: &[Item], json: bool, rt: Option<&tokio::runt
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The first blank line, found byte by byte: the reference for `find_header_end`.
+    fn header_end_by_windows(raw: &[u8]) -> Option<usize> {
+        let crlf = raw.windows(4).position(|w| w == b"\r\n\r\n").map(|p| p + 4);
+        let lf = raw.windows(2).position(|w| w == b"\n\n").map(|p| p + 2);
+        crlf.into_iter().chain(lf).min()
+    }
+
+    #[test]
+    fn header_end_is_the_first_blank_line_of_either_kind() {
+        assert_eq!(find_header_end(b"A: 1\r\nB: 2\r\n\r\nbody\n\n"), Some(14));
+        assert_eq!(find_header_end(b"A: 1\nB: 2\n\nbody\r\n\r\n"), Some(11));
+        assert_eq!(find_header_end(b"A: 1\r\n\nbody"), Some(7));
+        assert_eq!(find_header_end(b"A: 1\r\nB: 2\r\n"), None);
+        // every short text over the bytes that matter, against the byte-by-byte reference
+        let alphabet = [b'\r', b'\n', b'a'];
+        for len in 0..=7u32 {
+            for n in 0..3usize.pow(len) {
+                let text: Vec<u8> = (0..len).map(|i| alphabet[n / 3usize.pow(i) % 3]).collect();
+                assert_eq!(find_header_end(&text), header_end_by_windows(&text), "{text:?}");
+            }
+        }
+    }
 
     #[test]
     fn mbox_split_drops_separators_and_unquotes() {
