@@ -221,12 +221,9 @@ fn cap_body(raw: &[u8], cap: usize) -> (Vec<u8>, bool) {
 /// The end of the header block: just after the first blank line, CRLF or bare LF.
 fn find_header_end(raw: &[u8]) -> Option<usize> {
     let lf = memchr::memmem::find(raw, b"\n\n").map(|p| p + 2);
-    // a CRLF blank line ending after the LF one cannot be the first
+    // searched only before the LF blank line ends, a CRLF one found is the first
     let crlf = memchr::memmem::find(&raw[..lf.unwrap_or(raw.len())], b"\r\n\r\n").map(|p| p + 4);
-    match (crlf, lf) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
-    }
+    crlf.or(lf)
 }
 
 /// Human-readable explanation of a verdict and the authentication it used.
